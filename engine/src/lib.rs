@@ -1,0 +1,1 @@
+//! Per-core runtime, graph model over the shards, and cross-core traversal coordination.

@@ -1,0 +1,7 @@
+//! Gremlin: parser, codecs, strategies and the one step machine. Pure: no I/O, no glommio.
+//!
+//! Layers, each blind to the one below it: text or wire bytes -> [`bytecode::Bytecode`]
+//! -> compiled traversal -> step machine over a batch-shaped graph-access trait.
+
+pub mod bytecode;
+pub mod value;

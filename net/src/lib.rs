@@ -1,0 +1,1 @@
+//! Network front end: the Gremlin Server WebSocket protocol and the admin HTTP port.

@@ -1,0 +1,1 @@
+//! Storage shards: per-core partition stores on direct-IO write blocks.

@@ -1,0 +1,5 @@
+//! The `coregraph` binary: subcommands serve, load, import, export, backup, restore.
+
+fn main() {
+    println!("coregraph");
+}
