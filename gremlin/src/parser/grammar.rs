@@ -505,6 +505,14 @@ impl Parser<'_> {
 
     /// `( expr, ... )`.
     fn args(&mut self) -> PResult<Vec<Value>> {
+        if *self.peek() == Tok::LBrace {
+            return Err(self.err_at(
+                self.offset(),
+                ParseErrorKind::Unsupported(
+                    "lambdas (Groovy closures '{...}') are not supported".into(),
+                ),
+            ));
+        }
         self.expect(&Tok::LParen, "'('")?;
         let mut args = Vec::new();
         if *self.peek() == Tok::RParen {
