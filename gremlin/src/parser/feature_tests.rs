@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::parse;
+use super::{parse, to_gremlin};
 use crate::value::Value;
 
 /// One traversal text found in a feature file, with the parameter names its scenario binds.
@@ -133,6 +133,7 @@ fn every_feature_suite_traversal_parses() {
     };
     let mut failures = Vec::new();
     let mut lambdas = 0;
+    let mut round_trip = Vec::new();
     for f in &found {
         let lookup = |name: &str| {
             f.params
@@ -140,17 +141,34 @@ fn every_feature_suite_traversal_parses() {
                 .any(|p| p == name)
                 .then(|| Value::str("placeholder"))
         };
-        if let Err(e) = parse(&f.text, &lookup) {
-            if f.text.contains('{') && e.to_string().contains("lambda") {
-                lambdas += 1;
+        match parse(&f.text, &lookup) {
+            Ok(b) => {
+                // Printing and re-parsing gives the same bytecode.
+                match to_gremlin(&b) {
+                    Ok(text) => match parse(&text, &lookup) {
+                        Ok(again) if again == b => {}
+                        Ok(again) => round_trip.push(format!(
+                            "{} :: {}\n    {text}\n    {again:?}\n    {b:?}",
+                            f.file, f.scenario
+                        )),
+                        Err(e) => round_trip
+                            .push(format!("{} :: {}\n    {text}\n    {e}", f.file, f.scenario)),
+                    },
+                    Err(e) => round_trip.push(format!("{} :: {}: {e}", f.file, f.scenario)),
+                }
             }
-            failures.push(format!(
-                "{} :: {}\n    {}\n    {}",
-                f.file,
-                f.scenario,
-                f.text.trim().replace('\n', "\n    "),
-                e
-            ));
+            Err(e) => {
+                if f.text.contains('{') && e.to_string().contains("lambda") {
+                    lambdas += 1;
+                }
+                failures.push(format!(
+                    "{} :: {}\n    {}\n    {}",
+                    f.file,
+                    f.scenario,
+                    f.text.trim().replace('\n', "\n    "),
+                    e
+                ));
+            }
         }
     }
     eprintln!(
@@ -163,13 +181,26 @@ fn every_feature_suite_traversal_parses() {
     for f in &failures {
         eprintln!("{f}");
     }
-    // The suite has about 2,900 traversal texts (2,061 scenarios plus initializers and
+    // The suite has about 2,750 traversal texts (2,061 scenarios plus initializers and
     // count checks); fewer means the extraction broke.
     assert!(found.len() > 2500, "only {} traversals found", found.len());
     assert_eq!(
         failures.len(),
         lambdas,
         "non-lambda traversals failed to parse"
+    );
+    eprintln!(
+        "round trip (print, parse again, compare): {} of {} differ",
+        round_trip.len(),
+        found.len() - failures.len()
+    );
+    for r in &round_trip {
+        eprintln!("round trip: {r}");
+    }
+    assert!(
+        round_trip.is_empty(),
+        "{} round trips differ",
+        round_trip.len()
     );
 }
 

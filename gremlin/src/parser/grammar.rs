@@ -1093,17 +1093,12 @@ impl Parser<'_> {
     }
 
     /// A list element or a map key. Returns `true` when it can only be a key: a bare identifier
-    /// or a parenthesised expression followed by `:`.
+    /// (always the String of its name, keywords such as `id` or `OUT` included, as in the
+    /// grammar's `keyword | nakedKey`) or a parenthesised expression, followed by `:`.
     fn element_or_key(&mut self) -> PResult<(Value, bool)> {
         if let (Tok::Ident(name), Tok::Colon) = (self.peek().clone(), self.peek_at(1)) {
             self.bump();
-            let key = match short_form(&name) {
-                Some((kind @ (EnumKind::T | EnumKind::Direction), canonical)) => {
-                    enum_value(kind, canonical)
-                }
-                _ => Value::String(name),
-            };
-            return Ok((key, true));
+            return Ok((Value::String(name), true));
         }
         if *self.peek() == Tok::LParen {
             self.bump();

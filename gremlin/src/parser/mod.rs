@@ -13,8 +13,9 @@
 //!   Decimals: `f` Float, `d` Double, `m` BigDecimal (scale as written: `1.50m` has scale 2);
 //!   unsuffixed decimals are Double. `NaN`, `Infinity`, `-Infinity` are Doubles.
 //! - `[1,2]` List, `{1,2}` Set, `[:]` empty Map, `[a:1, "b":2, (T.id):3, 1:2]` Map. A bare key
-//!   is a string (`a`), except the `T` and `Direction` short forms (`id`, `label`, `OUT`, ...)
-//!   which are those tokens, as in the grammar. `1..3` is the List `[1,2,3]`.
+//!   is always the String of its name, even a keyword (`[id: 1]` has the key `"id"`); tokens as
+//!   keys are written `(T.id)`, `T.id`, `(id)`, `(Direction.OUT)`, as in the grammar's `mapKey`.
+//!   `1..3` is the List `[1,2,3]`, `'a'..'c'` the List `["a","b","c"]`.
 //! - `datetime("2023-08-02T00:00:00Z")` is a [`Value::DateTime`]; a missing offset means UTC,
 //!   a date alone means UTC midnight; `datetime()` is now (reads the system clock).
 //!   `UUID("...")` is a [`Value::Uuid`]; `UUID()` a fresh random (v4) UUID.
@@ -41,12 +42,17 @@
 //! - Variables become `Value::Binding((name, value))`, the value looked up in the parameters;
 //!   an unknown variable is an error.
 //! - Lambdas/closures (`{ it.get() }`) are refused with an error saying so.
+//! - [`to_gremlin`] prints bytecode back as gremlin-lang text; parsing that text gives the
+//!   same bytecode (checked over the whole feature suite).
 //! - A trailing terminal method (`.next()`, `.toList()`, `.iterate()`, ...) is returned
 //!   separately by [`parse_request`]; [`parse`] accepts and ignores it.
 
 mod grammar;
 mod lexer;
 mod literal;
+mod print;
+
+pub use print::{to_gremlin, Unprintable};
 
 #[cfg(test)]
 mod feature_tests;
