@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{parse, to_gremlin};
+use super::{parse, to_gremlin, ParseError};
 use crate::value::Value;
 
 /// One traversal text found in a feature file, with the parameter names its scenario binds.
@@ -297,8 +297,45 @@ fn mutate(rng: &mut Rng, base: &[u8]) -> Vec<u8> {
     b
 }
 
+/// Runs `parse` on `text`, turning a panic into a test failure that shows the input.
+fn parse_no_panic(text: &str, lookup: &dyn Fn(&str) -> Option<Value>) -> Option<ParseError> {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parse(text, lookup)));
+    match outcome {
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => Some(e),
+        Err(_) => panic!("parse panicked on input {text:?}; add it to REGRESSIONS"),
+    }
+}
+
+/// Edge inputs (truncations, odd escapes, extreme literals); none may panic.
+const REGRESSIONS: &[&str] = &[
+    "g.inject(-",
+    "g.inject('\\u",
+    "g.inject(0x",
+    "g.inject(1e",
+    "g.inject(1.5e+",
+    "g.inject(1_",
+    "g.inject('a'..",
+    "g.inject(1..'a')",
+    "g.inject({",
+    "g.V().map{",
+    "g.inject([(",
+    "g.inject(\"\\ud800\")",
+    "g.inject(P.not(",
+    "g.inject(gt(1).and(",
+    "g.inject(datetime('9999999999-01-01'))",
+    "g.inject(datetime('2023-01-01T00:00:00.1234567890Z'))",
+];
+
+/// Stable-toolchain fuzzing: mutated feature-suite traversals (and the regression inputs) must
+/// never make `parse` panic. Runs 20,000 inputs, or for `COREGRAPH_FUZZ_SECONDS` seconds if
+/// set (CI runs it for 60).
 #[test]
 fn mutated_feature_traversals_never_panic() {
+    let lookup = |name: &str| name.starts_with("xx").then(|| Value::Int(1));
+    for text in REGRESSIONS {
+        let _ = parse_no_panic(text, &lookup);
+    }
     let texts: Vec<String> = match all_traversals() {
         Some(found) => found.into_iter().map(|f| f.text).collect(),
         None => vec![
@@ -307,17 +344,25 @@ fn mutated_feature_traversals_never_panic() {
                 .to_string(),
         ],
     };
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let lookup = |name: &str| name.starts_with("xx").then(|| Value::Int(1));
-    let mut ok = 0usize;
-    let rounds = 20_000;
-    for _ in 0..rounds {
+    let seconds: u64 = std::env::var("COREGRAPH_FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    let seed = std::env::var("COREGRAPH_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x9E37_79B9_7F4A_7C15u64);
+    let mut rng = Rng(seed | 1);
+    let (mut rounds, mut ok) = (0u64, 0u64);
+    while rounds < 20_000 || std::time::Instant::now() < deadline {
         let base = &texts[rng.below(texts.len())];
         let bytes = mutate(&mut rng, base.as_bytes());
         let text = String::from_utf8_lossy(&bytes);
-        match parse(&text, &lookup) {
-            Ok(_) => ok += 1,
-            Err(e) => {
+        rounds += 1;
+        match parse_no_panic(&text, &lookup) {
+            None => ok += 1,
+            Some(e) => {
                 // Error positions always point inside (or at the end of) the text.
                 assert!(
                     e.offset <= text.len(),
@@ -325,9 +370,10 @@ fn mutated_feature_traversals_never_panic() {
                     e.offset
                 );
                 assert!(e.line >= 1 && e.column >= 1);
+                assert!(!e.to_string().is_empty());
             }
         }
     }
-    eprintln!("mutation test: {rounds} inputs, {ok} still parsed");
+    eprintln!("mutation test (seed {seed}): {rounds} inputs, {ok} still parsed");
     assert!(ok < rounds, "mutations never produced an error");
 }

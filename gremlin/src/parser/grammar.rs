@@ -211,6 +211,14 @@ pub(crate) fn parse_query(
     p.query()
 }
 
+/// `'name'` for an error message, cut short if long.
+fn quoted(name: &str) -> String {
+    const SHOWN_CHARS_MAX: usize = 32;
+    let shown: String = name.chars().take(SHOWN_CHARS_MAX).collect();
+    let ellipsis = if shown.len() < name.len() { "..." } else { "" };
+    format!("'{shown}{ellipsis}'")
+}
+
 fn p_value(text: bool, name: &str, args: Vec<Value>) -> Value {
     Value::P(Arc::new(Predicate {
         text,
@@ -269,7 +277,10 @@ impl Parser<'_> {
 
     /// "expected X but found <current token>".
     fn expected(&self, what: &str) -> ParseError {
-        let found = self.peek().describe();
+        let found = match self.toks.get(self.pos).or(self.toks.last()) {
+            Some(t) => t.tok.describe(self.text.get(t.start..t.end).unwrap_or("")),
+            None => Tok::Eof.describe(""),
+        };
         self.err_at(
             self.offset(),
             ParseErrorKind::Expected {
@@ -348,6 +359,14 @@ impl Parser<'_> {
                 }
                 continue;
             }
+            if &*name == "tx" {
+                return Err(self.err_at(
+                    at,
+                    ParseErrorKind::Unsupported(
+                        "transactions (g.tx()) are not supported in traversal text".into(),
+                    ),
+                ));
+            }
             if SPAWN_METHODS.contains(&&*name) {
                 let args = self.args()?;
                 bc.steps.push(Instruction::new(&name, args));
@@ -357,7 +376,7 @@ impl Parser<'_> {
                 at,
                 ParseErrorKind::Expected {
                     expected: "a source method or start step (V, E, addV, inject, ...)".into(),
-                    found: format!("'{name}'"),
+                    found: quoted(&name),
                 },
             ));
         }
@@ -379,7 +398,7 @@ impl Parser<'_> {
                     at,
                     ParseErrorKind::Expected {
                         expected: "a step name".into(),
-                        found: format!("'{name}'"),
+                        found: quoted(&name),
                     },
                 ));
             }
@@ -684,7 +703,7 @@ impl Parser<'_> {
                     at,
                     ParseErrorKind::Expected {
                         expected: "'Vertex'".into(),
-                        found: format!("'{class}'"),
+                        found: quoted(&class),
                     },
                 ));
             }
@@ -693,6 +712,18 @@ impl Parser<'_> {
         if *self.peek() == Tok::Dot && matches!(self.peek_at(1), Tok::Ident(_)) {
             if let Some(v) = self.qualified(start, name)? {
                 return Ok(v);
+            }
+            if (self.params)(name).is_none() {
+                return Err(self.err_at(
+                    start,
+                    ParseErrorKind::Expected {
+                        expected: "a value, or a token class such as P, TextP, T, Order, \
+                                   Direction, Scope, Column, Pop, Cardinality, Operator, Pick, \
+                                   Merge, DT, GType, WithOptions"
+                            .into(),
+                        found: format!("{}.", quoted(name)),
+                    },
+                ));
             }
         }
         if *self.peek() == Tok::LParen {
@@ -744,7 +775,7 @@ impl Parser<'_> {
                 at,
                 ParseErrorKind::Expected {
                     expected: format!("a member of {q}"),
-                    found: format!("'{member}'"),
+                    found: quoted(&member),
                 },
             )
         };
@@ -787,10 +818,25 @@ impl Parser<'_> {
 
     /// `name(args)` of a predicate; `within`/`without` flatten a literal list argument.
     fn predicate_call(&mut self, text: bool, name: &str) -> PResult<Value> {
+        let at = self.offset();
         self.enter()?;
         let args = self.args();
         self.leave();
         let mut args = args?;
+        let arity = match name {
+            "within" | "without" => None,
+            "inside" | "outside" | "between" => Some(2),
+            _ => Some(1),
+        };
+        if let Some(n) = arity.filter(|n| *n != args.len()) {
+            return Err(self.err_at(
+                at,
+                ParseErrorKind::Expected {
+                    expected: format!("{n} argument(s) to {name}(...)"),
+                    found: format!("{}", args.len()),
+                },
+            ));
+        }
         if matches!(name, "within" | "without") && args.len() == 1 {
             if let Some(Value::List(items)) = args.first() {
                 args = items.clone();
@@ -993,7 +1039,7 @@ impl Parser<'_> {
                 start,
                 ParseErrorKind::Expected {
                     expected: "a step name".into(),
-                    found: format!("'{step}'"),
+                    found: quoted(&step),
                 },
             ));
         }
@@ -1030,7 +1076,7 @@ impl Parser<'_> {
                     at,
                     ParseErrorKind::Expected {
                         expected: "a step name".into(),
-                        found: format!("'{name}'"),
+                        found: quoted(&name),
                     },
                 ));
             }

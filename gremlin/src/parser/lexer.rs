@@ -32,27 +32,24 @@ pub(crate) enum Tok {
     Eof,
 }
 
-/// A token with the byte offset where it starts.
+/// A token with its byte range in the text.
 #[derive(Clone, Debug)]
 pub(crate) struct Token {
     pub tok: Tok,
     pub start: usize,
+    pub end: usize,
 }
 
 impl Tok {
-    /// How the token reads in an error message ("found ...").
-    pub(crate) fn describe(&self) -> String {
+    /// How the token reads in an error message ("found ..."); `raw` is its text.
+    pub(crate) fn describe(&self, raw: &str) -> String {
+        const SHOWN_CHARS_MAX: usize = 32;
+        let shown: String = raw.chars().take(SHOWN_CHARS_MAX).collect();
+        let ellipsis = if shown.len() < raw.len() { "..." } else { "" };
         match self {
-            Tok::Ident(s) => format!("'{s}'"),
-            Tok::Str(s) => {
-                let short: String = s.chars().take(24).collect();
-                if short.len() < s.len() {
-                    format!("string \"{short}...\"")
-                } else {
-                    format!("string \"{short}\"")
-                }
-            }
-            Tok::Num(_) => "a number".to_string(),
+            Tok::Ident(_) => format!("'{shown}{ellipsis}'"),
+            Tok::Str(_) => format!("string {shown}{ellipsis}"),
+            Tok::Num(_) => format!("number {shown}{ellipsis}"),
             Tok::LParen => "'('".to_string(),
             Tok::RParen => "')'".to_string(),
             Tok::LBrack => "'['".to_string(),
@@ -88,11 +85,16 @@ pub(crate) fn tokenize(text: &str) -> Vec<Token> {
             out.push(Token {
                 tok: Tok::Eof,
                 start,
+                end: start,
             });
             return out;
         };
         let tok = lx.token(c);
-        out.push(Token { tok, start });
+        out.push(Token {
+            tok,
+            start,
+            end: lx.pos,
+        });
     }
 }
 

@@ -736,7 +736,7 @@ fn error_positions_and_messages() {
     let e = err("g.V().limit(1 2)");
     assert_eq!(
         e.to_string(),
-        "at 1:15: expected ',' or ')' but found a number"
+        "at 1:15: expected ',' or ')' but found number 2"
     );
 
     let e = err("g.V().out('a'");
@@ -884,4 +884,41 @@ fn print_round_trips() {
     );
     let edge_arg = Bytecode::default().step("inject", vec![Value::Char('x')]);
     assert_eq!(to_gremlin(&edge_arg), Err(Unprintable("Character")));
+}
+
+#[test]
+fn more_error_messages() {
+    let e = err("g.V().has('a', Foo.bar)");
+    assert_eq!(e.column, 16);
+    assert!(e.to_string().contains("token class"), "{e}");
+    assert!(e.to_string().contains("found 'Foo'."), "{e}");
+
+    let e = err("g.V().has('a', P.gt(1, 2))");
+    assert_eq!(
+        e.to_string(),
+        "at 1:20: expected 1 argument(s) to gt(...) but found 2"
+    );
+    let e = err("g.V().has('a', between(1))");
+    assert!(
+        e.to_string().contains("expected 2 argument(s) to between"),
+        "{e}"
+    );
+
+    let e = err("g.tx().commit()");
+    assert!(e.to_string().contains("transactions"), "{e}");
+
+    let e = err("g.V().limit(12345 6)");
+    assert_eq!(
+        e.to_string(),
+        "at 1:19: expected ',' or ')' but found number 6"
+    );
+    let e = err("g.V().has('name' 'marko')");
+    assert_eq!(
+        e.to_string(),
+        "at 1:18: expected ',' or ')' but found string 'marko'"
+    );
+    let long = "x".repeat(100);
+    let e = err(&format!("g.V().{long}()"));
+    assert!(e.to_string().ends_with("...'"), "{e}");
+    assert!(e.to_string().len() < 120, "{e}");
 }
