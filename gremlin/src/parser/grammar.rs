@@ -1039,7 +1039,7 @@ impl Parser<'_> {
                 start,
                 ParseErrorKind::Expected {
                     expected: "a step name".into(),
-                    found: quoted(&step),
+                    found: quoted(step),
                 },
             ));
         }
