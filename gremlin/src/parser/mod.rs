@@ -69,8 +69,10 @@ use crate::value::Value;
 pub const TEXT_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// Deepest accepted nesting of traversals, collections and predicates inside each other.
 pub const NESTING_DEPTH_MAX: usize = 128;
-/// Most elements a range literal (`1..5`) may expand to.
+/// Most elements a range literal (`1..5`, `'a'..'z'`) may expand to.
 pub const RANGE_ITEMS_MAX: usize = 100_000;
+/// Most digits in one numeric literal (parsing huge numbers is quadratic).
+pub const NUMBER_DIGITS_MAX: usize = 4096;
 
 /// A terminal method written after the traversal (console style).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -462,6 +462,24 @@ fn ranges() {
     assert_eq!(lit("'a'..'c'"), Value::List(vec![s("a"), s("b"), s("c")]));
     assert!(err("g.inject(1..10000000)").to_string().contains("limit"));
     assert!(err("g.inject('ab'..'c')").to_string().contains("length"));
+    assert!(err("g.inject('a'..'\u{10ffff}')")
+        .to_string()
+        .contains("limit"));
+}
+
+#[test]
+fn huge_numbers_are_refused_quickly() {
+    let digits = "7".repeat(NUMBER_DIGITS_MAX + 1);
+    let e = err(&format!("g.inject({digits})"));
+    assert!(e.to_string().contains("digits"), "{e}");
+    let e = err(&format!("g.inject(1.{digits}m)"));
+    assert!(e.to_string().contains("digits"), "{e}");
+    let ok_digits = "7".repeat(NUMBER_DIGITS_MAX);
+    assert!(matches!(lit(&ok_digits), Value::BigInt(_)));
+    // A text near the length limit made of many small tokens parses in bounded memory.
+    let many = vec!["1"; 500_000].join(",");
+    let b = ok(&format!("g.inject({many})"));
+    assert_eq!(b.steps[0].args.len(), 500_000);
 }
 
 #[test]
