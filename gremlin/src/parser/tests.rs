@@ -508,6 +508,20 @@ fn datetimes() {
     };
     assert_eq!((d.epoch_seconds, d.offset_seconds), (0, -3600));
     assert!(matches!(lit("datetime()"), Value::DateTime(d) if d.epoch_seconds > 1_600_000_000));
+    let Value::DateTime(d) = lit("datetime('2023-08')") else {
+        panic!("not a datetime")
+    };
+    assert_eq!((d.epoch_seconds, d.offset_seconds), (1_690_848_000, 0));
+    let Value::DateTime(d) = lit("datetime('2023-08-02t10:00:00+013000')") else {
+        panic!("not a datetime")
+    };
+    assert_eq!(d.offset_seconds, 5400);
+    assert!(err("g.inject(datetime('2023-13'))")
+        .to_string()
+        .contains("ISO"));
+    assert!(err("g.inject(datetime('2023-8-02'))")
+        .to_string()
+        .contains("ISO"));
     let e = err("g.inject(datetime('2023-02-30'))");
     assert_eq!(e.offset, 9);
     assert!(e.to_string().contains("ISO-8601"), "{e}");
