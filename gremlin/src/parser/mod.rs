@@ -7,9 +7,15 @@
 //! # Mapping
 //! - Source methods (`withStrategies`, `withoutStrategies`, `withSideEffect`, `withSack`,
 //!   `withBulk`, `withPath`, `with`) go to [`Bytecode::source`], steps to [`Bytecode::steps`]; op
-//!   names are the Java method names (`V`, `out`, `as`, `in`, `from`, ...).
+//!   names are the Java method names (`V`, `out`, `as`, `in`, `from`, ...). Step names are
+//!   checked against the 3.8 `GraphTraversal` method list: an unknown step is a parse error.
+//!   `g.with(k, v)` stays the source instruction `with(k, v)` (gremlinpython sends it as
+//!   `withStrategies(OptionsStrategy{k: v})`; the machine should accept both);
+//!   `g.withComputer()` becomes `withStrategies(VertexProgramStrategy)`. One traversal per
+//!   text, optionally ended by `;`; `g.tx()...` is refused.
 //! - Integers: suffix `b` Byte, `s` Short, `i` Int, `l`/`L` Long, `n` BigInteger; unsuffixed:
-//!   Int if it fits, else Long, else BigInteger. Hex (`0x1F`) and octal (`017`) as in Java.
+//!   Int if it fits, else Long, else BigInteger. Hex (`0x1F`) and octal (`017`) as in Java
+//!   (in hex, `b` is a digit: `0x1b` is 27). Underscores between digits are allowed.
 //!   Decimals: `f` Float, `d` Double, `m` BigDecimal (scale as written: `1.50m` has scale 2);
 //!   unsuffixed decimals are Double. `NaN`, `Infinity`, `-Infinity` are Doubles.
 //! - `[1,2]` List, `{1,2}` Set, `[:]` empty Map, `[a:1, "b":2, (T.id):3, 1:2]` Map. A bare key
@@ -39,6 +45,7 @@
 //!   source. `withStrategies(SubgraphStrategy(vertices: __.has('x')), ReadOnlyStrategy)` gives
 //!   [`Value::Strategy`] arguments (simple class name, config map with String keys);
 //!   `withoutStrategies(ReadOnlyStrategy)` gives [`Value::Class`] arguments (simple names).
+//! - `new Vertex(1, 'person')` / `ReferenceVertex(...)` is a reference [`Value::Vertex`].
 //! - Variables become `Value::Binding((name, value))`, the value looked up in the parameters;
 //!   an unknown variable is an error.
 //! - Lambdas/closures (`{ it.get() }`) are refused with an error saying so.
@@ -46,6 +53,13 @@
 //!   same bytecode (checked over the whole feature suite).
 //! - A trailing terminal method (`.next()`, `.toList()`, `.iterate()`, ...) is returned
 //!   separately by [`parse_request`]; [`parse`] accepts and ignores it.
+//!
+//! # Limits
+//! Text longer than [`TEXT_BYTES_MAX`], nesting deeper than [`NESTING_DEPTH_MAX`], numbers
+//! longer than [`NUMBER_DIGITS_MAX`] digits and ranges wider than [`RANGE_ITEMS_MAX`] are
+//! errors. The text is lexed lazily, so the parser's own memory grows with nesting depth, not
+//! with text length. No input panics (a randomized test over mutated feature-suite traversals
+//! checks this; `COREGRAPH_FUZZ_SECONDS=60` runs it for a minute).
 
 mod grammar;
 mod lexer;
