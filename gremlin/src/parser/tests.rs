@@ -954,3 +954,101 @@ fn more_error_messages() {
     assert!(e.to_string().ends_with("...'"), "{e}");
     assert!(e.to_string().len() < 120, "{e}");
 }
+
+/// xorshift64* for the generated round-trip test.
+struct Gen(u64);
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    fn string(&mut self) -> String {
+        let pool = [
+            'a', 'Z', '0', ' ', '\'', '"', '\\', '\n', '\t', '\r', '\u{0}', '\u{7f}', 'é', '€',
+            '😀', '\u{2028}', '{', '}', '.', ':',
+        ];
+        (0..self.below(8))
+            .map(|_| pool[self.below(pool.len() as u64) as usize])
+            .collect()
+    }
+
+    fn value(&mut self, depth: u32) -> Value {
+        let kinds = if depth > 2 { 13 } else { 18 };
+        match self.below(kinds) {
+            0 => Value::Int(self.next() as i32),
+            1 => Value::Long(self.next() as i64),
+            2 => Value::Byte(self.next() as i8),
+            3 => Value::Short(self.next() as i16),
+            4 => Value::BigInt(BigInt::from(self.next()) * BigInt::from(self.next()) - 7),
+            5 => Value::BigDecimal(BigDecimal {
+                unscaled: BigInt::from(self.next() as i64),
+                scale: self.below(40) as i32 - 20,
+            }),
+            6 => Value::Float(f32::from_bits(self.next() as u32)),
+            7 => Value::Double(f64::from_bits(self.next())),
+            8 => Value::String(Arc::from(self.string())),
+            9 => Value::Uuid(Uuid(
+                (u128::from(self.next()) << 64 | u128::from(self.next())).to_be_bytes(),
+            )),
+            10 => Value::DateTime(crate::value::DateTime {
+                // Years 0000..=9999, offsets within +-18h.
+                epoch_seconds: self.below(315_537_897_600) as i64 - 62_167_219_200 + 86_400,
+                nanos: self.below(1_000_000_000) as u32,
+                offset_seconds: self.below(2 * 64_800 + 1) as i32 - 64_800,
+            }),
+            11 => {
+                [Value::Null, Value::Bool(true), Value::Bool(false)][self.below(3) as usize].clone()
+            }
+            12 => e(
+                EnumKind::Pop,
+                ["first", "last", "all", "mixed"][self.below(4) as usize],
+            ),
+            13 => Value::List((0..self.below(4)).map(|_| self.value(depth + 1)).collect()),
+            14 => Value::Set((0..self.below(4)).map(|_| self.value(depth + 1)).collect()),
+            15 => Value::Map(
+                (0..self.below(4))
+                    .map(|_| (self.value(depth + 1), self.value(depth + 1)))
+                    .collect(),
+            ),
+            // (`within` with one List argument would be flattened by the parser.)
+            16 => p(
+                "between",
+                vec![self.value(depth + 1), self.value(depth + 1)],
+            ),
+            _ => anon(vec![
+                ("constant", vec![self.value(depth + 1)]),
+                ("fold", vec![]),
+            ]),
+        }
+    }
+}
+
+#[test]
+fn generated_values_round_trip_through_text() {
+    let mut g = Gen(0x0123_4567_89AB_CDEF);
+    let mut checked = 0;
+    for _ in 0..5_000 {
+        let v = g.value(0);
+        let b = Bytecode::default().step("inject", vec![v]);
+        let text = match to_gremlin(&b) {
+            Ok(t) => t,
+            // Non-finite Floats have no literal; nothing else may fail.
+            Err(Unprintable(what)) => {
+                assert_eq!(what, "non-finite Float");
+                continue;
+            }
+        };
+        let again = parse(&text, &no_params).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(again, b, "{text}");
+        checked += 1;
+    }
+    assert!(checked > 4_000, "only {checked} values printable");
+}
