@@ -882,7 +882,10 @@ impl Parser<'_> {
     }
 
     /// `.and(p)`, `.or(p)`, `.negate()` after a predicate.
+    /// Each link nests the predicate one level deeper (`and(and(p, q), r)`), so links count
+    /// against [`NESTING_DEPTH_MAX`] like parentheses do.
     fn predicate_chain(&mut self, mut p: Value) -> PResult<Value> {
+        let mut links = 0usize;
         loop {
             if *self.peek() != Tok::Dot {
                 return Ok(p);
@@ -891,6 +894,10 @@ impl Parser<'_> {
                 Tok::Ident(s) if matches!(&**s, "and" | "or" | "negate") => s.clone(),
                 _ => return Ok(p),
             };
+            links += 1;
+            if self.depth + links > NESTING_DEPTH_MAX {
+                return Err(self.err_at(self.offset(), ParseErrorKind::TooDeep));
+            }
             self.bump();
             self.bump();
             let at = self.offset();

@@ -132,6 +132,22 @@ pub struct ParseError {
 }
 
 impl ParseError {
+    /// What the grammar allowed at the error position, for syntax errors.
+    pub fn expected(&self) -> Option<&str> {
+        match &self.kind {
+            ParseErrorKind::Expected { expected, .. } => Some(expected),
+            _ => None,
+        }
+    }
+
+    /// What the text has at the error position, for syntax errors.
+    pub fn found(&self) -> Option<&str> {
+        match &self.kind {
+            ParseErrorKind::Expected { found, .. } => Some(found),
+            _ => None,
+        }
+    }
+
     pub(crate) fn at(text: &str, offset: usize, kind: ParseErrorKind) -> ParseError {
         let offset = offset.min(text.len());
         let mut line = 1;

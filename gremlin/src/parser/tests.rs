@@ -764,6 +764,7 @@ fn error_positions_and_messages() {
     let e = err("g.V().has('a',,1)");
     assert_eq!((e.offset, e.line, e.column), (14, 1, 15));
     assert_eq!(e.to_string(), "at 1:15: expected a value but found ','");
+    assert_eq!((e.expected(), e.found()), (Some("a value"), Some("','")));
 
     let e = err("g.V().limit(1 2)");
     assert_eq!(
@@ -851,6 +852,14 @@ fn deep_nesting_is_an_error_not_a_crash() {
         assert_eq!(e.kind, ParseErrorKind::TooDeep, "{open}");
         assert!(e.to_string().contains(&NESTING_DEPTH_MAX.to_string()));
     }
+    // Long predicate chains nest too: and(and(and(...))).
+    let text = format!("g.V().is(gt(1){})", ".and(lt(9))".repeat(100_000));
+    assert_eq!(err(&text).kind, ParseErrorKind::TooDeep);
+    let text = format!(
+        "g.V().is(gt(1){})",
+        ".or(lt(9))".repeat(NESTING_DEPTH_MAX - 4)
+    );
+    assert!(parse(&text, &no_params).is_ok());
     // Just under the limit is fine.
     let depth = NESTING_DEPTH_MAX - 2;
     let text = format!("g.inject({}1{})", "[".repeat(depth), "]".repeat(depth));
