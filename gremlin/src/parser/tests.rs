@@ -1061,3 +1061,45 @@ fn generated_values_round_trip_through_text() {
     }
     assert!(checked > 4_000, "only {checked} values printable");
 }
+
+#[test]
+fn nesting_at_the_limit_fits_a_small_stack() {
+    // Parsing (and dropping) the deepest accepted input needs well under 1 MiB of stack, so
+    // the parser is safe on executor threads with modest stacks.
+    const STACK_BYTES: usize = 1024 * 1024;
+    let worker = std::thread::Builder::new()
+        .stack_size(STACK_BYTES)
+        .spawn(|| {
+            for (open, close) in [
+                ("[", "]"),
+                ("{", "}"),
+                ("__.local(", ")"),
+                ("not(", ")"),
+                ("P.not(", ")"),
+                ("[a: ", "]"),
+                ("where(", ")"),
+            ] {
+                let mut depth = NESTING_DEPTH_MAX;
+                let parsed = loop {
+                    let inner = if open == "P.not(" { "eq(1)" } else { "1" };
+                    let text = format!(
+                        "g.inject({}{inner}{})",
+                        open.repeat(depth),
+                        close.repeat(depth)
+                    );
+                    match parse(&text, &no_params) {
+                        Ok(b) => break Some(b),
+                        Err(e) if e.kind == ParseErrorKind::TooDeep => depth -= 1,
+                        Err(e) => panic!("{open}: {e}"),
+                    }
+                    if depth == 0 {
+                        break None;
+                    }
+                };
+                assert!(parsed.is_some(), "{open}");
+                assert!(depth > NESTING_DEPTH_MAX / 3, "{open}: only {depth}");
+            }
+        });
+    let joined = worker.map(|h| h.join());
+    assert!(matches!(joined, Ok(Ok(()))), "worker thread failed");
+}
