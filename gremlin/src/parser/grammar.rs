@@ -589,7 +589,6 @@ impl Parser<'_> {
                 self.bump();
                 self.ident_expr(start, &name)
             }
-            Tok::Bad(_) => Err(self.expected("a value")),
             _ => Err(self.expected("a value")),
         }
     }

@@ -190,7 +190,7 @@ impl Lexer<'_> {
             return Tok::Ident(Arc::from(self.text.get(start..self.pos).unwrap_or("")));
         }
         self.bump();
-        Tok::Bad(format!("unexpected character {c:?}"))
+        Tok::Bad(format!("an unexpected character {c:?}"))
     }
 
     /// A quoted string with Java escapes (`\n`, `\'`, octal `\12`, `\u00e9`, line joins).
