@@ -923,6 +923,22 @@ fn print_round_trips() {
         .as_deref(),
         Some("g.inject(1.50m, -0.05m, 15e2m, datetime(\"2023-08-02T00:00:00Z\"))")
     );
+    // Extreme values print without huge allocations or overflow, and round-trip.
+    let tiny = Value::BigDecimal(BigDecimal {
+        unscaled: BigInt::from(-15),
+        scale: i32::MAX,
+    });
+    let b = Bytecode::default().step("inject", vec![tiny]);
+    let printed = to_gremlin(&b).unwrap_or_default();
+    assert!(printed.len() < 64, "{printed}");
+    assert_eq!(parse(&printed, &no_params).ok(), Some(b));
+    let far = Value::DateTime(crate::value::DateTime {
+        epoch_seconds: i64::MAX,
+        nanos: 0,
+        offset_seconds: 3600,
+    });
+    let b = Bytecode::default().step("inject", vec![far]);
+    assert!(to_gremlin(&b).is_err());
     let edge_arg = Bytecode::default().step("inject", vec![Value::Char('x')]);
     assert_eq!(to_gremlin(&edge_arg), Err(Unprintable("Character")));
 }
