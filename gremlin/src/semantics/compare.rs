@@ -7,7 +7,7 @@
 //! - [`compare`]: `P.lt`/`gt`/... comparability. Only within one type family; NaN, null against
 //!   non-null, and cross-type pairs are [`Comparison::Incomparable`] (an ERROR in ternary logic).
 //! - [`order`]: orderability, the total order `order()` sorts by: nulls first, then by type
-//!   priority (Boolean, Number, Date, String, UUID, Vertex, Edge, VertexProperty, Property, Path,
+//!   priority (Boolean, Number, Date/DateTime, String, UUID, Vertex, Edge, VertexProperty, Property, Path,
 //!   Set, List, Map, then everything else), within a type by value; NaN sorts after +Infinity.
 
 use std::cmp::Ordering;
@@ -137,7 +137,7 @@ fn family(v: &Value) -> Family {
         | Value::BigDecimal(_)
         | Value::Float(_)
         | Value::Double(_) => Family::Number,
-        Value::Date(_) => Family::Date,
+        Value::Date(_) | Value::DateTime(_) => Family::Date,
         Value::String(_) => Family::String,
         Value::Uuid(_) => Family::Uuid,
         Value::Vertex(_) => Family::Vertex,
@@ -274,8 +274,7 @@ fn comparable_depth(a: &Value, b: &Value, depth: usize) -> bool {
 /// are `equals`.
 fn naturally_comparable(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::DateTime(_), Value::DateTime(_))
-        | (Value::Duration(_), Value::Duration(_))
+        (Value::Duration(_), Value::Duration(_))
         | (Value::Char(_), Value::Char(_))
         | (Value::Binary(_), Value::Binary(_)) => true,
         (Value::Enum(x), Value::Enum(y)) => x.kind == y.kind,
@@ -343,7 +342,15 @@ fn same_family_cmp(mode: Mode, a: &Value, b: &Value, depth: usize) -> Ordering {
         Family::Number => number::compare(a, b),
         Family::Date => match (a, b) {
             (Value::Date(x), Value::Date(y)) => x.cmp(y),
-            _ => Ordering::Equal,
+            (Value::DateTime(x), Value::DateTime(y)) => datetime_cmp(x, y),
+            // Legacy Date against OffsetDateTime: by instant.
+            _ => match (
+                super::datetime::as_datetime(a),
+                super::datetime::as_datetime(b),
+            ) {
+                (Some(x), Some(y)) => (x.epoch_seconds, x.nanos).cmp(&(y.epoch_seconds, y.nanos)),
+                _ => Ordering::Equal,
+            },
         },
         Family::String => java_string_cmp(a.as_str().unwrap_or(""), b.as_str().unwrap_or("")),
         Family::Uuid => match (a, b) {
@@ -401,7 +408,6 @@ fn same_family_or_order(a: &Value, b: &Value, depth: usize) -> Ordering {
 /// class name, then by Java `toString`.
 fn unknown_cmp(a: &Value, b: &Value) -> Ordering {
     match (a, b) {
-        (Value::DateTime(x), Value::DateTime(y)) => return datetime_cmp(x, y),
         (Value::Duration(x), Value::Duration(y)) => {
             return (x.seconds, x.nanos).cmp(&(y.seconds, y.nanos))
         }
@@ -569,6 +575,59 @@ mod tests {
                 list(&[Value::Int(1)]),
             ]
         );
+    }
+
+    #[test]
+    fn orderability_feature_g_inject_order() {
+        use crate::value::Uuid;
+        let dt = |s: &str| Value::DateTime(super::super::datetime::parse(s).unwrap());
+        let uuid = |s: &str| Value::Uuid(Uuid::parse(s).unwrap());
+        let strs = |xs: &[&str]| xs.iter().map(|x| Value::str(x)).collect::<Vec<_>>();
+        let map = |kv: &[(&str, Value)]| {
+            let mut m = crate::value::Map::new();
+            for (k, v) in kv {
+                m.insert(Value::str(k), v.clone());
+            }
+            Value::Map(m)
+        };
+        let set: crate::value::Set = strs(&["x", "y", "z"]).into_iter().collect();
+        let expected = vec![
+            Value::Null,
+            Value::Bool(false),
+            Value::Bool(true),
+            Value::Double(f64::NEG_INFINITY),
+            Value::Int(1),
+            Value::Double(2.0),
+            Value::Double(f64::INFINITY),
+            Value::Double(f64::NAN),
+            dt("2023-01-01T00:00:00Z"),
+            dt("2023-08-01T00:00:00Z"),
+            Value::str("bar"),
+            Value::str("foo"),
+            Value::str("zzz"),
+            uuid("5100808b-62f9-42b7-957e-ed66c30f40d1"),
+            uuid("6100808b-62f9-42b7-957e-ed66c30f40d1"),
+            Value::Set(set),
+            Value::List(strs(&["a", "b", "c"])),
+            Value::List(strs(&["a", "b", "c", "d"])),
+            map(&[
+                ("a", Value::str("a")),
+                ("b", Value::Bool(false)),
+                ("c", Value::str("c")),
+            ]),
+            map(&[("a", Value::str("a")), ("b", Value::str("b"))]),
+        ];
+        let mut shuffled = expected.clone();
+        shuffled.reverse();
+        shuffled.swap(3, 11);
+        shuffled.swap(0, 7);
+        shuffled.sort_by(order);
+        assert_eq!(shuffled, expected);
+        // Descending is the exact reverse.
+        shuffled.sort_by(|a, b| order(b, a));
+        let mut rev = expected.clone();
+        rev.reverse();
+        assert_eq!(shuffled, rev);
     }
 
     #[test]

@@ -617,6 +617,8 @@ pub fn as_number(v: &Value, target: Option<&Value>) -> Result<Value, SemanticsEr
         Value::Null => return Ok(Value::Null),
         n if is_number(n) => n.clone(),
         Value::String(s) => parse_number(s)?,
+        Value::DateTime(dt) => Value::Long(super::datetime::to_epoch_millis(dt)),
+        Value::Date(ms) => Value::Long(*ms),
         other => {
             return Err(SemanticsError::parse(format!(
                 "Can't parse type {} as number.",
@@ -643,52 +645,120 @@ fn java_class_simple_name(v: &Value) -> &'static str {
     }
 }
 
-/// Parses a string the way `asNumber()` does: Int, then Long, then BigInteger for integer
-/// literals (also `0x` hex), Double for decimals; anything else is an error.
+/// Parses a string the way `asNumber()` does (commons-lang3 `NumberUtils.createNumber` after
+/// `isCreatable`): optional sign; hex (`0x`, `0X`, `#`) and leading-zero octal integers;
+/// integers become the smallest of Int, Long, BigInteger; a trailing `L` forces Long
+/// (BigInteger if too big), `f`/`d` force Float/Double; decimals become Float when Float and
+/// Double print identically, else Double when exact, else BigDecimal.
 pub fn parse_number(s: &str) -> Result<Value, SemanticsError> {
     let err = || SemanticsError::parse(format!("Can't parse string '{s}' as number."));
     let t = s.trim();
-    if t.is_empty() {
-        return Err(err());
-    }
     let (negative, body) = match t.as_bytes().first() {
-        Some(b'-') => (true, t.get(1..).ok_or_else(err)?),
-        Some(b'+') => (false, t.get(1..).ok_or_else(err)?),
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
         _ => (false, t),
     };
-    if let Some(hex) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+    if body.is_empty() {
+        return Err(err());
+    }
+    let signed = |big: BigInt| if negative { -big } else { big };
+    // Hex.
+    let hex = body
+        .strip_prefix("0x")
+        .or_else(|| body.strip_prefix("0X"))
+        .or_else(|| body.strip_prefix('#'));
+    if let Some(hex) = hex {
         if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(err());
         }
-        let mut big = BigInt::parse_bytes(hex.as_bytes(), 16).ok_or_else(err)?;
-        if negative {
-            big = -big;
-        }
-        return Ok(narrow_integer(big));
+        let big = BigInt::parse_bytes(hex.as_bytes(), 16).ok_or_else(err)?;
+        return Ok(narrow_integer(signed(big)));
     }
-    if !body.is_empty() && body.bytes().all(|b| b.is_ascii_digit()) {
-        let mut big = body.parse::<BigInt>().map_err(|_| err())?;
-        if negative {
-            big = -big;
-        }
-        return Ok(narrow_integer(big));
+    // Split off a type qualifier.
+    let (numeric, qualifier) = match body.as_bytes().last() {
+        Some(q @ (b'l' | b'L' | b'f' | b'F' | b'd' | b'D')) => (&body[..body.len() - 1], Some(*q)),
+        _ => (body, None),
+    };
+    let (mantissa, exponent) = match numeric.find(['e', 'E']) {
+        Some(i) => (&numeric[..i], Some(&numeric[i + 1..])),
+        None => (numeric, None),
+    };
+    let (int_part, frac_part) = match mantissa.split_once('.') {
+        Some((a, b)) => (a, Some(b)),
+        None => (mantissa, None),
+    };
+    let all_digits = |x: &str| x.bytes().all(|b| b.is_ascii_digit());
+    if !all_digits(int_part) || !frac_part.is_none_or(all_digits) {
+        return Err(err());
     }
-    // Decimal forms Java's Double.parseDouble accepts (digits, '.', exponent; NaN/Infinity).
-    let ok_chars = body
+    if int_part.is_empty() && frac_part.is_none_or(|f| f.is_empty()) {
+        return Err(err());
+    }
+    if let Some(e) = exponent {
+        let digits = e.strip_prefix(['+', '-']).unwrap_or(e);
+        if digits.is_empty() || !all_digits(digits) {
+            return Err(err());
+        }
+    }
+    let integral = frac_part.is_none() && exponent.is_none();
+    let mantissa_zero = int_part
         .bytes()
-        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
-    if ok_chars && body.bytes().any(|b| b.is_ascii_digit()) {
-        let x = t.parse::<f64>().map_err(|_| err())?;
-        return Ok(Value::Double(x));
-    }
-    match body {
-        "NaN" => Ok(Value::Double(f64::NAN)),
-        "Infinity" => Ok(Value::Double(if negative {
-            f64::NEG_INFINITY
-        } else {
-            f64::INFINITY
-        })),
-        _ => Err(err()),
+        .chain(frac_part.unwrap_or("").bytes())
+        .all(|b| b == b'0');
+    let text = format!("{}{numeric}", if negative { "-" } else { "" });
+    let as_float = || -> Option<Value> {
+        let f = text.parse::<f32>().ok()?;
+        (!f.is_infinite() && !(f == 0.0 && !mantissa_zero)).then_some(Value::Float(f))
+    };
+    let as_double = || -> Option<Value> {
+        let d = text.parse::<f64>().ok()?;
+        (!d.is_infinite() && !(d == 0.0 && !mantissa_zero)).then_some(Value::Double(d))
+    };
+    let as_decimal = || decimal::parse(&text).map(Value::BigDecimal);
+    match qualifier {
+        Some(b'l' | b'L') => {
+            if !integral || int_part.is_empty() {
+                return Err(err());
+            }
+            let big = signed(int_part.parse::<BigInt>().map_err(|_| err())?);
+            Ok(match i64::try_from(&big) {
+                Ok(x) => Value::Long(x),
+                Err(_) => Value::BigInt(big),
+            })
+        }
+        Some(b'f' | b'F') => as_float()
+            .or_else(as_double)
+            .or_else(as_decimal)
+            .ok_or_else(err),
+        Some(_) => as_double().or_else(as_decimal).ok_or_else(err),
+        None if integral => {
+            if int_part.len() > 1 && int_part.starts_with('0') {
+                // Leading zero: octal, as Java's Integer.decode reads it.
+                let big = BigInt::parse_bytes(int_part.as_bytes(), 8).ok_or_else(err)?;
+                return Ok(narrow_integer(signed(big)));
+            }
+            let big = int_part.parse::<BigInt>().map_err(|_| err())?;
+            Ok(narrow_integer(signed(big)))
+        }
+        None => {
+            if let (Some(Value::Float(f)), Some(Value::Double(d))) = (as_float(), as_double()) {
+                if super::text::float_to_string(f) == super::text::double_to_string(d) {
+                    return Ok(Value::Float(f));
+                }
+            }
+            if let Some(Value::Double(d)) = as_double() {
+                let exact = match (decimal::parse(&text), decimal::from_f64(d)) {
+                    (Some(b), Some(bd)) => decimal::cmp(&b, &bd) == Ordering::Equal,
+                    _ => false,
+                };
+                return Ok(if exact {
+                    Value::Double(d)
+                } else {
+                    as_decimal().ok_or_else(err)?
+                });
+            }
+            as_decimal().ok_or_else(err)
+        }
     }
 }
 
@@ -871,6 +941,51 @@ mod tests {
         assert_eq!(mean([].iter()).unwrap(), None);
     }
 
+    #[test]
+    fn parse_number_follows_commons_lang() {
+        assert_eq!(parse_number("5").unwrap(), Value::Int(5));
+        assert_eq!(parse_number(" -7 ").unwrap(), Value::Int(-7));
+        assert_eq!(
+            parse_number("3000000000").unwrap(),
+            Value::Long(3_000_000_000)
+        );
+        assert_eq!(
+            parse_number("99999999999999999999").unwrap(),
+            Value::BigInt("99999999999999999999".parse().unwrap())
+        );
+        assert_eq!(parse_number("5L").unwrap(), Value::Long(5));
+        assert_eq!(parse_number("0x1F").unwrap(), Value::Int(31));
+        assert_eq!(parse_number("-#10").unwrap(), Value::Int(-16));
+        assert_eq!(parse_number("010").unwrap(), Value::Int(8));
+        assert!(parse_number("09").is_err());
+        assert_eq!(parse_number("5.5").unwrap(), Value::Float(5.5));
+        assert_eq!(parse_number("1.5d").unwrap(), Value::Double(1.5));
+        assert_eq!(parse_number("2f").unwrap(), Value::Float(2.0));
+        // Float would print 0.1 too, so the Float wins, as in commons-lang.
+        assert_eq!(parse_number("0.1").unwrap(), Value::Float(0.1));
+        // Needs double precision.
+        assert_eq!(
+            parse_number("1.7976931348623157E308").unwrap(),
+            Value::Double(f64::MAX)
+        );
+        // Float and Double print alike: Float (commons-lang compares their toString forms).
+        assert_eq!(
+            parse_number("0.10000000000000000000000001").unwrap(),
+            Value::Float(0.1)
+        );
+        assert_eq!(
+            parse_number("1.00000001").unwrap(),
+            Value::Double(1.00000001)
+        );
+        assert_eq!(
+            parse_number("0.12345678901234567890").unwrap(),
+            Value::BigDecimal(decimal::parse("0.12345678901234567890").unwrap())
+        );
+        for bad in ["", "-", "1,000", "test", "1.2.3", "1e", "0x", "1.5L", "."] {
+            assert!(parse_number(bad).is_err(), "{bad}");
+        }
+    }
+
     fn gtype(name: &str) -> Value {
         Value::Enum(crate::value::EnumValue {
             kind: EnumKind::GType,
@@ -920,6 +1035,15 @@ mod tests {
             "Can't parse string '1,000' as number."
         );
         assert_eq!(as_number(&Value::str("0x5"), None).unwrap(), Value::Int(5));
+        assert_eq!(
+            as_number(&Value::Float(5.75), None).unwrap(),
+            Value::Float(5.75)
+        );
+        let dt = super::super::datetime::parse("2020-08-02T00:00:00Z").unwrap();
+        assert_eq!(
+            as_number(&Value::DateTime(dt), None).unwrap(),
+            Value::Long(1_596_326_400_000)
+        );
         assert_eq!(
             as_number(&Value::Null, Some(&gtype("INT"))).unwrap(),
             Value::Null

@@ -308,9 +308,44 @@ fn needs_string(step: &str, v: &Value) -> Result<(), SemanticsError> {
     }
 }
 
-/// Java `Character.isWhitespace`-style trim as `String.strip()` does it (Unicode whitespace).
-fn is_java_whitespace(c: char) -> bool {
-    c.is_whitespace()
+/// Java `Character.isWhitespace` (what `String.strip()` trims): Unicode space separators
+/// except the no-break spaces, plus the ASCII controls TAB..CR and FS..US.
+pub fn is_java_whitespace(c: char) -> bool {
+    match c {
+        '\u{00A0}' | '\u{2007}' | '\u{202F}' => false,
+        '\u{1C}'..='\u{1F}' => true,
+        other => other.is_whitespace() && other != '\u{85}',
+    }
+}
+
+/// Applies a string step in `Scope.local` form: on a string, or on each element of a list
+/// (nulls stay null). Anything else raises "The {step}(local) step can only take string or
+/// list of strings".
+pub fn map_local(
+    step: &str,
+    v: &Value,
+    f: fn(&Value) -> Result<Value, SemanticsError>,
+) -> Result<Value, SemanticsError> {
+    let err = |got: &Value| {
+        SemanticsError::illegal_argument(format!(
+            "The {step}(local) step can only take string or list of strings, encountered {}",
+            got.type_name()
+        ))
+    };
+    match v {
+        Value::String(_) | Value::Null => f(v),
+        Value::List(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                match item {
+                    Value::String(_) | Value::Null => out.push(f(item)?),
+                    other => return Err(err(other)),
+                }
+            }
+            Ok(Value::List(out))
+        }
+        other => Err(err(other)),
+    }
 }
 
 /// The `toUpper()` step (null passes through).
@@ -447,57 +482,85 @@ pub fn substring(v: &Value, start: i64, end: Option<i64>) -> Result<Value, Seman
     Ok(Value::str(&String::from_utf16_lossy(slice)))
 }
 
-/// The `concat(...)` step for strings: appends each argument's string (null arguments add
-/// nothing). The incoming value must be a string or null.
+/// The `concat(...)` step: the incoming string followed by each argument (the string
+/// arguments, or the first result of each argument traversal). Null parts are skipped; when
+/// every part is null the result is null. The incoming value must be a string or null.
 pub fn concat(v: &Value, args: &[Value]) -> Result<Value, SemanticsError> {
-    let mut out = match v {
-        Value::String(s) => s.to_string(),
-        Value::Null => String::new(),
-        other => {
-            return Err(SemanticsError::illegal_argument(format!(
-                "String concat() can only take string as argument, encountered {}",
-                other.type_name()
-            )))
-        }
-    };
-    for a in args {
-        match a {
-            Value::String(s) => out.push_str(s),
+    let mut out = String::new();
+    let mut any = false;
+    for (i, part) in std::iter::once(v).chain(args.iter()).enumerate() {
+        match part {
+            Value::String(s) => {
+                out.push_str(s);
+                any = true;
+            }
             Value::Null => {}
-            other => {
+            other if i == 0 => {
                 return Err(SemanticsError::illegal_argument(format!(
                     "String concat() can only take string as argument, encountered {}",
                     other.type_name()
                 )))
             }
+            // Argument traversals are typed String in Java; print anything else as Java would.
+            other => {
+                out.push_str(&to_java_string(other));
+                any = true;
+            }
         }
     }
-    Ok(Value::str(&out))
+    Ok(if any { Value::str(&out) } else { Value::Null })
 }
 
-/// A parsed `format()` template: literal text and `%{name}` references.
+/// A `format()` template piece.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FormatPart {
+    /// Text copied as is (a `%` that does not start a variable stays literal).
     Literal(String),
+    /// `%{name}`: a property of the current element, else a scope variable (step label,
+    /// side effect, map key).
     Var(String),
+    /// The n-th `%{_}` of the template (0-based); it takes the value of `by()` modulator
+    /// `n % number_of_modulators`, as TinkerPop's traversal ring does.
+    By(usize),
 }
 
-/// Parses a `format()` template (`"%{name} is %{age}"`). A `%` not followed by `{name}` is
-/// literal.
+/// Parses a `format()` template like TinkerPop's `(?<!%)%\{(.*?)\}`: `%{name}` is a
+/// variable unless the `%` follows another `%`.
 pub fn parse_format(template: &str) -> Vec<FormatPart> {
     let mut parts = Vec::new();
     let mut lit = String::new();
+    let mut by_index = 0;
     let mut rest = template;
+    let mut prev_percent = false;
     while let Some(i) = rest.find("%{") {
+        let escaped = if i == 0 {
+            prev_percent
+        } else {
+            rest[..i].ends_with('%')
+        };
         let after = &rest[i + 2..];
-        match after.find('}') {
-            Some(j) => {
+        let close = after.find('}');
+        match close {
+            Some(j) if !escaped => {
                 lit.push_str(&rest[..i]);
                 if !lit.is_empty() {
                     parts.push(FormatPart::Literal(std::mem::take(&mut lit)));
                 }
-                parts.push(FormatPart::Var(after[..j].to_string()));
+                let name = &after[..j];
+                if name == "_" {
+                    parts.push(FormatPart::By(by_index));
+                    by_index += 1;
+                } else {
+                    parts.push(FormatPart::Var(name.to_string()));
+                }
                 rest = &after[j + 1..];
+                prev_percent = false;
+            }
+            Some(_) => {
+                // Escaped: keep "%{" literally and continue after it.
+                lit.push_str(&rest[..i + 2]);
+                rest = after;
+                prev_percent = false;
             }
             None => break,
         }
@@ -509,18 +572,64 @@ pub fn parse_format(template: &str) -> Vec<FormatPart> {
     parts
 }
 
-/// Renders a `format()` template; `lookup` resolves a name (a property value, a map key,
-/// or a scope variable). Returns `None` if any variable is unresolved (the step then
-/// filters the traverser out).
-pub fn format(template: &str, lookup: &dyn Fn(&str) -> Option<Value>) -> Option<String> {
+/// The variable names a template references (TinkerPop's `getScopeKeys`), without `_`.
+pub fn format_variables(template: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for p in parse_format(template) {
+        if let FormatPart::Var(name) = p {
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
+    }
+    out
+}
+
+/// Renders a `format()` template; `lookup` resolves each variable. Returns `None` when a
+/// variable is unresolved or null (the step then drops the traverser).
+pub fn format(template: &str, lookup: &dyn Fn(&FormatPart) -> Option<Value>) -> Option<String> {
     let mut out = String::new();
     for part in parse_format(template) {
-        match part {
-            FormatPart::Literal(l) => out.push_str(&l),
-            FormatPart::Var(name) => out.push_str(&to_java_string(&lookup(&name)?)),
+        match &part {
+            FormatPart::Literal(l) => out.push_str(l),
+            var => match lookup(var)? {
+                Value::Null => return None,
+                v => out.push_str(&to_java_string(&v)),
+            },
         }
     }
     Some(out)
+}
+
+/// The `asBool()` step: booleans as is, numbers `!= 0` (NaN is false), the strings "true" /
+/// "false" in any case; null and anything else raise "Can't parse ... as Boolean.".
+pub fn as_bool(v: &Value) -> Result<Value, SemanticsError> {
+    match v {
+        Value::Null => Err(SemanticsError::illegal_argument(
+            "Can't parse null as Boolean.",
+        )),
+        Value::Bool(_) => Ok(v.clone()),
+        n if super::number::is_number(n) => {
+            // Java: `doubleValue() != 0d` (so -0.0 is false), NaN is false.
+            let d = super::number::to_f64(n).unwrap_or(f64::NAN);
+            Ok(Value::Bool(d != 0.0 && !d.is_nan()))
+        }
+        Value::String(s) => {
+            if s.eq_ignore_ascii_case("true") {
+                Ok(Value::Bool(true))
+            } else if s.eq_ignore_ascii_case("false") {
+                Ok(Value::Bool(false))
+            } else {
+                Err(SemanticsError::illegal_argument(format!(
+                    "Can't parse {s} as Boolean."
+                )))
+            }
+        }
+        other => Err(SemanticsError::illegal_argument(format!(
+            "Can't parse {} as Boolean.",
+            other.type_name()
+        ))),
+    }
 }
 
 #[cfg(test)]
@@ -579,6 +688,74 @@ mod tests {
     }
 
     #[test]
+    fn trims_use_java_whitespace() {
+        // Trim.feature: ideographic spaces (U+3000) are trimmed.
+        assert_eq!(
+            trim(&Value::str("\u{3000}abc\u{3000}")).unwrap(),
+            Value::str("abc")
+        );
+        assert_eq!(
+            ltrim(&Value::str("abc\u{3000}")).unwrap(),
+            Value::str("abc\u{3000}")
+        );
+        assert_eq!(
+            trim(&Value::str("\u{3000}\u{3000}")).unwrap(),
+            Value::str("")
+        );
+        // Java does not treat the no-break space as whitespace.
+        assert_eq!(trim(&Value::str("\u{A0}x")).unwrap(), Value::str("\u{A0}x"));
+        let list = Value::List(vec![Value::str(" a "), Value::Null]);
+        assert_eq!(
+            map_local("trim", &list, trim).unwrap(),
+            Value::List(vec![Value::str("a"), Value::Null])
+        );
+        let bad = Value::List(vec![Value::Int(1), Value::Int(2)]);
+        assert!(map_local("trim", &bad, trim)
+            .unwrap_err()
+            .message
+            .contains("The trim(local) step can only take string or list of strings"));
+    }
+
+    #[test]
+    fn concat_and_as_bool() {
+        // Concat.feature
+        assert_eq!(concat(&Value::Null, &[]).unwrap(), Value::Null);
+        assert_eq!(
+            concat(&Value::Null, &[Value::Null, Value::str("b")]).unwrap(),
+            Value::str("b")
+        );
+        assert_eq!(
+            concat(&Value::str("a"), &[Value::Null, Value::str("b")]).unwrap(),
+            Value::str("ab")
+        );
+        assert!(concat(&Value::List(vec![]), &[Value::str("d")])
+            .unwrap_err()
+            .message
+            .contains("String concat() can only take string as argument"));
+        // AsBool.feature
+        assert_eq!(as_bool(&Value::Int(1)).unwrap(), Value::Bool(true));
+        assert_eq!(as_bool(&Value::Double(-0.0)).unwrap(), Value::Bool(false));
+        assert_eq!(
+            as_bool(&Value::Double(f64::NAN)).unwrap(),
+            Value::Bool(false)
+        );
+        assert_eq!(as_bool(&Value::Long(0)).unwrap(), Value::Bool(false));
+        assert_eq!(as_bool(&Value::str("tRUe")).unwrap(), Value::Bool(true));
+        assert_eq!(
+            as_bool(&Value::Null).unwrap_err().message,
+            "Can't parse null as Boolean."
+        );
+        assert_eq!(
+            as_bool(&Value::str("hello")).unwrap_err().message,
+            "Can't parse hello as Boolean."
+        );
+        assert!(as_bool(&Value::List(vec![Value::Int(1)]))
+            .unwrap_err()
+            .message
+            .contains("Can't parse"));
+    }
+
+    #[test]
     fn string_steps() {
         assert_eq!(
             substring(&Value::str("marko"), 2, None).unwrap(),
@@ -605,14 +782,31 @@ mod tests {
             .unwrap_err()
             .message
             .contains("The toUpper() step can only take string as argument"));
-        assert_eq!(
-            format("%{name} is %{age}", &|n| match n {
-                "name" => Some(Value::str("marko")),
-                "age" => Some(Value::Int(29)),
-                _ => None,
+        let lookup = |p: &FormatPart| match p {
+            FormatPart::Var(n) if n == "name" => Some(Value::str("marko")),
+            FormatPart::Var(n) if n == "age" => Some(Value::Int(29)),
+            FormatPart::By(i) => Some(if i % 2 == 0 {
+                Value::str("hello")
+            } else {
+                Value::str("marko")
             }),
-            Some("marko is 29".into())
+            _ => None,
+        };
+        // Format.feature cases.
+        assert_eq!(
+            format("%{name} is %{age} years old", &lookup),
+            Some("marko is 29 years old".into())
         );
-        assert_eq!(format("%{missing}", &|_| None), None);
+        assert_eq!(
+            format("%{_} %{_} %{_}", &lookup),
+            Some("hello marko hello".into())
+        );
+        assert_eq!(format("Hello world", &lookup), Some("Hello world".into()));
+        assert_eq!(format("%{missing}", &lookup), None);
+        assert_eq!(
+            format("%%{name} 100%", &lookup),
+            Some("%%{name} 100%".into())
+        );
+        assert_eq!(format_variables("%{a} %{_} %{b} %{a}"), vec!["a", "b"]);
     }
 }
