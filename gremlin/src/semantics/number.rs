@@ -708,11 +708,11 @@ pub fn parse_number(s: &str) -> Result<Value, SemanticsError> {
     let text = format!("{}{numeric}", if negative { "-" } else { "" });
     let as_float = || -> Option<Value> {
         let f = text.parse::<f32>().ok()?;
-        (!f.is_infinite() && !(f == 0.0 && !mantissa_zero)).then_some(Value::Float(f))
+        (!f.is_infinite() && (f != 0.0 || mantissa_zero)).then_some(Value::Float(f))
     };
     let as_double = || -> Option<Value> {
         let d = text.parse::<f64>().ok()?;
-        (!d.is_infinite() && !(d == 0.0 && !mantissa_zero)).then_some(Value::Double(d))
+        (!d.is_infinite() && (d != 0.0 || mantissa_zero)).then_some(Value::Double(d))
     };
     let as_decimal = || decimal::parse(&text).map(Value::BigDecimal);
     match qualifier {
