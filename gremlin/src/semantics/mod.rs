@@ -11,6 +11,7 @@ pub mod datetime;
 pub mod decimal;
 pub mod math;
 pub mod number;
+pub mod operator;
 pub mod predicate;
 pub mod text;
 

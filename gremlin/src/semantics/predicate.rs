@@ -7,9 +7,10 @@
 //! - `and`/`or`/`not` combine in ternary logic (`not(Error)` is `Error`).
 //! - TextP predicates on a non-string value are `Error` (TinkerPop raises a type error).
 //! - `regex`/`notRegex` use the `regex` crate with `find` semantics (a match anywhere, as
-//!   Java's `Matcher.find()`). Differences from `java.util.regex`: no backreferences or
-//!   look-around (such patterns are rejected with an error), and `\s`, `\w`, `\d` are
-//!   Unicode-aware in Rust but ASCII-only in Java by default.
+//!   Java's `Matcher.find()`). [`java_regex_to_rust`] first rewrites the Java-only syntax
+//!   (`\uXXXX`, `\Q...\E`, ASCII-only `\d \s \w` and their negations). Still different from
+//!   `java.util.regex`: backreferences, look-around, possessive quantifiers and atomic groups
+//!   are rejected with an error (the regex crate guarantees linear-time matching instead).
 //! - `typeOf(GType | name)` tests the value's runtime type.
 
 use crate::value::{EnumKind, Predicate, Value};
@@ -166,9 +167,79 @@ fn text_test(p: &Predicate, v: &Value) -> Result<Ternary, SemanticsError> {
     }))
 }
 
+/// Rewrites Java `Pattern` syntax the `regex` crate spells differently: `\uXXXX` becomes
+/// `\x{XXXX}`, `\Q...\E` becomes escaped literal text, and `\d \s \w \D \S \W` become
+/// their ASCII classes (Java's defaults; the regex crate's are Unicode).
+pub fn java_regex_to_rust(pattern: &str) -> String {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = String::with_capacity(pattern.len());
+    let mut i = 0;
+    while let Some(&c) = chars.get(i) {
+        if c != '\\' {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        let Some(&next) = chars.get(i + 1) else {
+            out.push(c);
+            break;
+        };
+        match next {
+            'u' if chars
+                .get(i + 2..i + 6)
+                .is_some_and(|h| h.iter().all(|c| c.is_ascii_hexdigit())) =>
+            {
+                let hex: String = chars[i + 2..i + 6].iter().collect();
+                out.push_str(&format!("\\x{{{hex}}}"));
+                i += 6;
+            }
+            'Q' => {
+                let mut j = i + 2;
+                let mut literal = String::new();
+                while j < chars.len() && !(chars[j] == '\\' && chars.get(j + 1) == Some(&'E')) {
+                    literal.push(chars[j]);
+                    j += 1;
+                }
+                out.push_str(&regex::escape(&literal));
+                i = if j < chars.len() { j + 2 } else { j };
+            }
+            'd' => {
+                out.push_str("[0-9]");
+                i += 2;
+            }
+            'D' => {
+                out.push_str("[^0-9]");
+                i += 2;
+            }
+            's' => {
+                out.push_str("[\\t\\n\\x0B\\f\\r ]");
+                i += 2;
+            }
+            'S' => {
+                out.push_str("[^\\t\\n\\x0B\\f\\r ]");
+                i += 2;
+            }
+            'w' => {
+                out.push_str("[a-zA-Z_0-9]");
+                i += 2;
+            }
+            'W' => {
+                out.push_str("[^a-zA-Z_0-9]");
+                i += 2;
+            }
+            other => {
+                out.push('\\');
+                out.push(other);
+                i += 2;
+            }
+        }
+    }
+    out
+}
+
 /// Compiles a Java-style regex for `TextP.regex` (see the module docs for differences).
 pub fn compile_regex(pattern: &str) -> Result<regex::Regex, SemanticsError> {
-    regex::RegexBuilder::new(pattern)
+    regex::RegexBuilder::new(&java_regex_to_rust(pattern))
         .size_limit(REGEX_SIZE_BYTES_MAX)
         .build()
         .map_err(|e| SemanticsError::illegal_argument(format!("Invalid regex '{pattern}': {e}")))
@@ -344,6 +415,29 @@ mod tests {
             Ok(Ternary::Error)
         );
         assert!(test(&tp("regex", "("), &Value::str("x")).is_err());
+        // Has.feature g_V_hasXname_regexXTinkerUnicodeXX: Java's \u escape.
+        let name = Value::str("Apache TinkerPop\u{A9}");
+        assert_eq!(
+            test(&tp("regex", "Tinker.*\\u00A9"), &name),
+            Ok(Ternary::True)
+        );
+        assert_eq!(
+            test(&tp("regex", "\\Qa.b\\E"), &Value::str("xa.by")),
+            Ok(Ternary::True)
+        );
+        assert_eq!(
+            test(&tp("regex", "\\Qa.b\\E"), &Value::str("xacby")),
+            Ok(Ternary::False)
+        );
+        // Java's \d is ASCII-only: Arabic-Indic digits do not match.
+        assert_eq!(
+            test(&tp("regex", "^\\d+$"), &Value::str("\u{0661}")),
+            Ok(Ternary::False)
+        );
+        assert_eq!(
+            test(&tp("regex", "^[\\d]+$"), &Value::str("42")),
+            Ok(Ternary::True)
+        );
     }
 
     #[test]
