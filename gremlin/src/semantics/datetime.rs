@@ -98,12 +98,21 @@ fn digits(s: &str, n: usize) -> Option<u32> {
     s.parse().ok()
 }
 
-/// Parses ISO-8601 as gremlin-lang `datetime()` and `asDate()` accept it:
-/// `yyyy-MM-dd`, `yyyy-MM-ddTHH:mm[:ss[.fraction]]` with optional `Z` or `±HH:MM[:SS]` / `±HHMM`
-/// (no offset means UTC).
+/// Parses ISO-8601 as TinkerPop's `DatetimeHelper` does (for `datetime()` and `asDate()`):
+/// `yyyy-MM`, `yyyy-MM-dd`, `HH:mm[:ss[.fraction]]` (on 1970-01-01), and
+/// `yyyy-MM-ddTHH:mm[:ss[.fraction]]` with an optional `Z` or `±HH[:MM[:SS]]` / `±HHMM[SS]`
+/// offset (none means UTC). Case-insensitive `T` and `Z`.
 pub fn parse(s: &str) -> Option<DateTime> {
     let s = s.trim();
-    let (date, rest) = match s.find(['T', 't', ' ']) {
+    if s.as_bytes().get(2) == Some(&b':') {
+        let (secs, nanos, offset) = parse_time(s)?;
+        return Some(DateTime {
+            epoch_seconds: secs - i64::from(offset),
+            nanos,
+            offset_seconds: offset,
+        });
+    }
+    let (date, rest) = match s.find(['T', 't']) {
         Some(i) => (s.get(..i)?, Some(s.get(i + 1..)?)),
         None => (s, None),
     };
@@ -115,48 +124,68 @@ pub fn parse(s: &str) -> Option<DateTime> {
         }
         t.parse().ok()?
     };
-    let mo = digits(dparts.next()?, 2)?;
-    let d = digits(dparts.next()?, 2)?;
+    let mo_text = dparts.next()?;
+    let day_text = dparts.next();
+    let mo: u32 = if day_text.is_none() && rest.is_none() {
+        // Year-month (lenient width, as DatetimeHelper's yearMonthFormatter).
+        if mo_text.is_empty() || mo_text.len() > 2 || !mo_text.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        mo_text.parse().ok()?
+    } else {
+        digits(mo_text, 2)?
+    };
+    let d = match day_text {
+        Some(t) => digits(t, 2)?,
+        None => 1,
+    };
     if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) {
         return None;
     }
-    let (mut secs_of_day, mut nanos, mut offset) = (0i64, 0u32, 0i32);
-    if let Some(rest) = rest {
-        let (time, off) = match rest.find(['Z', 'z', '+', '-']) {
-            Some(i) => (rest.get(..i)?, Some(rest.get(i..)?)),
-            None => (rest, None),
-        };
-        let (hms, frac) = match time.split_once('.') {
-            Some((a, b)) => (a, Some(b)),
-            None => (time, None),
-        };
-        let mut t = hms.split(':');
-        let hh = digits(t.next()?, 2)?;
-        let mm = digits(t.next()?, 2)?;
-        let ss = match t.next() {
-            Some(x) => digits(x, 2)?,
-            None => 0,
-        };
-        if t.next().is_some() || hh > 23 || mm > 59 || ss > 59 {
-            return None;
-        }
-        if let Some(f) = frac {
-            if f.is_empty() || f.len() > 9 || !f.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            nanos = f.parse::<u32>().ok()? * 10u32.pow(9 - f.len() as u32);
-        }
-        secs_of_day = i64::from(hh * 3600 + mm * 60 + ss);
-        if let Some(off) = off {
-            offset = parse_offset(off)?;
-        }
-    }
+    let (secs_of_day, nanos, offset) = match rest {
+        Some(rest) => parse_time(rest)?,
+        None => (0, 0, 0),
+    };
     let local = days_from_civil(y, mo, d) * 86_400 + secs_of_day;
     Some(DateTime {
         epoch_seconds: local - i64::from(offset),
         nanos,
         offset_seconds: offset,
     })
+}
+
+/// `HH:mm[:ss[.fraction]][offset]`: seconds of day, nanos, offset seconds.
+fn parse_time(rest: &str) -> Option<(i64, u32, i32)> {
+    let (time, off) = match rest.find(['Z', 'z', '+', '-']) {
+        Some(i) => (rest.get(..i)?, Some(rest.get(i..)?)),
+        None => (rest, None),
+    };
+    let (hms, frac) = match time.split_once('.') {
+        Some((a, b)) => (a, Some(b)),
+        None => (time, None),
+    };
+    let mut t = hms.split(':');
+    let hh = digits(t.next()?, 2)?;
+    let mm = digits(t.next()?, 2)?;
+    let ss = match t.next() {
+        Some(x) => digits(x, 2)?,
+        None => 0,
+    };
+    if t.next().is_some() || hh > 23 || mm > 59 || ss > 59 {
+        return None;
+    }
+    let mut nanos = 0;
+    if let Some(f) = frac {
+        if f.is_empty() || f.len() > 9 || !f.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        nanos = f.parse::<u32>().ok()? * 10u32.pow(9 - f.len() as u32);
+    }
+    let offset = match off {
+        Some(o) => parse_offset(o)?,
+        None => 0,
+    };
+    Some((i64::from(hh * 3600 + mm * 60 + ss), nanos, offset))
 }
 
 fn parse_offset(off: &str) -> Option<i32> {
@@ -170,6 +199,7 @@ fn parse_offset(off: &str) -> Option<i32> {
     };
     let body = off.get(1..)?;
     let (h, m, s) = if body.contains(':') {
+        // +HH:MM[:SS]
         let mut p = body.split(':');
         let h = digits(p.next()?, 2)?;
         let m = digits(p.next()?, 2)?;
@@ -182,6 +212,11 @@ fn parse_offset(off: &str) -> Option<i32> {
         match body.len() {
             2 => (digits(body, 2)?, 0, 0),
             4 => (digits(body.get(..2)?, 2)?, digits(body.get(2..)?, 2)?, 0),
+            6 => (
+                digits(body.get(..2)?, 2)?,
+                digits(body.get(2..4)?, 2)?,
+                digits(body.get(4..)?, 2)?,
+            ),
             _ => return None,
         }
     };
@@ -295,6 +330,31 @@ mod tests {
         assert_eq!(format(&dt), "2023-09-06T16:28:27.500Z");
         assert!(parse("This String is not an ISO 8601 Date").is_none());
         assert!(parse("2023-02-30").is_none());
+        // DatetimeHelper's documented forms.
+        let utc = |s: &str| parse(s).map(|d| (d.epoch_seconds, d.nanos));
+        let base = utc("2018-03-22T00:35:44Z").unwrap();
+        assert_eq!(utc("2018-03-22T00:35:44"), Some(base));
+        assert_eq!(utc("2018-03-22t00:35:44z"), Some(base));
+        assert_eq!(utc("2018-03-22T00:35:44.741Z"), Some((base.0, 741_000_000)));
+        assert_eq!(
+            utc("2018-03-22T16:35:44.741+1600"),
+            Some((base.0, 741_000_000))
+        );
+        assert_eq!(
+            utc("2018-03-22T16:35:44.741+16:00"),
+            Some((base.0, 741_000_000))
+        );
+        assert_eq!(
+            utc("2018-03-22T16:35:44.741+160000"),
+            Some((base.0, 741_000_000))
+        );
+        assert_eq!(
+            utc("2018-03-22T16:35:44.741+16:00:00"),
+            Some((base.0, 741_000_000))
+        );
+        assert_eq!(utc("2018-03"), utc("2018-03-01T00:00Z"));
+        assert_eq!(utc("00:35:44"), Some((35 * 60 + 44, 0)));
+        assert!(parse("2018-03-22 00:35:44").is_none());
     }
 
     #[test]

@@ -412,8 +412,8 @@ pub fn reverse(v: &Value) -> Value {
     }
 }
 
-/// The `replace(old, new)` step (null value passes through; null `old` means nothing to
-/// replace).
+/// The `replace(old, new)` step: Apache `StringUtils.replace`, so a null or empty `old`, or a
+/// null `new`, leaves the string unchanged. Null value passes through.
 pub fn replace(v: &Value, old: &Value, new: &Value) -> Result<Value, SemanticsError> {
     needs_string("replace", v)?;
     let s = match v {
@@ -421,15 +421,17 @@ pub fn replace(v: &Value, old: &Value, new: &Value) -> Result<Value, SemanticsEr
         other => return Ok(other.clone()),
     };
     match (old, new) {
-        (Value::String(o), Value::String(n)) => Ok(Value::str(&s.replace(&**o, n))),
-        (Value::String(o), Value::Null) => Ok(Value::str(&s.replace(&**o, "null"))),
+        (Value::String(o), Value::String(n)) if !o.is_empty() => {
+            Ok(Value::str(&s.replace(&**o, n)))
+        }
         _ => Ok(v.clone()),
     }
 }
 
-/// The `split(separator)` step: Java `StringUtils.splitByWholeSeparator` semantics as
-/// TinkerPop uses them: a null separator splits on whitespace runs; an empty separator splits
-/// into characters. Null value passes through.
+/// The `split(separator)` step: Apache `StringUtils.splitByWholeSeparator` as TinkerPop uses
+/// it: empty tokens are dropped (adjacent, leading and trailing separators), a null separator
+/// splits on runs of whitespace, and an empty separator splits into characters (3.8). Null
+/// value passes through.
 pub fn split(v: &Value, separator: &Value) -> Result<Value, SemanticsError> {
     needs_string("split", v)?;
     let s = match v {
@@ -437,11 +439,19 @@ pub fn split(v: &Value, separator: &Value) -> Result<Value, SemanticsError> {
         other => return Ok(other.clone()),
     };
     let parts: Vec<Value> = match separator {
-        Value::Null => s.split_whitespace().map(Value::str).collect(),
+        Value::Null => s
+            .split(is_java_whitespace)
+            .filter(|t| !t.is_empty())
+            .map(Value::str)
+            .collect(),
         Value::String(sep) if sep.is_empty() => {
             s.chars().map(|c| Value::str(&c.to_string())).collect()
         }
-        Value::String(sep) => s.split(&**sep).map(Value::str).collect(),
+        Value::String(sep) => s
+            .split(&**sep)
+            .filter(|t| !t.is_empty())
+            .map(Value::str)
+            .collect(),
         other => {
             return Err(SemanticsError::illegal_argument(format!(
                 "The split() step separator must be a string, encountered {}",
@@ -773,6 +783,51 @@ mod tests {
             split(&Value::str("a b  c"), &Value::Null).unwrap(),
             Value::List(vec![Value::str("a"), Value::str("b"), Value::str("c")])
         );
+        // Replace.feature
+        assert_eq!(
+            replace(&Value::str("ripple"), &Value::str("p"), &Value::str("g")).unwrap(),
+            Value::str("riggle")
+        );
+        assert_eq!(
+            replace(&Value::str("lop"), &Value::Null, &Value::str("g")).unwrap(),
+            Value::str("lop")
+        );
+        assert_eq!(
+            replace(&Value::str("lop"), &Value::str(""), &Value::str("g")).unwrap(),
+            Value::str("lop")
+        );
+        assert_eq!(
+            replace(&Value::Null, &Value::str("h"), &Value::str("j")).unwrap(),
+            Value::Null
+        );
+        // Split.feature
+        let strs = |xs: &[&str]| Value::List(xs.iter().map(|x| Value::str(x)).collect());
+        assert_eq!(
+            split(&Value::str("that"), &Value::str("h")).unwrap(),
+            strs(&["t", "at"])
+        );
+        assert_eq!(
+            split(&Value::str("test"), &Value::str("h")).unwrap(),
+            strs(&["test"])
+        );
+        assert_eq!(
+            split(&Value::str("vadas"), &Value::str("a")).unwrap(),
+            strs(&["v", "d", "s"])
+        );
+        assert_eq!(
+            split(&Value::str("that"), &Value::str("")).unwrap(),
+            strs(&["t", "h", "a", "t"])
+        );
+        assert_eq!(split(&Value::Null, &Value::str("h")).unwrap(), Value::Null);
+        assert_eq!(
+            split(&Value::str("ahhb"), &Value::str("h")).unwrap(),
+            strs(&["a", "b"])
+        );
+        assert_eq!(split(&Value::str(""), &Value::str("h")).unwrap(), strs(&[]));
+        assert!(split(&Value::List(vec![]), &Value::str("a"))
+            .unwrap_err()
+            .message
+            .contains("The split() step can only take string as argument"));
         assert_eq!(trim(&Value::str("  x ")).unwrap(), Value::str("x"));
         assert_eq!(ltrim(&Value::str("  x ")).unwrap(), Value::str("x "));
         assert_eq!(rtrim(&Value::str("  x ")).unwrap(), Value::str("  x"));
