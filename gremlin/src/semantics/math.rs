@@ -343,6 +343,14 @@ impl Parser {
             }
             Some(Tok::Name(name)) => {
                 if let Some(f) = Func::by_name(&name) {
+                    if !matches!(self.peek(), Some(Tok::LParen) | None | Some(Tok::RParen))
+                        && !matches!(self.peek(), Some(Tok::Op(c)) if *c != '-' && *c != '+')
+                    {
+                        // exp4j's shunting-yard keeps a function without parentheses on the
+                        // stack until the group ends: `ceil _ + 1` is `ceil(_ + 1)`.
+                        let arg = self.expr(0, depth + 1)?;
+                        return Ok(Expr::Call(f, Box::new(arg)));
+                    }
                     if self.peek() == Some(&Tok::LParen) {
                         self.pos += 1;
                         let arg = self.expr(0, depth + 1)?;
@@ -418,6 +426,10 @@ mod tests {
         assert_eq!(eval("_ + x", &[("_", 29.0), ("x", 100.0)]), Ok(129.0));
         assert_eq!(eval("sin(_)", &[("_", 0.0)]), Ok(0.0));
         assert_eq!(eval("abs(-3) + sqrt(16) + floor(2.7)", &[]), Ok(9.0));
+        // Double.feature: math('ceil _') on 2.7 is 3.0.
+        assert_eq!(eval("ceil _", &[("_", 2.7)]), Ok(3.0));
+        assert_eq!(eval("2 * ceil _ + 0.5", &[("_", 2.2)]), Ok(6.0));
+        assert_eq!(eval("(ceil _) + 1", &[("_", 2.2)]), Ok(4.0));
         let e = parse("a + b * a - _").unwrap();
         assert_eq!(e.variables(), vec!["a".to_string(), "b".into(), "_".into()]);
         assert!(eval("a + 1", &[]).is_err());

@@ -232,13 +232,9 @@ fn attempt(op: Op, c: NumClass, a: &Value, b: &Value) -> Result<Attempt, Semanti
                     if y == 0 {
                         return by_zero();
                     }
-                    // Java truncates and, for byte/short, casts back (wrapping): -128/-1 is -128.
-                    let q = x / y;
-                    match c {
-                        NumClass::Byte => i64::from(q as i8),
-                        NumClass::Short => i64::from(q as i16),
-                        _ => i64::from(q as i32),
-                    }
+                    // Truncating division; -128b / -1b overflows the Byte and promotes to
+                    // Short 128 (Sack.feature), likewise Short and Int.
+                    x / y
                 }
             };
             if r < lo || r > hi {
