@@ -105,6 +105,9 @@ impl Ternary {
 /// beyond this depth rather than overflowing the stack on hostile input).
 pub const DEPTH_MAX: usize = 256;
 
+/// Most items a `BulkSet` expands to when compared element by element.
+pub const BULK_ITEMS_MAX: usize = 1 << 20;
+
 /// Type families, in orderability priority.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Family {
@@ -169,10 +172,11 @@ fn items(v: &Value) -> Option<Items<'_>> {
         Value::List(l) => Items::Seq(l.iter().collect()),
         Value::Set(s) => Items::Seq(s.iter().collect()),
         Value::BulkSet(b) => {
-            // A BulkSet iterates each item `bulk` times; cap the expansion.
+            // A BulkSet iterates each item `bulk` times; the expansion is capped.
             let mut out = Vec::new();
             for (item, bulk) in b {
-                let n = (*bulk).clamp(0, 1 << 20) as usize;
+                let room = BULK_ITEMS_MAX.saturating_sub(out.len());
+                let n = usize::try_from(*bulk).unwrap_or(0).min(room);
                 out.extend(std::iter::repeat_n(item, n));
             }
             Items::Seq(out)

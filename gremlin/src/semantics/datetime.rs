@@ -77,6 +77,33 @@ pub fn format(dt: &DateTime) -> String {
     out
 }
 
+/// Java `java.util.Date.toString()` in UTC (the JVM zone TinkerPop's servers run in):
+/// `Tue Aug 01 00:00:00 UTC 2023`.
+pub fn format_legacy_date(ms: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let weekday = DAYS
+        .get(days.rem_euclid(7) as usize)
+        .copied()
+        .unwrap_or("Thu");
+    let month = MONTHS
+        .get((m as usize).saturating_sub(1))
+        .copied()
+        .unwrap_or("Jan");
+    format!(
+        "{weekday} {month} {d:02} {:02}:{:02}:{:02} UTC {y}",
+        sod / 3600,
+        (sod % 3600) / 60,
+        sod % 60
+    )
+}
+
 fn format_offset(offset: i32) -> String {
     if offset == 0 {
         return "Z".into();
@@ -380,6 +407,15 @@ mod tests {
             to_epoch_millis(&as_date(&Value::Long(-131_587_200_000)).unwrap()),
             -131_587_200_000
         );
+    }
+
+    #[test]
+    fn legacy_date_string() {
+        // 2023-08-01 was a Tuesday.
+        let ms = to_epoch_millis(&parse("2023-08-01T00:00:00Z").unwrap());
+        assert_eq!(format_legacy_date(ms), "Tue Aug 01 00:00:00 UTC 2023");
+        assert_eq!(format_legacy_date(0), "Thu Jan 01 00:00:00 UTC 1970");
+        assert_eq!(format_legacy_date(-1000), "Wed Dec 31 23:59:59 UTC 1969");
     }
 
     #[test]

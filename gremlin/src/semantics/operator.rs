@@ -103,7 +103,12 @@ fn add_all(a: &Value, b: &Value) -> Result<Value, SemanticsError> {
             Value::BulkSet(bs) => Some(
                 bs.iter()
                     .flat_map(|(v, n)| {
-                        std::iter::repeat_n(v.clone(), (*n).clamp(0, 1 << 20) as usize)
+                        std::iter::repeat_n(
+                            v.clone(),
+                            usize::try_from(*n)
+                                .unwrap_or(0)
+                                .min(compare::BULK_ITEMS_MAX),
+                        )
                     })
                     .collect(),
             ),

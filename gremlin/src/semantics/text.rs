@@ -9,6 +9,8 @@ use super::{decimal, SemanticsError};
 
 /// Recursion limit when printing nested values.
 pub const DEPTH_MAX: usize = 256;
+/// Most repetitions of one `BulkSet` item printed.
+pub const BULK_PRINT_MAX: i64 = 1 << 16;
 
 /// Java `Double.toString`.
 pub fn double_to_string(x: f64) -> String {
@@ -171,9 +173,7 @@ fn write_java(v: &Value, out: &mut String, depth: usize) {
         Value::Char(c) => out.push(*c),
         Value::String(s) => out.push_str(s),
         Value::Uuid(u) => out.push_str(&u.to_string()),
-        Value::Date(ms) => out.push_str(&super::datetime::format(
-            &super::datetime::from_epoch_millis(*ms),
-        )),
+        Value::Date(ms) => out.push_str(&super::datetime::format_legacy_date(*ms)),
         Value::DateTime(dt) => out.push_str(&super::datetime::format(dt)),
         Value::Duration(d) => out.push_str(&duration_to_string(d)),
         Value::Binary(b) => out.push_str(&format!(
@@ -187,7 +187,7 @@ fn write_java(v: &Value, out: &mut String, depth: usize) {
             out.push('[');
             let mut first = true;
             for (item, bulk) in b {
-                for _ in 0..(*bulk).clamp(0, 1 << 16) {
+                for _ in 0..(*bulk).clamp(0, BULK_PRINT_MAX) {
                     if !first {
                         out.push_str(", ");
                     }
