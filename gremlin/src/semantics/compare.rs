@@ -436,8 +436,22 @@ fn unknown_cmp(a: &Value, b: &Value) -> Ordering {
     })
 }
 
-/// Orderability: the total order of `order()` (and of `min`/`max` over mixed types).
+/// The order of `Order.asc` (the `order()` step; `Order.desc` is its reverse): orderability,
+/// except that top-level enum constants compare as their names, as TinkerPop's `Order` does
+/// (so `elementMap().order(local).by(keys)` sorts `T.id` between "age" and "name").
 pub fn order(a: &Value, b: &Value) -> Ordering {
+    let name = |v: &Value| match v {
+        Value::Enum(e) => Some(Value::String(e.name.clone())),
+        _ => None,
+    };
+    match (name(a), name(b)) {
+        (None, None) => order_depth(a, b, 0),
+        (x, y) => order_depth(x.as_ref().unwrap_or(a), y.as_ref().unwrap_or(b), 0),
+    }
+}
+
+/// Pure orderability (`GremlinValueComparator.ORDERABILITY`): the total order over all values.
+pub fn orderability(a: &Value, b: &Value) -> Ordering {
     order_depth(a, b, 0)
 }
 
@@ -632,6 +646,28 @@ mod tests {
         let mut rev = expected.clone();
         rev.reverse();
         assert_eq!(shuffled, rev);
+    }
+
+    #[test]
+    fn order_compares_enums_by_name() {
+        // Order.feature: elementMap().order(local).by(keys, asc) -> age, T.id, T.label, name.
+        let t = |n: &str| {
+            Value::Enum(crate::value::EnumValue {
+                kind: crate::value::EnumKind::T,
+                name: n.into(),
+            })
+        };
+        let mut keys = vec![Value::str("name"), t("label"), Value::str("age"), t("id")];
+        keys.sort_by(order);
+        assert_eq!(
+            keys,
+            vec![Value::str("age"), t("id"), t("label"), Value::str("name")]
+        );
+        // Pure orderability puts enums (unknown types) after strings.
+        assert_eq!(
+            orderability(&t("id"), &Value::str("name")),
+            Ordering::Greater
+        );
     }
 
     #[test]
