@@ -158,12 +158,13 @@ fn as_predicate(v: &Value) -> Result<&Predicate, SemanticsError> {
 }
 
 /// The values a `within`/`without` tests against: the arguments, or the elements of a single
-/// collection argument.
+/// collection argument (List, Set or BulkSet, e.g. a resolved `aggregate()` side effect).
 pub fn collection_args(p: &Predicate) -> Vec<&Value> {
     if let [only] = p.args.as_slice() {
         match only {
             Value::List(l) => return l.iter().collect(),
             Value::Set(s) => return s.iter().collect(),
+            Value::BulkSet(b) => return b.iter().map(|(item, _)| item).collect(),
             _ => {}
         }
     }

@@ -298,6 +298,20 @@ pub fn as_string(v: &Value) -> Result<Value, SemanticsError> {
     }
 }
 
+/// `asString(Scope.local)`: each element of a list (or the value itself) as a string; a null
+/// element raises the same error as `asString()`.
+pub fn as_string_local(v: &Value) -> Result<Value, SemanticsError> {
+    match v {
+        Value::List(items) => Ok(Value::List(
+            items.iter().map(as_string).collect::<Result<Vec<_>, _>>()?,
+        )),
+        Value::Set(items) => Ok(Value::List(
+            items.iter().map(as_string).collect::<Result<Vec<_>, _>>()?,
+        )),
+        other => as_string(other),
+    }
+}
+
 fn needs_string(step: &str, v: &Value) -> Result<(), SemanticsError> {
     match v {
         Value::String(_) | Value::Null => Ok(()),
@@ -324,7 +338,7 @@ pub fn is_java_whitespace(c: char) -> bool {
 pub fn map_local(
     step: &str,
     v: &Value,
-    f: fn(&Value) -> Result<Value, SemanticsError>,
+    f: &dyn Fn(&Value) -> Result<Value, SemanticsError>,
 ) -> Result<Value, SemanticsError> {
     let err = |got: &Value| {
         SemanticsError::illegal_argument(format!(
@@ -716,11 +730,11 @@ mod tests {
         assert_eq!(trim(&Value::str("\u{A0}x")).unwrap(), Value::str("\u{A0}x"));
         let list = Value::List(vec![Value::str(" a "), Value::Null]);
         assert_eq!(
-            map_local("trim", &list, trim).unwrap(),
+            map_local("trim", &list, &trim).unwrap(),
             Value::List(vec![Value::str("a"), Value::Null])
         );
         let bad = Value::List(vec![Value::Int(1), Value::Int(2)]);
-        assert!(map_local("trim", &bad, trim)
+        assert!(map_local("trim", &bad, &trim)
             .unwrap_err()
             .message
             .contains("The trim(local) step can only take string or list of strings"));
