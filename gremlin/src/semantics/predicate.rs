@@ -601,6 +601,81 @@ mod tests {
         assert!(compile(&p("bogus", vec![Value::Int(1)])).is_err());
     }
 
+    /// Comparability.feature, the `is(P.xx(arg))` scenarios: (value, predicate, arg, passes).
+    #[test]
+    fn comparability_feature_table() {
+        let nan = Value::Double(f64::NAN);
+        let inf = Value::Double(f64::INFINITY);
+        let ninf = Value::Double(f64::NEG_INFINITY);
+        let one = Value::Double(1.0);
+        let foo = Value::str("foo");
+        let null = Value::Null;
+        let cases: Vec<(&Value, &str, &Value, bool)> = vec![
+            (&null, "eq", &null, true),
+            (&null, "neq", &null, false),
+            (&null, "lt", &null, false),
+            (&null, "lte", &null, true),
+            (&null, "gt", &null, false),
+            (&null, "gte", &null, true),
+            (&nan, "eq", &nan, false),
+            (&nan, "neq", &nan, true),
+            (&nan, "lt", &nan, false),
+            (&nan, "lte", &nan, false),
+            (&nan, "gt", &nan, false),
+            (&nan, "gte", &nan, false),
+            (&one, "eq", &nan, false),
+            (&one, "neq", &nan, true),
+            (&one, "lt", &nan, false),
+            (&one, "lte", &nan, false),
+            (&one, "gt", &nan, false),
+            (&one, "gte", &nan, false),
+            (&nan, "eq", &null, false),
+            (&nan, "neq", &null, true),
+            (&nan, "lt", &null, false),
+            (&nan, "lte", &null, false),
+            (&nan, "gt", &null, false),
+            (&nan, "gte", &null, false),
+            (&foo, "eq", &one, false),
+            (&foo, "neq", &one, true),
+            (&foo, "lt", &one, false),
+            (&foo, "lte", &one, false),
+            (&foo, "gt", &one, false),
+            (&foo, "gte", &one, false),
+            (&one, "eq", &foo, false),
+            (&one, "neq", &foo, true),
+            (&one, "lt", &foo, false),
+            (&one, "lte", &foo, false),
+            (&one, "gt", &foo, false),
+            (&one, "gte", &foo, false),
+            (&inf, "eq", &inf, true),
+            (&inf, "neq", &inf, false),
+            (&ninf, "eq", &ninf, true),
+            (&ninf, "neq", &ninf, false),
+            (&inf, "gt", &ninf, true),
+            (&inf, "lt", &ninf, false),
+            (&ninf, "lt", &inf, true),
+            (&ninf, "gt", &inf, false),
+        ];
+        for (v, name, a, passes) in cases {
+            let got = test(&p(name, vec![a.clone()]), v).unwrap();
+            assert_eq!(got.is_true(), passes, "{v:?} {name} {a:?} gave {got:?}");
+        }
+        // The AND/OR scenarios: is(P.eq(1).and(P.lt(NaN))) etc. on 1d.
+        let pv = |x: Predicate| Value::P(Arc::new(x));
+        let t = || pv(p("eq", vec![Value::Int(1)]));
+        let f = || pv(p("neq", vec![Value::Int(1)]));
+        let e = || pv(p("lt", vec![nan.clone()]));
+        let conj = |name: &str, a: Value, b: Value| test(&p(name, vec![a, b]), &one).unwrap();
+        assert!(!conj("and", t(), e()).is_true());
+        assert!(!conj("and", e(), t()).is_true());
+        assert!(conj("or", t(), e()).is_true());
+        assert!(conj("or", e(), t()).is_true());
+        assert!(!conj("or", f(), e()).is_true());
+        assert!(!conj("or", e(), e()).is_true());
+        assert_eq!(conj("and", f(), e()), Ternary::False);
+        assert_eq!(conj("or", f(), e()), Ternary::Error);
+    }
+
     #[test]
     fn within_accepts_args_or_one_list() {
         let w = p("within", vec![Value::Int(1), Value::Int(2)]);
