@@ -484,6 +484,14 @@ fn container_len(v: &Value) -> Option<usize> {
 
 /// Equality for `P.eq`/`neq`, `within`, `is(x)`, `where(eq)`: never an error.
 pub fn equals(a: &Value, b: &Value) -> bool {
+    // Fast paths for the common cases (same answers as the general path).
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => return x == y,
+        (Value::Int(x), Value::Int(y)) => return x == y,
+        (Value::Long(x), Value::Long(y)) => return x == y,
+        (Value::Bool(x), Value::Bool(y)) => return x == y,
+        _ => {}
+    }
     if let (Some(x), Some(y)) = (container_len(a), container_len(b)) {
         if x != y {
             return false;
