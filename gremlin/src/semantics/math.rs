@@ -1,7 +1,8 @@
 //! The `math()` step's expression language (exp4j as TinkerPop uses it): numbers, variables
 //! (`_`, step labels, side-effect keys), `+ - * / % ^`, unary `+`/`-`, parentheses, the
 //! one-argument functions `abs acos asin atan cbrt ceil cos cosh exp expm1 floor log log10
-//! log1p log2 sin sinh sqrt tan tanh signum cot`, and the constants `pi`, `π`, `e`, `φ`.
+//! log1p log2 sin sinh sqrt tan tanh signum cot coth csc csch sec sech todegree toradian`,
+//! the two-argument `pow(x, y)` and `logb(x, base)`, and the constants `pi`, `π`, `e`, `φ`.
 //!
 //! Precedence as exp4j: `+ -` (500) < `* / %` (1000) < unary `+ -` (5000) < `^` (10000,
 //! right-associative), so `-2^2` is `-4`. Division or modulo by zero raises
@@ -26,6 +27,9 @@ pub enum Func {
     Cos,
     Cosh,
     Cot,
+    Coth,
+    Csc,
+    Csch,
     Exp,
     Expm1,
     Floor,
@@ -33,12 +37,23 @@ pub enum Func {
     Log10,
     Log1p,
     Log2,
+    Sec,
+    Sech,
     Signum,
     Sin,
     Sinh,
     Sqrt,
     Tan,
     Tanh,
+    ToDegree,
+    ToRadian,
+}
+
+/// A two-argument function: `pow(x, y)`, `logb(x, base)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Func2 {
+    Pow,
+    Logb,
 }
 
 impl Func {
@@ -53,6 +68,13 @@ impl Func {
             "cos" => Func::Cos,
             "cosh" => Func::Cosh,
             "cot" => Func::Cot,
+            "coth" => Func::Coth,
+            "csc" => Func::Csc,
+            "csch" => Func::Csch,
+            "sec" => Func::Sec,
+            "sech" => Func::Sech,
+            "todegree" => Func::ToDegree,
+            "toradian" => Func::ToRadian,
             "exp" => Func::Exp,
             "expm1" => Func::Expm1,
             "floor" => Func::Floor,
@@ -87,6 +109,13 @@ impl Func {
                 }
                 1.0 / t
             }
+            Func::Coth => 1.0 / x.tanh(),
+            Func::Csc => 1.0 / x.sin(),
+            Func::Csch => 1.0 / x.sinh(),
+            Func::Sec => 1.0 / x.cos(),
+            Func::Sech => 1.0 / x.cosh(),
+            Func::ToDegree => x.to_degrees(),
+            Func::ToRadian => x.to_radians(),
             Func::Exp => x.exp(),
             Func::Expm1 => x.exp_m1(),
             Func::Floor => x.floor(),
@@ -129,6 +158,7 @@ pub enum Expr {
     Neg(Box<Expr>),
     Bin(BinOp, Box<Expr>, Box<Expr>),
     Call(Func, Box<Expr>),
+    Call2(Func2, Box<Expr>, Box<Expr>),
 }
 
 impl Expr {
@@ -148,7 +178,7 @@ impl Expr {
                 }
             }
             Expr::Neg(e) | Expr::Call(_, e) => e.collect_vars(out),
-            Expr::Bin(_, a, b) => {
+            Expr::Bin(_, a, b) | Expr::Call2(_, a, b) => {
                 a.collect_vars(out);
                 b.collect_vars(out);
             }
@@ -166,6 +196,14 @@ impl Expr {
             }),
             Expr::Neg(e) => Ok(-e.eval(lookup)?),
             Expr::Call(f, e) => f.apply(e.eval(lookup)?),
+            Expr::Call2(f, a, b) => {
+                let x = a.eval(lookup)?;
+                let y = b.eval(lookup)?;
+                Ok(match f {
+                    Func2::Pow => x.powf(y),
+                    Func2::Logb => x.ln() / y.ln(),
+                })
+            }
             Expr::Bin(op, a, b) => {
                 let x = a.eval(lookup)?;
                 let y = b.eval(lookup)?;
@@ -199,6 +237,7 @@ enum Tok {
     Op(char),
     LParen,
     RParen,
+    Comma,
 }
 
 fn is_name_start(c: char) -> bool {
@@ -253,6 +292,7 @@ fn lex(src: &str) -> Result<Vec<Tok>, SemanticsError> {
                 '+' | '-' | '*' | '/' | '%' | '^' => toks.push(Tok::Op(c)),
                 '(' => toks.push(Tok::LParen),
                 ')' => toks.push(Tok::RParen),
+                ',' => toks.push(Tok::Comma),
                 other => {
                     return Err(SemanticsError::illegal_argument(format!(
                         "Unknown operator or function: '{other}'"
@@ -342,9 +382,34 @@ impl Parser {
                 }
             }
             Some(Tok::Name(name)) => {
+                let f2 = match name.as_str() {
+                    "pow" => Some(Func2::Pow),
+                    "logb" => Some(Func2::Logb),
+                    _ => None,
+                };
+                if let (Some(f2), Some(Tok::LParen)) = (f2, self.peek()) {
+                    self.pos += 1;
+                    let a = self.expr(0, depth + 1)?;
+                    let b = match self.next() {
+                        Some(Tok::Comma) => self.expr(0, depth + 1)?,
+                        _ => {
+                            return Err(SemanticsError::illegal_argument(format!(
+                                "Invalid number of arguments available for '{name}' function"
+                            )))
+                        }
+                    };
+                    return match self.next() {
+                        Some(Tok::RParen) => Ok(Expr::Call2(f2, Box::new(a), Box::new(b))),
+                        _ => Err(SemanticsError::illegal_argument(format!(
+                            "Invalid number of arguments available for '{name}' function"
+                        ))),
+                    };
+                }
                 if let Some(f) = Func::by_name(&name) {
-                    if !matches!(self.peek(), Some(Tok::LParen) | None | Some(Tok::RParen))
-                        && !matches!(self.peek(), Some(Tok::Op(c)) if *c != '-' && *c != '+')
+                    if !matches!(
+                        self.peek(),
+                        Some(Tok::LParen) | None | Some(Tok::RParen) | Some(Tok::Comma)
+                    ) && !matches!(self.peek(), Some(Tok::Op(c)) if *c != '-' && *c != '+')
                     {
                         // exp4j's shunting-yard keeps a function without parentheses on the
                         // stack until the group ends: `ceil _ + 1` is `ceil(_ + 1)`.
@@ -430,6 +495,11 @@ mod tests {
         assert_eq!(eval("ceil _", &[("_", 2.7)]), Ok(3.0));
         assert_eq!(eval("2 * ceil _ + 0.5", &[("_", 2.2)]), Ok(6.0));
         assert_eq!(eval("(ceil _) + 1", &[("_", 2.2)]), Ok(4.0));
+        assert_eq!(eval("pow(2, 10)", &[]), Ok(1024.0));
+        assert_eq!(eval("logb(8, 2)", &[]), Ok(3.0));
+        assert_eq!(eval("todegree(pi)", &[]), Ok(180.0));
+        assert!(parse("pow(2)").is_err());
+        assert!(parse("1, 2").is_err());
         let e = parse("a + b * a - _").unwrap();
         assert_eq!(e.variables(), vec!["a".to_string(), "b".into(), "_".into()]);
         assert!(eval("a + 1", &[]).is_err());
