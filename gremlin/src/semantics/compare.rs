@@ -320,8 +320,8 @@ pub fn datetime_cmp(a: &crate::value::DateTime, b: &crate::value::DateTime) -> O
     (a.epoch_seconds, a.nanos)
         .cmp(&(b.epoch_seconds, b.nanos))
         .then_with(|| {
-            let la = a.epoch_seconds + i64::from(a.offset_seconds);
-            let lb = b.epoch_seconds + i64::from(b.offset_seconds);
+            let la = i128::from(a.epoch_seconds) + i128::from(a.offset_seconds);
+            let lb = i128::from(b.epoch_seconds) + i128::from(b.offset_seconds);
             la.cmp(&lb)
         })
 }

@@ -49,7 +49,9 @@ pub fn to_epoch_millis(dt: &DateTime) -> i64 {
 
 /// Java `OffsetDateTime.toString()`: `uuuu-MM-ddTHH:mm[:ss[.fff…]]` plus `Z` or `±HH:MM[:SS]`.
 pub fn format(dt: &DateTime) -> String {
-    let local = dt.epoch_seconds + i64::from(dt.offset_seconds);
+    let local = dt
+        .epoch_seconds
+        .saturating_add(i64::from(dt.offset_seconds));
     let days = local.div_euclid(86_400);
     let secs = local.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
@@ -143,13 +145,19 @@ pub fn parse(s: &str) -> Option<DateTime> {
         Some(i) => (s.get(..i)?, Some(s.get(i + 1..)?)),
         None => (s, None),
     };
+    // Years beyond 4 digits carry a sign, as Java prints them (`+19011-09-01`, `-0001-01-01`).
+    let (year_sign, date) = match date.as_bytes().first() {
+        Some(b'+') => (1, date.get(1..)?),
+        Some(b'-') => (-1, date.get(1..)?),
+        _ => (1, date),
+    };
     let mut dparts = date.splitn(3, '-');
     let y: i64 = {
         let t = dparts.next()?;
-        if t.len() < 4 || !t.bytes().all(|b| b.is_ascii_digit()) {
+        if t.len() < 4 || t.len() > 9 || !t.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        t.parse().ok()?
+        year_sign * t.parse::<i64>().ok()?
     };
     let mo_text = dparts.next()?;
     let day_text = dparts.next();
@@ -382,6 +390,14 @@ mod tests {
         assert_eq!(utc("2018-03"), utc("2018-03-01T00:00Z"));
         assert_eq!(utc("00:35:44"), Some((35 * 60 + 44, 0)));
         assert!(parse("2018-03-22 00:35:44").is_none());
+        // Java's signed years round-trip.
+        for text in [
+            "+19011-09-01T00:00Z",
+            "-0001-01-01T00:00Z",
+            "0000-01-01T00:00Z",
+        ] {
+            assert_eq!(format(&parse(text).unwrap()), text);
+        }
     }
 
     #[test]
@@ -407,6 +423,21 @@ mod tests {
             to_epoch_millis(&as_date(&Value::Long(-131_587_200_000)).unwrap()),
             -131_587_200_000
         );
+    }
+
+    #[test]
+    fn extreme_instants_do_not_panic() {
+        for secs in [i64::MAX, i64::MIN, 0] {
+            let dt = DateTime {
+                epoch_seconds: secs,
+                nanos: 999_999_999,
+                offset_seconds: 18 * 3600,
+            };
+            assert!(!format(&dt).is_empty());
+            let _ = date_add(&dt, "day", i64::MAX);
+            let _ = date_diff(&dt, Some(&dt));
+        }
+        assert!(!format_legacy_date(i64::MIN).is_empty());
     }
 
     #[test]
