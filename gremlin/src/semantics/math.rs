@@ -14,6 +14,9 @@ use super::SemanticsError;
 pub const DEPTH_MAX: usize = 256;
 /// Expression length limit, in bytes.
 pub const SIZE_BYTES_MAX: usize = 64 * 1024;
+/// Token limit: bounds the expression tree's height, so evaluation's recursion stays shallow
+/// (a left-associative chain `1+1+...` is as tall as it is long).
+pub const TOKENS_MAX: usize = 1024;
 
 /// A one-argument function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -450,6 +453,11 @@ pub fn parse(src: &str) -> Result<Expr, SemanticsError> {
         return Err(SemanticsError::illegal_argument("Expression is too long"));
     }
     let toks = lex(src)?;
+    if toks.len() > TOKENS_MAX {
+        return Err(SemanticsError::illegal_argument(format!(
+            "Expression has more than {TOKENS_MAX} tokens"
+        )));
+    }
     if toks.is_empty() {
         return Err(SemanticsError::illegal_argument(
             "Expression can not be empty",
@@ -500,6 +508,10 @@ mod tests {
         assert_eq!(eval("todegree(pi)", &[]), Ok(180.0));
         assert!(parse("pow(2)").is_err());
         assert!(parse("1, 2").is_err());
+        let long = vec!["1"; TOKENS_MAX].join("+");
+        assert!(parse(&long).is_err());
+        let ok = vec!["1"; TOKENS_MAX / 2].join("+");
+        assert_eq!(eval(&ok, &[]), Ok((TOKENS_MAX / 2) as f64));
         let e = parse("a + b * a - _").unwrap();
         assert_eq!(e.variables(), vec!["a".to_string(), "b".into(), "_".into()]);
         assert!(eval("a + 1", &[]).is_err());

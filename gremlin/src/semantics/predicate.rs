@@ -191,13 +191,21 @@ fn gte(c: Comparison) -> bool {
     matches!(c, Comparison::Greater | Comparison::Equal)
 }
 
+/// A bytecode `Binding` argument stands for its value.
+fn unbind(v: &Value) -> Value {
+    match v {
+        Value::Binding(b) => b.1.clone(),
+        other => other.clone(),
+    }
+}
+
 fn compile_depth(p: &Predicate, depth: usize) -> Result<CompiledP, SemanticsError> {
     if depth > DEPTH_MAX {
         return Err(SemanticsError::illegal_argument(
             "Predicate nesting is too deep",
         ));
     }
-    let one = |i: usize| arg(p, i).cloned();
+    let one = |i: usize| arg(p, i).map(unbind);
     Ok(match &*p.name {
         "eq" => CompiledP::Eq(one(0)?),
         "neq" => CompiledP::Neq(one(0)?),
@@ -208,8 +216,8 @@ fn compile_depth(p: &Predicate, depth: usize) -> Result<CompiledP, SemanticsErro
         "inside" => CompiledP::Inside(one(0)?, one(1)?),
         "outside" => CompiledP::Outside(one(0)?, one(1)?),
         "between" => CompiledP::Between(one(0)?, one(1)?),
-        "within" => CompiledP::Within(collection_args(p).into_iter().cloned().collect()),
-        "without" => CompiledP::Without(collection_args(p).into_iter().cloned().collect()),
+        "within" => CompiledP::Within(collection_args(p).into_iter().map(unbind).collect()),
+        "without" => CompiledP::Without(collection_args(p).into_iter().map(unbind).collect()),
         "not" => CompiledP::Not(Box::new(compile_depth(
             as_predicate(arg(p, 0)?)?,
             depth + 1,
@@ -674,6 +682,19 @@ mod tests {
         assert!(!conj("or", e(), e()).is_true());
         assert_eq!(conj("and", f(), e()), Ternary::False);
         assert_eq!(conj("or", f(), e()), Ternary::Error);
+    }
+
+    #[test]
+    fn bindings_stand_for_their_values() {
+        let bound = Value::Binding(Arc::new((Arc::from("x"), Value::Int(29))));
+        assert_eq!(
+            test(&p("eq", vec![bound.clone()]), &Value::Long(29)),
+            Ok(Ternary::True)
+        );
+        assert_eq!(
+            test(&p("within", vec![bound]), &Value::Int(29)),
+            Ok(Ternary::True)
+        );
     }
 
     #[test]
