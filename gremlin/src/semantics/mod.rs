@@ -5,6 +5,22 @@
 //! Everything here follows TinkerPop 3.8 (Java `GremlinValueComparator`, `NumberHelper`,
 //! `Compare`/`Contains`/`Text` predicates, exp4j for `math()`), and error messages are the
 //! ones TinkerPop raises where the feature suite checks them.
+//!
+//! Map of the library (what a step calls):
+//!
+//! | step / need | call |
+//! |---|---|
+//! | `is`, `has`, `where`, `filter` with `P`/`TextP` | [`predicate::compile`] once, then [`predicate::CompiledP::test`] per value (or [`predicate::test`]); a filter keeps a value only if the [`Ternary`] [`is_true`](Ternary::is_true) |
+//! | `P.eq` equality, `within` | [`compare::equals`] |
+//! | `lt`/`gt`... | [`compare::compare`] ([`Comparison::Incomparable`] is a type error) |
+//! | `order()`, `Order.asc`/`desc` | [`compare::order`] (desc = reversed); pure orderability: [`compare::orderability`] |
+//! | `sum`, `mean`, `sack(sum)`, `math` operands | [`number::add`] ... [`number::sum`], [`number::mean`], [`operator::apply`], [`number::to_f64`] |
+//! | `min`/`max` | [`operator::min_value`] / [`operator::max_value`] |
+//! | `asNumber`, `asBool`, `asString`, `asDate` | [`number::as_number`], [`text::as_bool`], [`text::as_string`], [`datetime::as_date`] |
+//! | `math()` | [`math::parse`], [`math::Expr::variables`], [`math::Expr::eval`] |
+//! | `dateAdd`, `dateDiff` | [`datetime::date_add`], [`datetime::date_diff`] |
+//! | string steps | [`text`]: `to_upper`, `trim`, `split`, `substring`, `replace`, `concat`, `format`, ...; `Scope.local` through [`text::map_local`] |
+//! | Java `toString` (`asString`, errors) | [`text::to_java_string`] |
 
 pub mod compare;
 pub mod datetime;
