@@ -542,6 +542,67 @@ mod tests {
     }
 
     #[test]
+    fn collections_and_elements_compare_by_gremlin_equality() {
+        let l1 = list(&[Value::Int(1), Value::Int(2)]);
+        let l2 = list(&[Value::Long(1), Value::Double(2.0)]);
+        assert!(equals(&l1, &l2));
+        assert!(!equals(&l1, &list(&[Value::Int(2), Value::Int(1)])));
+        assert!(!equals(&l1, &list(&[Value::Int(1)])));
+        let set = |xs: &[Value]| Value::Set(xs.iter().cloned().collect());
+        assert!(equals(
+            &set(&[Value::Int(1), Value::Int(2)]),
+            &set(&[Value::Long(2), Value::Long(1)])
+        ));
+        let map = |kv: &[(Value, Value)]| {
+            let mut m = crate::value::Map::new();
+            for (k, v) in kv {
+                m.insert(k.clone(), v.clone());
+            }
+            Value::Map(m)
+        };
+        assert!(equals(
+            &map(&[
+                (Value::str("a"), Value::Int(1)),
+                (Value::str("b"), Value::Int(2))
+            ]),
+            &map(&[
+                (Value::str("b"), Value::Long(2)),
+                (Value::str("a"), Value::Float(1.0))
+            ])
+        ));
+        assert!(!equals(
+            &map(&[(Value::str("a"), Value::Int(1))]),
+            &map(&[(Value::str("a"), Value::str("1"))])
+        ));
+        let v = |id: Value| {
+            Value::Vertex(Arc::new(crate::value::Vertex {
+                id,
+                label: "person".into(),
+                properties: None,
+            }))
+        };
+        assert!(equals(&v(Value::Int(1)), &v(Value::Long(1))));
+        assert!(!equals(&v(Value::Int(1)), &v(Value::Int(2))));
+        assert_eq!(
+            compare(&v(Value::Int(1)), &v(Value::Int(2))),
+            Comparison::Less
+        );
+        assert_eq!(
+            compare(&v(Value::Int(1)), &Value::Int(1)),
+            Comparison::Incomparable
+        );
+        // NaN nested in a list makes the lists unequal and incomparable.
+        let with_nan = list(&[Value::Double(f64::NAN)]);
+        assert!(!equals(&with_nan, &with_nan));
+        assert_eq!(compare(&with_nan, &with_nan), Comparison::Incomparable);
+        // Lists of different lengths are incomparable, but ordered by orderability.
+        let short = list(&[Value::str("a")]);
+        let long = list(&[Value::str("a"), Value::str("b")]);
+        assert_eq!(compare(&short, &long), Comparison::Incomparable);
+        assert_eq!(order(&short, &long), Ordering::Less);
+    }
+
+    #[test]
     fn comparability_within_families_only() {
         assert_eq!(
             compare(&Value::Int(1), &Value::Double(2.0)),
