@@ -10,7 +10,9 @@
 //!   Java's `Matcher.find()`). [`java_regex_to_rust`] first rewrites the Java-only syntax
 //!   (`\uXXXX`, `\Q...\E`, ASCII-only `\d \s \w` and their negations). Still different from
 //!   `java.util.regex`: backreferences, look-around, possessive quantifiers and atomic groups
-//!   are rejected with an error (the regex crate guarantees linear-time matching instead).
+//!   are rejected with an error (the regex crate guarantees linear-time matching instead);
+//!   `.` excludes only `\n` (Java also excludes `\r`, `\u0085`, `\u2028`, `\u2029`), and `$`
+//!   without `(?m)` matches only at the very end (Java also before a final line terminator).
 //! - `typeOf(GType | name)` tests the value's runtime type.
 
 use crate::value::{EnumKind, Predicate, Value};
