@@ -535,6 +535,40 @@ pub fn concat(v: &Value, args: &[Value]) -> Result<Value, SemanticsError> {
     Ok(if any { Value::str(&out) } else { Value::Null })
 }
 
+/// The `conjoin(delimiter)` step: the Java strings of a collection's (or path's) elements,
+/// nulls skipped, joined by `delimiter`. A null traverser and non-collections are errors with
+/// TinkerPop's messages.
+pub fn conjoin(v: &Value, delimiter: &str) -> Result<Value, SemanticsError> {
+    let items: Vec<&Value> = match v {
+        Value::Null => {
+            return Err(SemanticsError::illegal_argument(
+                "Incoming traverser for conjoin step can't be null.",
+            ))
+        }
+        Value::List(l) => l.iter().collect(),
+        Value::Set(s) => s.iter().collect(),
+        Value::Path(p) => p.objects.iter().collect(),
+        Value::BulkSet(b) => b
+            .iter()
+            .flat_map(|(item, n)| {
+                std::iter::repeat_n(item, usize::try_from(*n).unwrap_or(0).min(1 << 16))
+            })
+            .collect(),
+        other => {
+            return Err(SemanticsError::illegal_argument(format!(
+                "conjoin step can only take an array or an Iterable type for incoming traversers, encountered {}",
+                other.type_name()
+            )))
+        }
+    };
+    let parts: Vec<String> = items
+        .into_iter()
+        .filter(|x| !matches!(x, Value::Null))
+        .map(to_java_string)
+        .collect();
+    Ok(Value::str(&parts.join(delimiter)))
+}
+
 /// A `format()` template piece.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FormatPart {
@@ -738,6 +772,35 @@ mod tests {
             .unwrap_err()
             .message
             .contains("The trim(local) step can only take string or list of strings"));
+    }
+
+    #[test]
+    fn conjoin_feature_cases() {
+        let strs = |xs: &[&str]| Value::List(xs.iter().map(|x| Value::str(x)).collect());
+        assert_eq!(
+            conjoin(&strs(&["josh", "lop", "marko"]), "_").unwrap(),
+            Value::str("josh_lop_marko")
+        );
+        assert_eq!(conjoin(&strs(&[]), ";").unwrap(), Value::str(""));
+        assert_eq!(
+            conjoin(
+                &Value::List(vec![Value::str("a"), Value::Null, Value::str("b")]),
+                "xyz"
+            )
+            .unwrap(),
+            Value::str("axyzb")
+        );
+        assert_eq!(
+            conjoin(&Value::List(vec![Value::Int(3), Value::str("three")]), ";").unwrap(),
+            Value::str("3;three")
+        );
+        assert!(conjoin(&Value::Null, "1")
+            .unwrap_err()
+            .message
+            .contains("Incoming traverser for conjoin step can't be null"));
+        assert!(conjoin(&Value::str("marko"), "1").unwrap_err().message.contains(
+            "conjoin step can only take an array or an Iterable type for incoming traversers, encountered"
+        ));
     }
 
     #[test]
