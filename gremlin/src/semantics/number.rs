@@ -1,8 +1,9 @@
 //! Java `NumberHelper` arithmetic over numeric [`Value`]s: the widest common type of the two
 //! operands (Byte < Short < Int < Long < BigInteger; any float makes it Float/Double/BigDecimal
 //! by width), with TinkerPop 3.8's overflow rule: Byte, Short, Int and Float results that
-//! overflow are recomputed in the next wider type; Long overflow raises `ArithmeticException`
-//! ("long overflow"/"integer overflow"); Double overflow yields ±Infinity.
+//! overflow (division included: `-128b / -1b` is Short 128) are recomputed in the next wider
+//! type; Long overflow raises `ArithmeticException` ("long overflow"); integer division by
+//! zero raises "/ by zero"; Double overflow yields ±Infinity.
 
 use std::cmp::Ordering;
 
@@ -524,8 +525,9 @@ pub fn neg(v: &Value) -> Result<Value, SemanticsError> {
     })
 }
 
-/// `sum()` over values: `NumberHelper.add` folded from `Int 0`... as `SumGlobalStep` does it
-/// (seeded with the first value; nulls skipped). `None` for no numbers at all.
+/// `sum()` over values: `NumberHelper.add` folded left, starting from the first non-null
+/// value (so `1b + 2b + 3b` stays a Byte); nulls are skipped; `None` when there is nothing to
+/// sum. A non-number is an error.
 pub fn sum<'a, I>(values: I) -> Result<Option<Value>, SemanticsError>
 where
     I: IntoIterator<Item = &'a Value>,
@@ -548,9 +550,9 @@ where
     Ok(acc)
 }
 
-/// `mean()` over values: the sum divided by the count in floating point (`Double`, or
-/// `BigDecimal` when a BigDecimal/BigInteger is involved... as `NumberHelper.div(sum, count,
-/// true)` decides). Nulls are skipped; `None` when there are no numbers.
+/// `mean()` over values: `NumberHelper.div(sum, count as Long, true)`, i.e. a Double, or a
+/// BigDecimal when the sum is a BigInteger or BigDecimal. Nulls are skipped; `None` when there
+/// are no numbers. A non-number is an error.
 pub fn mean<'a, I>(values: I) -> Result<Option<Value>, SemanticsError>
 where
     I: IntoIterator<Item = &'a Value>,
@@ -568,7 +570,7 @@ where
             None => v.clone(),
             Some(a) => add(&a, v)?,
         });
-        count += 1;
+        count = count.saturating_add(1);
     }
     match acc {
         None => Ok(None),
