@@ -416,12 +416,15 @@ pub fn length(v: &Value) -> Result<Value, SemanticsError> {
     })
 }
 
-/// The `reverse()` step on a string (code points reversed); lists reverse element order;
-/// other values pass through unchanged.
+/// The `reverse()` step: a string's code points reversed; a list, set or path becomes the
+/// list of its items in reverse order (Reverse.feature: `path().by("name").reverse()` is
+/// `l[lop,marko]`); other values (numbers, null) pass through unchanged.
 pub fn reverse(v: &Value) -> Value {
     match v {
         Value::String(s) => Value::str(&s.chars().rev().collect::<String>()),
         Value::List(l) => Value::List(l.iter().rev().cloned().collect()),
+        Value::Set(s) => Value::List(s.iter().rev().cloned().collect()),
+        Value::Path(p) => Value::List(p.objects.iter().rev().cloned().collect()),
         other => other.clone(),
     }
 }
@@ -909,6 +912,20 @@ mod tests {
         assert_eq!(ltrim(&Value::str("  x ")).unwrap(), Value::str("x "));
         assert_eq!(rtrim(&Value::str("  x ")).unwrap(), Value::str("  x"));
         assert_eq!(reverse(&Value::str("abc")), Value::str("cba"));
+        assert_eq!(reverse(&Value::Int(29)), Value::Int(29));
+        assert_eq!(reverse(&Value::Null), Value::Null);
+        let path = Value::Path(Arc::new(crate::value::Path {
+            labels: vec![vec![], vec![]],
+            objects: vec![Value::str("marko"), Value::str("lop")],
+        }));
+        assert_eq!(
+            reverse(&path),
+            Value::List(vec![Value::str("lop"), Value::str("marko")])
+        );
+        assert_eq!(
+            reverse(&Value::List(vec![Value::Int(3), Value::str("three")])),
+            Value::List(vec![Value::str("three"), Value::Int(3)])
+        );
         assert_eq!(to_upper(&Value::Null).unwrap(), Value::Null);
         assert!(to_upper(&Value::Int(1))
             .unwrap_err()
