@@ -328,25 +328,30 @@ pub fn as_datetime(v: &Value) -> Option<DateTime> {
     }
 }
 
-/// The `asDate()` step: ISO-8601 strings, integral numbers as epoch milliseconds, dates as
-/// themselves. Everything else, null included, raises "Can't parse ...".
+/// The `asDate()` step: ISO-8601 strings (`DatetimeHelper` forms), Byte/Short/Int/Long and
+/// BigInteger (when it fits a long) as epoch milliseconds, date-times as themselves.
+/// Everything else, null and floating-point numbers included, raises TinkerPop's
+/// "Can't parse ... as OffsetDateTime." (`null as DateTime.`).
 pub fn as_date(v: &Value) -> Result<DateTime, SemanticsError> {
-    let err = || {
-        SemanticsError::parse(format!(
-            "Can't parse {} as Date.",
-            super::text::to_java_string(v)
-        ))
+    let err = |what: String, as_what: &str| {
+        SemanticsError::illegal_argument(format!("Can't parse {what} as {as_what}."))
     };
     match v {
+        Value::Null => Err(err("null".into(), "DateTime")),
         Value::DateTime(dt) => Ok(*dt),
         Value::Date(ms) => Ok(from_epoch_millis(*ms)),
-        Value::String(s) => parse(s).ok_or_else(err),
+        Value::String(s) => parse(s).ok_or_else(|| err(s.to_string(), "OffsetDateTime")),
         Value::Byte(x) => Ok(from_epoch_millis(i64::from(*x))),
         Value::Short(x) => Ok(from_epoch_millis(i64::from(*x))),
         Value::Int(x) => Ok(from_epoch_millis(i64::from(*x))),
         Value::Long(x) => Ok(from_epoch_millis(*x)),
-        Value::BigInt(x) => i64::try_from(x).map(from_epoch_millis).map_err(|_| err()),
-        _ => Err(err()),
+        Value::BigInt(x) => i64::try_from(x)
+            .map(from_epoch_millis)
+            .map_err(|_| err(x.to_string(), "Date")),
+        other => Err(err(
+            super::text::java_class_name(other).to_string(),
+            "OffsetDateTime",
+        )),
     }
 }
 
@@ -419,6 +424,18 @@ mod tests {
         ] {
             assert!(as_date(&bad).unwrap_err().message.contains("Can't parse"));
         }
+        assert_eq!(
+            as_date(&Value::Null).unwrap_err().message,
+            "Can't parse null as DateTime."
+        );
+        assert_eq!(
+            as_date(&Value::Double(1.5)).unwrap_err().message,
+            "Can't parse java.lang.Double as OffsetDateTime."
+        );
+        assert_eq!(
+            as_date(&Value::str("nope")).unwrap_err().message,
+            "Can't parse nope as OffsetDateTime."
+        );
         assert_eq!(
             to_epoch_millis(&as_date(&Value::Long(-131_587_200_000)).unwrap()),
             -131_587_200_000

@@ -623,26 +623,13 @@ pub fn as_number(v: &Value, target: Option<&Value>) -> Result<Value, SemanticsEr
         other => {
             return Err(SemanticsError::parse(format!(
                 "Can't parse type {} as number.",
-                java_class_simple_name(other)
+                super::text::java_simple_class_name(other)
             )))
         }
     };
     match class {
         None => Ok(number),
         Some(c) => cast_number(&number, c),
-    }
-}
-
-/// The Java simple class name TinkerPop prints for a value's runtime type.
-fn java_class_simple_name(v: &Value) -> &'static str {
-    match v {
-        Value::List(_) => "ArrayList",
-        Value::Set(_) => "LinkedHashSet",
-        Value::Map(_) => "LinkedHashMap",
-        Value::Bool(_) => "Boolean",
-        Value::Vertex(_) => "DetachedVertex",
-        Value::Edge(_) => "DetachedEdge",
-        other => other.type_name(),
     }
 }
 

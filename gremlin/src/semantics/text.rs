@@ -287,6 +287,63 @@ fn write_java(v: &Value, out: &mut String, depth: usize) {
     }
 }
 
+/// The Java class name (`getClass().getName()`) TinkerPop's reference implementation would
+/// report for a value in error messages (collections as the `ArrayList`/`LinkedHashMap`/
+/// `LinkedHashSet` the traversal machinery builds, elements as detached references).
+pub fn java_class_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "java.lang.Boolean",
+        Value::Byte(_) => "java.lang.Byte",
+        Value::Short(_) => "java.lang.Short",
+        Value::Int(_) => "java.lang.Integer",
+        Value::Long(_) => "java.lang.Long",
+        Value::BigInt(_) => "java.math.BigInteger",
+        Value::BigDecimal(_) => "java.math.BigDecimal",
+        Value::Float(_) => "java.lang.Float",
+        Value::Double(_) => "java.lang.Double",
+        Value::Char(_) => "java.lang.Character",
+        Value::String(_) => "java.lang.String",
+        Value::Uuid(_) => "java.util.UUID",
+        Value::Date(_) => "java.util.Date",
+        Value::DateTime(_) => "java.time.OffsetDateTime",
+        Value::Duration(_) => "java.time.Duration",
+        Value::Binary(_) => "java.nio.HeapByteBuffer",
+        Value::List(_) => "java.util.ArrayList",
+        Value::Set(_) => "java.util.LinkedHashSet",
+        Value::Map(_) => "java.util.LinkedHashMap",
+        Value::BulkSet(_) => "org.apache.tinkerpop.gremlin.process.traversal.step.util.BulkSet",
+        Value::Tree(_) => "org.apache.tinkerpop.gremlin.process.traversal.step.util.Tree",
+        Value::Vertex(_) => "org.apache.tinkerpop.gremlin.structure.util.detached.DetachedVertex",
+        Value::Edge(_) => "org.apache.tinkerpop.gremlin.structure.util.detached.DetachedEdge",
+        Value::VertexProperty(_) => {
+            "org.apache.tinkerpop.gremlin.structure.util.detached.DetachedVertexProperty"
+        }
+        Value::Property(_) => {
+            "org.apache.tinkerpop.gremlin.structure.util.detached.DetachedProperty"
+        }
+        Value::Path(_) => "org.apache.tinkerpop.gremlin.process.traversal.step.util.ImmutablePath",
+        Value::Graph(_) => "org.apache.tinkerpop.gremlin.tinkergraph.structure.TinkerGraph",
+        Value::Metrics(_) => {
+            "org.apache.tinkerpop.gremlin.process.traversal.util.DefaultTraversalMetrics"
+        }
+        Value::Traverser(_) => "org.apache.tinkerpop.gremlin.process.traversal.Traverser",
+        Value::Enum(_) => "java.lang.Enum",
+        Value::P(_) => "org.apache.tinkerpop.gremlin.process.traversal.P",
+        Value::Bytecode(_) => "org.apache.tinkerpop.gremlin.process.traversal.Bytecode",
+        Value::Binding(_) => "org.apache.tinkerpop.gremlin.process.traversal.Bindings",
+        Value::Lambda(_) => "org.apache.tinkerpop.gremlin.util.function.Lambda",
+        Value::Class(_) => "java.lang.Class",
+        Value::Strategy(_) => "org.apache.tinkerpop.gremlin.process.traversal.TraversalStrategy",
+    }
+}
+
+/// The simple class name (`getClass().getSimpleName()`), e.g. `ArrayList`.
+pub fn java_simple_class_name(v: &Value) -> &'static str {
+    let full = java_class_name(v);
+    full.rsplit('.').next().unwrap_or(full)
+}
+
 /// The `asString()` step: Java `toString`; null raises an error.
 pub fn as_string(v: &Value) -> Result<Value, SemanticsError> {
     match v {
@@ -688,7 +745,7 @@ pub fn as_bool(v: &Value) -> Result<Value, SemanticsError> {
         }
         other => Err(SemanticsError::illegal_argument(format!(
             "Can't parse {} as Boolean.",
-            other.type_name()
+            java_class_name(other)
         ))),
     }
 }
