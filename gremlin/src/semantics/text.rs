@@ -373,8 +373,8 @@ fn needs_string(step: &str, v: &Value) -> Result<(), SemanticsError> {
     match v {
         Value::String(_) | Value::Null => Ok(()),
         _ => Err(SemanticsError::illegal_argument(format!(
-            "The {step}() step can only take string as argument, encountered {}",
-            v.type_name()
+            "The {step}() step can only take string as argument, encountered class {}",
+            java_class_name(v)
         ))),
     }
 }
@@ -399,8 +399,8 @@ pub fn map_local(
 ) -> Result<Value, SemanticsError> {
     let err = |got: &Value| {
         SemanticsError::illegal_argument(format!(
-            "The {step}(local) step can only take string or list of strings, encountered {}",
-            got.type_name()
+            "The {step}(local) step can only take string or list of strings, encountered class {}",
+            java_class_name(got)
         ))
     };
     match v {
@@ -581,8 +581,8 @@ pub fn concat(v: &Value, args: &[Value]) -> Result<Value, SemanticsError> {
             Value::Null => {}
             other if i == 0 => {
                 return Err(SemanticsError::illegal_argument(format!(
-                    "String concat() can only take string as argument, encountered {}",
-                    other.type_name()
+                    "String concat() can only take string as argument, encountered class {}",
+                    java_class_name(other)
                 )))
             }
             // Argument traversals are typed String in Java; print anything else as Java would.
@@ -611,13 +611,13 @@ pub fn conjoin(v: &Value, delimiter: &str) -> Result<Value, SemanticsError> {
         Value::BulkSet(b) => b
             .iter()
             .flat_map(|(item, n)| {
-                std::iter::repeat_n(item, usize::try_from(*n).unwrap_or(0).min(1 << 16))
+                std::iter::repeat_n(item, usize::try_from((*n).clamp(0, BULK_PRINT_MAX)).unwrap_or(0))
             })
             .collect(),
         other => {
             return Err(SemanticsError::illegal_argument(format!(
                 "conjoin step can only take an array or an Iterable type for incoming traversers, encountered {}",
-                other.type_name()
+                java_class_name(other)
             )))
         }
     };
