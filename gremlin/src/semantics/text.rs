@@ -547,6 +547,11 @@ pub fn substring(v: &Value, start: i64, end: Option<i64>) -> Result<Value, Seman
     };
     let units: Vec<u16> = s.encode_utf16().collect();
     let len = units.len() as i64;
+    // TinkerPop's processStringIndex: `max(0, (len + i) % len)` for negative indices, which
+    // divides by zero on an empty string (Java raises ArithmeticException "/ by zero").
+    if len == 0 && (start < 0 || end.is_some_and(|e| e < 0)) {
+        return Err(SemanticsError::arithmetic("/ by zero"));
+    }
     let norm = |i: i64| -> i64 {
         if i < 0 {
             (len + i).max(0)
@@ -916,6 +921,16 @@ mod tests {
             substring(&Value::str("marko"), 3, Some(1)).unwrap(),
             Value::str("")
         );
+        assert_eq!(
+            substring(&Value::str("lop"), 10, None).unwrap(),
+            Value::str("")
+        );
+        assert_eq!(
+            substring(&Value::str("lop"), -10, Some(2)).unwrap(),
+            Value::str("lo")
+        );
+        assert_eq!(substring(&Value::str(""), 0, None).unwrap(), Value::str(""));
+        assert!(substring(&Value::str(""), -1, None).is_err());
         assert_eq!(
             split(&Value::str("a b  c"), &Value::Null).unwrap(),
             Value::List(vec![Value::str("a"), Value::str("b"), Value::str("c")])
