@@ -5,4 +5,5 @@
 
 pub mod bytecode;
 pub mod parser;
+pub mod semantics;
 pub mod value;
