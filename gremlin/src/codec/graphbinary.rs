@@ -945,11 +945,14 @@ impl<'a> Reader<'a> {
                 if !(0..1_000_000_000).contains(&nanos) {
                     return Err(self.err(K::Invalid, format!("Instant nanos {nanos} out of range")));
                 }
-                Value::DateTime(DateTime {
+                let dt = DateTime {
                     epoch_seconds: seconds,
                     nanos: nanos as u32,
                     offset_seconds: 0,
-                })
+                };
+                // Java's Instant has the same year range as OffsetDateTime.
+                to_local(&dt).map_err(|e| self.err(K::Invalid, e))?;
+                Value::DateTime(dt)
             }
             code::INET_ADDRESS
             | code::LOCAL_TIME

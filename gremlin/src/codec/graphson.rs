@@ -805,7 +805,10 @@ fn big_decimal_of(s: &str) -> R<BigDecimal> {
         return Err(bad());
     }
     let unscaled = big_int_text(&format!("{int_part}{frac}"))?;
-    let scale = i32::try_from(frac.len() as i64 - exp).map_err(|_| bad())?;
+    let scale = (frac.len() as i64)
+        .checked_sub(exp)
+        .and_then(|x| i32::try_from(x).ok())
+        .ok_or_else(bad)?;
     Ok(BigDecimal { unscaled, scale })
 }
 

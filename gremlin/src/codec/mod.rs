@@ -9,6 +9,7 @@ use std::fmt;
 
 use crate::value::EnumKind;
 
+pub mod fuzz;
 pub mod graphbinary;
 pub mod graphson;
 pub mod json;

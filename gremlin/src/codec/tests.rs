@@ -678,6 +678,22 @@ fn limits_are_enforced_without_allocating() {
         DecodeErrorKind::Invalid
     );
     assert!(gs::decode_value(r#"{"@type":"g:Int32","@value":3000000000}"#).is_err());
+    assert!(
+        gs::decode_value(r#"{"@type":"gx:BigDecimal","@value":1E-9223372036854775808}"#).is_err()
+    );
+    assert!(
+        gs::decode_value(r#"{"@type":"gx:BigDecimal","@value":"1E-9223372036854775808"}"#).is_err()
+    );
+    // An offset of i32::MIN seconds is refused, not negated.
+    let e = gb::decode_value(&hex(
+        "88 00 00 00 07 d0 01 01 00 00 00 00 00 00 00 00 80 00 00 00",
+    ))
+    .expect_err("offset");
+    assert_eq!(e.kind, DecodeErrorKind::Invalid);
+    // An Instant beyond Java's year range is refused (found by the fuzzer).
+    let e =
+        gb::decode_value(&hex("83 00 00 87 00 11 9b 01 9b 35 00 31 31 31")).expect_err("instant");
+    assert_eq!(e.kind, DecodeErrorKind::Invalid);
     assert!(message::split_mime(&[0]).is_err());
     assert!(message::split_mime(&[5, b'a']).is_err());
 }
@@ -685,9 +701,11 @@ fn limits_are_enforced_without_allocating() {
 // ---------------------------------------------------------------------------- data files
 
 fn tinkerpop_dir() -> Option<PathBuf> {
+    // Relative paths (as in `.ci/run`'s default) are relative to the workspace root.
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let dir = match std::env::var_os("COREGRAPH_TINKERPOP") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/tinkerpop"),
+        Some(d) => root.join(PathBuf::from(d)),
+        None => root.join("../shared/tinkerpop"),
     };
     if dir.join("data").is_dir() {
         return Some(dir);
@@ -960,22 +978,10 @@ pub(super) fn json_seeds() -> Vec<Vec<u8>> {
     seeds
 }
 
-/// Feeds every decoder one input; the only requirement is that it returns.
-pub fn exercise_decoders(data: &[u8]) {
-    let _ = gb::decode_value(data);
-    let _ = gb::decode_request(data);
-    let _ = gb::decode_response(data);
-    if let Ok((mime, body)) = message::split_mime(data) {
-        if let Some(f) = Format::from_mime(mime) {
-            let _ = message::decode_request(f, body);
-        }
-    }
-    if let Ok(text) = std::str::from_utf8(data) {
-        let _ = gs::decode_value(text);
-        let _ = gs::read_graph(text);
-    }
-    let _ = gs::decode_request(data);
-    let _ = gs::decode_response(data);
+/// Feeds every decoder one input and checks the round-trip invariants.
+fn exercise_decoders(data: &[u8]) {
+    super::fuzz::graphbinary_one(data);
+    super::fuzz::graphson_one(data);
 }
 
 #[test]
@@ -983,10 +989,72 @@ fn mutated_encodings_never_panic() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let binary = binary_seeds();
     let json = json_seeds();
-    for round in 0..20_000 {
+    for round in 0..50_000 {
         let seeds = if round % 2 == 0 { &binary } else { &json };
         let seed = &seeds[rng.below(seeds.len())];
         let input = mutate(&mut rng, seed);
         exercise_decoders(&input);
+    }
+}
+
+/// Every input that once crashed a fuzz target (`gremlin/fuzz/regressions/<target>/`) is
+/// replayed through both decoders.
+#[test]
+fn fuzz_regressions_stay_fixed() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
+    let mut replayed = 0;
+    for target in ["graphbinary", "graphson"] {
+        let dir = root.join(target);
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        for entry in entries {
+            let path = entry.expect("dir entry").path();
+            if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            {
+                continue;
+            }
+            let data = std::fs::read(&path).expect("read regression input");
+            exercise_decoders(&data);
+            replayed += 1;
+        }
+    }
+    assert!(
+        replayed > 0,
+        "no regression inputs found under {}",
+        root.display()
+    );
+}
+
+/// Writes the fuzz seed corpus (`gremlin/fuzz/seeds/<target>/`) from the samples above.
+#[test]
+#[ignore = "regenerates gremlin/fuzz/seeds; run by hand"]
+fn write_fuzz_seeds() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+    let mut graph_text = gs::write_graph(&GraphData {
+        vertices: vec![
+            sample_vertex(),
+            Vertex {
+                id: Value::Int(10),
+                label: s("software"),
+                properties: Some(vec![]),
+            },
+        ],
+        edges: vec![sample_edge()],
+    })
+    .expect("graph");
+    graph_text.push('\n');
+    let mut frames = Vec::new();
+    for format in [Format::GraphBinaryV1, Format::GraphSonV3] {
+        frames.push(message::encode_request_frame(format, &python_request()).expect("frame"));
+    }
+    let mut json = json_seeds();
+    json.push(graph_text.into_bytes());
+    for (target, seeds) in [("graphbinary", binary_seeds()), ("graphson", json)] {
+        let dir = root.join(target);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        for (i, seed) in seeds.iter().chain(&frames).enumerate() {
+            std::fs::write(dir.join(format!("seed-{i:03}")), seed).expect("write seed");
+        }
     }
 }
