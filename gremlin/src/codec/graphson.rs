@@ -1026,10 +1026,16 @@ fn typed(ty: &str, v: &Json) -> R<Value> {
                 Some(j) => str_of(j, "g:Lambda language")?,
                 None => "gremlin-groovy",
             };
-            let arguments = match v.get("arguments") {
-                Some(j) => i32::try_from(int_text(j, ty)?)
-                    .map_err(|_| invalid("g:Lambda arguments out of range"))?,
-                None => -1,
+            // Plain JSON number (Java, Python) or a typed g:Int32.
+            let arguments = match v.get("arguments").map(value_from_json).transpose()? {
+                Some(Value::Int(n)) => n,
+                None | Some(Value::Null) => -1,
+                Some(other) => {
+                    return Err(invalid(format!(
+                        "g:Lambda arguments must be an Int, not {}",
+                        other.type_name()
+                    )))
+                }
             };
             Value::Lambda(Arc::new(Lambda {
                 language: Arc::from(language),

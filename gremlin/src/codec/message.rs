@@ -55,6 +55,12 @@ impl Format {
         }
     }
 
+    /// Whether `mime` asks for every result as its `toString()` (GraphBinary "stringd");
+    /// [`Format::from_mime`] maps it to plain GraphBinary, the stringifying is the server's.
+    pub fn results_as_strings(mime: &str) -> bool {
+        mime == MIME_GRAPHBINARY_V1_STRINGD
+    }
+
     /// The canonical mime type.
     pub fn mime(self) -> &'static str {
         match self {

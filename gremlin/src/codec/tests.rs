@@ -1058,3 +1058,65 @@ fn write_fuzz_seeds() {
         }
     }
 }
+
+/// The element and predicate shapes of PROTOCOL.md 7.3/7.4 as Java and Python write them.
+#[test]
+fn graphson_reads_driver_shapes() {
+    let v = gs::decode_value(r#"{"@type":"g:Vertex","@value":{"id":{"@type":"g:Int32","@value":1},"label":"person",
+      "properties":{"name":[{"@type":"g:VertexProperty","@value":{"id":{"@type":"g:Int64","@value":0},"value":"marko","label":"name"}}],
+                    "location":[{"@type":"g:VertexProperty","@value":{"id":{"@type":"g:Int64","@value":6},"value":"san diego","label":"location",
+                                 "properties":{"startTime":{"@type":"g:Int32","@value":1997}}}}]}}}"#).expect("vertex");
+    let Value::Vertex(vx) = v else {
+        panic!("not a vertex: {v:?}")
+    };
+    let props = vx.properties.as_deref().expect("properties");
+    assert_eq!(props.len(), 2);
+    assert_eq!(
+        (&*props[1].key, &props[1].value),
+        ("location", &Value::str("san diego"))
+    );
+    assert_eq!(
+        props[1].properties.as_deref(),
+        Some(&[prop("startTime", Value::Int(1997))][..])
+    );
+    let e = gs::decode_value(r#"{"@type":"g:Edge","@value":{"id":{"@type":"g:Int32","@value":13},"label":"develops","inVLabel":"software","outVLabel":"person",
+      "inV":{"@type":"g:Int32","@value":10},"outV":{"@type":"g:Int32","@value":1},
+      "properties":{"since":{"@type":"g:Property","@value":{"key":"since","value":{"@type":"g:Int32","@value":2009}}}}}}"#).expect("edge");
+    let Value::Edge(e) = e else {
+        panic!("not an edge")
+    };
+    assert_eq!(format!("{:?}", *e), format!("{:?}", sample_edge()));
+    // Python: between as a plain array, within as a g:List, and/or as a plain array of P.
+    let between = gs::decode_value(r#"{"@type":"g:P","@value":{"predicate":"between","value":[{"@type":"g:Int32","@value":1},{"@type":"g:Int32","@value":5}]}}"#).expect("between");
+    assert_eq!(between, p("between", vec![Value::Int(1), Value::Int(5)]));
+    let or = gs::decode_value(r#"{"@type":"g:P","@value":{"predicate":"or","value":[{"@type":"g:P","@value":{"predicate":"eq","value":"a"}},{"@type":"g:P","@value":{"predicate":"within","value":{"@type":"g:List","@value":["b","c"]}}}]}}"#).expect("or");
+    assert_eq!(
+        or,
+        p(
+            "or",
+            vec![
+                p("eq", vec![Value::str("a")]),
+                p("within", vec![Value::str("b"), Value::str("c")])
+            ]
+        )
+    );
+    // Strategies with and without fqcn; lambdas with a plain argument count.
+    let st = gs::decode_value(r#"{"@type":"g:OptionsStrategy","@value":{"@type":"g:Map","@value":["evaluationTimeout",{"@type":"g:Int32","@value":500}]}}"#).expect("options");
+    let Value::Strategy(st) = st else {
+        panic!("not a strategy")
+    };
+    assert_eq!(
+        (&*st.class, st.config.get(&Value::str("evaluationTimeout"))),
+        ("OptionsStrategy", Some(&Value::Int(500)))
+    );
+    let l = gs::decode_value(r#"{"@type":"g:Lambda","@value":{"script":"x -> x","language":"gremlin-groovy","arguments":1}}"#).expect("lambda");
+    assert!(matches!(l, Value::Lambda(l) if l.arguments == 1));
+    // Enum aliases become canonical names.
+    assert_eq!(
+        gs::decode_value(r#"{"@type":"g:Direction","@value":"from"}"#).expect("dir"),
+        en(EnumKind::Direction, "OUT")
+    );
+    assert!(
+        matches!(gs::decode_value(r#"{"@type":"g:Nope","@value":1}"#), Err(e) if e.kind == DecodeErrorKind::UnknownType)
+    );
+}
