@@ -14,7 +14,7 @@ use super::message::{RequestMessage, ResponseMessage};
 use super::time::{from_local, to_local, LocalFields};
 use super::{
     canonical_enum_name, DecodeError, DecodeErrorKind as K, EncodeError, COLLECTION_ITEMS_MAX,
-    ENUM_KINDS, NESTING_DEPTH_MAX,
+    DECODED_VALUES_MAX, ENUM_KINDS, NESTING_DEPTH_MAX,
 };
 use crate::bytecode::{Bytecode, Instruction};
 use crate::value::{
@@ -611,6 +611,8 @@ struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
     depth: usize,
+    /// Values decoded so far, against [`DECODED_VALUES_MAX`].
+    values: usize,
 }
 
 type R<T> = Result<T, DecodeError>;
@@ -621,6 +623,7 @@ impl<'a> Reader<'a> {
             buf,
             pos: 0,
             depth: 0,
+            values: 0,
         }
     }
 
@@ -725,9 +728,15 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
+    /// `{length: Int}{bytes}` (strings, byte buffers, BigInteger magnitudes): bounded by the
+    /// remaining input only, since the bytes are copied, never expanded.
     fn bytes_vo(&mut self, what: &str) -> R<&'a [u8]> {
-        let n = self.count(what, 1)?;
-        self.take(n)
+        let n = self.i32()?;
+        if n < 0 {
+            self.pos -= 4;
+            return Err(self.err(K::TooLarge, format!("negative {what} length {n}")));
+        }
+        self.take(n as usize)
     }
 
     fn string(&mut self) -> R<Arc<str>> {
@@ -765,6 +774,13 @@ impl<'a> Reader<'a> {
 
     /// One fully-qualified value.
     fn value(&mut self) -> R<Value> {
+        self.values += 1;
+        if self.values > DECODED_VALUES_MAX {
+            return Err(self.err(
+                K::TooLarge,
+                format!("more than {DECODED_VALUES_MAX} values in one message"),
+            ));
+        }
         self.enter()?;
         let r = self.value_inner();
         self.depth -= 1;

@@ -1120,3 +1120,30 @@ fn graphson_reads_driver_shapes() {
         matches!(gs::decode_value(r#"{"@type":"g:Nope","@value":1}"#), Err(e) if e.kind == DecodeErrorKind::UnknownType)
     );
 }
+
+/// The memory bound documented in `codec/mod.rs` (DECODED_VALUES_MAX values of 80 bytes), and
+/// the value budget itself.
+#[test]
+fn value_size_keeps_the_documented_bound() {
+    let size = std::mem::size_of::<Value>();
+    eprintln!("size_of::<Value>() = {size}");
+    assert!(
+        size <= 80,
+        "Value grew to {size} bytes; update the bound in codec/mod.rs"
+    );
+    let n = super::DECODED_VALUES_MAX;
+    let mut list = hex("09 00");
+    list.extend_from_slice(&(n as i32).to_be_bytes());
+    list.extend(std::iter::repeat_n([0xfe, 0x01], n).flatten());
+    assert_eq!(
+        gb::decode_value(&list).expect_err("budget").kind,
+        DecodeErrorKind::TooLarge
+    );
+    let json = format!("[{}]", vec!["0"; n].join(","));
+    assert_eq!(
+        gs::decode_value(&json).expect_err("budget").kind,
+        DecodeErrorKind::TooLarge
+    );
+    let json = format!("[{}]", vec!["0"; n - 1].join(","));
+    assert!(matches!(gs::decode_value(&json), Ok(Value::List(l)) if l.len() == n - 1));
+}
