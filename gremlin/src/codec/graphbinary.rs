@@ -4,6 +4,19 @@
 //! Decoding is total: any byte string yields a value or a [`DecodeError`], never a panic, and
 //! allocation is bounded by the input length (claimed counts are checked against the bytes that
 //! remain before anything is reserved).
+//!
+//! Type mapping decisions:
+//! - Date `04` and Timestamp `05` decode to `Value::Date` (written back as `04`).
+//! - OffsetDateTime `88` and ZonedDateTime `8d` (same layout) decode to `Value::DateTime` with
+//!   their offset; Instant `83`, LocalDateTime `85` and LocalDate `84` (midnight) decode to
+//!   `Value::DateTime` at offset 0. `Value::DateTime` is always written as `88`.
+//! - LocalTime, OffsetTime, MonthDay, Year, YearMonth, Period, ZoneOffset, InetAddress and
+//!   Custom have no `Value` and are refused with [`K::Unsupported`](super::DecodeErrorKind).
+//! - A standalone Metrics `2c` is refused (it only occurs inside TraversalMetrics `2d`).
+//! - BigInteger accepts any two's-complement length, including gremlinpython's non-minimal
+//!   forms and zero as zero bytes; it is written minimal, as Java does.
+//! - Enum values are canonicalised (`Direction.from` -> `OUT`, `Order.incr` -> `asc`).
+//! - Element parents are skipped on read whatever they hold and written as `fe 01`.
 
 use std::sync::Arc;
 

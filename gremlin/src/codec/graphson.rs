@@ -1,6 +1,19 @@
 //! GraphSON 3.0 (`application/vnd.gremlin-v3.0+json`): typed JSON for every [`Value`], the
 //! request/response envelopes (PROTOCOL.md section 7), and the adjacency-list graph files of
 //! `../shared/tinkerpop/data/*.json` ([`read_graph`], [`write_graph`]).
+//!
+//! Shape decisions:
+//! - Element `properties` are omitted when absent or empty (as Java writes them) and an
+//!   absent `properties` reads as `None`; so `Some(vec![])` becomes `None` after a trip.
+//! - Untyped JSON reads as Java's GraphSON reader does: integers as Int, else Long, else
+//!   BigInteger; other numbers as Double; arrays as List; objects as Map with String keys.
+//! - `gx:OffsetDateTime`, `gx:ZonedDateTime`, `gx:Instant`, `gx:LocalDateTime`, `gx:LocalDate`
+//!   read as `Value::DateTime` (UTC when the text has no offset); dates are written as
+//!   `gx:OffsetDateTime` in Java's `toString()` form.
+//! - A standalone `g:Metrics` reads as its Map; inside `g:TraversalMetrics` it is `Metrics`
+//!   (durations travel as milliseconds in a Double, as Java writes them).
+//! - Strategies read from `{"@type":"g:<Name>","@value":{"fqcn":..,"conf":..}}` or the older
+//!   `{"@type":"g:<Name>Strategy","@value":<config map>}` (class = simple name).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
