@@ -1147,3 +1147,219 @@ fn value_size_keeps_the_documented_bound() {
     let json = format!("[{}]", vec!["0"; n - 1].join(","));
     assert!(matches!(gs::decode_value(&json), Ok(Value::List(l)) if l.len() == n - 1));
 }
+
+// ---------------------------------------------------------------------------- random values
+
+fn random_string(rng: &mut Rng) -> Arc<str> {
+    const POOL: [char; 12] = [
+        'a', 'Z', '0', ' ', '"', '\\', '\n', '\u{1}', 'é', '€', '😀', '\u{7f}',
+    ];
+    let n = rng.below(6);
+    let text: String = (0..n).map(|_| POOL[rng.below(POOL.len())]).collect();
+    Arc::from(text)
+}
+
+fn random_big(rng: &mut Rng) -> BigInt {
+    let bytes: Vec<u8> = (0..rng.below(20)).map(|_| rng.next() as u8).collect();
+    BigInt::from_signed_bytes_be(&bytes)
+}
+
+fn random_props(rng: &mut Rng, depth: usize) -> Option<Vec<Property>> {
+    // Some(non-empty) or None: the shapes both formats carry exactly.
+    if rng.below(3) == 0 {
+        return None;
+    }
+    Some(
+        (0..=rng.below(2))
+            .map(|_| Property {
+                key: random_string(rng),
+                value: random_value(rng, depth + 1),
+            })
+            .collect(),
+    )
+}
+
+/// A random value of any variant, in the canonical shapes both formats carry exactly.
+fn random_value(rng: &mut Rng, depth: usize) -> Value {
+    let leaf = depth >= 4;
+    let pick = if leaf { rng.below(18) } else { rng.below(37) };
+    let n = if leaf { 0 } else { rng.below(4) };
+    let id = |rng: &mut Rng| {
+        [
+            Value::Int(rng.next() as i32),
+            Value::Long(rng.next() as i64),
+            Value::str("x"),
+        ][rng.below(3)]
+        .clone()
+    };
+    match pick {
+        0 => Value::Null,
+        1 => Value::Bool(rng.below(2) == 0),
+        2 => Value::Byte(rng.next() as i8),
+        3 => Value::Short(rng.next() as i16),
+        4 => Value::Int(rng.next() as i32),
+        5 => Value::Long(rng.next() as i64),
+        6 => Value::BigInt(random_big(rng)),
+        7 => Value::BigDecimal(BigDecimal {
+            unscaled: random_big(rng),
+            scale: [rng.next() as i32, rng.below(20) as i32 - 5][rng.below(2)],
+        }),
+        8 => Value::Float(f32::from_bits(rng.next() as u32)),
+        9 => Value::Double(f64::from_bits(rng.next())),
+        10 => Value::Char(char::from_u32(rng.below(0x11_0000) as u32).unwrap_or('?')),
+        11 => Value::String(random_string(rng)),
+        12 => Value::Uuid(Uuid(
+            (rng.next() as u128 | ((rng.next() as u128) << 64)).to_be_bytes(),
+        )),
+        13 => Value::Date(rng.next() as i64),
+        14 => Value::DateTime(DateTime {
+            epoch_seconds: (rng.next() % 60_000_000_000_000) as i64 - 30_000_000_000_000,
+            nanos: rng.below(1_000_000_000) as u32,
+            offset_seconds: rng.below(2 * 64_800 + 1) as i32 - 64_800,
+        }),
+        15 => Value::Duration(Duration {
+            seconds: rng.next() as i64 / 1024,
+            nanos: rng.below(1_000_000_000) as i32,
+        }),
+        16 => Value::Binary(
+            (0..rng.below(7))
+                .map(|_| rng.next() as u8)
+                .collect::<Vec<u8>>()
+                .into(),
+        ),
+        17 => Value::Class(random_string(rng)),
+        18 => Value::List((0..n).map(|_| random_value(rng, depth + 1)).collect()),
+        19 => Value::Set((0..n).map(|_| random_value(rng, depth + 1)).collect()),
+        20 => Value::Map(
+            (0..n)
+                .map(|_| (random_value(rng, depth + 1), random_value(rng, depth + 1)))
+                .collect(),
+        ),
+        21 => Value::BulkSet(
+            (0..n)
+                .map(|_| (random_value(rng, depth + 1), rng.next() as i64))
+                .collect(),
+        ),
+        22 => {
+            fn tree(rng: &mut Rng, depth: usize) -> Tree {
+                let n = if depth >= 4 { 0 } else { rng.below(3) };
+                (0..n)
+                    .map(|_| (random_value(rng, 4), Value::Tree(tree(rng, depth + 1))))
+                    .collect()
+            }
+            Value::Tree(tree(rng, depth))
+        }
+        23 => Value::Vertex(Arc::new(Vertex {
+            id: id(rng),
+            label: random_string(rng),
+            properties: (rng.below(2) == 0).then(|| {
+                (0..=rng.below(2))
+                    .map(|_| VertexProperty {
+                        id: id(rng),
+                        key: random_string(rng),
+                        value: random_value(rng, depth + 1),
+                        properties: random_props(rng, depth),
+                    })
+                    .collect()
+            }),
+        })),
+        24 => Value::Edge(Arc::new(Edge {
+            id: id(rng),
+            label: random_string(rng),
+            out_v_id: id(rng),
+            out_v_label: random_string(rng),
+            in_v_id: id(rng),
+            in_v_label: random_string(rng),
+            properties: random_props(rng, depth),
+        })),
+        25 => Value::VertexProperty(Arc::new(VertexProperty {
+            id: id(rng),
+            key: random_string(rng),
+            value: random_value(rng, depth + 1),
+            properties: random_props(rng, depth),
+        })),
+        26 => Value::Property(Arc::new(Property {
+            key: random_string(rng),
+            value: random_value(rng, depth + 1),
+        })),
+        27 => Value::Path(Arc::new(Path {
+            labels: (0..n)
+                .map(|_| {
+                    (0..rng.below(3))
+                        .map(|i| Arc::from(format!("l{i}")))
+                        .collect()
+                })
+                .collect(),
+            objects: (0..n).map(|_| random_value(rng, depth + 1)).collect(),
+        })),
+        28 => Value::Traverser(Arc::new((rng.next() as i64, random_value(rng, depth + 1)))),
+        29 => {
+            let (kind, _, _) = super::ENUM_KINDS[rng.below(super::ENUM_KINDS.len())];
+            en(kind, ["id", "OUT", "asc", "local", "x"][rng.below(5)])
+        }
+        30 => {
+            let name = ["gt", "within", "between", "and", "not", "containing"][rng.below(6)];
+            let args = match name {
+                "gt" | "containing" | "not" => vec![random_value(rng, depth + 1)],
+                _ => (0..n).map(|_| random_value(rng, depth + 1)).collect(),
+            };
+            Value::P(Arc::new(Predicate {
+                text: name == "containing",
+                name: s(name),
+                args,
+            }))
+        }
+        31 | 32 => {
+            let ins = |rng: &mut Rng| -> Vec<Instruction> {
+                (0..rng.below(3))
+                    .map(|_| Instruction {
+                        op: random_string(rng),
+                        args: (0..rng.below(3))
+                            .map(|_| random_value(rng, depth + 1))
+                            .collect(),
+                    })
+                    .collect()
+            };
+            Value::Bytecode(Arc::new(Bytecode {
+                source: ins(rng),
+                steps: ins(rng),
+            }))
+        }
+        33 => Value::Binding(Arc::new((random_string(rng), random_value(rng, depth + 1)))),
+        34 => Value::Lambda(Arc::new(Lambda {
+            language: random_string(rng),
+            script: random_string(rng),
+            arguments: rng.next() as i32,
+        })),
+        35 => Value::Strategy(Arc::new(Strategy {
+            class: Arc::from(format!("org.example.{}Strategy", rng.below(9))),
+            config: (0..n)
+                .map(|_| (random_value(rng, depth + 1), random_value(rng, depth + 1)))
+                .collect(),
+        })),
+        _ => Value::Metrics(Arc::new(sample_metrics())),
+    }
+}
+
+#[test]
+fn random_values_round_trip_in_both_formats() {
+    let mut rng = Rng(0x0123_4567_89ab_cdef);
+    let mut seen = Vec::new();
+    for _ in 0..5_000 {
+        let v = random_value(&mut rng, 0);
+        seen.push(v.clone());
+        let want = format!("{v:?}");
+        let bytes =
+            gb::encode_value(&v).unwrap_or_else(|e| panic!("GraphBinary encode {want}: {e}"));
+        let back =
+            gb::decode_value(&bytes).unwrap_or_else(|e| panic!("GraphBinary decode {want}: {e}"));
+        assert_eq!(want, format!("{back:?}"), "GraphBinary");
+        let text = gs::encode_value(&v).unwrap_or_else(|e| panic!("GraphSON encode {want}: {e}"));
+        let back =
+            gs::decode_value(&text).unwrap_or_else(|e| panic!("GraphSON decode {text}: {e}"));
+        assert_eq!(want, format!("{back:?}"), "GraphSON {text}");
+    }
+    // Every variant but Graph (covered by `samples`) was generated.
+    seen.push(Value::Graph(Arc::default()));
+    every_variant_covered(&seen);
+}
