@@ -5,7 +5,7 @@
 //! breaks (that is the fuzzer's crash signal). Decoding errors are fine; panics inside the
 //! decoders and the checks below are not.
 
-use super::message::{self, Format};
+use super::message;
 use super::{graphbinary as gb, graphson as gs};
 
 /// GraphBinary: every decoder entry point on `data`; a decoded value must re-encode, and
@@ -46,11 +46,7 @@ pub fn graphbinary_one(data: &[u8]) {
             "response round trip"
         );
     }
-    if let Ok((mime, body)) = message::split_mime(data) {
-        if let Some(f) = Format::from_mime(mime) {
-            let _ = message::decode_request(f, body);
-        }
-    }
+    let _ = message::decode_request_frame(data);
 }
 
 /// GraphSON: every decoder entry point on `data`. GraphSON normalises a few shapes on the

@@ -100,6 +100,19 @@ pub fn split_mime(frame: &[u8]) -> Result<(&str, &[u8]), DecodeError> {
     Ok((mime, body))
 }
 
+/// Decodes a whole binary request frame: mime prefix, then the body in the format it names.
+/// An unknown mime type falls back to GraphBinary, as Gremlin Server does.
+pub fn decode_request_frame(frame: &[u8]) -> Result<(Format, RequestMessage), DecodeError> {
+    let (mime, body) = split_mime(frame)?;
+    let format = Format::from_mime(mime).unwrap_or(Format::GraphBinaryV1);
+    let header = 1 + mime.len();
+    let m = decode_request(format, body).map_err(|e| DecodeError {
+        offset: e.offset + header,
+        ..e
+    })?;
+    Ok((format, m))
+}
+
 /// Builds a request frame: mime prefix and the body in `format`.
 pub fn encode_request_frame(format: Format, m: &RequestMessage) -> Result<Vec<u8>, EncodeError> {
     let mime = format.mime();

@@ -459,6 +459,19 @@ fn graphbinary_request_envelope_as_gremlinpython_sends_it() {
         message::encode_request_frame(format, &req).expect("encode"),
         frame
     );
+    assert_eq!(
+        message::decode_request_frame(&frame).expect("frame"),
+        (Format::GraphBinaryV1, req.clone())
+    );
+    let json = message::encode_request_frame(Format::GraphSonV3, &req).expect("json frame");
+    assert_eq!(json[0], 33);
+    assert_eq!(
+        message::decode_request_frame(&json).expect("json"),
+        (Format::GraphSonV3, req)
+    );
+    // A truncated frame reports an offset into the whole frame.
+    let e = message::decode_request_frame(&frame[..40]).expect_err("truncated");
+    assert!(e.offset >= 33, "{e}");
 }
 
 #[test]
