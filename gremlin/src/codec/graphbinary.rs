@@ -226,6 +226,10 @@ impl Writer<'_> {
     }
     fn properties(&mut self, props: &[Property]) -> Result<(), EncodeError> {
         self.head(code::LIST);
+        self.properties_vo(props)
+    }
+    /// A value-only List of Property (what Java's GraphSerializer writes inside a Graph).
+    fn properties_vo(&mut self, props: &[Property]) -> Result<(), EncodeError> {
         self.len(props.len(), "property list")?;
         for p in props {
             self.head(code::PROPERTY);
@@ -494,7 +498,7 @@ impl Writer<'_> {
                         self.string(&vp.key)?;
                         self.fq(&vp.value)?;
                         self.null();
-                        self.properties(vp.properties.as_deref().unwrap_or(&[]))?;
+                        self.properties_vo(vp.properties.as_deref().unwrap_or(&[]))?;
                     }
                 }
                 self.len(g.edges.len(), "graph edges")?;
@@ -506,7 +510,7 @@ impl Writer<'_> {
                     self.fq(&e.out_v_id)?;
                     self.null();
                     self.null();
-                    self.properties(e.properties.as_deref().unwrap_or(&[]))?;
+                    self.properties_vo(e.properties.as_deref().unwrap_or(&[]))?;
                 }
             }
             Value::Metrics(m) => {
@@ -1246,6 +1250,24 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// A value-only List whose items must be Property (inside a Graph).
+    fn properties_vo(&mut self) -> R<Vec<Property>> {
+        let items = self.list_vo()?;
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            match item {
+                Value::Property(p) => out.push(Arc::unwrap_or_clone(p)),
+                other => {
+                    return Err(self.err(
+                        K::Invalid,
+                        format!("graph property list holds a {}", other.type_name()),
+                    ))
+                }
+            }
+        }
+        Ok(out)
+    }
+
     fn vertex_vo(&mut self) -> R<Vertex> {
         let id = self.value()?;
         let label = self.string()?;
@@ -1379,7 +1401,7 @@ impl<'a> Reader<'a> {
                 let key = self.string()?;
                 let value = self.value()?;
                 let _parent = self.value()?;
-                let properties = Some(self.properties()?.unwrap_or_default());
+                let properties = Some(self.properties_vo()?);
                 props.push(VertexProperty {
                     id,
                     key,
@@ -1405,7 +1427,7 @@ impl<'a> Reader<'a> {
             let out_v_id = self.value()?;
             let out_label = self.value()?;
             let _parent = self.value()?;
-            let properties = Some(self.properties()?.unwrap_or_default());
+            let properties = Some(self.properties_vo()?);
             let resolve = |given: Value, vid: &Value| match given {
                 Value::String(s) => s,
                 _ => labels.get(vid).cloned().unwrap_or_else(|| fallback.clone()),

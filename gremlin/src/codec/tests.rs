@@ -379,6 +379,42 @@ fn graphbinary_exact_bytes() {
         enc(&pr),
         hex("0f 00 00 00 00 01 6b 01 00 00 00 00 02 fe 01")
     );
+    // Graph, as Java's GraphSerializer writes it: property lists are value-only Lists.
+    let g = Value::Graph(Arc::new(GraphData {
+        vertices: vec![Vertex {
+            id: Value::Int(1),
+            label: s("a"),
+            properties: Some(vec![VertexProperty {
+                id: Value::Long(0),
+                key: s("k"),
+                value: Value::Int(2),
+                properties: Some(vec![prop("m", Value::Int(3))]),
+            }]),
+        }],
+        edges: vec![Edge {
+            id: Value::Int(9),
+            label: s("e"),
+            out_v_id: Value::Int(1),
+            out_v_label: s("a"),
+            in_v_id: Value::Int(1),
+            in_v_label: s("a"),
+            properties: Some(vec![]),
+        }],
+    }));
+    let want = hex(
+        "10 00  00 00 00 01
+         01 00 00 00 00 01  00 00 00 01 61  00 00 00 01
+           02 00 00 00 00 00 00 00 00 00  00 00 00 01 6b  01 00 00 00 00 02  fe 01
+           00 00 00 01  0f 00 00 00 00 01 6d 01 00 00 00 00 03 fe 01
+         00 00 00 01
+         01 00 00 00 00 09  00 00 00 01 65  01 00 00 00 00 01  fe 01  01 00 00 00 00 01  fe 01  fe 01
+           00 00 00 00",
+    );
+    assert_eq!(enc(&g), want);
+    assert_eq!(
+        format!("{:?}", gb::decode_value(&want).expect("graph")),
+        format!("{g:?}")
+    );
     // Date / Timestamp both decode to Date; OffsetDateTime is 18 bytes.
     assert_eq!(
         gb::decode_value(&hex("05 00 00 00 00 00 00 00 00 07")).expect("ts"),
