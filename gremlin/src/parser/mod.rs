@@ -215,3 +215,44 @@ pub fn parse_request(
 pub fn parse_with_map(text: &str, params: &HashMap<String, Value>) -> Result<Bytecode, ParseError> {
     parse(text, &|name| params.get(name).cloned())
 }
+
+/// The parser fuzz target's body (`gremlin/fuzz/fuzz_targets/parser.rs`), also replayed over
+/// `gremlin/fuzz/regressions/parser/` by a test: parsing arbitrary bytes never panics, and
+/// whatever parses prints back to text that parses to the same bytecode. Panics (the fuzzer's
+/// crash signal) when that invariant breaks.
+pub fn fuzz_one(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let params = |_: &str| Some(Value::Int(1));
+    if let Ok(bytecode) = parse(text, &params) {
+        if let Ok(printed) = to_gremlin(&bytecode) {
+            match parse(&printed, &params) {
+                Ok(again) => assert_eq!(bytecode, again, "print/parse is not stable: {printed}"),
+                Err(e) => panic!("printed traversal does not re-parse: {e}: {printed}"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod fuzz_regressions {
+    /// Every input the parser fuzz target ever crashed on stays fixed.
+    #[test]
+    fn parser_fuzz_regressions_stay_fixed() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        for sub in ["fuzz/regressions/parser", "fuzz/seeds/parser"] {
+            let dir = root.join(sub);
+            let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+            for entry in entries {
+                let path = entry.expect("dir entry").path();
+                let hidden = path
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+                if !hidden {
+                    super::fuzz_one(&std::fs::read(&path).expect("read fuzz input"));
+                }
+            }
+        }
+    }
+}
