@@ -243,7 +243,8 @@ mod fuzz_regressions {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         for sub in ["fuzz/regressions/parser", "fuzz/seeds/parser"] {
             let dir = root.join(sub);
-            let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+            let entries =
+                std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
             for entry in entries {
                 let path = entry.expect("dir entry").path();
                 let hidden = path
