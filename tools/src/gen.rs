@@ -434,6 +434,73 @@ pub fn generate(
     Ok(summary)
 }
 
+/// Command-line arguments of `coregraph gen` (a `clap::Args` for `main.rs` to embed).
+#[derive(Clone, Debug, clap::Args)]
+pub struct GenArgs {
+    /// Output directory; `vertices/` and `edges/` are created in it and must be empty.
+    pub out_dir: PathBuf,
+    /// Number of vertices.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub vertices: u64,
+    /// Number of edges.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub edges: u64,
+    /// Random seed (same seed and sizes, same bytes).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Files per kind, so the loader can read them in parallel.
+    #[arg(long, default_value_t = 8)]
+    pub parts: u32,
+    /// Zipf exponent of the out-degree distribution.
+    #[arg(long, default_value_t = 0.7)]
+    pub zipf_exponent: f64,
+    /// Worker threads (0: all available cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+impl GenArgs {
+    /// The generator settings these arguments describe.
+    pub fn config(&self) -> GenConfig {
+        GenConfig {
+            vertices: self.vertices,
+            edges: self.edges,
+            seed: self.seed,
+            parts: self.parts,
+            zipf_exponent: self.zipf_exponent,
+            threads: self.threads,
+        }
+    }
+}
+
+/// Runs `coregraph gen` as the CLI does: a progress line on stderr (rows, rate, ETA), then
+/// the summary on stdout.
+pub fn run(args: &GenArgs) -> Result<GenSummary, GenError> {
+    let mut stderr = io::stderr();
+    let summary = generate(args.config(), &args.out_dir, |p| {
+        let done = p.vertices_done + p.edges_done;
+        let total = (p.vertices_total + p.edges_total).max(1);
+        let secs = p.elapsed.as_secs_f64().max(1e-3);
+        let rate = done as f64 / secs;
+        let eta = if rate > 0.0 {
+            (total.saturating_sub(done)) as f64 / rate
+        } else {
+            0.0
+        };
+        let _ = write!(
+            stderr,
+            "\rgen: {done}/{total} rows ({:.0}%), {:.0} rows/s, {:.1} MiB, ETA {eta:.0} s   ",
+            done as f64 * 100.0 / total as f64,
+            rate,
+            p.bytes_written as f64 / (1 << 20) as f64,
+        );
+        let _ = stderr.flush();
+    })?;
+    let _ = writeln!(stderr);
+    println!("{summary}");
+    Ok(summary)
+}
+
 /// Writes `s` as a CSV field, quoted when it holds a comma, quote or line break.
 fn push_field(line: &mut String, s: &str) {
     if s.contains([',', '"', '\n', '\r']) {
@@ -755,6 +822,21 @@ mod tests {
             Err(GenError::NotEmpty(_))
         ));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn cli_args_defaults_match_config_defaults() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            gen: GenArgs,
+        }
+        let cli = Cli::try_parse_from(["gen", "/tmp/x"]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cli.gen.config(), GenConfig::default());
+        let cli = Cli::try_parse_from(["gen", "/tmp/x", "--vertices", "5", "--parts", "2"])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((cli.gen.config().vertices, cli.gen.config().parts), (5, 2));
     }
 
     #[test]
