@@ -40,6 +40,8 @@ const WRITE_BUFFER_BYTES: usize = 1 << 20;
 const PROGRESS_ROWS: u64 = 4096;
 /// Interval between two progress callbacks, in milliseconds.
 const PROGRESS_INTERVAL_MS: u64 = 200;
+/// How often the coordinating thread checks whether the workers are done, in milliseconds.
+const POLL_MS: u64 = 10;
 
 pub const VERTEX_HEADER: &str = "~id,~label,name:String,age:Int,score:Double,created:Date,uid:UUID";
 pub const EDGE_HEADER: &str = "~id,~from,~to,~label,weight:Double";
@@ -392,30 +394,32 @@ pub fn generate(
         bytes_written: shared.bytes.load(Ordering::Relaxed),
         elapsed: started.elapsed(),
     };
-    let remaining = AtomicUsize::new(threads);
     std::thread::scope(|scope| {
+        let mut workers = Vec::with_capacity(threads);
         for _ in 0..threads {
-            scope.spawn(|| {
-                loop {
-                    if shared.failed.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let i = shared.next_job.fetch_add(1, Ordering::Relaxed);
-                    let Some(job) = jobs.get(i) else { break };
-                    if let Err(e) = write_part(&config, &sampler, job, &shared) {
-                        shared.failed.store(true, Ordering::Relaxed);
-                        if let Ok(mut slot) = first_error.lock() {
-                            slot.get_or_insert(e);
-                        }
-                        break;
-                    }
+            workers.push(scope.spawn(|| loop {
+                if shared.failed.load(Ordering::Relaxed) {
+                    break;
                 }
-                remaining.fetch_sub(1, Ordering::Release);
-            });
+                let i = shared.next_job.fetch_add(1, Ordering::Relaxed);
+                let Some(job) = jobs.get(i) else { break };
+                if let Err(e) = write_part(&config, &sampler, job, &shared) {
+                    shared.failed.store(true, Ordering::Relaxed);
+                    if let Ok(mut slot) = first_error.lock() {
+                        slot.get_or_insert(e);
+                    }
+                    break;
+                }
+            }));
         }
-        while remaining.load(Ordering::Acquire) > 0 {
-            std::thread::sleep(Duration::from_millis(PROGRESS_INTERVAL_MS));
-            progress(snapshot(&shared));
+        // Poll (a panicking worker also counts as finished; the scope re-raises its panic).
+        let mut last = Instant::now();
+        while !workers.iter().all(|w| w.is_finished()) {
+            std::thread::sleep(Duration::from_millis(POLL_MS));
+            if last.elapsed() >= Duration::from_millis(PROGRESS_INTERVAL_MS) {
+                last = Instant::now();
+                progress(snapshot(&shared));
+            }
         }
     });
     if let Some(e) = first_error.into_inner().ok().flatten() {
@@ -837,6 +841,44 @@ mod tests {
         let cli = Cli::try_parse_from(["gen", "/tmp/x", "--vertices", "5", "--parts", "2"])
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((cli.gen.config().vertices, cli.gen.config().parts), (5, 2));
+    }
+
+    /// Rough throughput of the generator and of the CSV reader on one core; prints figures,
+    /// asserts nothing about speed. `cargo test -p coregraph --release --lib gen::tests::throughput -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn throughput() {
+        let dir = temp_dir("throughput");
+        let config = GenConfig {
+            vertices: 100_000,
+            edges: 1_000_000,
+            parts: 2,
+            ..GenConfig::default()
+        };
+        let (summary, _) = gen(config, &dir);
+        println!("{summary}");
+        let started = Instant::now();
+        let mut rows = 0u64;
+        for f in discover(&dir).unwrap_or_else(|e| panic!("{e}")) {
+            let file = std::fs::File::open(&f.path).unwrap_or_else(|e| panic!("{e}"));
+            let reader = CsvReader::open(
+                Arc::from(f.path.display().to_string()),
+                f.kind,
+                BufReader::with_capacity(1 << 20, file),
+                Limits::default(),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            for row in reader {
+                assert!(row.is_ok());
+                rows += 1;
+            }
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "read {rows} rows in {secs:.2} s: {:.0} rows/s on one thread",
+            rows as f64 / secs
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
