@@ -674,24 +674,14 @@ impl<R: BufRead> CsvReader<R> {
     pub fn open(
         file: Arc<str>,
         kind: FileKind,
-        mut reader: R,
+        reader: R,
         limits: Limits,
     ) -> Result<Self, RowError> {
-        // Skip a UTF-8 byte-order mark.
-        let mut offset = 0;
-        match reader.fill_buf() {
-            Ok([0xEF, 0xBB, 0xBF, ..]) => {
-                reader.consume(3);
-                offset = 3;
-            }
-            Ok(_) => {}
-            Err(e) => return Err(io_error(&file, 1, &e)),
-        }
         let mut records = RecordReader {
             inner: reader,
             buf: Vec::new(),
             line: 1,
-            offset,
+            offset: 0,
             line_bytes_max: limits.line_bytes_max,
         };
         let err = |line, kind, message: String| RowError {
@@ -718,6 +708,10 @@ impl<R: BufRead> CsvReader<R> {
                 ))
             }
             Ok(Some(Record::Ok { line })) => {
+                // A UTF-8 byte-order mark before the header is not part of it.
+                if records.buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
+                    records.buf.drain(..3);
+                }
                 let mut scratch = Vec::new();
                 let mut bounds = Vec::new();
                 split_fields(&records.buf, &limits, &mut scratch, &mut bounds)
@@ -1343,6 +1337,15 @@ pub fn fuzz_one(data: &[u8]) {
             }
         };
         let (start, line) = whole.position();
+        let tiny: Vec<_> = match CsvReader::open(
+            file.clone(),
+            kind,
+            io::BufReader::with_capacity(3, data),
+            limits,
+        ) {
+            Ok(r) => r.collect(),
+            Err(e) => panic!("a 3-byte buffer fails the header that a whole read accepted: {e}"),
+        };
         let header = whole.header().clone();
         let rows: Vec<_> = whole.collect();
         for r in &rows {
@@ -1372,6 +1375,10 @@ pub fn fuzz_one(data: &[u8]) {
             ));
         }
         assert_eq!(rows, split_rows, "split read differs from whole read");
+        assert_eq!(
+            rows, tiny,
+            "read through a 3-byte buffer differs from whole read"
+        );
     }
 }
 

@@ -712,3 +712,22 @@ fn write_fuzz_seeds() {
         std::fs::write(dir.join(format!("seed-{i:03}")), d).unwrap_or_else(|e| panic!("{e}"));
     }
 }
+
+#[test]
+fn tiny_read_buffers_give_the_same_rows() {
+    let text = "\u{feff}~id,a:String[],b\r\n\"v\n1\",\"x;\"\"y\"\"\",z\r\n\r\nv2,,\"\"\"\"\nv3,\"bad\"x,\n";
+    let whole = read(FileKind::Vertex, text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(whole.len(), 3);
+    assert!(whole[2].is_err());
+    for cap in 1..8 {
+        let r = CsvReader::open(
+            Arc::from("t.csv"),
+            FileKind::Vertex,
+            io::BufReader::with_capacity(cap, text.as_bytes()),
+            Limits::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let rows: Vec<_> = r.collect();
+        assert_eq!(rows, whole, "buffer of {cap} bytes");
+    }
+}
