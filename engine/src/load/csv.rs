@@ -1305,7 +1305,10 @@ pub fn open_range(
 ) -> io::Result<CsvReader<BufReader<io::Take<File>>>> {
     let mut f = File::open(&plan.path)?;
     f.seek(SeekFrom::Start(range.start))?;
-    let reader = BufReader::with_capacity(READ_BUFFER_BYTES, f.take(range.end - range.start));
+    let reader = BufReader::with_capacity(
+        READ_BUFFER_BYTES,
+        f.take(range.end.saturating_sub(range.start)),
+    );
     Ok(CsvReader::with_header(
         plan.file.clone(),
         plan.header.clone(),
