@@ -421,6 +421,24 @@ pub enum Row {
     Edge(EdgeRow),
 }
 
+impl Row {
+    /// The file the row came from.
+    pub fn file(&self) -> &Arc<str> {
+        match self {
+            Row::Vertex(v) => &v.file,
+            Row::Edge(e) => &e.file,
+        }
+    }
+
+    /// The 1-based line on which the row starts.
+    pub fn line(&self) -> u64 {
+        match self {
+            Row::Vertex(v) => v.line,
+            Row::Edge(e) => e.line,
+        }
+    }
+}
+
 /// What went wrong with a row (or header).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RowErrorKind {
@@ -1353,8 +1371,7 @@ pub fn fuzz_one(data: &[u8]) {
         let rows: Vec<_> = whole.collect();
         for r in &rows {
             let l = match r {
-                Ok(Row::Vertex(v)) => v.line,
-                Ok(Row::Edge(e)) => e.line,
+                Ok(row) => row.line(),
                 Err(e) => e.line,
             };
             assert!(l >= 1 && l <= lines, "line {l} outside 1..={lines}");
