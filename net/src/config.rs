@@ -1,0 +1,71 @@
+//! Server settings with Gremlin Server's defaults (PROTOCOL.md section 9); every limit named.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Settings of [`crate::serve`].
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Gremlin WebSocket address; port 0 picks a free port (the same on every core).
+    pub addr: SocketAddr,
+    /// WebSocket path.
+    pub path: String,
+    /// Admin HTTP address (`/healthcheck`, `/metrics`); `None` disables it.
+    pub admin_addr: Option<SocketAddr>,
+    /// Executors, one per CPU, pinned (`Placement::Fixed`) to these CPUs in order. Empty means
+    /// every online CPU.
+    pub cpus: Vec<usize>,
+    /// Largest payload of one incoming WebSocket frame.
+    pub frame_size_bytes_max: usize,
+    /// Largest incoming (reassembled) WebSocket message, i.e. request (Gremlin Server's
+    /// `maxContentLength`).
+    pub message_size_bytes_max: usize,
+    /// Largest outgoing response frame: batches are split to stay under it (gremlinpython
+    /// breaks on frames above 10 MiB).
+    pub response_frame_bytes_max: usize,
+    /// Requests in flight on one connection; past it the answer is 429.
+    pub requests_in_flight_max: usize,
+    /// Encoded frames queued for the socket writer of one connection (back-pressure).
+    pub write_queue_frames_max: usize,
+    /// Connections served by one core; past it new connections are closed at once.
+    pub connections_per_core_max: usize,
+    /// `resultIterationBatchSize` when the request gives no `batchSize`.
+    pub batch_size_default: usize,
+    /// Largest `batchSize` a request may ask for.
+    pub batch_size_max: usize,
+    /// `evaluationTimeout` when the request gives none (0 = none).
+    pub evaluation_timeout_ms_default: u64,
+    /// Time allowed for the WebSocket upgrade request to arrive.
+    pub handshake_timeout_ms: u64,
+    /// Authentication: the credentials file; `None` = authentication off.
+    pub credentials_path: Option<PathBuf>,
+    /// Requests queued on a connection while its authentication is pending.
+    pub auth_pending_requests_max: usize,
+    /// On shutdown, how long in-flight requests may run before they are cancelled.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8182)),
+            path: "/gremlin".to_string(),
+            admin_addr: None,
+            cpus: Vec::new(),
+            frame_size_bytes_max: 10 * 1024 * 1024,
+            message_size_bytes_max: 10 * 1024 * 1024,
+            response_frame_bytes_max: 8 * 1024 * 1024,
+            requests_in_flight_max: 16,
+            write_queue_frames_max: 64,
+            connections_per_core_max: 4096,
+            batch_size_default: 64,
+            batch_size_max: 1 << 20,
+            evaluation_timeout_ms_default: 30_000,
+            handshake_timeout_ms: 10_000,
+            credentials_path: None,
+            auth_pending_requests_max: 16,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
