@@ -492,7 +492,7 @@ mod tests {
         // RFC 6455 section 1.3.
         assert_eq!(
             accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBCTxQK+xOo+YbbK6xk3Oo="
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
     }
 
@@ -574,7 +574,7 @@ mod tests {
         };
         let resp = String::from_utf8(resp).expect("ascii");
         assert!(resp.starts_with("HTTP/1.1 101 "));
-        assert!(resp.contains("Sec-WebSocket-Accept: s3pPLMBCTxQK+xOo+YbbK6xk3Oo=\r\n"));
+        assert!(resp.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
         assert!(
             matches!(check_upgrade(&head, "/other"), Upgrade::Refuse(r) if r.starts_with(b"HTTP/1.1 404"))
         );
