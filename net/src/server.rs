@@ -25,7 +25,8 @@ use crate::config::Config;
 use crate::metrics::{CoreMetrics, Metrics};
 use crate::service::{status, GremlinRequest, GremlinService, Query, ResultStream, ServiceError};
 use crate::wire::{
-    split_mime, DecodeError, RequestMessage, ResponseMessage, Serializer, Serializers,
+    arg, split_mime, status_response, DecodeError, RequestMessage, ResponseMessage, Serializer,
+    Serializers,
 };
 use crate::ws::{self, close_code, Message, Opcode};
 
@@ -369,7 +370,7 @@ impl<S: GremlinService> Conn<S> {
         let bytes = match serializer.encode_response(&response) {
             Ok(b) => b,
             Err(e) => {
-                let fallback = ResponseMessage::status(
+                let fallback = status_response(
                     response.request_id,
                     status::SERVER_ERROR_SERIALIZATION,
                     format!("Error during serialization: {e}"),
@@ -660,7 +661,7 @@ impl<S: GremlinService> Session<S> {
         op: &str,
         started: Instant,
     ) {
-        let response = ResponseMessage::status(request_id, code, message);
+        let response = status_response(request_id, code, message);
         self.conn.respond(serializer.as_ref(), text, response).await;
         self.core()
             .metrics()
@@ -738,7 +739,7 @@ impl<S: GremlinService> Session<S> {
                     received: started,
                 });
                 if first {
-                    let challenge = ResponseMessage::status(Some(id), status::AUTHENTICATE, "");
+                    let challenge = status_response(Some(id), status::AUTHENTICATE, "");
                     self.conn
                         .respond(serializer.as_ref(), text, challenge)
                         .await;
@@ -762,7 +763,7 @@ impl<S: GremlinService> Session<S> {
         let id = message.request_id;
         let Some(credentials) = self.core().shared.credentials.clone() else {
             // Authentication is off: nothing to do.
-            let r = ResponseMessage::status(Some(id), status::NO_CONTENT, "");
+            let r = status_response(Some(id), status::NO_CONTENT, "");
             self.conn.respond(serializer.as_ref(), text, r).await;
             self.core().metrics().request_done(
                 "authentication",
@@ -771,7 +772,7 @@ impl<S: GremlinService> Session<S> {
             );
             return;
         };
-        let outcome = match message.arg("sasl") {
+        let outcome = match arg(&message, "sasl") {
             None => Err("Failed to authenticate".to_string()),
             Some(Value::String(sasl)) => match decode_sasl_plain(sasl) {
                 Err(e) => Err(format!("Failed to authenticate: {e}")),
@@ -819,7 +820,7 @@ impl<S: GremlinService> Session<S> {
                     started.elapsed(),
                 );
                 if queued.is_empty() {
-                    let r = ResponseMessage::status(Some(id), status::NO_CONTENT, "");
+                    let r = status_response(Some(id), status::NO_CONTENT, "");
                     self.conn.respond(serializer.as_ref(), text, r).await;
                 }
                 for p in queued {
@@ -977,7 +978,7 @@ fn validate(
         }
         (p, _) => return Err(invalid(format!("Invalid OpProcessor requested [{p}]"))),
     };
-    let batch_size = match m.arg("batchSize") {
+    let batch_size = match arg(m, "batchSize") {
         None => config.batch_size_default,
         Some(v) => match int_arg(v) {
             Some(n) if n > 0 && n as u64 <= config.batch_size_max as u64 => n as usize,
@@ -989,9 +990,7 @@ fn validate(
             }
         },
     };
-    let timeout = m
-        .arg("evaluationTimeout")
-        .or_else(|| m.arg("scriptEvaluationTimeout"));
+    let timeout = arg(m, "evaluationTimeout").or_else(|| arg(m, "scriptEvaluationTimeout"));
     let evaluation_timeout_ms = match timeout {
         None => config.evaluation_timeout_ms_default,
         Some(v) => match int_arg(v) {
@@ -1004,13 +1003,13 @@ fn validate(
             }
         },
     };
-    let aliases = match m.arg("aliases") {
+    let aliases = match arg(m, "aliases") {
         None => None,
         Some(v) => Some(string_map(v).ok_or_else(|| {
             invalid("The [aliases] argument must be a Map of String to String".to_string())
         })?),
     };
-    let materialize_properties = match m.arg("materializeProperties") {
+    let materialize_properties = match arg(m, "materializeProperties") {
         None => None,
         Some(Value::String(s)) if matches!(&**s, "all" | "tokens") => Some(s.to_string()),
         Some(_) => {
@@ -1020,7 +1019,7 @@ fn validate(
         }
     };
     let (query, aliases) = if op == "bytecode" {
-        let Some(Value::Bytecode(bc)) = m.arg("gremlin") else {
+        let Some(Value::Bytecode(bc)) = arg(m, "gremlin") else {
             return Err(invalid(
                 "A message with [bytecode] op code requires the [gremlin] argument to be Bytecode"
                     .to_string(),
@@ -1032,13 +1031,13 @@ fn validate(
         };
         (Query::Bytecode((**bc).clone()), aliases)
     } else {
-        let Some(Value::String(script)) = m.arg("gremlin") else {
+        let Some(Value::String(script)) = arg(m, "gremlin") else {
             return Err(invalid(
                 "A message with an [eval] op code requires a [gremlin] argument that is a String"
                     .to_string(),
             ));
         };
-        let bindings = match m.arg("bindings") {
+        let bindings = match arg(m, "bindings") {
             None | Some(Value::Null) => Default::default(),
             Some(Value::Map(b)) if b.keys().all(|k| k.as_str().is_some()) => b.clone(),
             Some(_) => {
@@ -1047,7 +1046,7 @@ fn validate(
                 ))
             }
         };
-        let language = match m.arg("language") {
+        let language = match arg(m, "language") {
             None | Some(Value::Null) => None,
             Some(Value::String(l)) => Some(l.to_string()),
             Some(_) => {
@@ -1101,7 +1100,7 @@ async fn run_request<S: GremlinService>(
             Ok(code) => code,
             Err(_) => {
                 tracing::error!(request = %id, "request panicked");
-                let r = ResponseMessage::status(
+                let r = status_response(
                     Some(id),
                     status::SERVER_ERROR,
                     "Internal error while processing the request",
@@ -1124,7 +1123,7 @@ async fn run_request<S: GremlinService>(
             Some(code) => code,
             None => {
                 let msg = format!("A timeout occurred during traversal evaluation of [RequestMessage{{, requestId={id}, op='{op}'}}] - consider increasing the limit given to evaluationTimeout ({timeout_ms} ms)");
-                let r = ResponseMessage::status(Some(id), status::SERVER_ERROR_TIMEOUT, msg);
+                let r = status_response(Some(id), status::SERVER_ERROR_TIMEOUT, msg);
                 conn.respond(serializer.as_ref(), text, r).await;
                 status::SERVER_ERROR_TIMEOUT
             }
@@ -1136,10 +1135,10 @@ async fn run_request<S: GremlinService>(
 }
 
 fn error_response(id: Uuid, e: &ServiceError) -> ResponseMessage {
-    let mut r = ResponseMessage::status(Some(id), e.code, e.message.clone());
+    let mut r = status_response(Some(id), e.code, e.message.clone());
     if let Some(m) = &e.fail_step_message {
-        r.attributes
-            .push(("failStepMessage".to_string(), Value::str(m)));
+        r.status_attributes
+            .insert(Value::str("failStepMessage"), Value::str(m));
     }
     r
 }
@@ -1179,7 +1178,7 @@ async fn stream_results<S: GremlinService>(
         }
         if buffered.is_empty() {
             if !sent_any {
-                let r = ResponseMessage::status(Some(id), status::NO_CONTENT, "");
+                let r = status_response(Some(id), status::NO_CONTENT, "");
                 conn.respond(serializer, text, r).await;
                 return status::NO_CONTENT;
             }
@@ -1222,21 +1221,17 @@ fn encode_batch(
     let mut stack = vec![(items, last)];
     while let Some((items, final_message)) = stack.pop() {
         let count = items.len();
-        let mut response = ResponseMessage {
-            request_id: Some(id),
-            code: if final_message {
-                status::SUCCESS
-            } else {
-                status::PARTIAL_CONTENT
-            },
-            message: String::new(),
-            attributes: Vec::new(),
-            data: Some(items),
+        let code = if final_message {
+            status::SUCCESS
+        } else {
+            status::PARTIAL_CONTENT
         };
+        let mut response = status_response(Some(id), code, "");
+        response.result_data = Value::List(items);
         if final_message {
             response
-                .attributes
-                .push(("host".to_string(), Value::str(peer)));
+                .status_attributes
+                .insert(Value::str("host"), Value::str(peer));
         }
         let bytes = serializer.encode_response(&response).map_err(|e| {
             ServiceError::new(
@@ -1257,7 +1252,12 @@ fn encode_batch(
                 ),
             ));
         }
-        let mut left = response.data.take().unwrap_or_default();
+        let Value::List(mut left) = std::mem::take(&mut response.result_data) else {
+            return Err(ServiceError::new(
+                status::SERVER_ERROR,
+                "batch lost its items",
+            ));
+        };
         let right = left.split_off(count / 2);
         stack.push((right, final_message));
         stack.push((left, false));

@@ -1,63 +1,43 @@
-//! Request/response envelopes as the protocol layer handles them, and the [`Serializer`]
-//! trait that turns them into bytes for one mime type (GraphBinary v1, GraphSON v3, ...).
-//!
-//! The codecs live in `gremlin::codec`; each is plugged in here through a small adapter so the
-//! protocol layer is independent of their internals. A WebSocket binary frame carries
-//! `{mime_len: u8}{mime}{body}` (PROTOCOL.md section 2.1); [`split_mime`] takes it apart.
+//! Wire formats as the protocol layer sees them: the [`Serializer`] trait over the codec's
+//! `RequestMessage`/`ResponseMessage` envelopes, its GraphBinary 1.0 and GraphSON 3.0
+//! implementations over `gremlin::codec`, and the mime lookup of a request frame
+//! (`{mime_len: u8}{mime}{body}`, PROTOCOL.md section 2.1).
 
 use std::sync::Arc;
 
-use gremlin::value::{Uuid, Value};
+use gremlin::codec::message::{self, Format};
+pub use gremlin::codec::message::{RequestMessage, ResponseMessage};
+use gremlin::codec::DecodeErrorKind;
+use gremlin::value::{Map, Uuid, Value};
 
-/// A decoded RequestMessage (PROTOCOL.md section 3).
-#[derive(Clone, Debug, PartialEq)]
-pub struct RequestMessage {
-    pub request_id: Uuid,
-    pub op: String,
-    pub processor: String,
-    /// `args` in wire order; keys are strings.
-    pub args: Vec<(String, Value)>,
+/// The argument named `key` of a request.
+pub fn arg<'a>(m: &'a RequestMessage, key: &str) -> Option<&'a Value> {
+    m.args.get(&Value::str(key))
 }
 
-impl RequestMessage {
-    /// The argument named `key`.
-    pub fn arg(&self, key: &str) -> Option<&Value> {
-        self.args.iter().find(|(k, _)| k == key).map(|(_, v)| v)
-    }
-}
-
-/// A ResponseMessage to encode (PROTOCOL.md section 4).
-#[derive(Clone, Debug, PartialEq)]
-pub struct ResponseMessage {
-    /// Null only when the request could not be parsed.
-    pub request_id: Option<Uuid>,
-    pub code: u16,
-    pub message: String,
-    pub attributes: Vec<(String, Value)>,
-    /// `result.data`: a List for 200/206, null otherwise.
-    pub data: Option<Vec<Value>>,
-}
-
-impl ResponseMessage {
-    /// A response with no data and no attributes.
-    pub fn status(request_id: Option<Uuid>, code: u16, message: impl Into<String>) -> Self {
-        ResponseMessage {
-            request_id,
-            code,
-            message: message.into(),
-            attributes: Vec::new(),
-            data: None,
-        }
+/// A response with a status, no data and no attributes.
+pub fn status_response(
+    request_id: Option<Uuid>,
+    code: u16,
+    message: impl Into<String>,
+) -> ResponseMessage {
+    ResponseMessage {
+        request_id,
+        status_code: i32::from(code),
+        status_message: Some(message.into()),
+        status_attributes: Map::default(),
+        result_meta: Map::default(),
+        result_data: Value::Null,
     }
 }
 
 /// Why a request body could not be decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DecodeError {
-    /// The envelope could not be parsed (498).
+    /// The envelope could not be parsed (498, null request id).
     Malformed(String),
-    /// The envelope parsed but a value in it could not be deserialized (497); the request id is
-    /// known.
+    /// The envelope parsed far enough to know the request id, but a value in it could not be
+    /// deserialized (497).
     Value(Uuid, String),
 }
 
@@ -67,8 +47,85 @@ pub trait Serializer: Send + Sync {
     fn mime(&self) -> &str;
     /// Decodes a request body (after the mime prefix).
     fn decode_request(&self, body: &[u8]) -> Result<RequestMessage, DecodeError>;
-    /// Encodes a response; an error means a result value cannot be written in this format.
+    /// Encodes a response; an error means a result cannot be written in this format.
     fn encode_response(&self, response: &ResponseMessage) -> Result<Vec<u8>, String>;
+}
+
+/// GraphBinary 1.0 (`gremlin::codec::graphbinary`).
+pub struct GraphBinaryV1;
+
+/// Offset of the first byte after `{version}{requestId}` in a GraphBinary request.
+const GRAPHBINARY_ID_END: usize = 17;
+
+impl Serializer for GraphBinaryV1 {
+    fn mime(&self) -> &str {
+        message::MIME_GRAPHBINARY_V1
+    }
+
+    fn decode_request(&self, body: &[u8]) -> Result<RequestMessage, DecodeError> {
+        message::decode_request(Format::GraphBinaryV1, body).map_err(|e| {
+            // Past the id, an unknown or unsupported type is a value the server cannot
+            // deserialize (497) and the client learns which request it was.
+            let value_error = matches!(
+                e.kind,
+                DecodeErrorKind::UnknownType | DecodeErrorKind::Unsupported
+            );
+            let id = body
+                .get(1..GRAPHBINARY_ID_END)
+                .and_then(|b| <[u8; 16]>::try_from(b).ok())
+                .filter(|_| body.first() == Some(&0x81));
+            match id {
+                Some(id) if value_error && e.offset >= GRAPHBINARY_ID_END => {
+                    DecodeError::Value(Uuid(id), e.to_string())
+                }
+                _ => DecodeError::Malformed(e.to_string()),
+            }
+        })
+    }
+
+    fn encode_response(&self, response: &ResponseMessage) -> Result<Vec<u8>, String> {
+        message::encode_response(Format::GraphBinaryV1, response).map_err(|e| e.to_string())
+    }
+}
+
+/// GraphSON 3.0 under one of its mime types (`gremlin::codec::graphson`).
+pub struct GraphSonV3 {
+    mime: &'static str,
+}
+
+impl GraphSonV3 {
+    /// Typed GraphSON 3.0 (`application/vnd.gremlin-v3.0+json`).
+    pub fn new() -> GraphSonV3 {
+        GraphSonV3 {
+            mime: message::MIME_GRAPHSON_V3,
+        }
+    }
+
+    /// The same codec registered under another mime type (e.g. `application/json`).
+    pub fn with_mime(mime: &'static str) -> GraphSonV3 {
+        GraphSonV3 { mime }
+    }
+}
+
+impl Default for GraphSonV3 {
+    fn default() -> Self {
+        GraphSonV3::new()
+    }
+}
+
+impl Serializer for GraphSonV3 {
+    fn mime(&self) -> &str {
+        self.mime
+    }
+
+    fn decode_request(&self, body: &[u8]) -> Result<RequestMessage, DecodeError> {
+        message::decode_request(Format::GraphSonV3, body)
+            .map_err(|e| DecodeError::Malformed(e.to_string()))
+    }
+
+    fn encode_response(&self, response: &ResponseMessage) -> Result<Vec<u8>, String> {
+        message::encode_response(Format::GraphSonV3, response).map_err(|e| e.to_string())
+    }
 }
 
 /// The serializers a server speaks: looked up by mime; the first is the fallback for unknown
@@ -92,6 +149,24 @@ impl Serializers {
         Serializers { by_mime, text }
     }
 
+    /// What Gremlin Server 3.8 speaks: GraphBinary 1.0 (also the fallback; the `-stringd`
+    /// variant is answered as plain GraphBinary), GraphSON 3.0 under its typed, untyped and
+    /// `application/json` mime types, and GraphSON 3.0 for text frames.
+    ///
+    /// Not done: `-stringd` result stringification, untyped GraphSON output, GraphSON 1/2.
+    pub fn standard() -> Serializers {
+        let graphson: Arc<dyn Serializer> = Arc::new(GraphSonV3::new());
+        Serializers::new(
+            Arc::new(GraphBinaryV1),
+            vec![
+                graphson.clone(),
+                Arc::new(GraphSonV3::with_mime(message::MIME_GRAPHSON_V3_UNTYPED)),
+                Arc::new(GraphSonV3::with_mime(message::MIME_JSON)),
+            ],
+            Some(graphson),
+        )
+    }
+
     /// The serializer for `mime`, or the default one.
     pub fn for_mime(&self, mime: &[u8]) -> &Arc<dyn Serializer> {
         let found = self.by_mime.iter().find(|s| s.mime().as_bytes() == mime);
@@ -103,13 +178,19 @@ impl Serializers {
 
     /// The fallback serializer.
     pub fn default(&self) -> &Arc<dyn Serializer> {
-        // `new` always stores at least the default one.
+        // `new` always stores the default one first.
         &self.by_mime[0]
     }
 
     /// The serializer for text frames.
     pub fn text(&self) -> Option<&Arc<dyn Serializer>> {
         self.text.as_ref()
+    }
+}
+
+impl Default for Serializers {
+    fn default() -> Self {
+        Serializers::standard()
     }
 }
 
@@ -136,5 +217,40 @@ mod tests {
         assert_eq!(split_mime(&[0, 1, 2]), None);
         assert_eq!(split_mime(&[5, b'a']), None);
         assert_eq!(split_mime(&[]), None);
+    }
+
+    #[test]
+    fn standard_lookup_falls_back_to_graphbinary() {
+        let s = Serializers::standard();
+        assert_eq!(
+            s.for_mime(b"application/vnd.gremlin-v3.0+json").mime(),
+            message::MIME_GRAPHSON_V3
+        );
+        assert_eq!(s.for_mime(b"application/json").mime(), message::MIME_JSON);
+        assert_eq!(
+            s.for_mime(b"text/nonsense").mime(),
+            message::MIME_GRAPHBINARY_V1
+        );
+        assert_eq!(s.text().map(|t| t.mime()), Some(message::MIME_GRAPHSON_V3));
+    }
+
+    #[test]
+    fn graphbinary_value_errors_keep_the_request_id() {
+        // version, id, op "eval", processor "", 1 arg: "gremlin" -> type code 0x99 (unknown).
+        let mut body = vec![0x81];
+        body.extend_from_slice(&[7u8; 16]);
+        body.extend_from_slice(&[0, 0, 0, 4]);
+        body.extend_from_slice(b"eval");
+        body.extend_from_slice(&[0, 0, 0, 0]);
+        body.extend_from_slice(&[0, 0, 0, 1, 0x03, 0x00, 0, 0, 0, 7]);
+        body.extend_from_slice(b"gremlin");
+        body.extend_from_slice(&[0x99, 0x00]);
+        assert!(
+            matches!(GraphBinaryV1.decode_request(&body), Err(DecodeError::Value(Uuid(id), _)) if id == [7u8; 16])
+        );
+        assert!(matches!(
+            GraphBinaryV1.decode_request(&[0x81, 1, 2]),
+            Err(DecodeError::Malformed(_))
+        ));
     }
 }

@@ -87,12 +87,12 @@ impl Serializer for TestWire {
         let request_id = Uuid(bytes.try_into().map_err(|_| bad("bad id"))?);
         let op = lines.next().ok_or_else(|| bad("no op"))?.to_string();
         let processor = lines.next().ok_or_else(|| bad("no processor"))?.to_string();
-        let mut args = Vec::new();
+        let mut args = gremlin::value::Map::default();
         for line in lines {
             let (k, v) = line.split_once('=').ok_or_else(|| bad("bad arg"))?;
             let v = parse_value(v)
                 .ok_or_else(|| DecodeError::Value(request_id, format!("bad value {v}")))?;
-            args.push((k.to_string(), v));
+            args.insert(Value::str(k), v);
         }
         Ok(RequestMessage {
             request_id,
@@ -104,15 +104,23 @@ impl Serializer for TestWire {
 
     fn encode_response(&self, r: &ResponseMessage) -> Result<Vec<u8>, String> {
         let id = r.request_id.as_ref().map_or("null".to_string(), uuid_text);
-        let count = r
-            .data
-            .as_ref()
-            .map_or("null".to_string(), |d| d.len().to_string());
-        let mut out = format!("{id} {} {count} {}", r.code, r.message.replace('\n', " "));
-        for (k, v) in &r.attributes {
-            out.push_str(&format!("\n@{k}={}", show(v)));
+        let items = match &r.result_data {
+            Value::List(items) => Some(items),
+            Value::Null => None,
+            other => {
+                return Err(format!(
+                    "data must be a list or null, not {}",
+                    other.type_name()
+                ))
+            }
+        };
+        let count = items.map_or("null".to_string(), |d| d.len().to_string());
+        let message = r.status_message.as_deref().unwrap_or("").replace('\n', " ");
+        let mut out = format!("{id} {} {count} {message}", r.status_code);
+        for (k, v) in &r.status_attributes {
+            out.push_str(&format!("\n@{}={}", k.as_str().unwrap_or("?"), show(v)));
         }
-        for item in r.data.iter().flatten() {
+        for item in items.into_iter().flatten() {
             out.push('\n');
             out.push_str(&show(item));
         }
