@@ -164,7 +164,7 @@ fn status_codes_and_messages() {
         &["gremlin=b:V,count", "aliases=m:g>gmodern"],
     );
     let r = check(&mut c, 200, "");
-    assert_eq!(r.items, vec!["s:V", "s:count"]);
+    assert_eq!(r.items, vec!["t:1:s:V", "t:1:s:count"]);
     c.request(
         &uuid(8),
         "eval",

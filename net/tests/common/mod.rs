@@ -54,6 +54,7 @@ fn show(v: &Value) -> String {
         Value::Int(n) => format!("i:{n}"),
         Value::Long(n) => format!("l:{n}"),
         Value::String(s) => format!("s:{s}"),
+        Value::Traverser(t) => format!("t:{}:{}", t.0, show(&t.1)),
         other => format!("?:{}", other.type_name()),
     }
 }
@@ -135,7 +136,8 @@ pub fn serializers() -> Serializers {
 
 /// Test service. Eval scripts: `range N` (N ints), `empty`, `sleep MS` (then one int),
 /// `fail` (597), `failstep` (595), `big N BYTES` (N strings), `panic`, `then-error N` (N ints
-/// then 500), `user` (the authenticated user). Bytecode: the step names as strings.
+/// then 500), `user` (the authenticated user), `core` (the serving core). Bytecode: the step names as
+/// strings in traversers of bulk 1.
 pub struct TestService;
 
 pub enum TestResults {
@@ -161,7 +163,11 @@ impl GremlinService for TestService {
     async fn submit(&self, request: GremlinRequest) -> Result<TestResults, ServiceError> {
         let script = match &request.query {
             Query::Bytecode(bc) => {
-                let steps = bc.steps.iter().map(|i| Value::str(&i.op)).collect();
+                let steps = bc
+                    .steps
+                    .iter()
+                    .map(|i| Value::Traverser(Arc::new((1, Value::str(&i.op)))))
+                    .collect();
                 return Ok(TestResults::Items(VecResults::new(steps)));
             }
             Query::Eval { script, .. } => script.clone(),
@@ -209,7 +215,12 @@ impl GremlinService for TestService {
 }
 
 /// Starts a test server on ephemeral ports, two cores.
-pub fn start(mut config: net::Config) -> net::ServerHandle {
+pub fn start(config: net::Config) -> net::ServerHandle {
+    start_with(config, serializers())
+}
+
+/// Starts a test server with the given wire formats.
+pub fn start_with(mut config: net::Config, serializers: Serializers) -> net::ServerHandle {
     config.addr = "127.0.0.1:0".parse().expect("addr");
     config.admin_addr = Some("127.0.0.1:0".parse().expect("addr"));
     if config.cpus.is_empty() {
@@ -218,7 +229,7 @@ pub fn start(mut config: net::Config) -> net::ServerHandle {
             .min(2);
         config.cpus = (0..n).collect();
     }
-    net::serve(config, serializers(), |_core| TestService).expect("server starts")
+    net::serve(config, serializers, |_core| TestService).expect("server starts")
 }
 
 /// A decoded test-wire response.
