@@ -42,6 +42,9 @@ pub struct Config {
     pub credentials_path: Option<PathBuf>,
     /// Requests queued on a connection while its authentication is pending.
     pub auth_pending_requests_max: usize,
+    /// A request arriving this long after the first one held for authentication gets 401
+    /// (Gremlin Server: 5 s).
+    pub auth_pending_ms_max: u64,
     /// On shutdown, how long in-flight requests may run before they are cancelled.
     pub shutdown_grace: Duration,
 }
@@ -65,6 +68,7 @@ impl Default for Config {
             handshake_timeout_ms: 10_000,
             credentials_path: None,
             auth_pending_requests_max: 16,
+            auth_pending_ms_max: 5_000,
             shutdown_grace: Duration::from_secs(10),
         }
     }

@@ -716,6 +716,26 @@ impl<S: GremlinService> Session<S> {
             AuthState::Authenticated(_) => self.dispatch(serializer, text, message, started).await,
             AuthState::Pending(queue) => {
                 let id = message.request_id;
+                let wait_ms_max = self.conn.core.shared.config.auth_pending_ms_max;
+                let overdue = queue
+                    .first()
+                    .is_some_and(|p| p.received.elapsed() > Duration::from_millis(wait_ms_max));
+                if overdue {
+                    let msg = format!(
+                        "Authentication did not finish in the allowed duration ({wait_ms_max} ms)"
+                    );
+                    self.reject(
+                        &serializer,
+                        text,
+                        Some(id),
+                        status::UNAUTHORIZED,
+                        msg,
+                        "authentication",
+                        started,
+                    )
+                    .await;
+                    return;
+                }
                 if queue.len() >= self.conn.core.shared.config.auth_pending_requests_max {
                     let msg = "Too many requests waiting for authentication on this connection"
                         .to_string();

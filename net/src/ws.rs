@@ -592,4 +592,57 @@ mod tests {
             matches!(check_upgrade(&head, "/gremlin"), Upgrade::Refuse(r) if r.starts_with(b"HTTP/1.1 400"))
         );
     }
+
+    /// xorshift64*: deterministic pseudo-random bytes for the robustness tests.
+    fn rng(seed: u64) -> impl FnMut() -> u64 {
+        let mut x = seed.max(1);
+        move || {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+    }
+
+    #[test]
+    fn random_and_mutated_input_never_panics_and_stays_bounded() {
+        let mut next = rng(0x5eed);
+        let valid: Vec<u8> = [
+            masked(0x01, b"Hel"),
+            masked(0x89, b"ping"),
+            masked(0x80, b"lo"),
+            masked(0x82, &[7u8; 300]),
+            masked(0x88, &[0x03, 0xe8]),
+        ]
+        .concat();
+        for round in 0..3000 {
+            let mut input = if round % 2 == 0 {
+                let mut v = valid.clone();
+                for _ in 0..1 + next() % 4 {
+                    let at = (next() as usize) % v.len();
+                    v[at] = next() as u8;
+                }
+                v
+            } else {
+                (0..next() % 400).map(|_| next() as u8).collect()
+            };
+            let mut d = Decoder::new(limits());
+            // Feed in random chunks; stop at the first error like the server does.
+            'feed: while !input.is_empty() {
+                let n = 1 + (next() as usize) % input.len();
+                let chunk: Vec<u8> = input.drain(..n).collect();
+                d.buffer(&chunk);
+                loop {
+                    match d.next_message() {
+                        Ok(Some(Message::Text(t))) => assert!(std::str::from_utf8(&t).is_ok()),
+                        Ok(Some(Message::Binary(b))) => assert!(b.len() <= 1500),
+                        Ok(Some(_)) => {}
+                        Ok(None) => break,
+                        Err(_) => break 'feed,
+                    }
+                }
+                assert!(d.buffered_bytes() <= 1000 + 14 + 400, "buffer bounded");
+            }
+        }
+    }
 }

@@ -227,3 +227,49 @@ fn graphbinary_authentication_challenge_bytes() {
     server.shutdown().expect("shutdown");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn mutated_graphbinary_requests_get_answers_and_harm_nobody() {
+    let server = server(net::Config::default());
+    let mut c = Client::connect(server.local_addr());
+    let mut bystander = Client::connect(server.local_addr());
+    let valid = hex(PYTHON_COUNT);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    let mut codes = std::collections::BTreeMap::new();
+    for _ in 0..300 {
+        let mut frame = valid.clone();
+        for _ in 0..1 + next() % 3 {
+            // Mutate past the mime prefix so the GraphBinary decoder sees the damage.
+            let at = 33 + (next() as usize) % (frame.len() - 33);
+            frame[at] = next() as u8;
+        }
+        if next() % 4 == 0 {
+            let keep = 33 + (next() as usize) % (frame.len() - 33);
+            frame.truncate(keep);
+        }
+        c.send_frame(true, 2, &frame);
+        let (_, op, payload) = c.read_frame().expect("an answer to every request");
+        assert_eq!(op, 2);
+        let r = graphbinary::decode_response(&payload).expect("answers decode");
+        *codes.entry(r.status_code).or_insert(0) += 1;
+    }
+    assert!(
+        codes.keys().all(|c| [200, 204, 497, 498, 499].contains(c)),
+        "{codes:?}"
+    );
+    assert!(codes.contains_key(&498), "{codes:?}");
+    // The other connection, and this one, still work.
+    for client in [&mut bystander, &mut c] {
+        client.send_frame(true, 2, &valid);
+        let r =
+            graphbinary::decode_response(&client.read_frame().expect("frame").2).expect("decodes");
+        assert_eq!(r.status_code, 200);
+    }
+    server.shutdown().expect("shutdown");
+}
