@@ -40,6 +40,8 @@ pub struct Config {
     pub handshake_timeout_ms: u64,
     /// Authentication: the credentials file; `None` = authentication off.
     pub credentials_path: Option<PathBuf>,
+    /// TLS on the Gremlin port and the admin port; `None` = plain TCP.
+    pub tls: Option<crate::tls::TlsConfig>,
     /// Requests queued on a connection while its authentication is pending.
     pub auth_pending_requests_max: usize,
     /// A request arriving this long after the first one held for authentication gets 401
@@ -67,6 +69,7 @@ impl Default for Config {
             evaluation_timeout_ms_default: 30_000,
             handshake_timeout_ms: 10_000,
             credentials_path: None,
+            tls: None,
             auth_pending_requests_max: 16,
             auth_pending_ms_max: 5_000,
             shutdown_grace: Duration::from_secs(10),

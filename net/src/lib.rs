@@ -10,6 +10,7 @@ pub mod config;
 pub mod metrics;
 pub mod server;
 pub mod service;
+pub mod tls;
 pub mod wire;
 pub mod ws;
 

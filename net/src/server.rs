@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_lite::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use futures_lite::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use futures_lite::FutureExt as _;
 use glommio::channels::local_channel::{self, LocalSender};
 use glommio::net::{TcpListener, TcpStream};
@@ -45,6 +45,8 @@ pub enum ServeError {
     Auth(crate::auth::AuthError),
     /// A glommio executor could not be built (CPU missing, io_uring unavailable, ...).
     Executor(String),
+    /// The TLS certificate or key could not be loaded.
+    Tls(crate::tls::TlsError),
 }
 
 impl std::fmt::Display for ServeError {
@@ -53,6 +55,7 @@ impl std::fmt::Display for ServeError {
             ServeError::Io(e) => write!(f, "listen: {e}"),
             ServeError::Auth(e) => write!(f, "authentication: {e}"),
             ServeError::Executor(e) => write!(f, "executor: {e}"),
+            ServeError::Tls(e) => write!(f, "{e}"),
         }
     }
 }
@@ -184,6 +187,12 @@ where
         Some(path) => Some(Arc::new(Credentials::load(path).map_err(ServeError::Auth)?)),
         None => None,
     };
+    let tls = match &config.tls {
+        Some(t) => Some(futures_rustls::TlsAcceptor::from(
+            crate::tls::server_config(t).map_err(ServeError::Tls)?,
+        )),
+        None => None,
+    };
     let (addr, sockets) = listen_all(config.addr, cores)?;
     let (admin_addr, mut admin_sockets) = match config.admin_addr {
         Some(a) => {
@@ -203,6 +212,7 @@ where
             config: config.clone(),
             serializers: serializers.clone(),
             credentials: credentials.clone(),
+            tls: tls.clone(),
             stopper: stopper.clone(),
             metrics: metrics.clone(),
         };
@@ -240,6 +250,7 @@ struct Shared {
     config: Arc<Config>,
     serializers: Serializers,
     credentials: Option<Arc<Credentials>>,
+    tls: Option<futures_rustls::TlsAcceptor>,
     stopper: Stopper,
     metrics: Arc<Metrics>,
 }
@@ -306,7 +317,7 @@ async fn core_main<S: GremlinService>(
                     drop(stream);
                     continue;
                 }
-                glommio::spawn_local(connection(core.clone(), stream)).detach();
+                glommio::spawn_local(start_connection(core.clone(), stream, false)).detach();
             }
             Some(Err(e)) => {
                 // EMFILE and friends: back off instead of spinning.
@@ -417,8 +428,8 @@ impl<S> Drop for ConnectionCount<S> {
 }
 
 /// Reads an HTTP request head within the handshake timeout: the head and any bytes after it.
-async fn read_head(
-    stream: &mut TcpStream,
+async fn read_head<T: AsyncRead + Unpin>(
+    stream: &mut T,
     timeout: Duration,
 ) -> Result<(ws::RequestHead, Vec<u8>), Option<Vec<u8>>> {
     let mut buf = Vec::new();
@@ -457,13 +468,46 @@ async fn read_head(
     }
 }
 
-async fn connection<S: GremlinService>(core: Rc<Core<S>>, mut stream: TcpStream) {
-    let _count = ConnectionCount::new(core.clone());
+/// Takes an accepted socket through the TLS handshake (if TLS is on) and serves it as a
+/// Gremlin WebSocket or an admin HTTP connection.
+async fn start_connection<S: GremlinService>(core: Rc<Core<S>>, stream: TcpStream, admin: bool) {
     let _ = stream.set_nodelay(true);
     let peer = stream
         .peer_addr()
         .map(|a| format!("/{a}"))
         .unwrap_or_default();
+    let Some(acceptor) = core.shared.tls.clone() else {
+        if admin {
+            admin_connection(core, stream).await;
+        } else {
+            connection(core, stream, peer).await;
+        }
+        return;
+    };
+    let timeout = Duration::from_millis(core.shared.config.handshake_timeout_ms);
+    let handshake = async { Some(acceptor.accept(stream).await) }
+        .or(async {
+            sleep(timeout).await;
+            None
+        })
+        .await;
+    match handshake {
+        Some(Ok(tls)) if admin => admin_connection(core, tls).await,
+        Some(Ok(tls)) => connection(core, tls, peer).await,
+        Some(Err(e)) => {
+            core.metrics().protocol_error();
+            tracing::debug!(error = %e, "TLS handshake failed");
+        }
+        None => core.metrics().protocol_error(),
+    }
+}
+
+async fn connection<S, T>(core: Rc<Core<S>>, mut stream: T, peer: String)
+where
+    S: GremlinService,
+    T: AsyncRead + AsyncWrite + Unpin + 'static,
+{
+    let _count = ConnectionCount::new(core.clone());
     let config = core.shared.config.clone();
     let timeout = Duration::from_millis(config.handshake_timeout_ms);
     let (head, leftover) = match read_head(&mut stream, timeout).await {
@@ -1290,7 +1334,7 @@ async fn admin_accept<S: GremlinService>(core: Rc<Core<S>>, listener: TcpListene
     loop {
         match listener.accept().await {
             Ok(stream) => {
-                glommio::spawn_local(admin_connection(core.clone(), stream)).detach();
+                glommio::spawn_local(start_connection(core.clone(), stream, true)).detach();
             }
             Err(e) => {
                 tracing::warn!(error = %e, "admin accept failed");
@@ -1301,7 +1345,11 @@ async fn admin_accept<S: GremlinService>(core: Rc<Core<S>>, listener: TcpListene
 }
 
 /// One admin HTTP request: `GET /healthcheck`, `GET /metrics`; Basic auth when auth is on.
-async fn admin_connection<S: GremlinService>(core: Rc<Core<S>>, mut stream: TcpStream) {
+async fn admin_connection<S, T>(core: Rc<Core<S>>, mut stream: T)
+where
+    S: GremlinService,
+    T: AsyncRead + AsyncWrite + Unpin,
+{
     let timeout = Duration::from_millis(core.shared.config.handshake_timeout_ms);
     let answer = match read_head(&mut stream, timeout).await {
         Err(None) => return,

@@ -264,14 +264,27 @@ pub fn parse_resp(payload: &[u8]) -> Resp {
     }
 }
 
+/// A blocking byte stream (plain TCP or TLS).
+pub trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
 /// A raw, blocking WebSocket client.
 pub struct Client {
-    pub stream: TcpStream,
+    pub stream: Box<dyn ReadWrite>,
     buf: Vec<u8>,
 }
 
 /// A frame from the server: (fin, opcode, payload).
 pub type Frame = (bool, u8, Vec<u8>);
+
+/// A plain TCP connection with a read timeout.
+pub fn tcp(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    stream
+}
 
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
@@ -280,21 +293,24 @@ impl Client {
 
     /// Connects and upgrades; Err(status line + headers) if the server refuses.
     pub fn connect_path(addr: SocketAddr, path: &str) -> Result<Client, String> {
-        let mut stream = TcpStream::connect(addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .expect("timeout");
+        Client::upgrade(Box::new(tcp(addr)), path)
+    }
+
+    /// Upgrades an open stream to a WebSocket on `path`.
+    pub fn upgrade(mut stream: Box<dyn ReadWrite>, path: &str) -> Result<Client, String> {
         let req = format!(
-            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nUser-Agent: net-tests\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nUser-Agent: net-tests\r\n\r\n"
         );
-        stream.write_all(req.as_bytes()).expect("send upgrade");
+        stream
+            .write_all(req.as_bytes())
+            .map_err(|e| e.to_string())?;
         let mut head = Vec::new();
         let mut byte = [0u8; 1];
         while !head.ends_with(b"\r\n\r\n") {
-            if stream.read(&mut byte).expect("read head") == 0 {
-                break;
+            match stream.read(&mut byte) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => head.push(byte[0]),
             }
-            head.push(byte[0]);
         }
         let head = String::from_utf8_lossy(&head).to_string();
         if !head.starts_with("HTTP/1.1 101") {
