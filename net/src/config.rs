@@ -26,7 +26,8 @@ pub struct Config {
     pub response_frame_bytes_max: usize,
     /// Requests in flight on one connection; past it the answer is 429.
     pub requests_in_flight_max: usize,
-    /// Encoded frames queued for the socket writer of one connection (back-pressure).
+    /// Encoded frames queued for the socket writer of one connection (back-pressure); with
+    /// `response_frame_bytes_max` this bounds a connection's write buffer.
     pub write_queue_frames_max: usize,
     /// Connections served by one core; past it new connections are closed at once.
     pub connections_per_core_max: usize,
@@ -62,7 +63,7 @@ impl Default for Config {
             message_size_bytes_max: 10 * 1024 * 1024,
             response_frame_bytes_max: 8 * 1024 * 1024,
             requests_in_flight_max: 16,
-            write_queue_frames_max: 64,
+            write_queue_frames_max: 16,
             connections_per_core_max: 4096,
             batch_size_default: 64,
             batch_size_max: 1 << 20,

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod fuzz;
 pub mod metrics;
 pub mod server;
 pub mod service;

@@ -27,6 +27,8 @@ mod admin;
 mod conn;
 mod request;
 
+pub use request::validate_request;
+
 use admin::{admin_accept, admin_connection};
 use conn::connection;
 

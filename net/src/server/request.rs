@@ -51,6 +51,16 @@ pub(super) fn string_map(v: &Value) -> Option<Vec<(String, String)>> {
 }
 
 /// PROTOCOL.md section 3: op/processor pairs, required and typed args.
+/// Checks a decoded request as the server does before it reaches the engine (PROTOCOL.md
+/// section 3: op/processor pairs, required and typed arguments, defaults from `config`):
+/// the engine's request, or the status code and message the server answers with.
+pub fn validate_request(
+    m: &RequestMessage,
+    config: &Config,
+) -> Result<GremlinRequest, (u16, String)> {
+    validate(m, config, None, 0).map(|r| r.request)
+}
+
 pub(super) fn validate(
     m: &RequestMessage,
     config: &Config,
