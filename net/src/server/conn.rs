@@ -119,6 +119,9 @@ impl<S> Drop for ConnectionCount<S> {
     }
 }
 
+/// How long a closing connection may take to flush its last frames before it is dropped.
+const CLOSE_FLUSH_MS_MAX: u64 = 5_000;
+
 pub(super) async fn connection<S, T>(core: Rc<Core<S>>, mut stream: T, peer: String)
 where
     S: GremlinService,
@@ -244,7 +247,7 @@ where
         writer_task.await;
     }
     .or(async {
-        sleep(Duration::from_secs(5)).await;
+        sleep(Duration::from_millis(CLOSE_FLUSH_MS_MAX)).await;
     })
     .await;
 }
@@ -294,7 +297,7 @@ impl<S: GremlinService> Session<S> {
                 let started = Instant::now();
                 let Some(serializer) = self.core().shared.serializers.text().cloned() else {
                     return Some(ws::encode_close(
-                        1003,
+                        close_code::UNSUPPORTED_DATA,
                         "text frames are not supported; send binary frames with a mime prefix",
                     ));
                 };
