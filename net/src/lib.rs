@@ -31,6 +31,7 @@ pub mod fuzz;
 pub mod metrics;
 pub mod server;
 pub mod service;
+pub mod signals;
 pub mod tls;
 pub mod wire;
 pub mod ws;
