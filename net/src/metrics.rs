@@ -78,9 +78,10 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Metrics for `cores` cores (at least one).
     pub fn new(cores: usize) -> Metrics {
         Metrics {
-            cores: (0..cores).map(|_| CoreMetrics::default()).collect(),
+            cores: (0..cores.max(1)).map(|_| CoreMetrics::default()).collect(),
         }
     }
 
