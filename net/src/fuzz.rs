@@ -93,4 +93,110 @@ mod tests {
             fuzz_input(&input);
         }
     }
+
+    /// A masked client frame.
+    fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
+        let mask = [0xa1, 0x5e, 0x07, 0x3c];
+        let mut out = vec![first];
+        match payload.len() {
+            n if n < 126 => out.push(0x80 | n as u8),
+            n => {
+                out.push(0x80 | 126);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+        }
+        out.extend_from_slice(&mask);
+        out.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+        out
+    }
+
+    /// Realistic inputs: requests of both formats in binary and text frames, fragments,
+    /// pings, close.
+    fn seeds() -> Vec<Vec<u8>> {
+        use gremlin::bytecode::Bytecode;
+        use gremlin::codec::message::{self, Format, RequestMessage};
+        use gremlin::value::{Map, Uuid, Value};
+        use std::sync::Arc;
+        let mut aliases = Map::default();
+        aliases.insert(Value::str("g"), Value::str("gmodern"));
+        let mut args = Map::default();
+        let bc = Bytecode::default()
+            .step("V", vec![])
+            .step("has", vec![Value::str("name"), Value::str("marko")]);
+        args.insert(Value::str("gremlin"), Value::Bytecode(Arc::new(bc)));
+        args.insert(Value::str("aliases"), Value::Map(aliases));
+        args.insert(Value::str("batchSize"), Value::Int(2));
+        let bytecode = RequestMessage {
+            request_id: Uuid([0x11; 16]),
+            op: "bytecode".into(),
+            processor: "traversal".into(),
+            args,
+        };
+        let mut args = Map::default();
+        args.insert(Value::str("gremlin"), Value::str("g.V().count()"));
+        args.insert(Value::str("evaluationTimeout"), Value::Long(100));
+        let eval = RequestMessage {
+            request_id: Uuid([0x22; 16]),
+            op: "eval".into(),
+            processor: String::new(),
+            args,
+        };
+        let mut out = Vec::new();
+        for m in [&bytecode, &eval] {
+            for format in [Format::GraphBinaryV1, Format::GraphSonV3] {
+                let Ok(frame) = message::encode_request_frame(format, m) else {
+                    continue;
+                };
+                out.push([vec![0xff], masked(0x82, &frame)].concat());
+                if let Some((a, b)) = frame.split_at_checked(frame.len() / 2) {
+                    let fragmented =
+                        [masked(0x02, a), masked(0x89, b"hi"), masked(0x80, b)].concat();
+                    out.push([vec![3], fragmented].concat());
+                }
+            }
+            if let Ok(body) = message::encode_request(Format::GraphSonV3, m) {
+                out.push([vec![0x40], masked(0x81, &body)].concat());
+            }
+        }
+        out.push([vec![0], masked(0x88, &[0x03, 0xe8])].concat());
+        out
+    }
+
+    #[test]
+    fn seeds_run_clean() {
+        for seed in seeds() {
+            fuzz_input(&seed);
+        }
+    }
+
+    /// Regenerates `net/fuzz/seeds/ws_request/`.
+    #[test]
+    #[ignore]
+    fn write_fuzz_seeds() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/ws_request");
+        std::fs::create_dir_all(dir).expect("seed dir");
+        for (i, seed) in seeds().iter().enumerate() {
+            std::fs::write(format!("{dir}/seed-{i:03}"), seed).expect("write seed");
+        }
+    }
+
+    /// Replays every input that ever failed under the fuzzer.
+    #[test]
+    fn fuzz_regressions_stay_fixed() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/regressions/ws_request");
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            {
+                continue;
+            }
+            let data = std::fs::read(&path).expect("read regression");
+            fuzz_input(&data);
+        }
+    }
 }
