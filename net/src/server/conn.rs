@@ -492,14 +492,15 @@ impl<S: GremlinService> Session<S> {
         match outcome {
             Ok(user) => {
                 self.auth = AuthState::Authenticated(Some(user));
-                self.core().metrics().request_done(
-                    "authentication",
-                    status::SUCCESS,
-                    started.elapsed(),
-                );
+                // With held requests, their own responses are the answer (PROTOCOL.md 5.5).
                 if queued.is_empty() {
                     let r = status_response(Some(id), status::NO_CONTENT, "");
                     self.conn.respond(serializer.as_ref(), text, r).await;
+                    self.core().metrics().request_done(
+                        "authentication",
+                        status::NO_CONTENT,
+                        started.elapsed(),
+                    );
                 }
                 for p in queued {
                     self.dispatch(p.serializer, p.text, p.message, p.received)
