@@ -339,9 +339,7 @@ fn bad_frames_close_only_their_connection() {
 #[test]
 fn every_core_accepts() {
     let server = default_server();
-    let cores = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(2);
+    let cores = net::server::allowed_cpus().expect("affinity").len().min(2);
     let mut seen = std::collections::BTreeSet::new();
     for i in 0..40u8 {
         let mut c = Client::connect(server.local_addr());

@@ -100,7 +100,11 @@ fn bad_tls_files_fail_at_start() {
     std::fs::write(pki.dir.join("empty.pem"), "").expect("write");
     let config = net::Config {
         addr: "127.0.0.1:0".parse().expect("addr"),
-        cpus: vec![0],
+        cpus: net::server::allowed_cpus()
+            .expect("affinity")
+            .into_iter()
+            .take(1)
+            .collect(),
         tls: Some(net::tls::TlsConfig {
             cert_chain_path: pki.dir.join("empty.pem"),
             private_key_path: pki.dir.join("key.pem"),

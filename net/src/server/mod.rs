@@ -135,6 +135,24 @@ impl ServerHandle {
     }
 }
 
+/// The CPUs this process may run on (its affinity mask, which containers restrict), in order.
+pub fn allowed_cpus() -> std::io::Result<Vec<usize>> {
+    // SAFETY: `cpu_set_t` is a plain bit set for which all-zero is valid (the empty set).
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid, exclusively borrowed `cpu_set_t` of the size passed; pid 0 is
+    // the calling thread.
+    let rc =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let cpu_count_max = 8 * std::mem::size_of::<libc::cpu_set_t>();
+    // SAFETY: `set` is initialised and every index is below the set's capacity in bits.
+    Ok((0..cpu_count_max)
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect())
+}
+
 /// A listening socket with `SO_REUSEPORT` (and `SO_REUSEADDR`), so every core binds it.
 fn listen_socket(addr: SocketAddr) -> std::io::Result<socket2::Socket> {
     use socket2::{Domain, Protocol, Socket, Type};
@@ -176,15 +194,14 @@ where
     F: Fn(usize) -> S + Send + Sync + 'static,
 {
     let cpus: Vec<usize> = if config.cpus.is_empty() {
-        glommio::CpuSet::online()
-            .map_err(|e| ServeError::Executor(e.to_string()))?
-            .into_iter()
-            .map(|l| l.cpu)
-            .collect()
+        allowed_cpus().map_err(|e| ServeError::Executor(format!("CPU affinity: {e}")))?
     } else {
         config.cpus.clone()
     };
-    let cores = cpus.len().max(1);
+    if cpus.is_empty() {
+        return Err(ServeError::Executor("no CPU to run on".to_string()));
+    }
+    let cores = cpus.len();
     let credentials = match &config.credentials_path {
         Some(path) => Some(Arc::new(Credentials::load(path).map_err(ServeError::Auth)?)),
         None => None,

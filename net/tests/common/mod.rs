@@ -224,10 +224,9 @@ pub fn start_with(mut config: net::Config, serializers: Serializers) -> net::Ser
     config.addr = "127.0.0.1:0".parse().expect("addr");
     config.admin_addr = Some("127.0.0.1:0".parse().expect("addr"));
     if config.cpus.is_empty() {
-        let n = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(2);
-        config.cpus = (0..n).collect();
+        // At most two cores per test server, among the CPUs this process may use.
+        config.cpus = net::server::allowed_cpus().expect("affinity");
+        config.cpus.truncate(2);
     }
     net::serve(config, serializers, |_core| TestService).expect("server starts")
 }
