@@ -2,7 +2,19 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// Extra Prometheus text appended to `/metrics` (e.g. the storage's per-shard figures); it
+/// runs on the core serving the admin request, so it must be cheap and thread-safe.
+#[derive(Clone)]
+pub struct ExtraMetrics(pub Arc<dyn Fn() -> String + Send + Sync>);
+
+impl std::fmt::Debug for ExtraMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExtraMetrics(..)")
+    }
+}
 
 /// Settings of [`crate::serve`].
 #[derive(Clone, Debug)]
@@ -48,6 +60,8 @@ pub struct Config {
     /// A request arriving this long after the first one held for authentication gets 401
     /// (Gremlin Server: 5 s).
     pub auth_pending_ms_max: u64,
+    /// Appended to `/metrics` when set.
+    pub extra_metrics: Option<ExtraMetrics>,
     /// On shutdown, how long in-flight requests may run before they are cancelled.
     pub shutdown_grace: Duration,
 }
@@ -73,6 +87,7 @@ impl Default for Config {
             tls: None,
             auth_pending_requests_max: 16,
             auth_pending_ms_max: 5_000,
+            extra_metrics: None,
             shutdown_grace: Duration::from_secs(10),
         }
     }

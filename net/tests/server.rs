@@ -412,7 +412,14 @@ fn authentication_challenge_failure_and_success() {
 
 #[test]
 fn admin_healthcheck_and_metrics() {
-    let server = default_server();
+    let extra = net::config::ExtraMetrics(std::sync::Arc::new(|| {
+        "# TYPE coregraph_shard_records gauge\ncoregraph_shard_records{shard=\"0\"} 42\n"
+            .to_string()
+    }));
+    let server = start(net::Config {
+        extra_metrics: Some(extra),
+        ..net::Config::default()
+    });
     let admin = server.admin_addr().expect("admin");
     let mut c = Client::connect(server.local_addr());
     c.eval(&uuid(1), "range 1", &[]);
@@ -441,6 +448,10 @@ fn admin_healthcheck_and_metrics() {
         "{body}"
     );
     assert!(body.contains("coregraph_connections{core=\"0\"}"), "{body}");
+    assert!(
+        body.ends_with("coregraph_shard_records{shard=\"0\"} 42\n"),
+        "{body}"
+    );
     let open: i64 = body
         .lines()
         .filter(|l| l.starts_with("coregraph_connections{"))

@@ -94,7 +94,10 @@ pub(super) async fn admin_answer<S: GremlinService>(
     match head.path.as_str() {
         "/healthcheck" => ws::http_response("200 OK", "", "OK\n"),
         "/metrics" => {
-            let body = core.shared.metrics.render();
+            let mut body = core.shared.metrics.render();
+            if let Some(extra) = &core.shared.config.extra_metrics {
+                body.push_str(&(extra.0)());
+            }
             format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
