@@ -113,7 +113,10 @@ pub struct Limits {
 /// [`Decoder::next_message`].
 pub struct Decoder {
     limits: Limits,
+    /// Received bytes; those before `pos` are decoded already (dropped on the next `buffer`,
+    /// so many small frames in one read cost one move, not one each).
     buf: Vec<u8>,
+    pos: usize,
     /// Opcode and payload so far of a fragmented data message in progress.
     partial: Option<(Opcode, Vec<u8>)>,
 }
@@ -123,18 +126,21 @@ impl Decoder {
         Decoder {
             limits,
             buf: Vec::new(),
+            pos: 0,
             partial: None,
         }
     }
 
     /// Appends received bytes.
     pub fn buffer(&mut self, bytes: &[u8]) {
+        self.buf.drain(..self.pos.min(self.buf.len()));
+        self.pos = 0;
         self.buf.extend_from_slice(bytes);
     }
 
     /// Bytes buffered but not yet decoded.
     pub fn buffered_bytes(&self) -> usize {
-        self.buf.len()
+        self.buf.len().saturating_sub(self.pos)
     }
 
     /// The next complete message, `Ok(None)` if more bytes are needed.
@@ -184,7 +190,8 @@ impl Decoder {
 
     /// Decodes one frame (unmasked payload) if the buffer holds a whole one.
     fn next_frame(&mut self) -> Result<Option<(bool, Opcode, Vec<u8>)>, WsError> {
-        let [b0, b1, ..] = self.buf[..] else {
+        let buf = self.buf.get(self.pos..).unwrap_or_default();
+        let [b0, b1, ..] = buf[..] else {
             return Ok(None);
         };
         let fin = b0 & 0x80 != 0;
@@ -203,15 +210,11 @@ impl Decoder {
             ));
         }
         let (len, mut at) = match b1 & 0x7F {
-            126 => match self.buf.get(2..4) {
+            126 => match buf.get(2..4) {
                 Some(b) => (u64::from(u16::from_be_bytes([b[0], b[1]])), 4),
                 None => return Ok(None),
             },
-            127 => match self
-                .buf
-                .get(2..10)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-            {
+            127 => match buf.get(2..10).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
                 Some(b) => (u64::from_be_bytes(b), 10),
                 None => return Ok(None),
             },
@@ -227,15 +230,14 @@ impl Decoder {
             .ok()
             .filter(|&len| len <= self.limits.frame_size_bytes_max)
             .ok_or_else(|| ws_error(close_code::TOO_BIG, "frame too big"))?;
-        let Some(mask) = self
-            .buf
+        let Some(mask) = buf
             .get(at..at + 4)
             .and_then(|b| <[u8; 4]>::try_from(b).ok())
         else {
             return Ok(None);
         };
         at += 4;
-        let Some(masked) = self.buf.get(at..at + len) else {
+        let Some(masked) = buf.get(at..at + len) else {
             return Ok(None);
         };
         let payload: Vec<u8> = masked
@@ -243,7 +245,7 @@ impl Decoder {
             .zip(mask.iter().cycle())
             .map(|(b, m)| b ^ m)
             .collect();
-        self.buf.drain(..at + len);
+        self.pos += at + len;
         Ok(Some((fin, opcode, payload)))
     }
 }
@@ -518,6 +520,25 @@ mod tests {
             ]
         );
         assert_eq!(d.buffered_bytes(), 0);
+    }
+
+    #[test]
+    fn many_frames_in_one_buffer() {
+        let mut d = Decoder::new(limits());
+        let wire: Vec<u8> = (0..1000u16)
+            .flat_map(|i| masked(0x82, &i.to_be_bytes()))
+            .collect();
+        d.buffer(&wire);
+        for i in 0..1000u16 {
+            assert_eq!(
+                d.next_message(),
+                Ok(Some(Message::Binary(i.to_be_bytes().to_vec())))
+            );
+        }
+        assert_eq!(d.next_message(), Ok(None));
+        assert_eq!(d.buffered_bytes(), 0);
+        d.buffer(&masked(0x82, b"z"));
+        assert_eq!(d.next_message(), Ok(Some(Message::Binary(b"z".to_vec()))));
     }
 
     #[test]
