@@ -273,3 +273,34 @@ fn mutated_graphbinary_requests_get_answers_and_harm_nobody() {
     }
     server.shutdown().expect("shutdown");
 }
+
+#[test]
+fn java_driver_request_shapes() {
+    let dir = std::env::temp_dir().join(format!("coregraph-net-java-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("credentials");
+    let _ = std::fs::remove_file(&path);
+    net::auth::add_user(&path, "stephen", "password").expect("add user");
+    let server = server(net::Config {
+        credentials_path: Some(path),
+        ..net::Config::default()
+    });
+    let mut c = Client::connect(server.local_addr());
+    // Java's GraphSON: plain-string requestId, args as a g:Map, batchSize always sent.
+    let java = r#"{"requestId":"cb682578-9d92-4499-9ebc-5c6aa73c5397","op":"eval","processor":"","args":{"@type":"g:Map","@value":["gremlin","range 3","batchSize",{"@type":"g:Int32","@value":64},"aliases",{"@type":"g:Map","@value":["g","g"]}]}}"#;
+    c.send_request(message::MIME_GRAPHSON_V3, java.as_bytes());
+    let r = graphson::decode_response(&c.read_frame().expect("frame").2).expect("decodes");
+    assert_eq!((r.request_id, r.status_code), (Some(request_id()), 407));
+    // Java authenticates with a fresh request id, processor "" and saslMechanism.
+    let auth = r#"{"requestId":"00000000-0000-0000-0000-000000000001","op":"authentication","processor":"","args":{"@type":"g:Map","@value":["saslMechanism","PLAIN","sasl","AHN0ZXBoZW4AcGFzc3dvcmQ="]}}"#;
+    c.send_request(message::MIME_GRAPHSON_V3, auth.as_bytes());
+    // The answer is the held request's, under its own id.
+    let r = graphson::decode_response(&c.read_frame().expect("frame").2).expect("decodes");
+    assert_eq!((r.request_id, r.status_code), (Some(request_id()), 200));
+    assert_eq!(
+        r.result_data,
+        Value::List(vec![Value::Int(0), Value::Int(1), Value::Int(2)])
+    );
+    server.shutdown().expect("shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
+}
