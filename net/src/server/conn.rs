@@ -103,7 +103,7 @@ impl<S: GremlinService> Drop for InFlight<S> {
 pub(super) struct ConnectionCount<S>(Rc<Core<S>>);
 
 impl<S> ConnectionCount<S> {
-    fn new(core: Rc<Core<S>>) -> Self {
+    pub(super) fn new(core: Rc<Core<S>>) -> Self {
         core.connections.set(core.connections.get() + 1);
         core.metrics().connection_opened();
         ConnectionCount(core)
@@ -127,7 +127,6 @@ where
     S: GremlinService,
     T: AsyncRead + AsyncWrite + Unpin + 'static,
 {
-    let _count = ConnectionCount::new(core.clone());
     let config = core.shared.config.clone();
     let timeout = Duration::from_millis(config.handshake_timeout_ms);
     let (head, leftover) = match read_head(&mut stream, timeout).await {

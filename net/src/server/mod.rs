@@ -399,6 +399,9 @@ async fn read_head<T: AsyncRead + Unpin>(
 /// Takes an accepted socket through the TLS handshake (if TLS is on) and serves it as a
 /// Gremlin WebSocket or an admin HTTP connection.
 async fn start_connection<S: GremlinService>(core: Rc<Core<S>>, stream: TcpStream, admin: bool) {
+    // Gremlin connections count from accept on (TLS handshake included) toward the core's
+    // connection limit; admin connections do not.
+    let _count = (!admin).then(|| conn::ConnectionCount::new(core.clone()));
     let _ = stream.set_nodelay(true);
     let peer = stream
         .peer_addr()
