@@ -132,6 +132,7 @@ impl Serializer for GraphSonV3 {
 /// mime types (Gremlin Server falls back to GraphBinary 1.0); `text` serves text frames.
 #[derive(Clone)]
 pub struct Serializers {
+    default: Arc<dyn Serializer>,
     by_mime: Vec<Arc<dyn Serializer>>,
     text: Option<Arc<dyn Serializer>>,
 }
@@ -144,9 +145,13 @@ impl Serializers {
         others: Vec<Arc<dyn Serializer>>,
         text: Option<Arc<dyn Serializer>>,
     ) -> Serializers {
-        let mut by_mime = vec![default];
+        let mut by_mime = vec![default.clone()];
         by_mime.extend(others);
-        Serializers { by_mime, text }
+        Serializers {
+            default,
+            by_mime,
+            text,
+        }
     }
 
     /// What Gremlin Server 3.8 speaks: GraphBinary 1.0 (also the fallback; the `-stringd`
@@ -178,8 +183,7 @@ impl Serializers {
 
     /// The fallback serializer.
     pub fn default(&self) -> &Arc<dyn Serializer> {
-        // `new` always stores the default one first.
-        &self.by_mime[0]
+        &self.default
     }
 
     /// The serializer for text frames.

@@ -210,8 +210,8 @@ impl Decoder {
             ));
         }
         let (len, mut at) = match b1 & 0x7F {
-            126 => match buf.get(2..4) {
-                Some(b) => (u64::from(u16::from_be_bytes([b[0], b[1]])), 4),
+            126 => match buf.get(2..4).and_then(|b| <[u8; 2]>::try_from(b).ok()) {
+                Some(b) => (u64::from(u16::from_be_bytes(b)), 4),
                 None => return Ok(None),
             },
             127 => match buf.get(2..10).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
