@@ -32,10 +32,16 @@ pub trait BlockDevice {
 fn check_aligned(offset: u64, len: usize, size: u64) -> io::Result<()> {
     let sector = SECTOR_SIZE_BYTES as u64;
     if offset % sector != 0 || len % SECTOR_SIZE_BYTES != 0 {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "unaligned device I/O"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "unaligned device I/O",
+        ));
     }
     if offset.checked_add(len as u64).is_none_or(|end| end > size) {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "device I/O past the end"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "device I/O past the end",
+        ));
     }
     Ok(())
 }
@@ -49,7 +55,9 @@ impl MemDevice {
     /// A zeroed device of `size_bytes` (rounded down to whole sectors).
     pub fn new(size_bytes: u64) -> MemDevice {
         let n = (size_bytes as usize) / SECTOR_SIZE_BYTES * SECTOR_SIZE_BYTES;
-        MemDevice { data: RefCell::new(vec![0; n]) }
+        MemDevice {
+            data: RefCell::new(vec![0; n]),
+        }
     }
 }
 
@@ -170,7 +178,10 @@ impl SimDevice {
     pub fn power_cut(&self) -> PowerCutReport {
         let mut g = self.inner.borrow_mut();
         let inner = &mut *g;
-        let mut rep = PowerCutReport { pending_writes: inner.pending.len() as u64, ..Default::default() };
+        let mut rep = PowerCutReport {
+            pending_writes: inner.pending.len() as u64,
+            ..Default::default()
+        };
         for (off, data) in std::mem::take(&mut inner.pending) {
             let base = off as usize;
             match inner.rng.below(3) {
@@ -197,7 +208,11 @@ impl SimDevice {
 
     /// A new handle on the same media after a power cut (the old one stays dead).
     pub fn reboot(&self) -> SimDevice {
-        SimDevice { inner: self.inner.clone(), size: self.size, cut: Rc::new(Cell::new(false)) }
+        SimDevice {
+            inner: self.inner.clone(),
+            size: self.size,
+            cut: Rc::new(Cell::new(false)),
+        }
     }
 
     /// Flips one bit of the durable media (and the cache view) at byte `offset`.
@@ -288,7 +303,10 @@ impl DmaDevice {
     pub async fn open(path: &Path, create_size_bytes: Option<u64>) -> io::Result<DmaDevice> {
         let exists = path.exists();
         if !exists && create_size_bytes.is_none() {
-            return Err(io::Error::new(io::ErrorKind::NotFound, format!("{} does not exist", path.display())));
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{} does not exist", path.display()),
+            ));
         }
         if !exists {
             // glommio probes io_uring IOPOLL support by reading offset 0 of the first file it
@@ -297,11 +315,18 @@ impl DmaDevice {
             // pollable and every later direct read fails with EOPNOTSUPP. So never hand
             // glommio an empty file: write the first sector through std first.
             use std::io::Write;
-            let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)?;
             f.write_all(&[0u8; SECTOR_SIZE_BYTES])?;
             f.sync_data()?;
         }
-        let file = glommio::io::OpenOptions::new().read(true).write(true).dma_open(path).await?;
+        let file = glommio::io::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .dma_open(path)
+            .await?;
         if let (false, Some(size)) = (exists, create_size_bytes) {
             let size = size / SECTOR_SIZE_BYTES as u64 * SECTOR_SIZE_BYTES as u64;
             file.pre_allocate(size, false).await?;
@@ -325,7 +350,12 @@ impl DmaDevice {
             f.seek(std::io::SeekFrom::End(0))?
         };
         let size = size / SECTOR_SIZE_BYTES as u64 * SECTOR_SIZE_BYTES as u64;
-        Ok(DmaDevice { file, size, fallback, fallback_reads: Cell::new(0) })
+        Ok(DmaDevice {
+            file,
+            size,
+            fallback,
+            fallback_reads: Cell::new(0),
+        })
     }
 
     /// How many reads fell back to the buffered descriptor after EOPNOTSUPP.
@@ -342,15 +372,24 @@ impl BlockDevice for DmaDevice {
         check_aligned(offset, len, self.size)?;
         match self.file.read_at_aligned(offset, len).await {
             Ok(r) if r.len() == len => Ok(r.to_vec()),
-            Ok(_) => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "short direct read")),
+            Ok(_) => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "short direct read",
+            )),
             Err(e) => {
                 let e: io::Error = e.into();
-                if e.raw_os_error() != Some(libc::EOPNOTSUPP) && e.kind() != io::ErrorKind::Unsupported {
+                if e.raw_os_error() != Some(libc::EOPNOTSUPP)
+                    && e.kind() != io::ErrorKind::Unsupported
+                {
                     return Err(e);
                 }
                 // Seen once on a freshly created file; read through the page cache instead
                 // (coherent with completed O_DIRECT writes).
-                tracing::warn!(offset, len, "direct read returned EOPNOTSUPP; using buffered read");
+                tracing::warn!(
+                    offset,
+                    len,
+                    "direct read returned EOPNOTSUPP; using buffered read"
+                );
                 self.fallback_reads.set(self.fallback_reads.get() + 1);
                 let mut out = vec![0u8; len];
                 std::os::unix::fs::FileExt::read_exact_at(&self.fallback, &mut out, offset)?;
@@ -427,7 +466,11 @@ mod tests {
         block_on(d.write_at(0, &vec![1u8; s])).unwrap();
         block_on(d.sync()).unwrap();
         block_on(d.write_at(s as u64, &vec![2u8; 4 * s])).unwrap();
-        assert_eq!(block_on(d.read_at(s as u64, s)).unwrap()[0], 2, "cache visible to reads");
+        assert_eq!(
+            block_on(d.read_at(s as u64, s)).unwrap()[0],
+            2,
+            "cache visible to reads"
+        );
         let mut cuts = PowerCutReport::default();
         let mut d = d;
         // Repeat until each outcome has been seen, re-writing after each cut.
@@ -437,10 +480,17 @@ mod tests {
             cuts.applied += r.applied;
             cuts.torn += r.torn;
             d = d.reboot();
-            assert_eq!(block_on(d.read_at(0, s)).unwrap(), vec![1u8; s], "synced data survives");
+            assert_eq!(
+                block_on(d.read_at(0, s)).unwrap(),
+                vec![1u8; s],
+                "synced data survives"
+            );
             block_on(d.write_at(s as u64, &vec![3u8; 4 * s])).unwrap();
         }
-        assert!(cuts.lost > 0 && cuts.applied > 0 && cuts.torn > 0, "{cuts:?}");
+        assert!(
+            cuts.lost > 0 && cuts.applied > 0 && cuts.torn > 0,
+            "{cuts:?}"
+        );
         assert!(block_on(d.read_at(1, s)).is_err(), "unaligned rejected");
     }
 
@@ -467,7 +517,9 @@ mod tests {
         let r = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
             .spawn(move || async move {
                 let d = DmaDevice::open(&p2, Some(1 << 20)).await?;
-                let data: Vec<u8> = (0..SECTOR_SIZE_BYTES * 2).map(|i| (i % 251) as u8).collect();
+                let data: Vec<u8> = (0..SECTOR_SIZE_BYTES * 2)
+                    .map(|i| (i % 251) as u8)
+                    .collect();
                 d.write_at(8192, &data).await?;
                 d.sync().await?;
                 let back = d.read_at(8192, data.len()).await?;
@@ -477,9 +529,21 @@ mod tests {
                 // Reopen the now-existing file: direct reads are expected to work directly.
                 let d = DmaDevice::open(&p2, None).await?;
                 let again = d.read_at(8192, data.len()).await?;
-                eprintln!("fallbacks: fresh file {fresh_fallbacks}, reopened {}", d.fallback_reads());
-                assert_eq!(fresh_fallbacks + d.fallback_reads(), 0, "direct reads must not need the fallback");
-                Ok::<_, io::Error>((back == data && again == data, zeros.iter().all(|&b| b == 0), d.fallback_reads(), d.size_bytes()))
+                eprintln!(
+                    "fallbacks: fresh file {fresh_fallbacks}, reopened {}",
+                    d.fallback_reads()
+                );
+                assert_eq!(
+                    fresh_fallbacks + d.fallback_reads(),
+                    0,
+                    "direct reads must not need the fallback"
+                );
+                Ok::<_, io::Error>((
+                    back == data && again == data,
+                    zeros.iter().all(|&b| b == 0),
+                    d.fallback_reads(),
+                    d.size_bytes(),
+                ))
             })
             .unwrap()
             .join()

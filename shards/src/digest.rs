@@ -8,7 +8,7 @@ pub const DIGEST_SIZE_BYTES: usize = 20;
 pub const PARTITION_COUNT: usize = 4096;
 
 /// A record's key digest: RIPEMD-160 of (set, key type, key).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Default)]
 pub struct Digest(pub [u8; DIGEST_SIZE_BYTES]);
 
 /// Key type tags hashed into the digest (Aerospike particle types for the common ones).

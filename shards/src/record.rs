@@ -107,17 +107,27 @@ pub fn decode(
     record_size_max: usize,
 ) -> Result<(RecordMeta, std::ops::Range<usize>, usize), DecodeError> {
     if buf.len() < RECORD_HEADER_SIZE_BYTES + RECORD_CRC_SIZE_BYTES {
-        return Err(if buf.iter().all(|&b| b == 0) { DecodeError::Empty } else { DecodeError::BadLength });
+        return Err(if buf.iter().all(|&b| b == 0) {
+            DecodeError::Empty
+        } else {
+            DecodeError::BadLength
+        });
     }
     let magic = le_u32(buf, 0);
     if magic != RECORD_MAGIC {
-        return Err(if magic == 0 { DecodeError::Empty } else { DecodeError::BadMagic });
+        return Err(if magic == 0 {
+            DecodeError::Empty
+        } else {
+            DecodeError::BadMagic
+        });
     }
     let len = le_u32(buf, 4) as usize;
     if len < encoded_len(0) || len > buf.len() || len > record_size_max {
         return Err(DecodeError::BadLength);
     }
-    let body = buf.get(..len - RECORD_CRC_SIZE_BYTES).ok_or(DecodeError::BadLength)?;
+    let body = buf
+        .get(..len - RECORD_CRC_SIZE_BYTES)
+        .ok_or(DecodeError::BadLength)?;
     if crc32c::crc32c(body) != le_u32(buf, len - RECORD_CRC_SIZE_BYTES) {
         return Err(DecodeError::BadCrc);
     }
@@ -125,13 +135,20 @@ pub fn decode(
     digest.copy_from_slice(body.get(8..28).ok_or(DecodeError::BadLength)?);
     let meta = RecordMeta {
         digest: Digest(digest),
-        generation: u16::from_le_bytes([body.get(28).copied().unwrap_or(0), body.get(29).copied().unwrap_or(0)]),
+        generation: u16::from_le_bytes([
+            body.get(28).copied().unwrap_or(0),
+            body.get(29).copied().unwrap_or(0),
+        ]),
         flags: body.get(30).copied().unwrap_or(0),
         lut_ms: le_u64(body, 32),
         void_time_s: le_u32(body, 40),
         block_seq: le_u64(body, 44),
     };
-    Ok((meta, RECORD_HEADER_SIZE_BYTES..len - RECORD_CRC_SIZE_BYTES, len))
+    Ok((
+        meta,
+        RECORD_HEADER_SIZE_BYTES..len - RECORD_CRC_SIZE_BYTES,
+        len,
+    ))
 }
 
 /// Next generation after `g`: increments, wraps at 65535, skips 0.
@@ -192,7 +209,10 @@ mod tests {
         encode(&meta(), b"hello", &mut out);
         assert_eq!(out.len(), encoded_len(5));
         assert_eq!(&out[0..4], b"CGR1");
-        assert_eq!(u32::from_le_bytes([out[4], out[5], out[6], out[7]]) as usize, out.len());
+        assert_eq!(
+            u32::from_le_bytes([out[4], out[5], out[6], out[7]]) as usize,
+            out.len()
+        );
         assert_eq!(&out[8..28], &meta().digest.0);
         assert_eq!(&out[52..57], b"hello");
         let (m, p, len) = decode(&out, 1 << 20).unwrap();
