@@ -25,8 +25,9 @@ pub struct RecordMeta {
     pub generation: u16,
     /// Flags (`FLAG_TOMBSTONE`).
     pub flags: u8,
-    /// Last-update time, ms since the Unix epoch; never goes backwards within a shard.
-    pub lut_ms: u64,
+    /// Last-update stamp: ms since the Unix epoch in bits 63..16, a counter within that ms in
+    /// bits 15..0. Strictly increasing within a shard (never goes backwards).
+    pub lut_stamp: u64,
     /// Void-time: seconds since the Unix epoch after which the record is expired; 0 = never.
     pub void_time_s: u32,
     /// Write sequence number of the block the record was written into.
@@ -74,7 +75,7 @@ pub fn encode(meta: &RecordMeta, payload: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&meta.generation.to_le_bytes());
     out.push(meta.flags);
     out.push(0);
-    out.extend_from_slice(&meta.lut_ms.to_le_bytes());
+    out.extend_from_slice(&meta.lut_stamp.to_le_bytes());
     out.extend_from_slice(&meta.void_time_s.to_le_bytes());
     out.extend_from_slice(&meta.block_seq.to_le_bytes());
     debug_assert_eq!(out.len() - start, RECORD_HEADER_SIZE_BYTES);
@@ -140,7 +141,7 @@ pub fn decode(
             body.get(29).copied().unwrap_or(0),
         ]),
         flags: body.get(30).copied().unwrap_or(0),
-        lut_ms: le_u64(body, 32),
+        lut_stamp: le_u64(body, 32),
         void_time_s: le_u32(body, 40),
         block_seq: le_u64(body, 44),
     };
@@ -197,7 +198,7 @@ mod tests {
             digest: Digest::of_int(b"s", 7),
             generation: 3,
             flags: 0,
-            lut_ms: 1_700_000_000_123,
+            lut_stamp: 1_700_000_000_123,
             void_time_s: 42,
             block_seq: 99,
         }

@@ -22,6 +22,8 @@ use crate::{StoreError, FORMAT_VERSION};
 
 /// Bytes before block 0 in a data file (the file header).
 pub const FILE_HEADER_SIZE_BYTES: u64 = SECTOR_SIZE_BYTES as u64;
+/// First bytes of the sector written over a freed block's header.
+pub const FREE_MARKER: &[u8; 8] = b"CGFREE\0\0";
 /// File header magic.
 pub const FILE_MAGIC: &[u8; 8] = b"CGSHARD1";
 /// Recent flush failures remembered for group-commit waiters.
@@ -265,7 +267,21 @@ struct BlockInfo {
     live_bytes: u64,
     ever_used: bool,
     in_defrag_queue: bool,
+    /// Lowest and highest last-update stamp of any record written into this life of the
+    /// block (defrag copies keep their old stamps): the tombstone rule works on these.
+    min_stamp: u64,
+    max_stamp: u64,
 }
+
+const FRESH_BLOCK: BlockInfo = BlockInfo {
+    state: BlockState::Free,
+    seq: 0,
+    live_bytes: 0,
+    ever_used: false,
+    in_defrag_queue: false,
+    min_stamp: u64::MAX,
+    max_stamp: 0,
+};
 
 /// An in-memory write block.
 struct WBuf {
@@ -294,12 +310,17 @@ struct State {
     cache: VecDeque<(u32, Rc<Vec<u8>>)>,
     defrag_queue: VecDeque<u32>,
     next_seq: u64,
-    last_lut_ms: u64,
+    /// Sequence numbers below this are durably reserved in the file header.
+    seq_reserved: u64,
+    last_lut_stamp: u64,
     flush_started: u64,
     durable_upto: u64,
     failed_flushes: VecDeque<u64>,
     last_flush_ms: u64,
     tombstones: u64,
+    /// Last-update stamps of the tombstones in the index (a minority of records, so the
+    /// index entry stays at 16 bytes).
+    tomb_stamps: hashbrown::HashMap<Digest, u64, crate::index::BuildDigestHasher>,
     live_bytes: u64,
     stats: ShardStats,
     scratch: Vec<u8>,
@@ -324,8 +345,18 @@ fn align_up(v: usize) -> usize {
     v.div_ceil(SECTOR_SIZE_BYTES) * SECTOR_SIZE_BYTES
 }
 
+/// Block sequence numbers are reserved in the file header this many at a time: no block is
+/// written with a sequence number that is not durably reserved, so a restart never reuses
+/// one (which would make leftovers of a torn, unacknowledged write look current).
+pub const SEQ_RESERVE_STEP: u64 = 1024;
+
 /// Encodes a data file header.
-pub fn encode_file_header(shard_id: u32, cfg: &StoreConfig, block_count: u64) -> Vec<u8> {
+pub fn encode_file_header(
+    shard_id: u32,
+    cfg: &StoreConfig,
+    block_count: u64,
+    seq_reserved: u64,
+) -> Vec<u8> {
     let mut h = vec![0u8; SECTOR_SIZE_BYTES];
     h[0..8].copy_from_slice(FILE_MAGIC);
     h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -333,8 +364,9 @@ pub fn encode_file_header(shard_id: u32, cfg: &StoreConfig, block_count: u64) ->
     h[16..24].copy_from_slice(&cfg.block_size_bytes.to_le_bytes());
     h[24..32].copy_from_slice(&cfg.flush_size_bytes.to_le_bytes());
     h[32..40].copy_from_slice(&block_count.to_le_bytes());
-    let crc = crc32c::crc32c(&h[0..40]);
-    h[40..44].copy_from_slice(&crc.to_le_bytes());
+    h[40..48].copy_from_slice(&seq_reserved.to_le_bytes());
+    let crc = crc32c::crc32c(&h[0..48]);
+    h[48..52].copy_from_slice(&crc.to_le_bytes());
     h
 }
 
@@ -343,15 +375,21 @@ fn check_file_header(
     shard_id: u32,
     cfg: &StoreConfig,
     block_count: u64,
-) -> Result<(), StoreError> {
-    let expect = encode_file_header(shard_id, cfg, block_count);
-    if h.get(0..44) != expect.get(0..44) {
+) -> Result<u64, StoreError> {
+    let expect = encode_file_header(shard_id, cfg, block_count, 0);
+    let crc_ok = match (h.get(0..48), h.get(48..52)) {
+        (Some(body), Some(c)) => crc32c::crc32c(body).to_le_bytes() == c,
+        _ => false,
+    };
+    if h.get(0..40) != expect.get(0..40) || !crc_ok {
         return Err(StoreError::Corrupt(format!(
             "shard {shard_id}: file header does not match (magic, version {FORMAT_VERSION}, shard id, block size {}, flush size {}, {block_count} blocks)",
             cfg.block_size_bytes, cfg.flush_size_bytes
         )));
     }
-    Ok(())
+    let mut r = [0u8; 8];
+    r.copy_from_slice(h.get(40..48).unwrap_or(&[0; 8]));
+    Ok(u64::from_le_bytes(r))
 }
 
 impl Shard {
@@ -364,10 +402,12 @@ impl Shard {
     ) -> Result<Shard, StoreError> {
         cfg.validate()?;
         let n = Self::block_count(&cfg, &dev)?;
-        let h = encode_file_header(id, &cfg, n);
+        let h = encode_file_header(id, &cfg, n, SEQ_RESERVE_STEP);
         dev.write_at(0, &h).await?;
         dev.sync().await?;
-        Ok(Self::new_empty(id, cfg, dev, clock, n))
+        let shard = Self::new_empty(id, cfg, dev, clock, n);
+        shard.st.borrow_mut().seq_reserved = SEQ_RESERVE_STEP;
+        Ok(shard)
     }
 
     fn block_count(cfg: &StoreConfig, dev: &Device) -> Result<u64, StoreError> {
@@ -385,16 +425,7 @@ impl Shard {
     }
 
     fn new_empty(id: u32, cfg: StoreConfig, dev: Device, clock: Clock, n: u64) -> Shard {
-        let blocks = vec![
-            BlockInfo {
-                state: BlockState::Free,
-                seq: 0,
-                live_bytes: 0,
-                ever_used: false,
-                in_defrag_queue: false
-            };
-            n as usize
-        ];
+        let blocks = vec![FRESH_BLOCK; n as usize];
         let st = State {
             index: Index::default(),
             blocks,
@@ -406,12 +437,14 @@ impl Shard {
             cache: VecDeque::new(),
             defrag_queue: VecDeque::new(),
             next_seq: 1,
-            last_lut_ms: 0,
+            seq_reserved: 0,
+            last_lut_stamp: 0,
             flush_started: 0,
             durable_upto: 0,
             failed_flushes: VecDeque::new(),
             last_flush_ms: clock.now_ms(),
             tombstones: 0,
+            tomb_stamps: Default::default(),
             live_bytes: 0,
             stats: ShardStats {
                 blocks_total: n,
@@ -442,8 +475,9 @@ impl Shard {
         cfg.validate()?;
         let n = Self::block_count(&cfg, &dev)?;
         let h = dev.read_at(0, SECTOR_SIZE_BYTES).await?;
-        check_file_header(&h, id, &cfg, n)?;
+        let reserved = check_file_header(&h, id, &cfg, n)?;
         let shard = Self::new_empty(id, cfg, dev, clock, n);
+        shard.st.borrow_mut().seq_reserved = reserved;
         let rep = shard.cold_start().await?;
         Ok((shard, rep))
     }
@@ -561,6 +595,18 @@ impl Shard {
             .is_some_and(|e| !e.is_tombstone() && !e.is_expired(self.now_s()))
     }
 
+    /// Device byte offset and stored length of the record the index holds for `digest`
+    /// (live, tombstone or expired); for tests and inspection tools.
+    pub fn locate(&self, digest: &Digest) -> Option<(u64, usize, bool)> {
+        let st = self.st.borrow();
+        let e = st.index.get(digest)?;
+        Some((
+            self.block_offset(e.block) + e.offset() as u64,
+            e.stored_len(),
+            e.is_tombstone(),
+        ))
+    }
+
     /// Live digests (optionally of one partition), a snapshot for rebuilds and bulk export;
     /// read each with [`Shard::get`].
     pub fn scan_digests(&self, partition: Option<u16>) -> Vec<Digest> {
@@ -651,8 +697,10 @@ impl Shard {
             // Generation continues from any indexed copy (tombstones and expired included), so
             // that cold start orders copies correctly.
             let gen = old.map_or(1, |e| next_generation(e.generation));
-            let lut = now_ms.max(st.last_lut_ms);
-            st.last_lut_ms = lut;
+            // Last-update stamp: ms in the high 48 bits, a counter within the ms in the low 16;
+            // strictly increasing per shard, so no two writes of a digest tie at cold start.
+            let lut = (now_ms << 16).max(st.last_lut_stamp + 1);
+            st.last_lut_stamp = lut;
             let void = if ttl_s == 0 {
                 0
             } else {
@@ -662,7 +710,7 @@ impl Shard {
                 digest: *digest,
                 generation: gen,
                 flags: if tombstone { FLAG_TOMBSTONE } else { 0 },
-                lut_ms: lut,
+                lut_stamp: lut,
                 void_time_s: void,
                 block_seq: 0,
             };
@@ -675,7 +723,7 @@ impl Shard {
                         _ => {}
                     })?;
             let entry = Entry::new(b, off, stored, gen, void, tombstone);
-            self.replace_entry(st, *digest, old, Some(entry));
+            self.replace_entry(st, *digest, old, Some(entry), lut);
             st.stats.writes += 1;
             st.stats.user_bytes_written += stored as u64;
             (gen, st.flush_started + 1)
@@ -705,11 +753,13 @@ impl Shard {
         digest: Digest,
         old: Option<Entry>,
         new: Option<Entry>,
+        stamp: u64,
     ) {
         if let Some(o) = old {
             self.sub_live(st, o.block, o.stored_len() as u64);
             if o.is_tombstone() {
                 st.tombstones -= 1;
+                st.tomb_stamps.remove(&digest);
             }
         }
         match new {
@@ -721,6 +771,7 @@ impl Shard {
                 st.live_bytes += n.stored_len() as u64;
                 if n.is_tombstone() {
                     st.tombstones += 1;
+                    st.tomb_stamps.insert(digest, stamp);
                 }
             }
             None => {
@@ -769,7 +820,11 @@ impl Shard {
                 if w.fill + stored <= bs {
                     let b = w.block;
                     let off = w.fill;
-                    meta.block_seq = st.blocks.get(b as usize).map_or(0, |bi| bi.seq);
+                    if let Some(bi) = st.blocks.get_mut(b as usize) {
+                        meta.block_seq = bi.seq;
+                        bi.min_stamp = bi.min_stamp.min(meta.lut_stamp);
+                        bi.max_stamp = bi.max_stamp.max(meta.lut_stamp);
+                    }
                     st.scratch.clear();
                     record::encode(&meta, payload, &mut st.scratch);
                     let w = match stream {
@@ -812,9 +867,8 @@ impl Shard {
                 *bi = BlockInfo {
                     state: BlockState::Open,
                     seq,
-                    live_bytes: 0,
                     ever_used: true,
-                    in_defrag_queue: false,
+                    ..FRESH_BLOCK
                 };
             }
             let mut data = vec![0u8; bs];
@@ -915,7 +969,7 @@ impl Shard {
     async fn flush_once(&self) -> Result<(), StoreError> {
         self.flushing.set(true);
         let bs = self.cfg.block_size_bytes;
-        let (k, jobs, markers) = {
+        let (k, jobs, markers, reserve) = {
             let mut guard = self.st.borrow_mut();
             let st = &mut *guard;
             st.flush_started += 1;
@@ -935,11 +989,32 @@ impl Shard {
                     true
                 }
             });
-            (k, jobs, markers)
+            let seq_max = jobs
+                .iter()
+                .filter_map(|j| st.blocks.get(j.2 as usize).map(|b| b.seq))
+                .max()
+                .unwrap_or(0);
+            let reserve = (seq_max >= st.seq_reserved).then(|| seq_max + SEQ_RESERVE_STEP);
+            (k, jobs, markers, reserve)
         };
-        let zero = vec![0u8; SECTOR_SIZE_BYTES];
+        let mut zero = vec![0u8; SECTOR_SIZE_BYTES];
+        zero[..FREE_MARKER.len()].copy_from_slice(FREE_MARKER);
         let mut result: Result<u64, std::io::Error> = Ok(0);
+        if let Some(r) = reserve {
+            // Reserve more sequence numbers durably before any block uses them.
+            let h = encode_file_header(self.id, &self.cfg, self.st.borrow().blocks.len() as u64, r);
+            result = match self.dev.write_at(0, &h).await {
+                Ok(()) => self.dev.sync().await.map(|()| h.len() as u64),
+                Err(e) => Err(e),
+            };
+            if result.is_ok() {
+                self.st.borrow_mut().seq_reserved = r;
+            }
+        }
         for (off, data, _, _) in &jobs {
+            if result.is_err() {
+                break;
+            }
             if let Err(e) = self.dev.write_at(*off, data).await {
                 result = Err(e);
                 break;
@@ -1063,31 +1138,55 @@ impl Shard {
 
     // ----- tombstones, expiry -----
 
-    /// Lowest sequence number of any block that still holds data on the device.
-    fn min_live_seq(st: &State) -> u64 {
-        st.blocks
-            .iter()
-            .filter(|b| b.state != BlockState::Free)
-            .map(|b| b.seq)
-            .min()
-            .unwrap_or(u64::MAX)
+    /// The two lowest `min_stamp`s over blocks that still hold data on the device, with
+    /// their blocks.
+    fn lowest_stamps(st: &State) -> [(u64, u32); 2] {
+        let mut low = [(u64::MAX, u32::MAX); 2];
+        for (i, b) in st.blocks.iter().enumerate() {
+            if b.state == BlockState::Free {
+                continue;
+            }
+            let c = (b.min_stamp, i as u32);
+            if c < low[0] {
+                low[1] = low[0];
+                low[0] = c;
+            } else if c < low[1] {
+                low[1] = c;
+            }
+        }
+        low
     }
 
-    /// Drops tombstones and expired records whose every older block has been freed, so no
-    /// older copy can come back at cold start. Returns how many were dropped.
+    /// The tombstone rule: a tombstone (or expired record, which acts as one) in block `b`
+    /// may be dropped only when no other block still on the device holds a record older than
+    /// it — so no older copy can come back at cold start. Records in `b` itself vanish with it.
+    fn collectible(st: &State, low: &[(u64, u32); 2], digest: &Digest, e: &Entry) -> bool {
+        let Some(bi) = st.blocks.get(e.block as usize) else {
+            return false;
+        };
+        let stamp = if e.is_tombstone() {
+            st.tomb_stamps.get(digest).copied().unwrap_or(bi.max_stamp)
+        } else {
+            // Expired records keep no stamp in the index; the block's newest is a bound.
+            bi.max_stamp
+        };
+        let other_min = if low[0].1 == e.block {
+            low[1].0
+        } else {
+            low[0].0
+        };
+        other_min > stamp
+    }
+
+    /// Drops tombstones and expired records allowed by the tombstone rule. Returns how many.
     pub fn sweep(&self) -> u64 {
         let mut guard = self.st.borrow_mut();
         let st = &mut *guard;
-        let min_seq = Self::min_live_seq(st);
+        let low = Self::lowest_stamps(st);
         let now = self.now_s();
         let mut dropped: Vec<(Digest, Entry)> = Vec::new();
         for (d, e) in st.index.iter() {
-            if (e.is_tombstone() || e.is_expired(now))
-                && st
-                    .blocks
-                    .get(e.block as usize)
-                    .is_some_and(|b| b.seq <= min_seq)
-            {
+            if (e.is_tombstone() || e.is_expired(now)) && Self::collectible(st, &low, d, e) {
                 dropped.push((*d, *e));
             }
         }
@@ -1097,7 +1196,7 @@ impl Shard {
             } else {
                 st.stats.expired_removed += 1;
             }
-            self.replace_entry(st, *d, Some(*e), None);
+            self.replace_entry(st, *d, Some(*e), None, 0);
         }
         dropped.len() as u64
     }
@@ -1149,7 +1248,7 @@ impl Shard {
         if bi.state != BlockState::Sealed {
             return Ok(true);
         }
-        let min_seq = Self::min_live_seq(st);
+        let low = Self::lowest_stamps(st);
         let now = self.now_s();
         let mut off = BLOCK_HEADER_SIZE_BYTES;
         let mut copied = 0u64;
@@ -1170,13 +1269,14 @@ impl Shard {
             if e.block != b || e.offset() != here {
                 continue;
             }
-            if (e.is_tombstone() || e.is_expired(now)) && bi.seq <= min_seq {
+            if (e.is_tombstone() || e.is_expired(now)) && Self::collectible(st, &low, &m.digest, &e)
+            {
                 if e.is_tombstone() {
                     st.stats.tombstones_collected += 1;
                 } else {
                     st.stats.expired_removed += 1;
                 }
-                self.replace_entry(st, m.digest, Some(e), None);
+                self.replace_entry(st, m.digest, Some(e), None, 0);
                 continue;
             }
             let payload = &data[here + p.start..here + p.end];
@@ -1189,7 +1289,7 @@ impl Shard {
                 m.void_time_s,
                 m.is_tombstone(),
             );
-            self.replace_entry(st, m.digest, Some(e), Some(ne));
+            self.replace_entry(st, m.digest, Some(e), Some(ne), m.lut_stamp);
             copied += 1;
         }
         st.stats.defrag_blocks += 1;
@@ -1212,7 +1312,7 @@ impl Shard {
                 );
                 st.stats.corrupt_reads += lost.len() as u64;
                 for (d, e) in lost {
-                    self.replace_entry(st, d, Some(e), None);
+                    self.replace_entry(st, d, Some(e), None, 0);
                 }
             }
         }
@@ -1224,7 +1324,7 @@ impl Shard {
     async fn cold_start(&self) -> Result<ColdStartReport, StoreError> {
         struct Scan {
             entry: Entry,
-            lut_ms: u64,
+            lut_stamp: u64,
         }
         let n = self.st.borrow().blocks.len() as u32;
         let bs = self.cfg.block_size_bytes as usize;
@@ -1232,6 +1332,8 @@ impl Shard {
             Default::default();
         let mut rep = ColdStartReport::default();
         let mut seqs = vec![0u64; n as usize];
+        let mut stamps = vec![(u64::MAX, 0u64); n as usize];
+        let mut was_used = vec![false; n as usize];
         let mut max_seq = 0u64;
         let mut max_lut = 0u64;
         let started = std::time::Instant::now();
@@ -1242,6 +1344,9 @@ impl Shard {
                 .read_at(self.block_offset(b), SECTOR_SIZE_BYTES)
                 .await?;
             let Some(seq) = decode_block_header(&head, self.id) else {
+                if head.starts_with(FREE_MARKER) {
+                    was_used[b as usize] = true;
+                }
                 continue;
             };
             let data = self.dev.read_at(self.block_offset(b), bs).await?;
@@ -1260,7 +1365,11 @@ impl Shard {
                             continue;
                         }
                         rep.records += 1;
-                        max_lut = max_lut.max(m.lut_ms);
+                        max_lut = max_lut.max(m.lut_stamp);
+                        if let Some(x) = stamps.get_mut(b as usize) {
+                            x.0 = x.0.min(m.lut_stamp);
+                            x.1 = x.1.max(m.lut_stamp);
+                        }
                         let cand = Scan {
                             entry: Entry::new(
                                 b,
@@ -1270,7 +1379,7 @@ impl Shard {
                                 m.void_time_s,
                                 m.is_tombstone(),
                             ),
-                            lut_ms: m.lut_ms,
+                            lut_stamp: m.lut_stamp,
                         };
                         match map.get_mut(&m.digest) {
                             None => {
@@ -1278,27 +1387,28 @@ impl Shard {
                             }
                             Some(cur) => {
                                 rep.replaced += 1;
-                                if newer(&cand, cur.lut_ms, &cur.entry) {
+                                if newer(&cand, cur.lut_stamp, &cur.entry) {
                                     *cur = cand;
                                 }
                             }
                         }
                     }
-                    Err(record::DecodeError::Empty) => off = align_up(off + 1),
-                    Err(record::DecodeError::BadCrc) | Err(record::DecodeError::BadLength) => {
-                        // A record header was here but the record is damaged (or torn, or a
-                        // stale fragment); count it only if it claims this block's life.
+                    // Zeros: unwritten space, or zeros inside a damaged record's payload.
+                    Err(record::DecodeError::Empty) => off += RECORD_ALIGN_BYTES,
+                    Err(e) => {
+                        // Damaged or torn: a record whose magic is intact, or whose sequence
+                        // field claims this block's life, is counted; other bytes are skipped
+                        // 16 at a time until a record decodes again.
                         let claimed_seq = data.get(off + 44..off + 52).map(|s| {
                             let mut a = [0u8; 8];
                             a.copy_from_slice(s);
                             u64::from_le_bytes(a)
                         });
-                        if claimed_seq == Some(seq) {
+                        if e != record::DecodeError::BadMagic || claimed_seq == Some(seq) {
                             rep.unreadable += 1;
                         }
                         off += RECORD_ALIGN_BYTES;
                     }
-                    Err(record::DecodeError::BadMagic) => off += RECORD_ALIGN_BYTES,
                 }
             }
             if last_progress.elapsed().as_secs() >= 2 || b + 1 == n {
@@ -1313,8 +1423,8 @@ impl Shard {
             }
         }
         fn newer(c: &Scan, lut: u64, e: &Entry) -> bool {
-            if c.lut_ms != lut {
-                return c.lut_ms > lut;
+            if c.lut_stamp != lut {
+                return c.lut_stamp > lut;
             }
             if c.entry.generation != e.generation {
                 return generation_newer(c.entry.generation, e.generation);
@@ -1330,14 +1440,18 @@ impl Shard {
                     *bi = BlockInfo {
                         state: BlockState::Sealed,
                         seq: *s,
-                        live_bytes: 0,
                         ever_used: true,
-                        in_defrag_queue: false,
+                        min_stamp: stamps[i].0,
+                        max_stamp: stamps[i].1,
+                        ..FRESH_BLOCK
                     };
                 }
             }
         }
         st.free = (0..n).filter(|&b| seqs[b as usize] == 0).collect();
+        for (bi, used) in st.blocks.iter_mut().zip(&was_used) {
+            bi.ever_used |= *used;
+        }
         st.index.reserve(map.len());
         for (d, s) in map {
             if s.entry.is_tombstone() {
@@ -1345,10 +1459,10 @@ impl Shard {
             } else if s.entry.is_expired(now) {
                 rep.expired += 1;
             }
-            self.replace_entry(st, d, None, Some(s.entry));
+            self.replace_entry(st, d, None, Some(s.entry), s.lut_stamp);
         }
-        st.next_seq = max_seq + 1;
-        st.last_lut_ms = max_lut;
+        st.next_seq = (max_seq + 1).max(st.seq_reserved);
+        st.last_lut_stamp = max_lut;
         for b in 0..n {
             if seqs[b as usize] != 0 {
                 self.seal_block(st, b);

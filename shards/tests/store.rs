@@ -106,12 +106,16 @@ fn put_get_modes_and_errors() {
 
 #[test]
 fn config_alignment_errors_are_clear() {
-    let mut c = StoreConfig::default();
-    c.flush_size_bytes = 1000;
+    let c = StoreConfig {
+        flush_size_bytes: 1000,
+        ..StoreConfig::default()
+    };
     let e = c.validate().unwrap_err().to_string();
     assert!(e.contains("flush size 1000"), "{e}");
-    let mut c = StoreConfig::default();
-    c.block_size_bytes = 3 << 19;
+    let c = StoreConfig {
+        block_size_bytes: 3 << 19,
+        ..StoreConfig::default()
+    };
     assert!(c.validate().unwrap_err().to_string().contains("block size"));
 }
 
