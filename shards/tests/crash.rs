@@ -112,7 +112,7 @@ fn crash_child_entry() {
                 let shard = shard.clone();
                 let next_id = next_id.clone();
                 tasks.push(glommio::spawn_local(async move {
-                    let mut rng = SimRng::new(seed ^ (w as u64 + 1) * 0x9E37);
+                    let mut rng = SimRng::new(seed ^ ((w as u64 + 1) * 0x9E37));
                     loop {
                         let k = rng.below(KEYS);
                         let id = next_id.get();
