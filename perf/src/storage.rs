@@ -122,7 +122,9 @@ where
                     match op(i).await {
                         Ok(()) => break,
                         // Backpressure: wait for the flusher or defrag, then retry.
-                        Err(StoreError::Overload) | Err(StoreError::DeviceFull) => {
+                        Err(StoreError::Overload) | Err(StoreError::DeviceFull)
+                            if Instant::now() < deadline =>
+                        {
                             glommio::timer::sleep(Duration::from_micros(200)).await
                         }
                         Err(_) => {

@@ -60,8 +60,11 @@ pub async fn join_all<F: Future>(futs: Vec<F>) -> Vec<F::Output> {
     .await
 }
 
+/// A future being polled and its output once ready.
+type Slot<F> = (Pin<Box<F>>, Option<<F as Future>::Output>);
+
 struct JoinAll<F: Future> {
-    futs: Vec<(Pin<Box<F>>, Option<F::Output>)>,
+    futs: Vec<Slot<F>>,
 }
 
 impl<F: Future> Unpin for JoinAll<F> {}
