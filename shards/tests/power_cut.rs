@@ -40,7 +40,8 @@ struct Ledger {
     acked: Option<Vec<u8>>,
     /// States written by failed (unacknowledged) operations since the last ack.
     maybe: Vec<Option<Vec<u8>>>,
-    /// Every value ever acknowledged (for keys whose latest record was damaged on purpose).
+    /// Every value ever written, acknowledged or not (for keys whose latest record was
+    /// damaged on purpose: an older copy may then come back, and the damage is counted).
     history: Vec<Vec<u8>>,
     damaged: bool,
 }
@@ -91,6 +92,11 @@ fn run(seed: u64) -> Result<(), String> {
                 }
                 (Err(StoreError::Io(_)), v) => {
                     totals.1 += 1;
+                    // A failed write may still reach the media; once the newest copy is
+                    // damaged, any older copy on the media may be what cold start finds.
+                    if let Some(v) = &v {
+                        l.history.push(v.clone());
+                    }
                     l.maybe.push(v);
                 }
                 (Err(StoreError::Overload), _) | (Err(StoreError::DeviceFull), _) => {
@@ -104,7 +110,8 @@ fn run(seed: u64) -> Result<(), String> {
         }
         // Damage: flip one bit of a durable, acknowledged, live record now and then.
         let mut flipped = 0u64;
-        if rng.below(10) == 0 {
+        // Flush first: the index may point at a defrag copy still in memory.
+        if rng.below(10) == 0 && block_on(shard.flush()).is_ok() {
             let k = rng.below(KEYS);
             if let (Some(l), Some((off, len, false))) = (ledger.get_mut(&k), shard.locate(&key(k)))
             {
