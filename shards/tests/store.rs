@@ -445,3 +445,42 @@ fn in_memory_mode() {
         }
     });
 }
+
+#[test]
+fn generation_wraps_skipping_zero_and_expect_generation_follows() {
+    let (ck, _) = clock();
+    let s = block_on(Shard::create(
+        0,
+        small_cfg(Durability::InMemory),
+        Device::Mem(shards::MemDevice::new(8 << 20)),
+        ck,
+    ))
+    .unwrap();
+    block_on(async {
+        let mut last = 0u16;
+        for i in 0..65_540u32 {
+            let g = loop {
+                match s.put(&key(1), &i.to_le_bytes(), WriteMode::Plain, 0).await {
+                    Ok(g) => break g,
+                    Err(StoreError::Overload) | Err(StoreError::DeviceFull) => {
+                        s.maintain(true).await.unwrap();
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            };
+            assert_ne!(g, 0);
+            if i > 0 {
+                assert_eq!(g, if last == 65535 { 1 } else { last + 1 });
+            }
+            last = g;
+        }
+        assert_eq!(
+            last, 5,
+            "65540 writes: generations 1..=65535, then wrap to 1..=5"
+        );
+        assert!(s
+            .put(&key(1), b"x", WriteMode::ExpectGeneration(5), 0)
+            .await
+            .is_ok());
+    });
+}
