@@ -1,4 +1,5 @@
-//! The `coregraph` binary: subcommands serve, load, import, export, backup, restore.
+//! The `coregraph` binary: subcommands serve, gen, user (load, import, export, backup and
+//! restore arrive with their issues).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,6 +25,74 @@ struct Cli {
 enum Cmd {
     /// Open the stores on pinned executors and serve until SIGINT/SIGTERM.
     Serve(ServeArgs),
+    /// Generate a seeded benchmark graph as Gremlin load CSV files (vertices/, edges/).
+    Gen(coregraph::gen::GenArgs),
+    /// Manage the credentials file used when authentication is on (SASL PLAIN).
+    User {
+        #[command(subcommand)]
+        cmd: UserCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Add a user, or replace its password (salted argon2id hash).
+    Add {
+        /// Credentials file (created if missing).
+        #[arg(long, default_value = "./coregraph-credentials")]
+        credentials: PathBuf,
+        /// User name.
+        user: String,
+        /// Password; read from the first line of standard input when absent.
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Remove a user.
+    Remove {
+        /// Credentials file.
+        #[arg(long, default_value = "./coregraph-credentials")]
+        credentials: PathBuf,
+        /// User name.
+        user: String,
+    },
+}
+
+fn user(cmd: UserCmd) -> Result<(), String> {
+    match cmd {
+        UserCmd::Add {
+            credentials,
+            user,
+            password,
+        } => {
+            let password = match password {
+                Some(p) => p,
+                None => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .map_err(|e| format!("reading the password from stdin: {e}"))?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            net::auth::add_user(&credentials, &user, &password)
+                .map_err(|e| format!("{}: {e}", credentials.display()))?;
+            println!("coregraph: user {user} saved in {}", credentials.display());
+            Ok(())
+        }
+        UserCmd::Remove { credentials, user } => {
+            let existed = net::auth::remove_user(&credentials, &user)
+                .map_err(|e| format!("{}: {e}", credentials.display()))?;
+            if existed {
+                println!(
+                    "coregraph: user {user} removed from {}",
+                    credentials.display()
+                );
+                Ok(())
+            } else {
+                Err(format!("no user {user} in {}", credentials.display()))
+            }
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -160,6 +229,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Serve(a) => serve(a),
+        Cmd::Gen(a) => coregraph::gen::run(&a)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Cmd::User { cmd } => user(cmd),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
