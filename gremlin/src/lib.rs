@@ -4,4 +4,11 @@
 //! -> compiled traversal -> step machine over a batch-shaped graph-access trait.
 
 pub mod bytecode;
+pub mod error;
+pub mod graph;
+pub mod machine;
+pub mod refgraph;
 pub mod value;
+
+pub use error::GremlinError;
+pub use machine::execute;
