@@ -7,6 +7,7 @@ pub mod bytecode;
 pub mod error;
 pub mod graph;
 pub mod machine;
+pub mod parser;
 pub mod refgraph;
 pub mod value;
 
