@@ -9,6 +9,7 @@ pub mod graph;
 pub mod machine;
 pub mod parser;
 pub mod refgraph;
+pub mod semantics;
 pub mod value;
 
 pub use error::GremlinError;
