@@ -4,6 +4,7 @@
 //! -> compiled traversal -> step machine over a batch-shaped graph-access trait.
 
 pub mod bytecode;
+pub mod codec;
 pub mod error;
 pub mod graph;
 pub mod machine;
