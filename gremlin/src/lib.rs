@@ -4,4 +4,5 @@
 //! -> compiled traversal -> step machine over a batch-shaped graph-access trait.
 
 pub mod bytecode;
+pub mod conformance;
 pub mod value;
