@@ -5,4 +5,5 @@
 
 pub mod bytecode;
 pub mod conformance;
+pub mod parser;
 pub mod value;
