@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gremlin::conformance::gherkin::{parse_feature, Scenario};
-use gremlin::conformance::runner::Failure;
+use gremlin::conformance::runner::{check_notation, Failure};
 use gremlin::conformance::{
     failure_report, run_scenario, Backend, Limits, Outcome, ScenarioReport, Summary,
 };
@@ -366,6 +366,11 @@ fn main() -> ExitCode {
             }
         };
         for scenario in feature.scenarios {
+            // Self-check: every step is understood and every notation value parses.
+            if let Err(e) = check_notation(&scenario) {
+                eprintln!("{rel}:{}: {e}", scenario.line);
+                parse_errors += 1;
+            }
             let selected = filter
                 .as_deref()
                 .is_none_or(|f| rel.contains(f) || scenario.name.contains(f));
@@ -421,7 +426,7 @@ fn main() -> ExitCode {
         Err(e) => eprintln!("cannot write {}: {e}", status_path.display()),
     }
     if parse_errors > 0 {
-        eprintln!("FAIL: {parse_errors} feature files could not be read or parsed");
+        eprintln!("FAIL: {parse_errors} feature files or scenarios could not be read, parsed or understood");
         return ExitCode::FAILURE;
     }
     if filter.is_some() {

@@ -128,13 +128,15 @@ pub fn of(expected: &[Value], actual: &[Value]) -> bool {
 }
 
 /// What `When iterated next` leaves to assert on: the elements inside the first result (a
-/// List, Set or bulk set gives its items; a Map gives its entries as one-entry maps, as the
+/// List, Set, bulk set or Path gives its items; a Map gives its entries as one-entry maps, as the
 /// Java runner does; anything else is itself).
 pub fn next_items(first: &Value) -> Vec<Value> {
     match first {
         Value::List(items) => items.clone(),
         Value::Set(items) => items.iter().cloned().collect(),
         Value::BulkSet(items) => expand_bulk(items),
+        // A Java `Path` is `Iterable` over its objects.
+        Value::Path(p) => p.objects.clone(),
         Value::Map(m) => m
             .iter()
             .map(|(k, v)| {

@@ -322,6 +322,51 @@ pub fn unsupported_reason(scenario: &Scenario) -> Option<String> {
     None
 }
 
+/// Interprets a scenario's steps and parses every notation string in it (parameters, side
+/// effects, table rows, tree nodes) without running anything: a self-check of the runner
+/// against the suite.
+pub fn check_notation(scenario: &Scenario) -> Result<(), String> {
+    if unsupported_reason(scenario).is_some() {
+        return Ok(());
+    }
+    let plan = interpret(scenario)?;
+    let parse = |text: &str| {
+        notation::parse(text)
+            .map(|_| ())
+            .map_err(|e| format!("{}: {text:?}: {e}", scenario.name))
+    };
+    for (_, text) in plan.params.iter().chain(&plan.side_effects) {
+        parse(text)?;
+    }
+    for (check, _) in &plan.checks {
+        match check {
+            Check::Unordered(rows) | Check::Ordered(rows) | Check::Of(rows) => {
+                rows.iter().try_for_each(|r| parse(r))?;
+            }
+            Check::Subgraph(_, rows) => rows.iter().try_for_each(|r| parse(r))?,
+            Check::Tree(doc) => {
+                let mut node = |s: &str| {
+                    notation::parse(s)
+                        .map(|_| Value::Null)
+                        .map_err(|e| format!("{}: {s:?}: {e}", scenario.name))
+                };
+                compare::parse_tree(doc, &mut node)?;
+            }
+            Check::Empty | Check::Count(_) | Check::GraphCount { .. } | Check::Error(_) => {}
+        }
+    }
+    if plan.graph.is_none() {
+        return Err(format!("{}: no graph named", scenario.name));
+    }
+    if plan.traversal.is_none() || plan.iterate.is_none() || plan.checks.is_empty() {
+        return Err(format!(
+            "{}: no traversal, iteration or assertion",
+            scenario.name
+        ));
+    }
+    Ok(())
+}
+
 /// Resolves element references with lookup traversals on the backend (cached per phase).
 struct BackendResolver<'a> {
     backend: &'a mut dyn Backend,
