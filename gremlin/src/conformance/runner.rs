@@ -1109,6 +1109,87 @@ Feature: fake
     }
 
     #[test]
+    fn trees_and_subgraphs_are_checked_on_the_first_result() {
+        let tree_feature = r#"
+Feature: t
+  Scenario: tree
+    Given the modern graph
+    And the traversal of
+      """
+      g.V().tree()
+      """
+    When iterated next
+    Then the result should be a tree with a structure of
+      """
+      |--v[marko]
+         |--v[josh]
+      """
+
+  Scenario: subgraph
+    Given the modern graph
+    And the traversal of
+      """
+      g.E().subgraph("sg").cap("sg")
+      """
+    When iterated next
+    Then the result should be a subgraph with the following
+      | edges |
+      | e[marko-knows->josh] |
+    And the result should be a subgraph with the following
+      | vertices |
+      | v[marko] |
+"#;
+        let feature = parse_feature(tree_feature).expect("parses");
+        let mut fake = Fake::new();
+        let tree = Value::Tree(vec![(
+            marko(),
+            Value::Tree(vec![(josh(), Value::Tree(vec![]))]),
+        )]);
+        fake.answers.insert("g.V().tree()".into(), Ok(vec![tree]));
+        let graph = crate::value::GraphData {
+            vertices: vec![Vertex {
+                id: Value::Int(1),
+                label: Arc::from("person"),
+                properties: None,
+            }],
+            edges: match knows() {
+                Value::Edge(e) => vec![(*e).clone()],
+                _ => vec![],
+            },
+        };
+        fake.answers.insert(
+            "g.E().subgraph(\"sg\").cap(\"sg\")".into(),
+            Ok(vec![Value::Graph(Arc::new(graph))]),
+        );
+        let outcomes: Vec<Outcome> = feature
+            .scenarios
+            .iter()
+            .map(|s| run_scenario(&mut fake, s, Limits::default()))
+            .collect();
+        assert_eq!(outcomes, vec![Outcome::Passed, Outcome::Passed]);
+        // A different tree fails.
+        let flat = Value::Tree(vec![
+            (marko(), Value::Tree(vec![])),
+            (josh(), Value::Tree(vec![])),
+        ]);
+        fake.answers.insert("g.V().tree()".into(), Ok(vec![flat]));
+        let again = run_scenario(&mut fake, &feature.scenarios[0], Limits::default());
+        assert!(matches!(again, Outcome::Failed(_)), "{again:?}");
+        // An empty subgraph fails both halves.
+        fake.answers.insert(
+            "g.E().subgraph(\"sg\").cap(\"sg\")".into(),
+            Ok(vec![Value::Graph(Arc::new(
+                crate::value::GraphData::default(),
+            ))]),
+        );
+        let again = run_scenario(&mut fake, &feature.scenarios[1], Limits::default());
+        assert!(
+            matches!(&again, Outcome::Failed(f) if f.got.contains("expected 1 edges")),
+            "{again:?}"
+        );
+    }
+
+    #[test]
     fn quoted_arguments_unescape() {
         assert_eq!(
             quoted(r#""g.V().has(\"a\",1)""#).as_deref(),
