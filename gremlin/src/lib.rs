@@ -4,6 +4,7 @@
 //! -> compiled traversal -> step machine over a batch-shaped graph-access trait.
 
 pub mod bytecode;
+pub mod codec;
 pub mod conformance;
 pub mod parser;
 pub mod value;
