@@ -5,6 +5,7 @@
 
 pub mod bytecode;
 pub mod codec;
+pub mod conformance;
 pub mod error;
 pub mod graph;
 pub mod machine;
