@@ -48,11 +48,11 @@ pub struct Limits {
 }
 
 /// Default traversers in one frontier.
-pub const TRAVERSERS_MAX: u64 = 10_000_000;
+pub const TRAVERSERS_MAX: u64 = 500_000;
 /// Default items held by one barrier.
-pub const BARRIER_ITEMS_MAX: u64 = 10_000_000;
+pub const BARRIER_ITEMS_MAX: u64 = 1_000_000;
 /// Default iterations of one `repeat`.
-pub const REPEAT_DEPTH_MAX: u64 = 10_000;
+pub const REPEAT_DEPTH_MAX: u64 = 1_000;
 /// Default nesting of child traversals at run time.
 pub const NESTING_DEPTH_MAX: usize = 256;
 
