@@ -91,6 +91,12 @@ impl Backend for Reference {
                 Instruction::new("withSideEffect", vec![Value::str(key), value.clone()]),
             );
         }
-        gremlin::execute(&mut self.graph, &bytecode).map_err(|e| e.to_string())
+        gremlin::machine::execute_with(
+            &mut self.graph,
+            &bytecode,
+            gremlin::machine::Limits::default(),
+            request.deadline,
+        )
+        .map_err(|e| e.to_string())
     }
 }
