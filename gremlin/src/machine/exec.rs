@@ -779,6 +779,14 @@ impl<G: Graph> Ctx<'_, G> {
         by: &By,
         t: &Traverser,
     ) -> Result<Option<Value>, GremlinError> {
+        let r = self.by_value_raw(by, t)?;
+        if r.is_none() && self.m.options.productive_by && matches!(by, By::Trav(_) | By::Key(_)) {
+            return Ok(Some(Value::Null));
+        }
+        Ok(r)
+    }
+
+    fn by_value_raw(&mut self, by: &By, t: &Traverser) -> Result<Option<Value>, GremlinError> {
         let v = &t.value;
         Ok(match by {
             By::Identity => Some(v.clone()),

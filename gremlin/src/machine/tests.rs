@@ -691,3 +691,27 @@ fn two_owners_move_traversers_and_agree_with_one_owner() {
     }
     assert!(total_moves > 0, "no traverser ever moved between owners");
 }
+
+#[test]
+fn productive_by_strategy_turns_missing_values_into_null() {
+    let mut g = modern();
+    let mut b = bc(vec![
+        ("V", vec![]),
+        ("aggregate", vec![s("x")]),
+        ("by", vec![s("age")]),
+        ("cap", vec![s("x")]),
+    ]);
+    b.source.push(crate::bytecode::Instruction::new(
+        "withStrategies",
+        vec![Value::Strategy(Arc::new(crate::value::Strategy {
+            class: Arc::from("ProductiveByStrategy"),
+            config: Default::default(),
+        }))],
+    ));
+    let r = execute(&mut g, &b).expect("runs");
+    let Value::List(items) = &r[0] else {
+        panic!("expected a list, got {r:?}")
+    };
+    assert_eq!(items.len(), 6, "{items:?}");
+    assert_eq!(items.iter().filter(|v| matches!(v, Value::Null)).count(), 2);
+}
