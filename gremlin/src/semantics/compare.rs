@@ -105,6 +105,9 @@ impl Ternary {
 /// beyond this depth rather than overflowing the stack on hostile input).
 pub const DEPTH_MAX: usize = 256;
 
+/// Most items a `BulkSet` expands to when compared element by element.
+pub const BULK_ITEMS_MAX: usize = 1 << 20;
+
 /// Type families, in orderability priority.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Family {
@@ -169,10 +172,11 @@ fn items(v: &Value) -> Option<Items<'_>> {
         Value::List(l) => Items::Seq(l.iter().collect()),
         Value::Set(s) => Items::Seq(s.iter().collect()),
         Value::BulkSet(b) => {
-            // A BulkSet iterates each item `bulk` times; cap the expansion.
+            // A BulkSet iterates each item `bulk` times; the expansion is capped.
             let mut out = Vec::new();
             for (item, bulk) in b {
-                let n = (*bulk).clamp(0, 1 << 20) as usize;
+                let room = BULK_ITEMS_MAX.saturating_sub(out.len());
+                let n = usize::try_from(*bulk).unwrap_or(0).min(room);
                 out.extend(std::iter::repeat_n(item, n));
             }
             Items::Seq(out)
@@ -316,8 +320,8 @@ pub fn datetime_cmp(a: &crate::value::DateTime, b: &crate::value::DateTime) -> O
     (a.epoch_seconds, a.nanos)
         .cmp(&(b.epoch_seconds, b.nanos))
         .then_with(|| {
-            let la = a.epoch_seconds + i64::from(a.offset_seconds);
-            let lb = b.epoch_seconds + i64::from(b.offset_seconds);
+            let la = i128::from(a.epoch_seconds) + i128::from(a.offset_seconds);
+            let lb = i128::from(b.epoch_seconds) + i128::from(b.offset_seconds);
             la.cmp(&lb)
         })
 }
@@ -432,8 +436,22 @@ fn unknown_cmp(a: &Value, b: &Value) -> Ordering {
     })
 }
 
-/// Orderability: the total order of `order()` (and of `min`/`max` over mixed types).
+/// The order of `Order.asc` (the `order()` step; `Order.desc` is its reverse): orderability,
+/// except that top-level enum constants compare as their names, as TinkerPop's `Order` does
+/// (so `elementMap().order(local).by(keys)` sorts `T.id` between "age" and "name").
 pub fn order(a: &Value, b: &Value) -> Ordering {
+    let name = |v: &Value| match v {
+        Value::Enum(e) => Some(Value::String(e.name.clone())),
+        _ => None,
+    };
+    match (name(a), name(b)) {
+        (None, None) => order_depth(a, b, 0),
+        (x, y) => order_depth(x.as_ref().unwrap_or(a), y.as_ref().unwrap_or(b), 0),
+    }
+}
+
+/// Pure orderability (`GremlinValueComparator.ORDERABILITY`): the total order over all values.
+pub fn orderability(a: &Value, b: &Value) -> Ordering {
     order_depth(a, b, 0)
 }
 
@@ -466,6 +484,14 @@ fn container_len(v: &Value) -> Option<usize> {
 
 /// Equality for `P.eq`/`neq`, `within`, `is(x)`, `where(eq)`: never an error.
 pub fn equals(a: &Value, b: &Value) -> bool {
+    // Fast paths for the common cases (same answers as the general path).
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => return x == y,
+        (Value::Int(x), Value::Int(y)) => return x == y,
+        (Value::Long(x), Value::Long(y)) => return x == y,
+        (Value::Bool(x), Value::Bool(y)) => return x == y,
+        _ => {}
+    }
     if let (Some(x), Some(y)) = (container_len(a), container_len(b)) {
         if x != y {
             return false;
@@ -513,6 +539,67 @@ mod tests {
         assert!(equals(&Value::Null, &Value::Null));
         assert!(!equals(&Value::Null, &Value::Int(0)));
         assert!(!equals(&Value::str("1"), &Value::Int(1)));
+    }
+
+    #[test]
+    fn collections_and_elements_compare_by_gremlin_equality() {
+        let l1 = list(&[Value::Int(1), Value::Int(2)]);
+        let l2 = list(&[Value::Long(1), Value::Double(2.0)]);
+        assert!(equals(&l1, &l2));
+        assert!(!equals(&l1, &list(&[Value::Int(2), Value::Int(1)])));
+        assert!(!equals(&l1, &list(&[Value::Int(1)])));
+        let set = |xs: &[Value]| Value::Set(xs.iter().cloned().collect());
+        assert!(equals(
+            &set(&[Value::Int(1), Value::Int(2)]),
+            &set(&[Value::Long(2), Value::Long(1)])
+        ));
+        let map = |kv: &[(Value, Value)]| {
+            let mut m = crate::value::Map::new();
+            for (k, v) in kv {
+                m.insert(k.clone(), v.clone());
+            }
+            Value::Map(m)
+        };
+        assert!(equals(
+            &map(&[
+                (Value::str("a"), Value::Int(1)),
+                (Value::str("b"), Value::Int(2))
+            ]),
+            &map(&[
+                (Value::str("b"), Value::Long(2)),
+                (Value::str("a"), Value::Float(1.0))
+            ])
+        ));
+        assert!(!equals(
+            &map(&[(Value::str("a"), Value::Int(1))]),
+            &map(&[(Value::str("a"), Value::str("1"))])
+        ));
+        let v = |id: Value| {
+            Value::Vertex(Arc::new(crate::value::Vertex {
+                id,
+                label: "person".into(),
+                properties: None,
+            }))
+        };
+        assert!(equals(&v(Value::Int(1)), &v(Value::Long(1))));
+        assert!(!equals(&v(Value::Int(1)), &v(Value::Int(2))));
+        assert_eq!(
+            compare(&v(Value::Int(1)), &v(Value::Int(2))),
+            Comparison::Less
+        );
+        assert_eq!(
+            compare(&v(Value::Int(1)), &Value::Int(1)),
+            Comparison::Incomparable
+        );
+        // NaN nested in a list makes the lists unequal and incomparable.
+        let with_nan = list(&[Value::Double(f64::NAN)]);
+        assert!(!equals(&with_nan, &with_nan));
+        assert_eq!(compare(&with_nan, &with_nan), Comparison::Incomparable);
+        // Lists of different lengths are incomparable, but ordered by orderability.
+        let short = list(&[Value::str("a")]);
+        let long = list(&[Value::str("a"), Value::str("b")]);
+        assert_eq!(compare(&short, &long), Comparison::Incomparable);
+        assert_eq!(order(&short, &long), Ordering::Less);
     }
 
     #[test]
@@ -628,6 +715,28 @@ mod tests {
         let mut rev = expected.clone();
         rev.reverse();
         assert_eq!(shuffled, rev);
+    }
+
+    #[test]
+    fn order_compares_enums_by_name() {
+        // Order.feature: elementMap().order(local).by(keys, asc) -> age, T.id, T.label, name.
+        let t = |n: &str| {
+            Value::Enum(crate::value::EnumValue {
+                kind: crate::value::EnumKind::T,
+                name: n.into(),
+            })
+        };
+        let mut keys = vec![Value::str("name"), t("label"), Value::str("age"), t("id")];
+        keys.sort_by(order);
+        assert_eq!(
+            keys,
+            vec![Value::str("age"), t("id"), t("label"), Value::str("name")]
+        );
+        // Pure orderability puts enums (unknown types) after strings.
+        assert_eq!(
+            orderability(&t("id"), &Value::str("name")),
+            Ordering::Greater
+        );
     }
 
     #[test]

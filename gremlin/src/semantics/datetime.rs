@@ -49,7 +49,9 @@ pub fn to_epoch_millis(dt: &DateTime) -> i64 {
 
 /// Java `OffsetDateTime.toString()`: `uuuu-MM-ddTHH:mm[:ss[.fff…]]` plus `Z` or `±HH:MM[:SS]`.
 pub fn format(dt: &DateTime) -> String {
-    let local = dt.epoch_seconds + i64::from(dt.offset_seconds);
+    let local = dt
+        .epoch_seconds
+        .saturating_add(i64::from(dt.offset_seconds));
     let days = local.div_euclid(86_400);
     let secs = local.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
@@ -77,6 +79,33 @@ pub fn format(dt: &DateTime) -> String {
     out
 }
 
+/// Java `java.util.Date.toString()` in UTC (the JVM zone TinkerPop's servers run in):
+/// `Tue Aug 01 00:00:00 UTC 2023`.
+pub fn format_legacy_date(ms: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let weekday = DAYS
+        .get(days.rem_euclid(7) as usize)
+        .copied()
+        .unwrap_or("Thu");
+    let month = MONTHS
+        .get((m as usize).saturating_sub(1))
+        .copied()
+        .unwrap_or("Jan");
+    format!(
+        "{weekday} {month} {d:02} {:02}:{:02}:{:02} UTC {y}",
+        sod / 3600,
+        (sod % 3600) / 60,
+        sod % 60
+    )
+}
+
 fn format_offset(offset: i32) -> String {
     if offset == 0 {
         return "Z".into();
@@ -98,65 +127,100 @@ fn digits(s: &str, n: usize) -> Option<u32> {
     s.parse().ok()
 }
 
-/// Parses ISO-8601 as gremlin-lang `datetime()` and `asDate()` accept it:
-/// `yyyy-MM-dd`, `yyyy-MM-ddTHH:mm[:ss[.fraction]]` with optional `Z` or `±HH:MM[:SS]` / `±HHMM`
-/// (no offset means UTC).
+/// Parses ISO-8601 as TinkerPop's `DatetimeHelper` does (for `datetime()` and `asDate()`):
+/// `yyyy-MM`, `yyyy-MM-dd`, `HH:mm[:ss[.fraction]]` (on 1970-01-01), and
+/// `yyyy-MM-ddTHH:mm[:ss[.fraction]]` with an optional `Z` or `±HH[:MM[:SS]]` / `±HHMM[SS]`
+/// offset (none means UTC). Case-insensitive `T` and `Z`.
 pub fn parse(s: &str) -> Option<DateTime> {
     let s = s.trim();
-    let (date, rest) = match s.find(['T', 't', ' ']) {
+    if s.as_bytes().get(2) == Some(&b':') {
+        let (secs, nanos, offset) = parse_time(s)?;
+        return Some(DateTime {
+            epoch_seconds: secs - i64::from(offset),
+            nanos,
+            offset_seconds: offset,
+        });
+    }
+    let (date, rest) = match s.find(['T', 't']) {
         Some(i) => (s.get(..i)?, Some(s.get(i + 1..)?)),
         None => (s, None),
+    };
+    // Years beyond 4 digits carry a sign, as Java prints them (`+19011-09-01`, `-0001-01-01`).
+    let (year_sign, date) = match date.as_bytes().first() {
+        Some(b'+') => (1, date.get(1..)?),
+        Some(b'-') => (-1, date.get(1..)?),
+        _ => (1, date),
     };
     let mut dparts = date.splitn(3, '-');
     let y: i64 = {
         let t = dparts.next()?;
-        if t.len() < 4 || !t.bytes().all(|b| b.is_ascii_digit()) {
+        if t.len() < 4 || t.len() > 9 || !t.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        t.parse().ok()?
+        year_sign * t.parse::<i64>().ok()?
     };
-    let mo = digits(dparts.next()?, 2)?;
-    let d = digits(dparts.next()?, 2)?;
+    let mo_text = dparts.next()?;
+    let day_text = dparts.next();
+    let mo: u32 = if day_text.is_none() && rest.is_none() {
+        // Year-month (lenient width, as DatetimeHelper's yearMonthFormatter).
+        if mo_text.is_empty() || mo_text.len() > 2 || !mo_text.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        mo_text.parse().ok()?
+    } else {
+        digits(mo_text, 2)?
+    };
+    let d = match day_text {
+        Some(t) => digits(t, 2)?,
+        None => 1,
+    };
     if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) {
         return None;
     }
-    let (mut secs_of_day, mut nanos, mut offset) = (0i64, 0u32, 0i32);
-    if let Some(rest) = rest {
-        let (time, off) = match rest.find(['Z', 'z', '+', '-']) {
-            Some(i) => (rest.get(..i)?, Some(rest.get(i..)?)),
-            None => (rest, None),
-        };
-        let (hms, frac) = match time.split_once('.') {
-            Some((a, b)) => (a, Some(b)),
-            None => (time, None),
-        };
-        let mut t = hms.split(':');
-        let hh = digits(t.next()?, 2)?;
-        let mm = digits(t.next()?, 2)?;
-        let ss = match t.next() {
-            Some(x) => digits(x, 2)?,
-            None => 0,
-        };
-        if t.next().is_some() || hh > 23 || mm > 59 || ss > 59 {
-            return None;
-        }
-        if let Some(f) = frac {
-            if f.is_empty() || f.len() > 9 || !f.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            nanos = f.parse::<u32>().ok()? * 10u32.pow(9 - f.len() as u32);
-        }
-        secs_of_day = i64::from(hh * 3600 + mm * 60 + ss);
-        if let Some(off) = off {
-            offset = parse_offset(off)?;
-        }
-    }
+    let (secs_of_day, nanos, offset) = match rest {
+        Some(rest) => parse_time(rest)?,
+        None => (0, 0, 0),
+    };
     let local = days_from_civil(y, mo, d) * 86_400 + secs_of_day;
     Some(DateTime {
         epoch_seconds: local - i64::from(offset),
         nanos,
         offset_seconds: offset,
     })
+}
+
+/// `HH:mm[:ss[.fraction]][offset]`: seconds of day, nanos, offset seconds.
+fn parse_time(rest: &str) -> Option<(i64, u32, i32)> {
+    let (time, off) = match rest.find(['Z', 'z', '+', '-']) {
+        Some(i) => (rest.get(..i)?, Some(rest.get(i..)?)),
+        None => (rest, None),
+    };
+    let (hms, frac) = match time.split_once('.') {
+        Some((a, b)) => (a, Some(b)),
+        None => (time, None),
+    };
+    let mut t = hms.split(':');
+    let hh = digits(t.next()?, 2)?;
+    let mm = digits(t.next()?, 2)?;
+    let ss = match t.next() {
+        Some(x) => digits(x, 2)?,
+        None => 0,
+    };
+    if t.next().is_some() || hh > 23 || mm > 59 || ss > 59 {
+        return None;
+    }
+    let mut nanos = 0;
+    if let Some(f) = frac {
+        if f.is_empty() || f.len() > 9 || !f.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        nanos = f.parse::<u32>().ok()? * 10u32.pow(9 - f.len() as u32);
+    }
+    let offset = match off {
+        Some(o) => parse_offset(o)?,
+        None => 0,
+    };
+    Some((i64::from(hh * 3600 + mm * 60 + ss), nanos, offset))
 }
 
 fn parse_offset(off: &str) -> Option<i32> {
@@ -170,6 +234,7 @@ fn parse_offset(off: &str) -> Option<i32> {
     };
     let body = off.get(1..)?;
     let (h, m, s) = if body.contains(':') {
+        // +HH:MM[:SS]
         let mut p = body.split(':');
         let h = digits(p.next()?, 2)?;
         let m = digits(p.next()?, 2)?;
@@ -182,6 +247,11 @@ fn parse_offset(off: &str) -> Option<i32> {
         match body.len() {
             2 => (digits(body, 2)?, 0, 0),
             4 => (digits(body.get(..2)?, 2)?, digits(body.get(2..)?, 2)?, 0),
+            6 => (
+                digits(body.get(..2)?, 2)?,
+                digits(body.get(2..4)?, 2)?,
+                digits(body.get(4..)?, 2)?,
+            ),
             _ => return None,
         }
     };
@@ -258,25 +328,30 @@ pub fn as_datetime(v: &Value) -> Option<DateTime> {
     }
 }
 
-/// The `asDate()` step: ISO-8601 strings, integral numbers as epoch milliseconds, dates as
-/// themselves. Everything else, null included, raises "Can't parse ...".
+/// The `asDate()` step: ISO-8601 strings (`DatetimeHelper` forms), Byte/Short/Int/Long and
+/// BigInteger (when it fits a long) as epoch milliseconds, date-times as themselves.
+/// Everything else, null and floating-point numbers included, raises TinkerPop's
+/// "Can't parse ... as OffsetDateTime." (`null as DateTime.`).
 pub fn as_date(v: &Value) -> Result<DateTime, SemanticsError> {
-    let err = || {
-        SemanticsError::parse(format!(
-            "Can't parse {} as Date.",
-            super::text::to_java_string(v)
-        ))
+    let err = |what: String, as_what: &str| {
+        SemanticsError::illegal_argument(format!("Can't parse {what} as {as_what}."))
     };
     match v {
+        Value::Null => Err(err("null".into(), "DateTime")),
         Value::DateTime(dt) => Ok(*dt),
         Value::Date(ms) => Ok(from_epoch_millis(*ms)),
-        Value::String(s) => parse(s).ok_or_else(err),
+        Value::String(s) => parse(s).ok_or_else(|| err(s.to_string(), "OffsetDateTime")),
         Value::Byte(x) => Ok(from_epoch_millis(i64::from(*x))),
         Value::Short(x) => Ok(from_epoch_millis(i64::from(*x))),
         Value::Int(x) => Ok(from_epoch_millis(i64::from(*x))),
         Value::Long(x) => Ok(from_epoch_millis(*x)),
-        Value::BigInt(x) => i64::try_from(x).map(from_epoch_millis).map_err(|_| err()),
-        _ => Err(err()),
+        Value::BigInt(x) => i64::try_from(x)
+            .map(from_epoch_millis)
+            .map_err(|_| err(x.to_string(), "Date")),
+        other => Err(err(
+            super::text::java_class_name(other).to_string(),
+            "OffsetDateTime",
+        )),
     }
 }
 
@@ -295,6 +370,39 @@ mod tests {
         assert_eq!(format(&dt), "2023-09-06T16:28:27.500Z");
         assert!(parse("This String is not an ISO 8601 Date").is_none());
         assert!(parse("2023-02-30").is_none());
+        // DatetimeHelper's documented forms.
+        let utc = |s: &str| parse(s).map(|d| (d.epoch_seconds, d.nanos));
+        let base = utc("2018-03-22T00:35:44Z").unwrap();
+        assert_eq!(utc("2018-03-22T00:35:44"), Some(base));
+        assert_eq!(utc("2018-03-22t00:35:44z"), Some(base));
+        assert_eq!(utc("2018-03-22T00:35:44.741Z"), Some((base.0, 741_000_000)));
+        assert_eq!(
+            utc("2018-03-22T16:35:44.741+1600"),
+            Some((base.0, 741_000_000))
+        );
+        assert_eq!(
+            utc("2018-03-22T16:35:44.741+16:00"),
+            Some((base.0, 741_000_000))
+        );
+        assert_eq!(
+            utc("2018-03-22T16:35:44.741+160000"),
+            Some((base.0, 741_000_000))
+        );
+        assert_eq!(
+            utc("2018-03-22T16:35:44.741+16:00:00"),
+            Some((base.0, 741_000_000))
+        );
+        assert_eq!(utc("2018-03"), utc("2018-03-01T00:00Z"));
+        assert_eq!(utc("00:35:44"), Some((35 * 60 + 44, 0)));
+        assert!(parse("2018-03-22 00:35:44").is_none());
+        // Java's signed years round-trip.
+        for text in [
+            "+19011-09-01T00:00Z",
+            "-0001-01-01T00:00Z",
+            "0000-01-01T00:00Z",
+        ] {
+            assert_eq!(format(&parse(text).unwrap()), text);
+        }
     }
 
     #[test]
@@ -317,9 +425,45 @@ mod tests {
             assert!(as_date(&bad).unwrap_err().message.contains("Can't parse"));
         }
         assert_eq!(
+            as_date(&Value::Null).unwrap_err().message,
+            "Can't parse null as DateTime."
+        );
+        assert_eq!(
+            as_date(&Value::Double(1.5)).unwrap_err().message,
+            "Can't parse java.lang.Double as OffsetDateTime."
+        );
+        assert_eq!(
+            as_date(&Value::str("nope")).unwrap_err().message,
+            "Can't parse nope as OffsetDateTime."
+        );
+        assert_eq!(
             to_epoch_millis(&as_date(&Value::Long(-131_587_200_000)).unwrap()),
             -131_587_200_000
         );
+    }
+
+    #[test]
+    fn extreme_instants_do_not_panic() {
+        for secs in [i64::MAX, i64::MIN, 0] {
+            let dt = DateTime {
+                epoch_seconds: secs,
+                nanos: 999_999_999,
+                offset_seconds: 18 * 3600,
+            };
+            assert!(!format(&dt).is_empty());
+            let _ = date_add(&dt, "day", i64::MAX);
+            let _ = date_diff(&dt, Some(&dt));
+        }
+        assert!(!format_legacy_date(i64::MIN).is_empty());
+    }
+
+    #[test]
+    fn legacy_date_string() {
+        // 2023-08-01 was a Tuesday.
+        let ms = to_epoch_millis(&parse("2023-08-01T00:00:00Z").unwrap());
+        assert_eq!(format_legacy_date(ms), "Tue Aug 01 00:00:00 UTC 2023");
+        assert_eq!(format_legacy_date(0), "Thu Jan 01 00:00:00 UTC 1970");
+        assert_eq!(format_legacy_date(-1000), "Wed Dec 31 23:59:59 UTC 1969");
     }
 
     #[test]

@@ -207,7 +207,7 @@ pub fn mul(a: &BigDecimal, b: &BigDecimal) -> Result<BigDecimal, SemanticsError>
 /// Removes trailing zeros while the scale stays above `preferred`.
 fn strip_to(mut x: BigDecimal, preferred: i64) -> BigDecimal {
     let ten = BigInt::from(10u32);
-    while i64::from(x.scale) > preferred && !is_zero(&x.unscaled) {
+    while i64::from(x.scale) > preferred && x.scale > i32::MIN && !is_zero(&x.unscaled) {
         let r = &x.unscaled % &ten;
         if !is_zero(&r) {
             break;
@@ -390,6 +390,24 @@ mod tests {
             "-0.6666666667"
         );
         assert!(div(&bd("1"), &bd("0")).is_err());
+    }
+
+    #[test]
+    fn absurd_scales_error_instead_of_panicking() {
+        let tiny = BigDecimal {
+            unscaled: BigInt::from(1),
+            scale: i32::MAX,
+        };
+        let huge = BigDecimal {
+            unscaled: BigInt::from(1),
+            scale: i32::MIN,
+        };
+        assert!(add(&tiny, &huge).is_err());
+        assert!(mul(&tiny, &tiny).is_err());
+        let _ = div(&huge, &tiny);
+        let _ = div(&tiny, &huge);
+        assert_eq!(cmp(&huge, &tiny), Ordering::Greater);
+        assert!(!to_java_string(&huge).is_empty());
     }
 
     #[test]

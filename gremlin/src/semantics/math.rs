@@ -1,7 +1,8 @@
 //! The `math()` step's expression language (exp4j as TinkerPop uses it): numbers, variables
 //! (`_`, step labels, side-effect keys), `+ - * / % ^`, unary `+`/`-`, parentheses, the
 //! one-argument functions `abs acos asin atan cbrt ceil cos cosh exp expm1 floor log log10
-//! log1p log2 sin sinh sqrt tan tanh signum cot`, and the constants `pi`, `π`, `e`, `φ`.
+//! log1p log2 sin sinh sqrt tan tanh signum cot coth csc csch sec sech todegree toradian`,
+//! the two-argument `pow(x, y)` and `logb(x, base)`, and the constants `pi`, `π`, `e`, `φ`.
 //!
 //! Precedence as exp4j: `+ -` (500) < `* / %` (1000) < unary `+ -` (5000) < `^` (10000,
 //! right-associative), so `-2^2` is `-4`. Division or modulo by zero raises
@@ -13,6 +14,9 @@ use super::SemanticsError;
 pub const DEPTH_MAX: usize = 256;
 /// Expression length limit, in bytes.
 pub const SIZE_BYTES_MAX: usize = 64 * 1024;
+/// Token limit: bounds the expression tree's height, so evaluation's recursion stays shallow
+/// (a left-associative chain `1+1+...` is as tall as it is long).
+pub const TOKENS_MAX: usize = 1024;
 
 /// A one-argument function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +30,9 @@ pub enum Func {
     Cos,
     Cosh,
     Cot,
+    Coth,
+    Csc,
+    Csch,
     Exp,
     Expm1,
     Floor,
@@ -33,12 +40,23 @@ pub enum Func {
     Log10,
     Log1p,
     Log2,
+    Sec,
+    Sech,
     Signum,
     Sin,
     Sinh,
     Sqrt,
     Tan,
     Tanh,
+    ToDegree,
+    ToRadian,
+}
+
+/// A two-argument function: `pow(x, y)`, `logb(x, base)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Func2 {
+    Pow,
+    Logb,
 }
 
 impl Func {
@@ -53,6 +71,13 @@ impl Func {
             "cos" => Func::Cos,
             "cosh" => Func::Cosh,
             "cot" => Func::Cot,
+            "coth" => Func::Coth,
+            "csc" => Func::Csc,
+            "csch" => Func::Csch,
+            "sec" => Func::Sec,
+            "sech" => Func::Sech,
+            "todegree" => Func::ToDegree,
+            "toradian" => Func::ToRadian,
             "exp" => Func::Exp,
             "expm1" => Func::Expm1,
             "floor" => Func::Floor,
@@ -87,6 +112,13 @@ impl Func {
                 }
                 1.0 / t
             }
+            Func::Coth => 1.0 / x.tanh(),
+            Func::Csc => 1.0 / x.sin(),
+            Func::Csch => 1.0 / x.sinh(),
+            Func::Sec => 1.0 / x.cos(),
+            Func::Sech => 1.0 / x.cosh(),
+            Func::ToDegree => x.to_degrees(),
+            Func::ToRadian => x.to_radians(),
             Func::Exp => x.exp(),
             Func::Expm1 => x.exp_m1(),
             Func::Floor => x.floor(),
@@ -129,6 +161,7 @@ pub enum Expr {
     Neg(Box<Expr>),
     Bin(BinOp, Box<Expr>, Box<Expr>),
     Call(Func, Box<Expr>),
+    Call2(Func2, Box<Expr>, Box<Expr>),
 }
 
 impl Expr {
@@ -148,7 +181,7 @@ impl Expr {
                 }
             }
             Expr::Neg(e) | Expr::Call(_, e) => e.collect_vars(out),
-            Expr::Bin(_, a, b) => {
+            Expr::Bin(_, a, b) | Expr::Call2(_, a, b) => {
                 a.collect_vars(out);
                 b.collect_vars(out);
             }
@@ -166,6 +199,14 @@ impl Expr {
             }),
             Expr::Neg(e) => Ok(-e.eval(lookup)?),
             Expr::Call(f, e) => f.apply(e.eval(lookup)?),
+            Expr::Call2(f, a, b) => {
+                let x = a.eval(lookup)?;
+                let y = b.eval(lookup)?;
+                Ok(match f {
+                    Func2::Pow => x.powf(y),
+                    Func2::Logb => x.ln() / y.ln(),
+                })
+            }
             Expr::Bin(op, a, b) => {
                 let x = a.eval(lookup)?;
                 let y = b.eval(lookup)?;
@@ -199,6 +240,7 @@ enum Tok {
     Op(char),
     LParen,
     RParen,
+    Comma,
 }
 
 fn is_name_start(c: char) -> bool {
@@ -253,6 +295,7 @@ fn lex(src: &str) -> Result<Vec<Tok>, SemanticsError> {
                 '+' | '-' | '*' | '/' | '%' | '^' => toks.push(Tok::Op(c)),
                 '(' => toks.push(Tok::LParen),
                 ')' => toks.push(Tok::RParen),
+                ',' => toks.push(Tok::Comma),
                 other => {
                     return Err(SemanticsError::illegal_argument(format!(
                         "Unknown operator or function: '{other}'"
@@ -342,7 +385,40 @@ impl Parser {
                 }
             }
             Some(Tok::Name(name)) => {
+                let f2 = match name.as_str() {
+                    "pow" => Some(Func2::Pow),
+                    "logb" => Some(Func2::Logb),
+                    _ => None,
+                };
+                if let (Some(f2), Some(Tok::LParen)) = (f2, self.peek()) {
+                    self.pos += 1;
+                    let a = self.expr(0, depth + 1)?;
+                    let b = match self.next() {
+                        Some(Tok::Comma) => self.expr(0, depth + 1)?,
+                        _ => {
+                            return Err(SemanticsError::illegal_argument(format!(
+                                "Invalid number of arguments available for '{name}' function"
+                            )))
+                        }
+                    };
+                    return match self.next() {
+                        Some(Tok::RParen) => Ok(Expr::Call2(f2, Box::new(a), Box::new(b))),
+                        _ => Err(SemanticsError::illegal_argument(format!(
+                            "Invalid number of arguments available for '{name}' function"
+                        ))),
+                    };
+                }
                 if let Some(f) = Func::by_name(&name) {
+                    if !matches!(
+                        self.peek(),
+                        Some(Tok::LParen) | None | Some(Tok::RParen) | Some(Tok::Comma)
+                    ) && !matches!(self.peek(), Some(Tok::Op(c)) if *c != '-' && *c != '+')
+                    {
+                        // exp4j's shunting-yard keeps a function without parentheses on the
+                        // stack until the group ends: `ceil _ + 1` is `ceil(_ + 1)`.
+                        let arg = self.expr(0, depth + 1)?;
+                        return Ok(Expr::Call(f, Box::new(arg)));
+                    }
                     if self.peek() == Some(&Tok::LParen) {
                         self.pos += 1;
                         let arg = self.expr(0, depth + 1)?;
@@ -377,6 +453,11 @@ pub fn parse(src: &str) -> Result<Expr, SemanticsError> {
         return Err(SemanticsError::illegal_argument("Expression is too long"));
     }
     let toks = lex(src)?;
+    if toks.len() > TOKENS_MAX {
+        return Err(SemanticsError::illegal_argument(format!(
+            "Expression has more than {TOKENS_MAX} tokens"
+        )));
+    }
     if toks.is_empty() {
         return Err(SemanticsError::illegal_argument(
             "Expression can not be empty",
@@ -418,6 +499,19 @@ mod tests {
         assert_eq!(eval("_ + x", &[("_", 29.0), ("x", 100.0)]), Ok(129.0));
         assert_eq!(eval("sin(_)", &[("_", 0.0)]), Ok(0.0));
         assert_eq!(eval("abs(-3) + sqrt(16) + floor(2.7)", &[]), Ok(9.0));
+        // Double.feature: math('ceil _') on 2.7 is 3.0.
+        assert_eq!(eval("ceil _", &[("_", 2.7)]), Ok(3.0));
+        assert_eq!(eval("2 * ceil _ + 0.5", &[("_", 2.2)]), Ok(6.0));
+        assert_eq!(eval("(ceil _) + 1", &[("_", 2.2)]), Ok(4.0));
+        assert_eq!(eval("pow(2, 10)", &[]), Ok(1024.0));
+        assert_eq!(eval("logb(8, 2)", &[]), Ok(3.0));
+        assert_eq!(eval("todegree(pi)", &[]), Ok(180.0));
+        assert!(parse("pow(2)").is_err());
+        assert!(parse("1, 2").is_err());
+        let long = vec!["1"; TOKENS_MAX].join("+");
+        assert!(parse(&long).is_err());
+        let ok = vec!["1"; TOKENS_MAX / 2].join("+");
+        assert_eq!(eval(&ok, &[]), Ok((TOKENS_MAX / 2) as f64));
         let e = parse("a + b * a - _").unwrap();
         assert_eq!(e.variables(), vec!["a".to_string(), "b".into(), "_".into()]);
         assert!(eval("a + 1", &[]).is_err());

@@ -1,8 +1,9 @@
 //! Java `NumberHelper` arithmetic over numeric [`Value`]s: the widest common type of the two
 //! operands (Byte < Short < Int < Long < BigInteger; any float makes it Float/Double/BigDecimal
 //! by width), with TinkerPop 3.8's overflow rule: Byte, Short, Int and Float results that
-//! overflow are recomputed in the next wider type; Long overflow raises `ArithmeticException`
-//! ("long overflow"/"integer overflow"); Double overflow yields ±Infinity.
+//! overflow (division included: `-128b / -1b` is Short 128) are recomputed in the next wider
+//! type; Long overflow raises `ArithmeticException` ("long overflow"); integer division by
+//! zero raises "/ by zero"; Double overflow yields ±Infinity.
 
 use std::cmp::Ordering;
 
@@ -180,10 +181,13 @@ fn to_bigdecimal(v: &Value) -> Result<BigDecimal, SemanticsError> {
     match v {
         Value::BigDecimal(x) => Ok(x.clone()),
         Value::BigInt(x) => Ok(decimal::from_bigint(x)),
+        // Java: `new BigDecimal(Float.toString(f))` (keeps `0.1f` as 0.1), `valueOf(double)`.
+        Value::Float(f) if f.is_finite() => decimal::parse(&super::text::float_to_string(*f))
+            .ok_or_else(|| SemanticsError::new(ErrorKind::Parse, "Infinite or NaN")),
         Value::Float(_) | Value::Double(_) => {
             let x = to_f64(v).unwrap_or(f64::NAN);
             decimal::from_f64(x)
-                .ok_or_else(|| SemanticsError::new(ErrorKind::Parse, "Infinite or NaN".to_string()))
+                .ok_or_else(|| SemanticsError::new(ErrorKind::Parse, "Infinite or NaN"))
         }
         other => Ok(decimal::from_i64(to_i64(other).unwrap_or(0))),
     }
@@ -232,13 +236,9 @@ fn attempt(op: Op, c: NumClass, a: &Value, b: &Value) -> Result<Attempt, Semanti
                     if y == 0 {
                         return by_zero();
                     }
-                    // Java truncates and, for byte/short, casts back (wrapping): -128/-1 is -128.
-                    let q = x / y;
-                    match c {
-                        NumClass::Byte => i64::from(q as i8),
-                        NumClass::Short => i64::from(q as i16),
-                        _ => i64::from(q as i32),
-                    }
+                    // Truncating division; -128b / -1b overflows the Byte and promotes to
+                    // Short 128 (Sack.feature), likewise Short and Int.
+                    x / y
                 }
             };
             if r < lo || r > hi {
@@ -525,8 +525,9 @@ pub fn neg(v: &Value) -> Result<Value, SemanticsError> {
     })
 }
 
-/// `sum()` over values: `NumberHelper.add` folded from `Int 0`... as `SumGlobalStep` does it
-/// (seeded with the first value; nulls skipped). `None` for no numbers at all.
+/// `sum()` over values: `NumberHelper.add` folded left, starting from the first non-null
+/// value (so `1b + 2b + 3b` stays a Byte); nulls are skipped; `None` when there is nothing to
+/// sum. A non-number is an error.
 pub fn sum<'a, I>(values: I) -> Result<Option<Value>, SemanticsError>
 where
     I: IntoIterator<Item = &'a Value>,
@@ -549,9 +550,9 @@ where
     Ok(acc)
 }
 
-/// `mean()` over values: the sum divided by the count in floating point (`Double`, or
-/// `BigDecimal` when a BigDecimal/BigInteger is involved... as `NumberHelper.div(sum, count,
-/// true)` decides). Nulls are skipped; `None` when there are no numbers.
+/// `mean()` over values: `NumberHelper.div(sum, count as Long, true)`, i.e. a Double, or a
+/// BigDecimal when the sum is a BigInteger or BigDecimal. Nulls are skipped; `None` when there
+/// are no numbers. A non-number is an error.
 pub fn mean<'a, I>(values: I) -> Result<Option<Value>, SemanticsError>
 where
     I: IntoIterator<Item = &'a Value>,
@@ -569,7 +570,7 @@ where
             None => v.clone(),
             Some(a) => add(&a, v)?,
         });
-        count += 1;
+        count = count.saturating_add(1);
     }
     match acc {
         None => Ok(None),
@@ -622,26 +623,13 @@ pub fn as_number(v: &Value, target: Option<&Value>) -> Result<Value, SemanticsEr
         other => {
             return Err(SemanticsError::parse(format!(
                 "Can't parse type {} as number.",
-                java_class_simple_name(other)
+                super::text::java_simple_class_name(other)
             )))
         }
     };
     match class {
         None => Ok(number),
         Some(c) => cast_number(&number, c),
-    }
-}
-
-/// The Java simple class name TinkerPop prints for a value's runtime type.
-fn java_class_simple_name(v: &Value) -> &'static str {
-    match v {
-        Value::List(_) => "ArrayList",
-        Value::Set(_) => "LinkedHashSet",
-        Value::Map(_) => "LinkedHashMap",
-        Value::Bool(_) => "Boolean",
-        Value::Vertex(_) => "DetachedVertex",
-        Value::Edge(_) => "DetachedEdge",
-        other => other.type_name(),
     }
 }
 
@@ -772,11 +760,57 @@ fn narrow_integer(big: BigInt) -> Value {
     }
 }
 
-/// Converts a number to class `c` for `asNumber(GType)`: integer targets truncate floating
-/// values, and a value out of the target's range raises
-/// "Can't convert number of type X to Y due to overflow.".
+/// Java `longValue` as `NumberHelper.castTo` checks it: NaN, infinities and out-of-range
+/// floating values are errors; BigInteger/BigDecimal must fit exactly (BigDecimal truncated).
+fn checked_long(v: &Value, target: NumClass) -> Result<i64, SemanticsError> {
+    let from = NumClass::of(v).ok_or_else(|| not_a_number(v))?;
+    let overflow = |what: &str| {
+        SemanticsError::arithmetic(format!(
+            "Can't convert number of type {} to {} due to {what}.",
+            from.java_name(),
+            target.java_name()
+        ))
+    };
+    let d = to_f64(v).unwrap_or(f64::NAN);
+    if d.is_nan() {
+        return Err(SemanticsError::arithmetic(format!(
+            "Can't convert NaN to {}.",
+            target.java_name()
+        )));
+    }
+    if d.is_infinite() && matches!(v, Value::Float(_) | Value::Double(_)) {
+        return Err(SemanticsError::arithmetic(format!(
+            "Can't convert floating point infinity to {}.",
+            target.java_name()
+        )));
+    }
+    match v {
+        Value::Float(_) | Value::Double(_) => {
+            if d > i64::MAX as f64 {
+                return Err(overflow("overflow"));
+            }
+            if d < i64::MIN as f64 {
+                return Err(overflow("underflow"));
+            }
+            Ok(d as i64)
+        }
+        Value::BigInt(b) => i64::try_from(b).map_err(|_| overflow("overflow")),
+        Value::BigDecimal(b) => {
+            i64::try_from(&decimal::to_bigint(b)).map_err(|_| overflow("overflow"))
+        }
+        other => to_i64(other).ok_or_else(|| not_a_number(other)),
+    }
+}
+
+/// `NumberHelper.castTo(number, GType)` for `asNumber(GType)`: integer targets truncate
+/// floating values and must fit; Float must fit `±Float.MAX_VALUE`; Double must be finite
+/// (NaN and infinities pass through); Float widens through its decimal string (`0.1f` becomes
+/// `0.1`). Errors: "Can't convert number of type X to Y due to overflow." and friends.
 pub fn cast_number(v: &Value, c: NumClass) -> Result<Value, SemanticsError> {
     let from = NumClass::of(v).ok_or_else(|| not_a_number(v))?;
+    if from == c {
+        return Ok(v.clone());
+    }
     let overflow = || {
         SemanticsError::arithmetic(format!(
             "Can't convert number of type {} to {} due to overflow.",
@@ -784,41 +818,51 @@ pub fn cast_number(v: &Value, c: NumClass) -> Result<Value, SemanticsError> {
             c.java_name()
         ))
     };
-    let integral = |v: &Value| -> Result<BigInt, SemanticsError> {
-        match v {
-            Value::Float(_) | Value::Double(_) => {
-                let x = to_f64(v).unwrap_or(f64::NAN);
-                if !x.is_finite() {
-                    return Err(overflow());
-                }
-                Ok(decimal::to_bigint(
-                    &decimal::from_f64(x.trunc()).ok_or_else(overflow)?,
-                ))
-            }
-            other => Ok(to_bigint(other)),
-        }
-    };
+    let floating = matches!(v, Value::Float(_) | Value::Double(_));
+    let d = to_f64(v).unwrap_or(f64::NAN);
     Ok(match c {
-        NumClass::Byte => Value::Byte(i8::try_from(&integral(v)?).map_err(|_| overflow())?),
-        NumClass::Short => Value::Short(i16::try_from(&integral(v)?).map_err(|_| overflow())?),
-        NumClass::Int => Value::Int(i32::try_from(&integral(v)?).map_err(|_| overflow())?),
-        NumClass::Long => Value::Long(i64::try_from(&integral(v)?).map_err(|_| overflow())?),
-        NumClass::BigInt => Value::BigInt(integral(v)?),
+        NumClass::Byte => {
+            let x = checked_long(v, c)?;
+            i8::try_from(x).map(Value::Byte).map_err(|_| overflow())?
+        }
+        NumClass::Short => {
+            let x = checked_long(v, c)?;
+            i16::try_from(x).map(Value::Short).map_err(|_| overflow())?
+        }
+        NumClass::Int => {
+            let x = checked_long(v, c)?;
+            i32::try_from(x).map(Value::Int).map_err(|_| overflow())?
+        }
+        NumClass::Long => Value::Long(checked_long(v, c)?),
         NumClass::Float => {
-            let x = to_f64(v).unwrap_or(f64::NAN);
-            if x.is_finite() && x.abs() > f64::from(f32::MAX) {
+            if (floating && !d.is_finite())
+                || (-f64::from(f32::MAX)..=f64::from(f32::MAX)).contains(&d)
+            {
+                Value::Float(d as f32)
+            } else {
                 return Err(overflow());
             }
-            Value::Float(x as f32)
         }
         NumClass::Double => {
-            let x = to_f64(v).unwrap_or(f64::NAN);
-            if x.is_infinite() && !matches!(v, Value::Float(_) | Value::Double(_)) {
+            if floating && !d.is_finite() {
+                Value::Double(d)
+            } else if d.is_infinite() {
                 return Err(overflow());
+            } else if let Value::Float(f) = v {
+                Value::Double(super::text::float_to_string(*f).parse::<f64>().unwrap_or(d))
+            } else {
+                Value::Double(d)
             }
-            Value::Double(x)
         }
-        NumClass::BigDecimal => Value::BigDecimal(to_bigdecimal(v).map_err(|_| overflow())?),
+        NumClass::BigInt => match v {
+            Value::Double(x) => {
+                let bd = decimal::from_f64(*x)
+                    .ok_or_else(|| SemanticsError::parse("Infinite or NaN".to_string()))?;
+                Value::BigInt(decimal::to_bigint(&bd))
+            }
+            other => Value::BigInt(to_bigint(other)),
+        },
+        NumClass::BigDecimal => Value::BigDecimal(to_bigdecimal(v)?),
     })
 }
 
@@ -984,6 +1028,68 @@ mod tests {
         for bad in ["", "-", "1,000", "test", "1.2.3", "1e", "0x", "1.5L", "."] {
             assert!(parse_number(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn cast_number_follows_number_helper() {
+        assert_eq!(
+            cast_number(&Value::Double(5.43), NumClass::Int).unwrap(),
+            Value::Int(5)
+        );
+        assert_eq!(
+            cast_number(&Value::Double(-5.9), NumClass::Long).unwrap(),
+            Value::Long(-5)
+        );
+        assert_eq!(
+            cast_number(&Value::Double(f64::NAN), NumClass::Int)
+                .unwrap_err()
+                .message,
+            "Can't convert NaN to Integer."
+        );
+        assert_eq!(
+            cast_number(&Value::Double(f64::INFINITY), NumClass::Long)
+                .unwrap_err()
+                .message,
+            "Can't convert floating point infinity to Long."
+        );
+        assert_eq!(
+            cast_number(&Value::Double(-1e30), NumClass::Long)
+                .unwrap_err()
+                .message,
+            "Can't convert number of type Double to Long due to underflow."
+        );
+        assert_eq!(
+            cast_number(&Value::Double(1e300), NumClass::Float)
+                .unwrap_err()
+                .message,
+            "Can't convert number of type Double to Float due to overflow."
+        );
+        assert_eq!(
+            cast_number(&Value::Float(0.1), NumClass::Double).unwrap(),
+            Value::Double(0.1)
+        );
+        assert_eq!(
+            cast_number(&Value::Int(123), NumClass::BigDecimal).unwrap(),
+            Value::BigDecimal(decimal::parse("123").unwrap())
+        );
+        assert_eq!(
+            cast_number(&Value::Float(0.1), NumClass::BigDecimal).unwrap(),
+            Value::BigDecimal(decimal::parse("0.1").unwrap())
+        );
+        assert_eq!(
+            cast_number(&Value::Double(2.9), NumClass::BigInt).unwrap(),
+            Value::BigInt(2.into())
+        );
+        let big = Value::BigInt(BigInt::from(i64::MAX) + 1);
+        assert_eq!(
+            cast_number(&big, NumClass::Long).unwrap_err().message,
+            "Can't convert number of type BigInteger to Long due to overflow."
+        );
+        // Sum of 1.0 + 2 + 3 + 4 + 5 (a Double) to BYTE: AsNumber.feature -> d[15].b
+        assert_eq!(
+            cast_number(&Value::Double(15.0), NumClass::Byte).unwrap(),
+            Value::Byte(15)
+        );
     }
 
     fn gtype(name: &str) -> Value {

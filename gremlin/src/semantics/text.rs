@@ -9,6 +9,8 @@ use super::{decimal, SemanticsError};
 
 /// Recursion limit when printing nested values.
 pub const DEPTH_MAX: usize = 256;
+/// Most repetitions of one `BulkSet` item printed.
+pub const BULK_PRINT_MAX: i64 = 1 << 16;
 
 /// Java `Double.toString`.
 pub fn double_to_string(x: f64) -> String {
@@ -171,9 +173,7 @@ fn write_java(v: &Value, out: &mut String, depth: usize) {
         Value::Char(c) => out.push(*c),
         Value::String(s) => out.push_str(s),
         Value::Uuid(u) => out.push_str(&u.to_string()),
-        Value::Date(ms) => out.push_str(&super::datetime::format(
-            &super::datetime::from_epoch_millis(*ms),
-        )),
+        Value::Date(ms) => out.push_str(&super::datetime::format_legacy_date(*ms)),
         Value::DateTime(dt) => out.push_str(&super::datetime::format(dt)),
         Value::Duration(d) => out.push_str(&duration_to_string(d)),
         Value::Binary(b) => out.push_str(&format!(
@@ -187,7 +187,7 @@ fn write_java(v: &Value, out: &mut String, depth: usize) {
             out.push('[');
             let mut first = true;
             for (item, bulk) in b {
-                for _ in 0..(*bulk).clamp(0, 1 << 16) {
+                for _ in 0..(*bulk).clamp(0, BULK_PRINT_MAX) {
                     if !first {
                         out.push_str(", ");
                     }
@@ -287,6 +287,63 @@ fn write_java(v: &Value, out: &mut String, depth: usize) {
     }
 }
 
+/// The Java class name (`getClass().getName()`) TinkerPop's reference implementation would
+/// report for a value in error messages (collections as the `ArrayList`/`LinkedHashMap`/
+/// `LinkedHashSet` the traversal machinery builds, elements as detached references).
+pub fn java_class_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "java.lang.Boolean",
+        Value::Byte(_) => "java.lang.Byte",
+        Value::Short(_) => "java.lang.Short",
+        Value::Int(_) => "java.lang.Integer",
+        Value::Long(_) => "java.lang.Long",
+        Value::BigInt(_) => "java.math.BigInteger",
+        Value::BigDecimal(_) => "java.math.BigDecimal",
+        Value::Float(_) => "java.lang.Float",
+        Value::Double(_) => "java.lang.Double",
+        Value::Char(_) => "java.lang.Character",
+        Value::String(_) => "java.lang.String",
+        Value::Uuid(_) => "java.util.UUID",
+        Value::Date(_) => "java.util.Date",
+        Value::DateTime(_) => "java.time.OffsetDateTime",
+        Value::Duration(_) => "java.time.Duration",
+        Value::Binary(_) => "java.nio.HeapByteBuffer",
+        Value::List(_) => "java.util.ArrayList",
+        Value::Set(_) => "java.util.LinkedHashSet",
+        Value::Map(_) => "java.util.LinkedHashMap",
+        Value::BulkSet(_) => "org.apache.tinkerpop.gremlin.process.traversal.step.util.BulkSet",
+        Value::Tree(_) => "org.apache.tinkerpop.gremlin.process.traversal.step.util.Tree",
+        Value::Vertex(_) => "org.apache.tinkerpop.gremlin.structure.util.detached.DetachedVertex",
+        Value::Edge(_) => "org.apache.tinkerpop.gremlin.structure.util.detached.DetachedEdge",
+        Value::VertexProperty(_) => {
+            "org.apache.tinkerpop.gremlin.structure.util.detached.DetachedVertexProperty"
+        }
+        Value::Property(_) => {
+            "org.apache.tinkerpop.gremlin.structure.util.detached.DetachedProperty"
+        }
+        Value::Path(_) => "org.apache.tinkerpop.gremlin.process.traversal.step.util.ImmutablePath",
+        Value::Graph(_) => "org.apache.tinkerpop.gremlin.tinkergraph.structure.TinkerGraph",
+        Value::Metrics(_) => {
+            "org.apache.tinkerpop.gremlin.process.traversal.util.DefaultTraversalMetrics"
+        }
+        Value::Traverser(_) => "org.apache.tinkerpop.gremlin.process.traversal.Traverser",
+        Value::Enum(_) => "java.lang.Enum",
+        Value::P(_) => "org.apache.tinkerpop.gremlin.process.traversal.P",
+        Value::Bytecode(_) => "org.apache.tinkerpop.gremlin.process.traversal.Bytecode",
+        Value::Binding(_) => "org.apache.tinkerpop.gremlin.process.traversal.Bindings",
+        Value::Lambda(_) => "org.apache.tinkerpop.gremlin.util.function.Lambda",
+        Value::Class(_) => "java.lang.Class",
+        Value::Strategy(_) => "org.apache.tinkerpop.gremlin.process.traversal.TraversalStrategy",
+    }
+}
+
+/// The simple class name (`getClass().getSimpleName()`), e.g. `ArrayList`.
+pub fn java_simple_class_name(v: &Value) -> &'static str {
+    let full = java_class_name(v);
+    full.rsplit('.').next().unwrap_or(full)
+}
+
 /// The `asString()` step: Java `toString`; null raises an error.
 pub fn as_string(v: &Value) -> Result<Value, SemanticsError> {
     match v {
@@ -298,12 +355,26 @@ pub fn as_string(v: &Value) -> Result<Value, SemanticsError> {
     }
 }
 
+/// `asString(Scope.local)`: each element of a list (or the value itself) as a string; a null
+/// element raises the same error as `asString()`.
+pub fn as_string_local(v: &Value) -> Result<Value, SemanticsError> {
+    match v {
+        Value::List(items) => Ok(Value::List(
+            items.iter().map(as_string).collect::<Result<Vec<_>, _>>()?,
+        )),
+        Value::Set(items) => Ok(Value::List(
+            items.iter().map(as_string).collect::<Result<Vec<_>, _>>()?,
+        )),
+        other => as_string(other),
+    }
+}
+
 fn needs_string(step: &str, v: &Value) -> Result<(), SemanticsError> {
     match v {
         Value::String(_) | Value::Null => Ok(()),
         _ => Err(SemanticsError::illegal_argument(format!(
-            "The {step}() step can only take string as argument, encountered {}",
-            v.type_name()
+            "The {step}() step can only take string as argument, encountered class {}",
+            java_class_name(v)
         ))),
     }
 }
@@ -324,12 +395,12 @@ pub fn is_java_whitespace(c: char) -> bool {
 pub fn map_local(
     step: &str,
     v: &Value,
-    f: fn(&Value) -> Result<Value, SemanticsError>,
+    f: &dyn Fn(&Value) -> Result<Value, SemanticsError>,
 ) -> Result<Value, SemanticsError> {
     let err = |got: &Value| {
         SemanticsError::illegal_argument(format!(
-            "The {step}(local) step can only take string or list of strings, encountered {}",
-            got.type_name()
+            "The {step}(local) step can only take string or list of strings, encountered class {}",
+            java_class_name(got)
         ))
     };
     match v {
@@ -402,18 +473,21 @@ pub fn length(v: &Value) -> Result<Value, SemanticsError> {
     })
 }
 
-/// The `reverse()` step on a string (code points reversed); lists reverse element order;
-/// other values pass through unchanged.
+/// The `reverse()` step: a string's code points reversed; a list, set or path becomes the
+/// list of its items in reverse order (Reverse.feature: `path().by("name").reverse()` is
+/// `l[lop,marko]`); other values (numbers, null) pass through unchanged.
 pub fn reverse(v: &Value) -> Value {
     match v {
         Value::String(s) => Value::str(&s.chars().rev().collect::<String>()),
         Value::List(l) => Value::List(l.iter().rev().cloned().collect()),
+        Value::Set(s) => Value::List(s.iter().rev().cloned().collect()),
+        Value::Path(p) => Value::List(p.objects.iter().rev().cloned().collect()),
         other => other.clone(),
     }
 }
 
-/// The `replace(old, new)` step (null value passes through; null `old` means nothing to
-/// replace).
+/// The `replace(old, new)` step: Apache `StringUtils.replace`, so a null or empty `old`, or a
+/// null `new`, leaves the string unchanged. Null value passes through.
 pub fn replace(v: &Value, old: &Value, new: &Value) -> Result<Value, SemanticsError> {
     needs_string("replace", v)?;
     let s = match v {
@@ -421,15 +495,17 @@ pub fn replace(v: &Value, old: &Value, new: &Value) -> Result<Value, SemanticsEr
         other => return Ok(other.clone()),
     };
     match (old, new) {
-        (Value::String(o), Value::String(n)) => Ok(Value::str(&s.replace(&**o, n))),
-        (Value::String(o), Value::Null) => Ok(Value::str(&s.replace(&**o, "null"))),
+        (Value::String(o), Value::String(n)) if !o.is_empty() => {
+            Ok(Value::str(&s.replace(&**o, n)))
+        }
         _ => Ok(v.clone()),
     }
 }
 
-/// The `split(separator)` step: Java `StringUtils.splitByWholeSeparator` semantics as
-/// TinkerPop uses them: a null separator splits on whitespace runs; an empty separator splits
-/// into characters. Null value passes through.
+/// The `split(separator)` step: Apache `StringUtils.splitByWholeSeparator` as TinkerPop uses
+/// it: empty tokens are dropped (adjacent, leading and trailing separators), a null separator
+/// splits on runs of whitespace, and an empty separator splits into characters (3.8). Null
+/// value passes through.
 pub fn split(v: &Value, separator: &Value) -> Result<Value, SemanticsError> {
     needs_string("split", v)?;
     let s = match v {
@@ -437,11 +513,19 @@ pub fn split(v: &Value, separator: &Value) -> Result<Value, SemanticsError> {
         other => return Ok(other.clone()),
     };
     let parts: Vec<Value> = match separator {
-        Value::Null => s.split_whitespace().map(Value::str).collect(),
+        Value::Null => s
+            .split(is_java_whitespace)
+            .filter(|t| !t.is_empty())
+            .map(Value::str)
+            .collect(),
         Value::String(sep) if sep.is_empty() => {
             s.chars().map(|c| Value::str(&c.to_string())).collect()
         }
-        Value::String(sep) => s.split(&**sep).map(Value::str).collect(),
+        Value::String(sep) => s
+            .split(&**sep)
+            .filter(|t| !t.is_empty())
+            .map(Value::str)
+            .collect(),
         other => {
             return Err(SemanticsError::illegal_argument(format!(
                 "The split() step separator must be a string, encountered {}",
@@ -463,6 +547,11 @@ pub fn substring(v: &Value, start: i64, end: Option<i64>) -> Result<Value, Seman
     };
     let units: Vec<u16> = s.encode_utf16().collect();
     let len = units.len() as i64;
+    // TinkerPop's processStringIndex: `max(0, (len + i) % len)` for negative indices, which
+    // divides by zero on an empty string (Java raises ArithmeticException "/ by zero").
+    if len == 0 && (start < 0 || end.is_some_and(|e| e < 0)) {
+        return Err(SemanticsError::arithmetic("/ by zero"));
+    }
     let norm = |i: i64| -> i64 {
         if i < 0 {
             (len + i).max(0)
@@ -497,8 +586,8 @@ pub fn concat(v: &Value, args: &[Value]) -> Result<Value, SemanticsError> {
             Value::Null => {}
             other if i == 0 => {
                 return Err(SemanticsError::illegal_argument(format!(
-                    "String concat() can only take string as argument, encountered {}",
-                    other.type_name()
+                    "String concat() can only take string as argument, encountered class {}",
+                    java_class_name(other)
                 )))
             }
             // Argument traversals are typed String in Java; print anything else as Java would.
@@ -509,6 +598,40 @@ pub fn concat(v: &Value, args: &[Value]) -> Result<Value, SemanticsError> {
         }
     }
     Ok(if any { Value::str(&out) } else { Value::Null })
+}
+
+/// The `conjoin(delimiter)` step: the Java strings of a collection's (or path's) elements,
+/// nulls skipped, joined by `delimiter`. A null traverser and non-collections are errors with
+/// TinkerPop's messages.
+pub fn conjoin(v: &Value, delimiter: &str) -> Result<Value, SemanticsError> {
+    let items: Vec<&Value> = match v {
+        Value::Null => {
+            return Err(SemanticsError::illegal_argument(
+                "Incoming traverser for conjoin step can't be null.",
+            ))
+        }
+        Value::List(l) => l.iter().collect(),
+        Value::Set(s) => s.iter().collect(),
+        Value::Path(p) => p.objects.iter().collect(),
+        Value::BulkSet(b) => b
+            .iter()
+            .flat_map(|(item, n)| {
+                std::iter::repeat_n(item, usize::try_from((*n).clamp(0, BULK_PRINT_MAX)).unwrap_or(0))
+            })
+            .collect(),
+        other => {
+            return Err(SemanticsError::illegal_argument(format!(
+                "conjoin step can only take an array or an Iterable type for incoming traversers, encountered {}",
+                java_class_name(other)
+            )))
+        }
+    };
+    let parts: Vec<String> = items
+        .into_iter()
+        .filter(|x| !matches!(x, Value::Null))
+        .map(to_java_string)
+        .collect();
+    Ok(Value::str(&parts.join(delimiter)))
 }
 
 /// A `format()` template piece.
@@ -627,7 +750,7 @@ pub fn as_bool(v: &Value) -> Result<Value, SemanticsError> {
         }
         other => Err(SemanticsError::illegal_argument(format!(
             "Can't parse {} as Boolean.",
-            other.type_name()
+            java_class_name(other)
         ))),
     }
 }
@@ -706,14 +829,43 @@ mod tests {
         assert_eq!(trim(&Value::str("\u{A0}x")).unwrap(), Value::str("\u{A0}x"));
         let list = Value::List(vec![Value::str(" a "), Value::Null]);
         assert_eq!(
-            map_local("trim", &list, trim).unwrap(),
+            map_local("trim", &list, &trim).unwrap(),
             Value::List(vec![Value::str("a"), Value::Null])
         );
         let bad = Value::List(vec![Value::Int(1), Value::Int(2)]);
-        assert!(map_local("trim", &bad, trim)
+        assert!(map_local("trim", &bad, &trim)
             .unwrap_err()
             .message
             .contains("The trim(local) step can only take string or list of strings"));
+    }
+
+    #[test]
+    fn conjoin_feature_cases() {
+        let strs = |xs: &[&str]| Value::List(xs.iter().map(|x| Value::str(x)).collect());
+        assert_eq!(
+            conjoin(&strs(&["josh", "lop", "marko"]), "_").unwrap(),
+            Value::str("josh_lop_marko")
+        );
+        assert_eq!(conjoin(&strs(&[]), ";").unwrap(), Value::str(""));
+        assert_eq!(
+            conjoin(
+                &Value::List(vec![Value::str("a"), Value::Null, Value::str("b")]),
+                "xyz"
+            )
+            .unwrap(),
+            Value::str("axyzb")
+        );
+        assert_eq!(
+            conjoin(&Value::List(vec![Value::Int(3), Value::str("three")]), ";").unwrap(),
+            Value::str("3;three")
+        );
+        assert!(conjoin(&Value::Null, "1")
+            .unwrap_err()
+            .message
+            .contains("Incoming traverser for conjoin step can't be null"));
+        assert!(conjoin(&Value::str("marko"), "1").unwrap_err().message.contains(
+            "conjoin step can only take an array or an Iterable type for incoming traversers, encountered"
+        ));
     }
 
     #[test]
@@ -770,13 +922,82 @@ mod tests {
             Value::str("")
         );
         assert_eq!(
+            substring(&Value::str("lop"), 10, None).unwrap(),
+            Value::str("")
+        );
+        assert_eq!(
+            substring(&Value::str("lop"), -10, Some(2)).unwrap(),
+            Value::str("lo")
+        );
+        assert_eq!(substring(&Value::str(""), 0, None).unwrap(), Value::str(""));
+        assert!(substring(&Value::str(""), -1, None).is_err());
+        assert_eq!(
             split(&Value::str("a b  c"), &Value::Null).unwrap(),
             Value::List(vec![Value::str("a"), Value::str("b"), Value::str("c")])
         );
+        // Replace.feature
+        assert_eq!(
+            replace(&Value::str("ripple"), &Value::str("p"), &Value::str("g")).unwrap(),
+            Value::str("riggle")
+        );
+        assert_eq!(
+            replace(&Value::str("lop"), &Value::Null, &Value::str("g")).unwrap(),
+            Value::str("lop")
+        );
+        assert_eq!(
+            replace(&Value::str("lop"), &Value::str(""), &Value::str("g")).unwrap(),
+            Value::str("lop")
+        );
+        assert_eq!(
+            replace(&Value::Null, &Value::str("h"), &Value::str("j")).unwrap(),
+            Value::Null
+        );
+        // Split.feature
+        let strs = |xs: &[&str]| Value::List(xs.iter().map(|x| Value::str(x)).collect());
+        assert_eq!(
+            split(&Value::str("that"), &Value::str("h")).unwrap(),
+            strs(&["t", "at"])
+        );
+        assert_eq!(
+            split(&Value::str("test"), &Value::str("h")).unwrap(),
+            strs(&["test"])
+        );
+        assert_eq!(
+            split(&Value::str("vadas"), &Value::str("a")).unwrap(),
+            strs(&["v", "d", "s"])
+        );
+        assert_eq!(
+            split(&Value::str("that"), &Value::str("")).unwrap(),
+            strs(&["t", "h", "a", "t"])
+        );
+        assert_eq!(split(&Value::Null, &Value::str("h")).unwrap(), Value::Null);
+        assert_eq!(
+            split(&Value::str("ahhb"), &Value::str("h")).unwrap(),
+            strs(&["a", "b"])
+        );
+        assert_eq!(split(&Value::str(""), &Value::str("h")).unwrap(), strs(&[]));
+        assert!(split(&Value::List(vec![]), &Value::str("a"))
+            .unwrap_err()
+            .message
+            .contains("The split() step can only take string as argument"));
         assert_eq!(trim(&Value::str("  x ")).unwrap(), Value::str("x"));
         assert_eq!(ltrim(&Value::str("  x ")).unwrap(), Value::str("x "));
         assert_eq!(rtrim(&Value::str("  x ")).unwrap(), Value::str("  x"));
         assert_eq!(reverse(&Value::str("abc")), Value::str("cba"));
+        assert_eq!(reverse(&Value::Int(29)), Value::Int(29));
+        assert_eq!(reverse(&Value::Null), Value::Null);
+        let path = Value::Path(Arc::new(crate::value::Path {
+            labels: vec![vec![], vec![]],
+            objects: vec![Value::str("marko"), Value::str("lop")],
+        }));
+        assert_eq!(
+            reverse(&path),
+            Value::List(vec![Value::str("lop"), Value::str("marko")])
+        );
+        assert_eq!(
+            reverse(&Value::List(vec![Value::Int(3), Value::str("three")])),
+            Value::List(vec![Value::str("three"), Value::Int(3)])
+        );
         assert_eq!(to_upper(&Value::Null).unwrap(), Value::Null);
         assert!(to_upper(&Value::Int(1))
             .unwrap_err()
