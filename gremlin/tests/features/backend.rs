@@ -1,5 +1,5 @@
-//! The backend the feature suite runs against. Interim: graphs are read with the GraphSON
-//! reader and traversals parsed, but nothing executes until the step machine is merged.
+//! The reference backend the feature suite runs against: the gremlin-lang parser, the step
+//! machine and the in-memory reference graph, loaded from the suite's GraphSON files.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -8,10 +8,20 @@ use std::sync::Arc;
 use gremlin::bytecode::Instruction;
 use gremlin::codec::graphson::read_graph;
 use gremlin::conformance::{Backend, GraphName, Request};
+use gremlin::machine::{Limits, Machine};
+use gremlin::refgraph::RefGraph;
 use gremlin::value::{GraphData, Value};
 
 /// Largest graph file read, in bytes (grateful-dead.json is about 0.7 MB).
 const GRAPH_FILE_BYTES_MAX: u64 = 64 * 1024 * 1024;
+/// Traversers alive in one frontier for a suite scenario: far above what any passing
+/// scenario needs, low enough that a runaway one fails in seconds instead of timing out (a
+/// timed-out worker thread cannot be stopped and keeps a core busy until the run ends).
+const SUITE_TRAVERSERS_MAX: u64 = 1_000_000;
+/// Items one barrier may hold in a suite scenario (same reasoning).
+const SUITE_BARRIER_ITEMS_MAX: u64 = 1_000_000;
+/// Results one traversal may return (bulk expanded).
+const SUITE_RESULTS_MAX: u64 = 10_000_000;
 
 /// Makes backends for worker threads; the graph files are read once, here.
 pub struct Factory {
@@ -56,7 +66,7 @@ impl Factory {
 /// Parser + step machine + reference graph.
 struct Reference {
     graphs: Arc<HashMap<GraphName, GraphData>>,
-    current: Option<GraphName>,
+    current: Option<RefGraph>,
 }
 
 impl Backend for Reference {
@@ -65,13 +75,12 @@ impl Backend for Reference {
             .graphs
             .get(&graph)
             .ok_or_else(|| format!("graph {} not loaded", graph.name()))?;
-        let _ = data;
-        self.current = Some(graph);
+        self.current = Some(RefGraph::from_graph_data(data).map_err(|e| e.to_string())?);
         Ok(())
     }
 
     fn execute(&mut self, request: &Request<'_>) -> Result<Vec<Value>, String> {
-        let _graph = self.current.ok_or("no graph loaded")?;
+        let graph = self.current.as_mut().ok_or("no graph loaded")?;
         let lookup = |name: &str| {
             request
                 .params
@@ -88,7 +97,30 @@ impl Backend for Reference {
                 Instruction::new("withSideEffect", vec![Value::str(key), value.clone()]),
             );
         }
-        let _ = bytecode;
-        Err("no step machine yet (branch machine not merged)".into())
+        // `gremlin::machine::execute` with the suite's tighter limits.
+        let limits = Limits {
+            traversers_max: SUITE_TRAVERSERS_MAX,
+            barrier_items_max: SUITE_BARRIER_ITEMS_MAX,
+            ..Limits::default()
+        };
+        let mut machine = Machine::with_limits(&bytecode, limits).map_err(|e| e.to_string())?;
+        let start = machine.start();
+        let out = machine.run(graph, start).map_err(|e| e.to_string())?;
+        if !out.moved.is_empty() || !out.at_coordinator.is_empty() {
+            return Err("traversers left the single-owner reference graph".into());
+        }
+        let mut results = Vec::new();
+        let mut total: u64 = 0;
+        for t in out.finished {
+            let n = u64::try_from(t.bulk).unwrap_or(0);
+            total = total.saturating_add(n);
+            if total > SUITE_RESULTS_MAX {
+                return Err(format!("more than {SUITE_RESULTS_MAX} results"));
+            }
+            for _ in 0..n {
+                results.push(t.value.clone());
+            }
+        }
+        Ok(results)
     }
 }
