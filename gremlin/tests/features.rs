@@ -273,7 +273,10 @@ fn run_jobs(jobs: &[Job], tinkerpop: &Path, timeout: Duration) -> (Vec<ScenarioR
             .and_then(|()| w.stdin.flush())
             .is_err()
         {
-            reports.push(report(job, failed("worker died before the scenario started")));
+            reports.push(report(
+                job,
+                failed("worker died before the scenario started"),
+            ));
             if let Some(w) = worker.take() {
                 w.kill();
             }

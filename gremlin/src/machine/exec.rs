@@ -91,9 +91,12 @@ pub(crate) fn children(s: &Step) -> Vec<Trav> {
             from.iter().for_each(|a| arg(a, &mut out));
             to.iter().for_each(|a| arg(a, &mut out));
         }
-        Step::Property { key, value, .. } => {
+        Step::Property {
+            key, value, meta, ..
+        } => {
             arg(key, &mut out);
             arg(value, &mut out);
+            meta.iter().for_each(|m| arg(&m.1, &mut out));
         }
         Step::Order { by: bs, .. } => bs.iter().for_each(|b| by(&b.0, &mut out)),
         Step::Group { by: bs, .. }
@@ -111,7 +114,28 @@ pub(crate) fn children(s: &Step) -> Vec<Trav> {
             }
         }
         Step::Has { cond: Some(c), .. } => cond(c, &mut out),
+        Step::Dedup { by: Some(b), .. }
+        | Step::GroupCount { by: Some(b), .. }
+        | Step::Aggregate { by: Some(b), .. }
+        | Step::SackSet { by: Some(b), .. } => by(b, &mut out),
+        Step::WhereP { by: bs, .. } | Step::Tree { by: bs, .. } | Step::ValueMap { by: bs, .. } => {
+            bs.iter().for_each(|b| by(b, &mut out))
+        }
+        Step::MergeE {
+            arg: a,
+            on_create,
+            on_match,
+            out_v,
+            in_v,
+        } => {
+            for x in [a, on_create, on_match, out_v, in_v].into_iter().flatten() {
+                arg(x, &mut out);
+            }
+        }
         _ => {}
+    }
+    if let Step::Select { trav: Some(t), .. } = s {
+        out.push(t.clone());
     }
     out
 }
@@ -315,7 +339,26 @@ fn entry(k: Value, v: Value) -> Value {
 
 impl<G: Graph> Ctx<'_, G> {
     fn apply(&mut self, sd: &StepDef, trs: Vec<Traverser>) -> Result<Vec<Traverser>, GremlinError> {
+        if let Some(d) = self.m.deadline {
+            if std::time::Instant::now() > d {
+                return Err(GremlinError::Runtime(
+                    "The traversal exceeded its time limit".to_string(),
+                ));
+            }
+        }
         let mut out = self.step(&sd.step, trs)?;
+        if !self.m.track_path
+            && matches!(
+                sd.step,
+                Step::Adj { .. }
+                    | Step::Barrier
+                    | Step::Repeat(_)
+                    | Step::Union(_)
+                    | Step::EdgeV(_)
+            )
+        {
+            out = merge_bulk(out);
+        }
         if out.len() as u64 > self.m.limits.traversers_max {
             return Err(GremlinError::LimitExceeded {
                 limit: "traversers_max",
@@ -403,6 +446,11 @@ impl<G: Graph> Ctx<'_, G> {
 
     fn born(&self, v: Value) -> Traverser {
         let mut t = Traverser::new(v);
+        if !self.m.track_path {
+            t.track_path = false;
+            t.path.objects.clear();
+            t.path.labels.clear();
+        }
         if let Some((s, _)) = &self.m.options.sack {
             t.sack = Some(s.clone());
         }
@@ -410,7 +458,7 @@ impl<G: Graph> Ctx<'_, G> {
     }
 
     fn gen(&self, from: &Traverser, v: Value) -> Traverser {
-        if from.path.objects.is_empty() {
+        if from.seed {
             let mut t = self.born(v);
             t.bulk = from.bulk;
             t.loops = from.loops.clone();
@@ -793,7 +841,7 @@ impl<G: Graph> Ctx<'_, G> {
                 }
             }
             Step::Inject(vals) => {
-                let seed = trs.len() == 1 && trs[0].path.objects.is_empty();
+                let seed = trs.len() == 1 && trs[0].seed;
                 for v in vals {
                     out.push(self.born(v.clone()));
                 }
@@ -2342,7 +2390,10 @@ impl<G: Graph> Ctx<'_, G> {
                     max: self.m.limits.repeat_depth_max,
                 });
             }
-            let res = self.run_local(&body, cur)?;
+            let mut res = self.run_local(&body, cur)?;
+            if !self.m.track_path {
+                res = merge_bulk(res);
+            }
             let mut next = Vec::new();
             for mut t in res {
                 if let Some(l) = t.loops.last_mut() {
@@ -2917,6 +2968,59 @@ impl<G: Graph> Ctx<'_, G> {
         }
         Ok(out)
     }
+}
+
+/// Merges equal traversers (same value, loops, sack, step) into one with the summed bulk.
+fn merge_bulk(trs: Vec<Traverser>) -> Vec<Traverser> {
+    if trs.len() < 2 {
+        return trs;
+    }
+    type Key = (
+        Value,
+        Vec<(Option<Arc<str>>, u64)>,
+        Option<Value>,
+        Option<Value>,
+        bool,
+        u32,
+    );
+    let mut m: IndexMap<Key, Traverser> = IndexMap::with_capacity(trs.len());
+    for t in trs {
+        let k = (
+            t.value.clone(),
+            t.loops.clone(),
+            t.sack.clone(),
+            t.parent.clone(),
+            t.entry,
+            t.step,
+        );
+        match m.get_mut(&k) {
+            Some(x) => x.bulk = x.bulk.saturating_add(t.bulk),
+            None => {
+                m.insert(k, t);
+            }
+        }
+    }
+    m.into_values().collect()
+}
+
+/// Whether a compiled traversal (or a child) reads paths or step labels.
+pub(crate) fn needs_path(c: &Compiled) -> bool {
+    c.steps.iter().any(|s| {
+        matches!(
+            s.step,
+            Step::Path(_)
+                | Step::Tree { .. }
+                | Step::SimplePath(_)
+                | Step::Select { .. }
+                | Step::WhereP { .. }
+                | Step::WhereTrav(_)
+                | Step::Match(_)
+                | Step::OtherV
+                | Step::Drop
+                | Step::Dedup { labels: _, .. }
+        ) && !matches!(&s.step, Step::Dedup { labels, .. } if labels.is_empty())
+            || children(&s.step).iter().any(|t| needs_path(t))
+    })
 }
 
 fn bound(t: &Traverser, l: &str) -> bool {

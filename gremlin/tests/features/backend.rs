@@ -8,20 +8,12 @@ use std::sync::Arc;
 use gremlin::bytecode::Instruction;
 use gremlin::codec::graphson::read_graph;
 use gremlin::conformance::{Backend, GraphName, Request};
-use gremlin::machine::{Limits, Machine};
+use gremlin::machine::Limits;
 use gremlin::refgraph::RefGraph;
 use gremlin::value::{GraphData, Value};
 
 /// Largest graph file read, in bytes (grateful-dead.json is about 0.7 MB).
 const GRAPH_FILE_BYTES_MAX: u64 = 64 * 1024 * 1024;
-/// Traversers alive in one frontier for a suite scenario: far above what any passing
-/// scenario needs, low enough that a runaway one fails in seconds instead of timing out (a
-/// timed-out worker thread cannot be stopped and keeps a core busy until the run ends).
-const SUITE_TRAVERSERS_MAX: u64 = 1_000_000;
-/// Items one barrier may hold in a suite scenario (same reasoning).
-const SUITE_BARRIER_ITEMS_MAX: u64 = 1_000_000;
-/// Results one traversal may return (bulk expanded).
-const SUITE_RESULTS_MAX: u64 = 10_000_000;
 
 /// Makes backends for worker threads; the graph files are read once, here.
 pub struct Factory {
@@ -97,30 +89,8 @@ impl Backend for Reference {
                 Instruction::new("withSideEffect", vec![Value::str(key), value.clone()]),
             );
         }
-        // `gremlin::machine::execute` with the suite's tighter limits.
-        let limits = Limits {
-            traversers_max: SUITE_TRAVERSERS_MAX,
-            barrier_items_max: SUITE_BARRIER_ITEMS_MAX,
-            ..Limits::default()
-        };
-        let mut machine = Machine::with_limits(&bytecode, limits).map_err(|e| e.to_string())?;
-        let start = machine.start();
-        let out = machine.run(graph, start).map_err(|e| e.to_string())?;
-        if !out.moved.is_empty() || !out.at_coordinator.is_empty() {
-            return Err("traversers left the single-owner reference graph".into());
-        }
-        let mut results = Vec::new();
-        let mut total: u64 = 0;
-        for t in out.finished {
-            let n = u64::try_from(t.bulk).unwrap_or(0);
-            total = total.saturating_add(n);
-            if total > SUITE_RESULTS_MAX {
-                return Err(format!("more than {SUITE_RESULTS_MAX} results"));
-            }
-            for _ in 0..n {
-                results.push(t.value.clone());
-            }
-        }
-        Ok(results)
+        // The machine's default limits (what the server uses) and the runner's deadline.
+        gremlin::machine::execute_with(graph, &bytecode, Limits::default(), request.deadline)
+            .map_err(|e| e.to_string())
     }
 }
