@@ -400,6 +400,46 @@ fn reason(outcome: &Outcome) -> String {
     text.replace('|', "\\|").chars().take(160).collect()
 }
 
+/// The broad kind of a failure, for the summary.
+fn kind(outcome: &Outcome) -> &'static str {
+    let r = reason(outcome);
+    if r == "wrong result" {
+        "wrong result (results differ from the expectation)"
+    } else if r.starts_with("error without") {
+        "raised an error, but not with the expected message"
+    } else if r.starts_with("no error") {
+        "expected an error, none raised"
+    } else if r.contains("not supported")
+        || r.contains("no services")
+        || r.contains("cannot modulate")
+    {
+        "step, predicate or modulator not implemented yet (the error says so)"
+    } else if r.starts_with('`') {
+        "graph count after the traversal differs"
+    } else if r.starts_with("timed out") || r.starts_with("worker") {
+        "timeout or worker crash (runaway traversal)"
+    } else if r.starts_with("graph initializer") {
+        "graph initializer failed"
+    } else if r.starts_with("binding") {
+        "parameters could not be resolved"
+    } else {
+        "other error"
+    }
+}
+
+/// Failure kinds, most frequent first.
+fn kinds(reports: &[ScenarioReport]) -> Vec<(&'static str, usize)> {
+    let mut counts: std::collections::BTreeMap<&'static str, usize> = Default::default();
+    for r in reports {
+        if let Outcome::Failed(_) = r.outcome {
+            *counts.entry(kind(&r.outcome)).or_default() += 1;
+        }
+    }
+    let mut v: Vec<(&'static str, usize)> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    v
+}
+
 /// Groups failure reasons with digits masked, most frequent first.
 fn categories(reports: &[ScenarioReport]) -> Vec<(String, usize)> {
     let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
@@ -433,9 +473,13 @@ fn status_markdown(summary: &Summary, reports: &[ScenarioReport]) -> String {
         summary.headline(),
         reports.len()
     );
+    let _ = writeln!(out, "## Failure kinds\n\n| count | kind |\n|---:|---|");
+    for (k, n) in kinds(reports) {
+        let _ = writeln!(out, "| {n} | {k} |");
+    }
     let _ = writeln!(
         out,
-        "## Failure categories\n\n| count | reason (digits masked) |\n|---:|---|"
+        "\n## Failure reasons\n\n| count | reason (digits masked) |\n|---:|---|"
     );
     for (key, n) in categories(reports) {
         let _ = writeln!(out, "| {n} | {key} |");
@@ -570,6 +614,10 @@ fn main() -> ExitCode {
         started.elapsed().as_secs_f64()
     );
     println!("{}", summary.table());
+    println!("Failure kinds:");
+    for (k, n) in kinds(&reports) {
+        println!("  {n:>5}  {k}");
+    }
     println!("Top failure reasons:");
     for (key, n) in categories(&reports).into_iter().take(15) {
         println!("  {n:>5}  {key}");
