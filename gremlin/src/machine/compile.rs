@@ -261,6 +261,7 @@ pub enum Step {
         name: Arc<str>,
         args: Vec<Value>,
         local: bool,
+        by: Vec<By>,
     },
     /// `any`/`all`/`none` list filters.
     ListPred {
@@ -773,6 +774,23 @@ impl Compiler {
                     in_v,
                 }
             }
+            (
+                Step::Func {
+                    name,
+                    args: a,
+                    local,
+                    mut by,
+                },
+                "by",
+            ) => {
+                by.push(self.by(args)?.0);
+                Step::Func {
+                    name,
+                    args: a,
+                    local,
+                    by,
+                }
+            }
             (s @ Step::Sample { .. }, "by") => s,
             (s, "with") => s,
             (s, op) => {
@@ -1137,7 +1155,7 @@ impl Compiler {
             "concat" | "asString" | "toUpper" | "toLower" | "length" | "trim" | "lTrim"
             | "rTrim" | "substring" | "split" | "replace" | "format" | "reverse" | "asNumber"
             | "asBool" | "asDate" | "dateAdd" | "dateDiff" | "combine" | "difference"
-            | "disjunct" | "intersect" | "merge" | "product" | "conjoin" => {
+            | "disjunct" | "intersect" | "merge" | "product" | "conjoin" | "discard" => {
                 let mut vals = Vec::new();
                 for a in rest {
                     if Compiler::is_trav(a) {
@@ -1153,6 +1171,7 @@ impl Compiler {
                     name: Arc::from(op),
                     args: vals,
                     local,
+                    by: Vec::new(),
                 }
             }
             other => {

@@ -579,7 +579,11 @@ impl<G: Graph> Ctx<'_, G> {
     }
 
     /// Property objects of an element (VertexProperty for vertices, Property otherwise).
-    fn props(&mut self, v: &Value, keys: &[Arc<str>]) -> Result<Vec<Value>, GremlinError> {
+    pub(crate) fn props(
+        &mut self,
+        v: &Value,
+        keys: &[Arc<str>],
+    ) -> Result<Vec<Value>, GremlinError> {
         let want = |k: &Arc<str>| keys.is_empty() || keys.iter().any(|x| x == k);
         let mut out = Vec::new();
         match v {
@@ -669,7 +673,7 @@ impl<G: Graph> Ctx<'_, G> {
         Ok(out)
     }
 
-    fn prop_value(p: &Value) -> Value {
+    pub(crate) fn prop_value(p: &Value) -> Value {
         match p {
             Value::VertexProperty(vp) => vp.value.clone(),
             Value::Property(p) => p.value.clone(),
@@ -708,7 +712,11 @@ impl<G: Graph> Ctx<'_, G> {
     // ---------------------------------------------------------------- by() and scopes
 
     /// Evaluates a `by()` modulator; `None` when it yields nothing.
-    fn by_value(&mut self, by: &By, t: &Traverser) -> Result<Option<Value>, GremlinError> {
+    pub(crate) fn by_value(
+        &mut self,
+        by: &By,
+        t: &Traverser,
+    ) -> Result<Option<Value>, GremlinError> {
         let v = &t.value;
         Ok(match by {
             By::Identity => Some(v.clone()),
@@ -751,7 +759,7 @@ impl<G: Graph> Ctx<'_, G> {
         })
     }
 
-    fn by_on(
+    pub(crate) fn by_on(
         &mut self,
         by: &By,
         v: &Value,
@@ -775,7 +783,7 @@ impl<G: Graph> Ctx<'_, G> {
     }
 
     /// Scoped value of `key` (map entry, side effect, path label).
-    fn scope_value(
+    pub(crate) fn scope_value(
         &mut self,
         t: &Traverser,
         key: &str,
@@ -1872,10 +1880,17 @@ impl<G: Graph> Ctx<'_, G> {
                     .insert(key.clone(), Value::Graph(Arc::new(gd)));
                 return Ok(trs);
             }
-            Step::Func { name, args, local } => {
+            Step::Func { name, .. } if &**name == "discard" => {}
+            Step::Func {
+                name,
+                args,
+                local,
+                by,
+            } => {
                 for t in trs {
-                    let v = super::funcs::apply(self, name, args, *local, &t)?;
-                    out.push(t.extend(v));
+                    if let Some(v) = super::funcs::apply(self, name, args, *local, by, &t)? {
+                        out.push(t.extend(v));
+                    }
                 }
             }
             Step::ListPred { name, pred } => {
