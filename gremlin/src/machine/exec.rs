@@ -1170,7 +1170,9 @@ impl<G: Graph> Ctx<'_, G> {
                     }
                 }
             }
-            Step::Sample { local: false, n } => {
+            Step::Sample {
+                local: false, n, ..
+            } => {
                 let mut items: Vec<Traverser> = Vec::new();
                 for t in trs {
                     for _ in 0..bulk_n(&t) {
@@ -1186,7 +1188,7 @@ impl<G: Graph> Ctx<'_, G> {
                 }
                 out = items;
             }
-            Step::Sample { local: true, n } => {
+            Step::Sample { local: true, n, .. } => {
                 for t in trs {
                     let mut l = as_list(&t.value).unwrap_or_else(|| vec![t.value.clone()]);
                     while l.len() > usize::try_from(*n).unwrap_or(0) {
@@ -1196,10 +1198,31 @@ impl<G: Graph> Ctx<'_, G> {
                     out.push(t.extend(Value::List(l)));
                 }
             }
-            Step::SimplePath(simple) => {
+            Step::SimplePath { simple, from, to } => {
                 for t in trs {
-                    let set: IndexSet<&Value> = t.path.objects.iter().collect();
-                    let is_simple = set.len() == t.path.objects.len();
+                    let pos = |l: &Option<Arc<str>>, first: bool| {
+                        l.as_ref().and_then(|l| {
+                            let mut it = t
+                                .path
+                                .labels
+                                .iter()
+                                .enumerate()
+                                .filter(|(_, ls)| ls.iter().any(|x| x == l))
+                                .map(|(i, _)| i);
+                            if first {
+                                it.next()
+                            } else {
+                                it.last()
+                            }
+                        })
+                    };
+                    let lo = pos(from, true).unwrap_or(0);
+                    let hi = pos(to, false)
+                        .map(|i| i + 1)
+                        .unwrap_or(t.path.objects.len());
+                    let seg = t.path.objects.get(lo..hi.max(lo)).unwrap_or(&[]);
+                    let set: IndexSet<&Value> = seg.iter().collect();
+                    let is_simple = set.len() == seg.len();
                     if is_simple == *simple {
                         out.push(t);
                     }
@@ -2618,11 +2641,10 @@ impl<G: Graph> Ctx<'_, G> {
                 .unwrap_or_else(|| search.clone());
             if on_create.is_some() {
                 validate_merge_keys(&create, false)?;
+                check_override(&search, &create)?;
                 for (k, v) in &search {
                     if !create.contains_key(k) {
                         create.insert(k.clone(), v.clone());
-                    } else if create.get(k) != Some(v) && matches!(k, Value::Enum(_)) {
-                        return Err(rt(format!("option(onCreate) cannot override values from merge() argument: ({}, {})", show(k), show(v))));
                     }
                 }
             }
@@ -3025,7 +3047,7 @@ pub(crate) fn needs_path(c: &Compiled) -> bool {
             s.step,
             Step::Path(_)
                 | Step::Tree { .. }
-                | Step::SimplePath(_)
+                | Step::SimplePath { .. }
                 | Step::Select { .. }
                 | Step::WhereP { .. }
                 | Step::WhereTrav(_)
@@ -3042,9 +3064,32 @@ fn bound(t: &Traverser, l: &str) -> bool {
     t.path.labels.iter().any(|ls| ls.iter().any(|x| &**x == l))
 }
 
+fn check_override(search: &Map, create: &Map) -> Result<(), GremlinError> {
+    for (k, v) in search {
+        if let Some(c) = create.get(k) {
+            if c != v {
+                return Err(rt(format!(
+                    "option(onCreate) cannot override values from merge() argument: ({}, {})",
+                    show(k),
+                    show(v)
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn validate_merge_keys(m: &Map, edge: bool) -> Result<(), GremlinError> {
-    for k in m.keys() {
+    for (k, v) in m {
+        if let (Value::Enum(e), Value::String(s)) = (k, v) {
+            if &*e.name == "label" && s.starts_with('~') {
+                return Err(rt(format!("Label can not be a hidden key: {s}")));
+            }
+        }
         match k {
+            Value::String(s) if s.starts_with('~') => {
+                return Err(rt(format!("Property key can not be a hidden key: {s}")))
+            }
             Value::String(_) => {}
             Value::Enum(e) if e.kind == EnumKind::T && matches!(&*e.name, "id" | "label") => {}
             Value::Enum(e) if edge && e.kind == EnumKind::Direction => {}

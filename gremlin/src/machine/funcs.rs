@@ -23,6 +23,7 @@ fn list_of(v: &Value) -> Option<Vec<Value>> {
     match v {
         Value::List(l) => Some(l.clone()),
         Value::Set(s) => Some(s.iter().cloned().collect()),
+        Value::Path(p) => Some(p.objects.clone()),
         Value::BulkSet(b) => Some(
             b.iter()
                 .flat_map(|(v, n)| std::iter::repeat_n(v.clone(), usize::try_from(*n).unwrap_or(0)))
@@ -46,6 +47,7 @@ pub(crate) fn apply<G: Graph>(
     t: &Traverser,
 ) -> Result<Option<Value>, GremlinError> {
     let v = &t.value;
+    let from_trav = matches!(args.first(), Some(Value::Bytecode(_)));
     let mut rargs = Vec::with_capacity(args.len());
     for a in args {
         match a {
@@ -147,6 +149,26 @@ pub(crate) fn apply<G: Graph>(
         }
         "format" => format(ctx, args.first(), by, t),
         "combine" | "difference" | "disjunct" | "intersect" | "merge" | "product" | "conjoin" => {
+            if matches!(v, Value::Null) {
+                return Err(rt(format!(
+                    "Incoming traverser for {name} step can't be null"
+                )));
+            }
+            if name == "merge" {
+                if let Value::Map(m) = v {
+                    return match args.first() {
+                        Some(Value::Map(o)) => {
+                            let mut m = m.clone();
+                            m.extend(o.iter().map(|(k, v)| (k.clone(), v.clone())));
+                            Ok(Some(Value::Map(m)))
+                        }
+                        other => Err(rt(format!(
+                            "merge step expected provided argument to evaluate to a Map, encountered {}",
+                            other.map(Value::type_name).unwrap_or("null")
+                        ))),
+                    };
+                }
+            }
             let Some(a) = list_of(v) else {
                 return Err(rt(format!(
                     "{name} step can only take an array or an Iterable type for incoming traversers, encountered {}",
@@ -175,12 +197,26 @@ pub(crate) fn apply<G: Graph>(
                 return Ok(Some(Value::str(&parts.join(&sep))));
             }
             let b = match args.first() {
-                Some(x) => list_of(x).ok_or_else(|| {
-                    rt(format!(
-                        "{name} step can only take an array or an Iterable as an argument, encountered {}",
-                        x.type_name()
-                    ))
-                })?,
+                Some(Value::Null) | None if from_trav => {
+                    return Err(rt(format!(
+                        "traversal argument for {name} step must yield an iterable type, not null"
+                    )))
+                }
+                Some(x) => match list_of(x) {
+                    Some(l) => l,
+                    None if from_trav => {
+                        return Err(rt(format!(
+                            "traversal argument for {name} step must yield an iterable type, encountered {}",
+                            x.type_name()
+                        )))
+                    }
+                    None => {
+                        return Err(rt(format!(
+                            "{name} step can only take an array or an Iterable as an argument, encountered {}",
+                            x.type_name()
+                        )))
+                    }
+                },
                 None => {
                     return Err(rt(format!(
                         "{name} step can only take an array or an Iterable as an argument, encountered null"
