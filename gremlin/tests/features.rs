@@ -195,6 +195,43 @@ fn read_answer(reader: &mut impl BufRead) -> Result<Outcome, String> {
     }
 }
 
+/// Round-trips every outcome shape through the worker protocol (multi-line, non-ASCII text,
+/// empty fields) and checks a truncated answer is an error, not a hang or a panic.
+fn check_worker_protocol() -> Result<(), String> {
+    let samples = [
+        Outcome::Passed,
+        Outcome::Unsupported("@GraphComputerOnly".into()),
+        Outcome::Failed(Failure {
+            traversal: "g.V().has(\"name\",\"josé\")\n  .out()".into(),
+            expected: String::new(),
+            got: "error: ✗ 3 4\nsecond line".into(),
+        }),
+    ];
+    let mut buf: Vec<u8> = Vec::new();
+    for s in &samples {
+        write_answer(&mut buf, s).map_err(|e| e.to_string())?;
+    }
+    let mut reader = BufReader::new(buf.as_slice());
+    for s in &samples {
+        let back = read_answer(&mut reader)?;
+        if &back != s {
+            return Err(format!("{s:?} came back as {back:?}"));
+        }
+    }
+    if read_answer(&mut reader).is_ok() {
+        return Err("an answer after the end".into());
+    }
+    let truncated = buf.get(..buf.len().saturating_sub(3)).unwrap_or_default();
+    let mut reader = BufReader::new(truncated);
+    let results: Vec<bool> = (0..samples.len())
+        .map(|_| read_answer(&mut reader).is_ok())
+        .collect();
+    if results.last() != Some(&false) {
+        return Err("a truncated answer was accepted".into());
+    }
+    Ok(())
+}
+
 /// Worker mode: read `<file>\t<index>` lines, run that scenario, answer on stdout.
 fn worker_main(features_dir: &Path, data_dir: &Path, timeout: Duration) -> ExitCode {
     let factory = match backend::Factory::new(data_dir) {
@@ -539,6 +576,10 @@ fn main() -> ExitCode {
     let timeout = Duration::from_millis(timeout_ms);
     if std::env::var_os(WORKER_ENV).is_some() {
         return worker_main(&features_dir, &tinkerpop.join("data"), timeout);
+    }
+    if let Err(e) = check_worker_protocol() {
+        eprintln!("FAIL: worker protocol self-check: {e}");
+        return ExitCode::FAILURE;
     }
     if !features_dir.is_dir() {
         eprintln!(
