@@ -67,6 +67,10 @@ struct Job {
 const WORKER_ENV: &str = "COREGRAPH_FEATURES_WORKER";
 /// Address space of one worker process (the reference graph plus one scenario need far less).
 const WORKER_MEMORY_BYTES_MAX: u64 = 3 * 1024 * 1024 * 1024;
+/// Answers buffered between a worker's reader thread and the runner (lockstep: one at a time).
+const ANSWERS_QUEUED_MAX: usize = 1;
+/// Largest feature file read, in bytes (the largest in 3.8.1 is about 100 KB).
+const FEATURE_FILE_BYTES_MAX: u64 = 16 * 1024 * 1024;
 /// Longest text field accepted from a worker, in bytes.
 const WORKER_FIELD_BYTES_MAX: usize = 16 * 1024 * 1024;
 
@@ -107,7 +111,7 @@ impl Worker {
             .map_err(|e| format!("cannot start a worker: {e}"))?;
         let stdin = child.stdin.take().ok_or("worker has no stdin")?;
         let stdout = child.stdout.take().ok_or("worker has no stdout")?;
-        let (tx, answers) = mpsc::channel();
+        let (tx, answers) = mpsc::sync_channel(ANSWERS_QUEUED_MAX);
         std::thread::Builder::new()
             .name("worker-reader".into())
             .spawn(move || {
@@ -233,6 +237,17 @@ fn check_worker_protocol() -> Result<(), String> {
 }
 
 /// Worker mode: read `<file>\t<index>` lines, run that scenario, answer on stdout.
+/// Reads a feature file, refusing absurd sizes.
+fn read_feature(path: &Path) -> Result<String, String> {
+    let size = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+    if size > FEATURE_FILE_BYTES_MAX {
+        return Err(format!(
+            "{size} bytes is larger than {FEATURE_FILE_BYTES_MAX}"
+        ));
+    }
+    std::fs::read_to_string(path).map_err(|e| e.to_string())
+}
+
 fn worker_main(features_dir: &Path, data_dir: &Path, timeout: Duration) -> ExitCode {
     let factory = match backend::Factory::new(data_dir) {
         Ok(f) => f,
@@ -256,8 +271,7 @@ fn worker_main(features_dir: &Path, data_dir: &Path, timeout: Duration) -> ExitC
             break;
         };
         if !features.contains_key(file) {
-            let parsed = std::fs::read_to_string(features_dir.join(file))
-                .map_err(|e| e.to_string())
+            let parsed = read_feature(&features_dir.join(file))
                 .and_then(|t| parse_feature(&t).map_err(|e| e.to_string()));
             let scenarios = parsed.map(|f| f.scenarios).unwrap_or_default();
             features.insert(file.to_string(), scenarios);
@@ -610,9 +624,8 @@ fn main() -> ExitCode {
             .unwrap_or(path)
             .to_string_lossy()
             .into_owned();
-        let parsed = std::fs::read_to_string(path)
-            .map_err(|e| e.to_string())
-            .and_then(|text| parse_feature(&text).map_err(|e| e.to_string()));
+        let parsed =
+            read_feature(path).and_then(|text| parse_feature(&text).map_err(|e| e.to_string()));
         let feature = match parsed {
             Ok(f) => f,
             Err(e) => {
