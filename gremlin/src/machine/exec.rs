@@ -152,6 +152,9 @@ pub(crate) fn apply_source(
             "withSideEffect" => {
                 if let (Some(Value::String(k)), Some(v)) = (args.first(), args.get(1)) {
                     m.side_effects.insert(k.clone(), v.clone());
+                    if let Some(Value::Enum(e)) = args.get(2) {
+                        m.reducers.insert(k.clone(), e.name.clone());
+                    }
                 }
             }
             "withSack" => {
@@ -264,11 +267,16 @@ pub(crate) fn run_batch<G: Graph>(
     let multi = g.owner_count() > 1;
     let local = g.local_owner();
     let mut ctx = Ctx { m, g, depth: 0 };
-    while let Some((i, trs)) = waiting.pop_first() {
+    let Some(mut i) = waiting.keys().next().copied() else {
+        return Ok(out);
+    };
+    while i < n {
+        let trs = waiting.remove(&i).unwrap_or_default();
         let Some(sd) = compiled.steps.get(i as usize) else {
             out.finished.extend(trs);
-            continue;
+            break;
         };
+        i += 1;
         let mut here = trs;
         if multi && sd.step.needs_owner() {
             let mut keep = Vec::with_capacity(here.len());
@@ -284,16 +292,16 @@ pub(crate) fn run_batch<G: Graph>(
             out.at_coordinator.extend(here);
             continue;
         }
-        if here.is_empty() {
+        if here.is_empty() && !(ctx.m.coordinator && !multi && emits_on_empty(&sd.step)) {
             continue;
         }
         // A start step on a non-coordinator owner: only V()/E() scan locally.
-        if multi && i == 0 && !ctx.m.coordinator && !matches!(sd.step, Step::V(_) | Step::E(_)) {
+        if multi && i == 1 && !ctx.m.coordinator && !matches!(sd.step, Step::V(_) | Step::E(_)) {
             continue;
         }
         let res = ctx.apply(sd, here)?;
         for mut t in res {
-            t.step = i + 1;
+            t.step = i;
             if t.step >= n {
                 out.finished.push(t);
             } else {
@@ -302,6 +310,43 @@ pub(crate) fn run_batch<G: Graph>(
         }
     }
     Ok(out)
+}
+
+/// Runs exactly one (coordinator) step over every traverser gathered for it from all owners;
+/// returns them positioned at the next step. Runs even when `gathered` is empty, so `count()`
+/// of nothing is 0.
+pub(crate) fn run_step<G: Graph>(
+    m: &mut Machine,
+    g: &mut G,
+    step: u32,
+    gathered: Vec<Traverser>,
+) -> Result<Vec<Traverser>, GremlinError> {
+    let compiled = m.compiled.clone();
+    let Some(sd) = compiled.steps.get(step as usize) else {
+        return Ok(gathered);
+    };
+    if gathered.is_empty() && !emits_on_empty(&sd.step) {
+        return Ok(Vec::new());
+    }
+    let mut ctx = Ctx { m, g, depth: 0 };
+    let mut res = ctx.apply(sd, gathered)?;
+    for t in &mut res {
+        t.step = step + 1;
+    }
+    Ok(res)
+}
+
+/// Steps that produce a result from no input (`count()` is 0, `fold()` is `[]`).
+fn emits_on_empty(s: &Step) -> bool {
+    matches!(
+        s,
+        Step::Count(false)
+            | Step::Fold(_)
+            | Step::Group { key: None, .. }
+            | Step::GroupCount { key: None, .. }
+            | Step::Tree { key: None, .. }
+            | Step::Cap(_)
+    )
 }
 
 pub(crate) fn side_effect_value<G: Graph>(
@@ -389,8 +434,8 @@ impl<G: Graph> Ctx<'_, G> {
         }
         let mut r = Ok(());
         for sd in &c.steps {
-            if trs.is_empty() {
-                break;
+            if trs.is_empty() && !emits_on_empty(&sd.step) {
+                continue;
             }
             match self.apply(sd, trs) {
                 Ok(t) => trs = t,
@@ -1695,6 +1740,34 @@ impl<G: Graph> Ctx<'_, G> {
                         out.push(n);
                     }
                 }
+            }
+            Step::Aggregate { key, by, .. }
+                if self.m.reducers.contains_key(key)
+                    || matches!(self.m.side_effects.get(key), Some(Value::Set(_))) =>
+            {
+                let op = self.m.reducers.get(key).cloned();
+                let mut acc = self.m.side_effects.get(key).cloned().unwrap_or(Value::Null);
+                for t in &trs {
+                    let v = match by {
+                        Some(b) => match self.by_value(b, t)? {
+                            Some(v) => v,
+                            None => continue,
+                        },
+                        None => t.value.clone(),
+                    };
+                    for _ in 0..bulk_n(t) {
+                        acc = match (&op, acc) {
+                            (Some(op), a) => operator(op, &a, &v)?,
+                            (None, Value::Set(mut s)) => {
+                                s.insert(v.clone());
+                                Value::Set(s)
+                            }
+                            (None, a) => a,
+                        };
+                    }
+                }
+                self.m.side_effects.insert(key.clone(), acc);
+                return Ok(trs);
             }
             Step::Aggregate { key, by, .. } => {
                 let mut items = match self.m.side_effects.get(key) {

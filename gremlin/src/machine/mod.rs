@@ -200,6 +200,8 @@ pub struct Machine {
     pub(crate) compiled: Arc<Compiled>,
     pub(crate) side_effects: IndexMap<Arc<str>, Value>,
     pub(crate) pending: IndexMap<Arc<str>, (Step, Vec<Traverser>)>,
+    /// Side-effect reducers from `withSideEffect(key, value, Operator)`.
+    pub(crate) reducers: IndexMap<Arc<str>, Arc<str>>,
     pub(crate) options: Options,
     pub(crate) limits: Limits,
     pub(crate) rng: u64,
@@ -225,6 +227,7 @@ impl Machine {
             compiled: Arc::new(compiled),
             side_effects: IndexMap::new(),
             pending: IndexMap::new(),
+            reducers: IndexMap::new(),
             options: Options::default(),
             limits,
             rng: 0x9E37_79B9_7F4A_7C15,
@@ -293,6 +296,18 @@ impl Machine {
         batch: Vec<Traverser>,
     ) -> Result<Output, GremlinError> {
         exec::run_batch(self, graph, batch)
+    }
+
+    /// Runs coordinator step `step` over every traverser gathered for it (engine mode: call
+    /// once no traverser is in flight anywhere; runs even with none, so `count()` gives 0).
+    /// Returns the traversers positioned after it, to be fed to [`Machine::run`] again.
+    pub fn run_step<G: Graph>(
+        &mut self,
+        graph: &mut G,
+        step: u32,
+        gathered: Vec<Traverser>,
+    ) -> Result<Vec<Traverser>, GremlinError> {
+        exec::run_step(self, graph, step, gathered)
     }
 
     /// A side effect by key (computed from gathered traversers when needed).
