@@ -104,6 +104,8 @@ pub enum Step {
     E(Vec<Value>),
     Inject(Vec<Value>),
     AddV(Arg),
+    /// `addV(label).property(T.id, id)`, folded.
+    AddVId(Arg, Arg),
     AddE {
         label: Arg,
         from: Option<Arg>,
@@ -446,6 +448,14 @@ impl Compiler {
     }
 
     fn arg(&mut self, v: &Value) -> Result<Arg, GremlinError> {
+        if let Value::Bytecode(b) = plain(v) {
+            if b.source
+                .first()
+                .is_some_and(|i| &*i.op == "CardinalityValueTraversal")
+            {
+                return Ok(Arg::Const(plain(v)));
+            }
+        }
         if Compiler::is_trav(v) {
             Ok(Arg::Trav(self.trav(v)?))
         } else {
@@ -575,7 +585,23 @@ impl Compiler {
                 }
                 _ => {}
             }
-            let step = if op == "repeat" {
+            let step = if op == "property"
+                && matches!(
+                    args.first()
+                        .and_then(|a| enum_name(a, EnumKind::T))
+                        .as_deref(),
+                    Some("id")
+                )
+                && matches!(steps.last().map(|s| &s.step), Some(Step::AddV(_)))
+            {
+                let id = self.arg(args.get(1).unwrap_or(&Value::Null))?;
+                if let Some(last) = steps.last_mut() {
+                    if let Step::AddV(l) = std::mem::replace(&mut last.step, Step::Identity) {
+                        last.step = Step::AddVId(l, id);
+                    }
+                }
+                continue;
+            } else if op == "repeat" {
                 let mut r = std::mem::take(&mut pending);
                 has_pending = false;
                 let (name, body) = match args.as_slice() {
@@ -1137,6 +1163,17 @@ impl Compiler {
             },
             "cap" => Step::Cap(strings(op, args)?),
             "sideEffect" => Step::SideEffect(self.trav(args.first().unwrap_or(&Value::Null))?),
+            "property"
+                if matches!(
+                    args.first()
+                        .and_then(|a| enum_name(a, EnumKind::T))
+                        .as_deref(),
+                    Some("id")
+                ) =>
+            {
+                let id = self.arg(args.get(1).unwrap_or(&Value::Null))?;
+                return Ok(Step::AddVId(Arg::Const(Value::Null), id));
+            }
             "property" => {
                 let mut rest = args;
                 let mut card = None;

@@ -86,6 +86,10 @@ pub(crate) fn children(s: &Step) -> Vec<Trav> {
             }
         }
         Step::AddV(a) => arg(a, &mut out),
+        Step::AddVId(a, b) => {
+            arg(a, &mut out);
+            arg(b, &mut out);
+        }
         Step::AddE { label, from, to } => {
             arg(label, &mut out);
             from.iter().for_each(|a| arg(a, &mut out));
@@ -902,15 +906,27 @@ impl<G: Graph> Ctx<'_, G> {
                     out.extend(trs);
                 }
             }
-            Step::AddV(label) => {
+            Step::AddV(label) | Step::AddVId(label, _) => {
                 self.mutating()?;
                 for t in &trs {
                     let l = self.arg_value(label, t)?;
                     let l = match l {
                         Value::String(s) => s,
+                        Value::Null if matches!(step, Step::AddVId(..)) => Arc::from("vertex"),
                         _ => return Err(rt("The label of a vertex must be a String")),
                     };
-                    let v = self.g.add_vertex(None, &l)?;
+                    let id = match step {
+                        Step::AddVId(_, a) => Some(self.arg_value(a, t)?),
+                        _ => None,
+                    };
+                    if matches!(step, Step::AddVId(..))
+                        && !t.seed
+                        && matches!(t.value, Value::Vertex(_))
+                        && matches!(label, Arg::Const(Value::Null))
+                    {
+                        return Err(rt("T.id is immutable on existing elements"));
+                    }
+                    let v = self.g.add_vertex(id, &l)?;
                     let vv = Value::Vertex(v.clone());
                     if let Some(p) = self.m.options.partition.clone() {
                         if let Some(w) = &p.write {
@@ -2546,7 +2562,12 @@ impl<G: Graph> Ctx<'_, G> {
         t: &Traverser,
     ) -> Result<(), GremlinError> {
         let k = self.arg_value(key, t)?;
-        let v = self.arg_value(value, t)?;
+        let mut v = self.arg_value(value, t)?;
+        let mut card = card;
+        if let Some((c, x)) = card_of(&v) {
+            card = Some(c);
+            v = x;
+        }
         if let (Value::Null, Value::Map(m)) = (&k, &v) {
             for (mk, mv) in m {
                 self.property(
@@ -2753,6 +2774,7 @@ impl<G: Graph> Ctx<'_, G> {
                 if let Some(m) =
                     self.merge_map(on_match, &t.extend(Value::Vertex(v.clone())), "onMatch")?
                 {
+                    validate_merge_keys(&m, false)?;
                     for (k, val) in &m {
                         match k {
                             Value::String(k) => {
@@ -2903,20 +2925,26 @@ impl<G: Graph> Ctx<'_, G> {
                 .merge_map(on_create.as_ref(), &t, "onCreate")?
                 .unwrap_or_else(|| search.clone());
             if on_create.is_some() {
+                validate_merge_keys(&create, true)?;
+                check_override(&search, &create)?;
                 for (k, v) in &search {
                     create.entry(k.clone()).or_insert_with(|| v.clone());
                 }
             }
             let o = create.get(&dir_out).and_then(vertex_id).or(out_id.clone());
             let i = create.get(&dir_in).and_then(vertex_id).or(in_id.clone());
-            let (Some(o), Some(i)) = (o, i) else {
-                return Err(rt(
-                    "Out Vertex and In Vertex must be specified to create an edge",
-                ));
+            let Some(o) = o else {
+                return Err(rt("Out Vertex not specified"));
+            };
+            let Some(i) = i else {
+                return Err(rt("In Vertex not specified"));
             };
             for (id, _) in [(&o, 0), (&i, 1)] {
                 if self.fresh_vertex(id)?.is_none() {
-                    return Err(rt(format!("Vertex does not exist: {}", show(id))));
+                    return Err(rt(format!(
+                        "Vertex id could not be resolved from mergeE: {}",
+                        show(id)
+                    )));
                 }
             }
             let label = match create.get(&enum_v(EnumKind::T, "label")) {
@@ -3179,7 +3207,22 @@ fn validate_merge_keys(m: &Map, edge: bool) -> Result<(), GremlinError> {
 }
 
 fn card_value(v: &Value) -> (Cardinality, Value) {
-    (Cardinality::Single, v.clone())
+    card_of(v).unwrap_or((Cardinality::Single, v.clone()))
+}
+
+/// A `Cardinality.list(x)`-style value (the parser's `CardinalityValueTraversal`).
+pub(crate) fn card_of(v: &Value) -> Option<(Cardinality, Value)> {
+    let Value::Bytecode(b) = v else { return None };
+    let ins = b
+        .source
+        .first()
+        .filter(|i| &*i.op == "CardinalityValueTraversal")?;
+    let card = match ins.args.first() {
+        Some(Value::Enum(e)) if &*e.name == "list" => Cardinality::List,
+        Some(Value::Enum(e)) if &*e.name == "set" => Cardinality::Set,
+        _ => Cardinality::Single,
+    };
+    Some((card, ins.args.get(1).cloned().unwrap_or(Value::Null)))
 }
 
 fn vertex_id(v: &Value) -> Option<Value> {
