@@ -2996,89 +2996,84 @@ impl<G: Graph> Ctx<'_, G> {
     }
 
     fn match_step(&mut self, pats: &[Trav], t: Traverser) -> Result<Vec<Traverser>, GremlinError> {
-        // Bindings live in the traverser's path labels. Each pattern starts at a bound label
-        // (`as('a')`) and, if it ends in a label, binds or checks it.
+        // Bindings live in the traverser's path labels. A pattern `as(x)...as(y)` runs from the
+        // value bound to x and binds or checks y; a pattern without an end label filters.
+        let start_of = |p: &Compiled| -> Option<Arc<str>> {
+            p.steps
+                .first()
+                .filter(|s| matches!(s.step, Step::Identity))
+                .and_then(|s| s.labels.first().cloned())
+        };
+        let end_of = |p: &Compiled| -> Option<Arc<str>> {
+            if p.steps.len() > 1 || start_of(p).is_none() {
+                p.steps.last().and_then(|s| s.labels.first().cloned())
+            } else {
+                None
+            }
+        };
         let mut all_labels: Vec<Arc<str>> = Vec::new();
         for p in pats {
-            for s in [p.steps.first(), p.steps.last()].into_iter().flatten() {
-                for l in &s.labels {
-                    if !all_labels.contains(l) {
-                        all_labels.push(l.clone());
-                    }
+            for l in [start_of(p), end_of(p)].into_iter().flatten() {
+                if !all_labels.contains(&l) {
+                    all_labels.push(l);
                 }
+            }
+        }
+        let mut t = t;
+        if let Some(first) = pats.first().and_then(|p| start_of(p)) {
+            if !bound(&t, &first) {
+                t.add_labels(std::slice::from_ref(&first));
             }
         }
         let mut states = vec![(t, vec![false; pats.len()])];
         let mut done = Vec::new();
-        let mut guard = 0usize;
+        let mut guard = 0u64;
         while let Some((tr, used)) = states.pop() {
             guard += 1;
-            if guard > self.m.limits.traversers_max as usize {
+            if guard > self.m.limits.traversers_max {
                 return Err(GremlinError::LimitExceeded {
                     limit: "traversers_max",
                     max: self.m.limits.traversers_max,
                 });
             }
-            let Some(pi) = (0..pats.len()).find(|&i| {
-                !used[i] && {
-                    let p = &pats[i];
-                    match p.steps.first() {
-                        Some(s) if matches!(s.step, Step::Identity) && !s.labels.is_empty() => {
-                            bound(&tr, &s.labels[0])
-                                || tr.path.objects.len() <= 1
-                                    && !all_labels.iter().any(|l| bound(&tr, l))
-                        }
-                        _ => true,
-                    }
-                }
-            }) else {
+            let ready = (0..pats.len())
+                .find(|&i| !used[i] && start_of(&pats[i]).is_none_or(|l| bound(&tr, &l)));
+            let Some(pi) = ready else {
                 if used.iter().all(|u| *u) {
                     done.push(tr);
                 }
                 continue;
             };
             let p = pats[pi].clone();
-            let first = p.steps.first().cloned();
-            let start_label = first
-                .as_ref()
-                .filter(|s| matches!(s.step, Step::Identity))
-                .and_then(|s| s.labels.first().cloned());
+            let start = start_of(&p);
+            let end = end_of(&p);
             let mut input = tr.clone();
-            if let Some(l) = &start_label {
+            input.bulk = 1;
+            if let Some(l) = &start {
                 if let Some(v) = path_get(&tr.path, l, "last") {
-                    input = tr.replace(v);
-                } else {
-                    input.add_labels(std::slice::from_ref(l));
+                    input = input.replace(v);
                 }
             }
-            let end_label = if p.steps.len() > 1 {
-                p.steps.last().and_then(|s| s.labels.first().cloned())
-            } else {
-                None
-            };
-            let is_filter = end_label.is_none();
-            // run the pattern without its end labels, then bind/check
             let mut body = (*p).clone();
-            if let Some(s) = body.steps.first_mut() {
-                if matches!(s.step, Step::Identity) {
-                    s.labels.clear();
+            if start.is_some() {
+                if let Some(s0) = body.steps.first_mut() {
+                    s0.labels.clear();
                 }
             }
-            if let Some(s) = body.steps.last_mut() {
-                if end_label.is_some() {
-                    s.labels.clear();
+            if end.is_some() {
+                if let Some(sl) = body.steps.last_mut() {
+                    sl.labels.clear();
                 }
             }
             let mut used2 = used.clone();
             used2[pi] = true;
-            let res = self.run_local(&body, vec![input.clone()])?;
-            if is_filter {
+            let res = self.run_local(&body, vec![input])?;
+            let Some(el) = end else {
                 if !res.is_empty() {
                     states.push((tr, used2));
                 }
                 continue;
-            }
-            let Some(el) = end_label else { continue };
+            };
             for r in res {
                 if let Some(existing) = path_get(&tr.path, &el, "last") {
                     if existing == r.value {
