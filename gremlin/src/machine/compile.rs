@@ -527,6 +527,16 @@ impl Compiler {
                     }
                     continue;
                 }
+                "times" if !matches!(steps.last().map(|s| &s.step), Some(Step::Repeat(_))) => {
+                    let n = match args.first().map(plain) {
+                        Some(Value::Int(n)) => i64::from(n),
+                        Some(Value::Long(n)) => n,
+                        _ => return Err(bad("times", "expected an integer")),
+                    };
+                    has_pending = true;
+                    pending.times = Some(n.max(0) as u64);
+                    continue;
+                }
                 "from" | "to"
                     if matches!(steps.last().map(|s| &s.step), Some(Step::Property { .. })) =>
                 {
@@ -585,6 +595,44 @@ impl Compiler {
                 }
                 _ => {}
             }
+            let after_add =
+                matches!(
+                    steps.last(),
+                    Some(StepDef {
+                        step: Step::AddV(_) | Step::AddVId(..),
+                        ..
+                    })
+                ) || (matches!(steps.last().map(|s| &s.step), Some(Step::Property { .. }))
+                    && steps
+                        .iter()
+                        .rev()
+                        .find(|s| !matches!(s.step, Step::Property { .. }))
+                        .is_some_and(|s| matches!(s.step, Step::AddV(_) | Step::AddVId(..))));
+            if op == "property" && after_add {
+                if matches!(args.first().map(plain), Some(Value::Null)) && args.len() == 1 {
+                    continue;
+                }
+                if matches!(
+                    args.first()
+                        .and_then(|a| enum_name(a, EnumKind::T))
+                        .as_deref(),
+                    Some("label")
+                ) {
+                    if let Some(idx) = steps
+                        .iter()
+                        .rposition(|s| matches!(s.step, Step::AddV(_) | Step::AddVId(..)))
+                    {
+                        let l = self.arg(args.get(1).unwrap_or(&Value::Null))?;
+                        if let Some(sd) = steps.get_mut(idx) {
+                            sd.step = match std::mem::replace(&mut sd.step, Step::Identity) {
+                                Step::AddVId(_, id) => Step::AddVId(l, id),
+                                _ => Step::AddV(l),
+                            };
+                        }
+                        continue;
+                    }
+                }
+            }
             let step = if op == "property"
                 && matches!(
                     args.first()
@@ -601,6 +649,21 @@ impl Compiler {
                     }
                 }
                 continue;
+            } else if op == "property" && after_add {
+                match self.step(op, args)? {
+                    Step::Property {
+                        card: None,
+                        key,
+                        value,
+                        meta,
+                    } => Step::Property {
+                        card: Some(Cardinality::List),
+                        key,
+                        value,
+                        meta,
+                    },
+                    other => other,
+                }
             } else if op == "repeat" {
                 let mut r = std::mem::take(&mut pending);
                 has_pending = false;
@@ -636,7 +699,8 @@ impl Compiler {
                     Some(Value::Long(n)) => n,
                     _ => return Err(bad("times", "expected an integer")),
                 };
-                r.times = Some(n.max(0) as u64);
+                // a trailing times(0) still runs the body once (do-while)
+                r.times = Some(n.max(1) as u64);
                 Step::Repeat(r)
             }
             (Step::Order { local, mut by }, "by") => {
