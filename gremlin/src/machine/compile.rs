@@ -972,7 +972,11 @@ impl Compiler {
             out
         };
         let local = is_scope_local(args);
-        let rest = if local { &args[1..] } else { args };
+        let scoped = args
+            .first()
+            .and_then(|a| enum_name(a, EnumKind::Scope))
+            .is_some();
+        let rest = if scoped { &args[1..] } else { args };
         let int_arg = |v: Option<&Value>| -> Result<i64, GremlinError> {
             match v.map(plain) {
                 Some(Value::Int(n)) => Ok(i64::from(n)),
@@ -1188,10 +1192,26 @@ impl Compiler {
                 by: Vec::new(),
             },
             "choose" => {
-                let on = match args.first() {
-                    Some(a) if args.len() == 1 => ChooseOn::Pick(self.trav(a)?),
-                    Some(a) => ChooseOn::Test(self.cond(a)?),
-                    None => return Err(bad(op, "missing argument")),
+                let on = match args.first().map(plain) {
+                    Some(Value::Enum(e)) if e.kind == EnumKind::T && args.len() == 1 => {
+                        let st = match &*e.name {
+                            "id" => Step::Id,
+                            "key" => Step::Key,
+                            "value" => Step::Value,
+                            _ => Step::Label,
+                        };
+                        ChooseOn::Pick(Arc::new(Compiled {
+                            steps: vec![StepDef {
+                                step: st,
+                                labels: Vec::new(),
+                            }],
+                        }))
+                    }
+                    _ => match args.first() {
+                        Some(a) if args.len() == 1 => ChooseOn::Pick(self.trav(a)?),
+                        Some(a) => ChooseOn::Test(self.cond(a)?),
+                        None => return Err(bad(op, "missing argument")),
+                    },
                 };
                 let mut options = Vec::new();
                 let mut none = None;

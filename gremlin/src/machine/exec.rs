@@ -1207,11 +1207,12 @@ impl<G: Graph> Ctx<'_, G> {
             }
             Step::Tail { local: true, n } => {
                 for t in trs {
-                    let v = match as_list(&t.value) {
-                        Some(l) => {
-                            let len = l.len() as i64;
-                            range_local(&t.value, (len - *n).max(0), len)
-                        }
+                    let len = match &t.value {
+                        Value::Map(m) => Some(m.len() as i64),
+                        v => as_list(v).map(|l| l.len() as i64),
+                    };
+                    let v = match len {
+                        Some(len) => range_local(&t.value, (len - *n).max(0), len),
                         None => t.value.clone(),
                     };
                     out.push(t.extend(v));
@@ -3306,11 +3307,7 @@ fn range_local(v: &Value, lo: i64, hi: i64) -> Value {
                 };
                 let items: Vec<Value> =
                     l.into_iter().skip(lo).take(hi.saturating_sub(lo)).collect();
-                if hi.saturating_sub(lo) == 1 {
-                    items.into_iter().next().unwrap_or(Value::Null)
-                } else {
-                    Value::List(items)
-                }
+                Value::List(items)
             }
             None => v.clone(),
         },
