@@ -1274,7 +1274,7 @@ impl<G: Graph> Ctx<'_, G> {
                             if first {
                                 it.next()
                             } else {
-                                it.last()
+                                it.next_back()
                             }
                         })
                     };
@@ -1335,9 +1335,10 @@ impl<G: Graph> Ctx<'_, G> {
                         };
                         let k = Value::String(k);
                         if is_vertex {
-                            match m.entry(k).or_insert_with(|| Value::List(Vec::new())) {
-                                Value::List(l) => l.push(v),
-                                _ => {}
+                            if let Value::List(l) =
+                                m.entry(k).or_insert_with(|| Value::List(Vec::new()))
+                            {
+                                l.push(v);
                             }
                         } else {
                             m.insert(k, v);
