@@ -899,10 +899,14 @@ impl<G: Graph> Ctx<'_, G> {
             }
             Step::Inject(vals) => {
                 let seed = trs.len() == 1 && trs[0].seed;
+                let child = self.depth > 0 && !seed;
+                if child {
+                    out.extend(trs.iter().cloned());
+                }
                 for v in vals {
                     out.push(self.born(v.clone()));
                 }
-                if !seed {
+                if !seed && !child {
                     out.extend(trs);
                 }
             }
@@ -3152,6 +3156,8 @@ pub(crate) fn needs_path(c: &Compiled) -> bool {
                 | Step::Match(_)
                 | Step::OtherV
                 | Step::Drop
+                | Step::Math { .. }
+                | Step::Func { .. }
                 | Step::Dedup { labels: _, .. }
         ) && !matches!(&s.step, Step::Dedup { labels, .. } if labels.is_empty())
             || children(&s.step).iter().any(|t| needs_path(t))
