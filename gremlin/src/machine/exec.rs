@@ -2257,14 +2257,10 @@ impl<G: Graph> Ctx<'_, G> {
                         None => continue,
                     }
                 }
-                Some(By::Trav(c)) => {
-                    let r = self.run_local(c, members)?;
-                    Value::List(
-                        r.iter()
-                            .flat_map(|t| std::iter::repeat_n(t.value.clone(), bulk_n(t) as usize))
-                            .collect(),
-                    )
-                }
+                Some(By::Trav(c)) => match self.run_local(c, members)?.into_iter().next() {
+                    Some(t) => t.value,
+                    None => continue,
+                },
                 Some(b) => {
                     let mut l = Vec::new();
                     for t in &members {
