@@ -673,7 +673,13 @@ impl Compiler {
                     _ => return Err(bad(op, "expected a traversal")),
                 };
                 r.name = name;
-                r.body = Some(self.trav(body)?);
+                let b = self.trav(body)?;
+                if matches!(b.steps.first().map(|s| &s.step), Some(Step::Inject(_))) {
+                    return Err(GremlinError::compile(
+                        "The parent of inject()-step can not be repeat()-step",
+                    ));
+                }
+                r.body = Some(b);
                 Step::Repeat(Box::new(r))
             } else {
                 self.step(op, args)?
@@ -706,6 +712,21 @@ impl Compiler {
             (Step::Order { local, mut by }, "by") => {
                 by.push(self.by(args)?);
                 Step::Order { local, by }
+            }
+            (Step::Dedup { by: Some(_), .. }, "by") => {
+                return Err(GremlinError::compile(
+                    "Dedup step can only have one by modulator",
+                ))
+            }
+            (Step::GroupCount { by: Some(_), .. }, "by") => {
+                return Err(GremlinError::compile(
+                    "GroupCount step can only have one by modulator",
+                ))
+            }
+            (Step::ValueMap { by, .. }, "by") if !by.is_empty() => {
+                return Err(GremlinError::compile(
+                    "ValueMap step can only have one by modulator",
+                ))
             }
             (Step::Dedup { local, labels, .. }, "by") => Step::Dedup {
                 local,
@@ -1365,6 +1386,19 @@ impl Compiler {
     }
 
     fn has(&mut self, args: &[Value]) -> Result<Step, GremlinError> {
+        if args
+            .first()
+            .map(plain)
+            .is_some_and(|k| matches!(k, Value::Null))
+        {
+            // a null key matches nothing
+            return Ok(Step::Func {
+                name: Arc::from("discard"),
+                args: Vec::new(),
+                local: false,
+                by: Vec::new(),
+            });
+        }
         let key_on = |v: &Value| -> Result<HasOn, GremlinError> {
             match plain(v) {
                 Value::String(s) => Ok(HasOn::Prop(s)),

@@ -188,6 +188,27 @@ pub(crate) fn apply_source(
                                 })
                             }
                             "ProductiveByStrategy" => m.options.productive_by = true,
+                            "ReservedKeysVerificationStrategy"
+                                if matches!(cfg("throwException"), Some(Value::Bool(true))) =>
+                            {
+                                let keys = match cfg("keys") {
+                                    Some(v) => as_list(&v)
+                                        .unwrap_or_default()
+                                        .into_iter()
+                                        .filter_map(|k| match k {
+                                            Value::String(s) => Some(s),
+                                            _ => None,
+                                        })
+                                        .collect(),
+                                    None => vec![Arc::from("id"), Arc::from("label")],
+                                };
+                                m.options.reserved_keys = Some(keys);
+                            }
+                            "EdgeLabelVerificationStrategy"
+                                if matches!(cfg("throwException"), Some(Value::Bool(true))) =>
+                            {
+                                m.options.edge_labels_required = true;
+                            }
                             "SubgraphStrategy" => {
                                 let mut f = SubgraphFilter::default();
                                 let mut t = |k: &str| -> Result<Option<Trav>, GremlinError> {
@@ -981,6 +1002,13 @@ impl<G: Graph> Ctx<'_, G> {
                         .unwrap_or(e);
                     out.push(self.gen(t, Value::Edge(e)));
                 }
+            }
+            Step::Adj { labels, .. }
+                if labels.is_empty() && self.m.options.edge_labels_required =>
+            {
+                return Err(rt(
+                    "The provided traversal contains a vertex step without any specified edge label",
+                ));
             }
             Step::Adj { dir, labels, edges } => {
                 let ids: Vec<Value> = trs
@@ -2581,6 +2609,13 @@ impl<G: Graph> Ctx<'_, G> {
                 )?;
             }
             return Ok(());
+        }
+        if let (Some(keys), Value::String(s)) = (&self.m.options.reserved_keys, &k) {
+            if keys.contains(s) {
+                return Err(rt(format!(
+                    "The provided traversal is setting a property key to a reserved word: {s}"
+                )));
+            }
         }
         let key = match &k {
             Value::String(s) => s.clone(),

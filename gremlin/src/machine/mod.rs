@@ -176,6 +176,10 @@ pub struct Options {
     pub subgraph: Option<SubgraphFilter>,
     pub partition: Option<Partition>,
     pub productive_by: bool,
+    /// `ReservedKeysVerificationStrategy(throwException: true)` keys.
+    pub reserved_keys: Option<Vec<Arc<str>>>,
+    /// `EdgeLabelVerificationStrategy(throwException: true)`.
+    pub edge_labels_required: bool,
 }
 
 /// `SubgraphStrategy` filters.
