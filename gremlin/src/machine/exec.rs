@@ -575,13 +575,11 @@ impl<G: Graph> Ctx<'_, G> {
             let Some(full) = self.fresh_vertex(&vx.id)? else {
                 return Ok(false);
             };
-            let ok = full.properties.iter().flatten().any(|vp| {
-                vp.key == p.key
-                    && p.read
-                        .iter()
-                        .chain(p.write.iter())
-                        .any(|r| sem::equals(r, &vp.value))
-            });
+            let ok = full
+                .properties
+                .iter()
+                .flatten()
+                .any(|vp| vp.key == p.key && p.read.iter().any(|r| sem::equals(r, &vp.value)));
             if !ok {
                 return Ok(false);
             }
@@ -601,13 +599,11 @@ impl<G: Graph> Ctx<'_, G> {
     fn edge_visible(&mut self, e: &Value) -> Result<bool, GremlinError> {
         let Value::Edge(ed) = e else { return Ok(true) };
         if let Some(p) = self.m.options.partition.clone() {
-            let ok = ed.properties.iter().flatten().any(|pr| {
-                pr.key == p.key
-                    && p.read
-                        .iter()
-                        .chain(p.write.iter())
-                        .any(|r| sem::equals(r, &pr.value))
-            });
+            let ok = ed
+                .properties
+                .iter()
+                .flatten()
+                .any(|pr| pr.key == p.key && p.read.iter().any(|r| sem::equals(r, &pr.value)));
             if !ok {
                 return Ok(false);
             }
@@ -675,11 +671,7 @@ impl<G: Graph> Ctx<'_, G> {
                                 let keep: Vec<Property> = meta.clone();
                                 let ok = keep.iter().any(|m| {
                                     m.key == pt.key
-                                        && pt
-                                            .read
-                                            .iter()
-                                            .chain(pt.write.iter())
-                                            .any(|r| sem::equals(r, &m.value))
+                                        && pt.read.iter().any(|r| sem::equals(r, &m.value))
                                 });
                                 if !ok {
                                     continue;
@@ -2210,14 +2202,17 @@ impl<G: Graph> Ctx<'_, G> {
                     if by.is_empty() {
                         ks.push(item.clone());
                     }
+                    let mut productive = true;
                     for (b, _) in by {
                         if let Some(v) = this.by_value(b, &tt)? {
                             ks.push(v);
                         } else {
-                            ks.push(Value::Null);
+                            productive = false;
                         }
                     }
-                    keyed.push((ks, item));
+                    if productive {
+                        keyed.push((ks, item));
+                    }
                 }
                 if dirs.contains(&Ord2::Shuffle) {
                     for i in (1..keyed.len()).rev() {

@@ -48,7 +48,7 @@ pub struct Limits {
 }
 
 /// Default traversers in one frontier.
-pub const TRAVERSERS_MAX: u64 = 500_000;
+pub const TRAVERSERS_MAX: u64 = 250_000;
 /// Default items held by one barrier.
 pub const BARRIER_ITEMS_MAX: u64 = 1_000_000;
 /// Default iterations of one `repeat`.
