@@ -694,6 +694,9 @@ impl Compiler {
                 "The repeat()-traversal was not defined".to_string(),
             ));
         }
+        if self.depth > 0 {
+            steps = connectives(steps);
+        }
         Ok(Compiled { steps })
     }
 
@@ -1447,6 +1450,62 @@ impl Compiler {
             _ => return Err(bad("has", "unsupported arguments")),
         })
     }
+}
+
+/// Rewrites infix `a.and().b.or().c` (argument-less `and()`/`or()`) of an anonymous traversal
+/// into `or(and(a, b), c)`; `and` binds tighter than `or`.
+fn connectives(steps: Vec<StepDef>) -> Vec<StepDef> {
+    let is_marker = |s: &StepDef, or: bool| match &s.step {
+        Step::Or(v) => or && v.is_empty(),
+        Step::And(v) => !or && v.is_empty(),
+        _ => false,
+    };
+    if !steps
+        .iter()
+        .any(|s| is_marker(s, true) || is_marker(s, false))
+    {
+        return steps;
+    }
+    let wrap = |steps: Vec<StepDef>| Arc::new(Compiled { steps });
+    let mut ors: Vec<Vec<StepDef>> = vec![Vec::new()];
+    for s in steps {
+        if is_marker(&s, true) {
+            ors.push(Vec::new());
+        } else if let Some(last) = ors.last_mut() {
+            last.push(s);
+        }
+    }
+    let mut or_parts = Vec::new();
+    for group in ors {
+        let mut ands: Vec<Vec<StepDef>> = vec![Vec::new()];
+        for s in group {
+            if is_marker(&s, false) {
+                ands.push(Vec::new());
+            } else if let Some(last) = ands.last_mut() {
+                last.push(s);
+            }
+        }
+        if ands.len() == 1 {
+            or_parts.push(wrap(ands.pop().unwrap_or_default()));
+        } else {
+            or_parts.push(wrap(vec![StepDef {
+                step: Step::And(ands.into_iter().map(wrap).collect()),
+                labels: Vec::new(),
+            }]));
+        }
+    }
+    if or_parts.len() == 1 {
+        let only = or_parts.pop().map(|c| c.steps.clone()).unwrap_or_default();
+        // `a.and().b` alone: keep it as a filter step
+        return vec![StepDef {
+            step: Step::And(vec![wrap(only)]),
+            labels: Vec::new(),
+        }];
+    }
+    vec![StepDef {
+        step: Step::Or(or_parts),
+        labels: Vec::new(),
+    }]
 }
 
 /// A short name of a step for messages.

@@ -1691,7 +1691,7 @@ impl<G: Graph> Ctx<'_, G> {
                             let pick = self.sub_first(c, &t)?;
                             match pick {
                                 None if unproductive.is_some() => unproductive.clone(),
-                                None => None,
+                                None => Some(Arc::new(Compiled::default())),
                                 Some(p) => {
                                     let mut found = None;
                                     for (k, b) in options {
@@ -1742,8 +1742,13 @@ impl<G: Graph> Ctx<'_, G> {
                 }
             }
             Step::Local(c) => {
-                for t in trs {
-                    out.extend(self.run_local(c, vec![t])?);
+                for mut t in trs {
+                    let b = t.bulk;
+                    t.bulk = 1;
+                    for mut r in self.run_local(c, vec![t])? {
+                        r.bulk = r.bulk.saturating_mul(b);
+                        out.push(r);
+                    }
                 }
             }
             Step::Project { keys, by } => {
