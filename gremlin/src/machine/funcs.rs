@@ -73,7 +73,7 @@ pub(crate) fn apply<G: Graph>(
     };
     if let Some(f) = simple {
         return if local {
-            text::map_local(name, v, f).map(Some).map_err(err)
+            text::map_local(name, v, &f).map(Some).map_err(err)
         } else {
             f(v).map(Some).map_err(err)
         };
