@@ -4,4 +4,15 @@
 //! -> compiled traversal -> step machine over a batch-shaped graph-access trait.
 
 pub mod bytecode;
+pub mod codec;
+pub mod conformance;
+pub mod error;
+pub mod graph;
+pub mod machine;
+pub mod parser;
+pub mod refgraph;
+pub mod semantics;
 pub mod value;
+
+pub use error::GremlinError;
+pub use machine::execute;

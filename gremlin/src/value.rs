@@ -387,9 +387,7 @@ impl PartialEq for Value {
             (List(a), List(b)) => a == b,
             (Set(a), Set(b)) => a == b,
             (Map(a), Map(b)) => a == b,
-            (BulkSet(a), BulkSet(b)) => {
-                a.len() == b.len() && a.iter().all(|item| b.contains(item))
-            }
+            (BulkSet(a), BulkSet(b)) => a.len() == b.len() && a.iter().all(|item| b.contains(item)),
             (Tree(a), Tree(b)) => a.len() == b.len() && a.iter().all(|item| b.contains(item)),
             (Vertex(a), Vertex(b)) => a.id == b.id,
             (Edge(a), Edge(b)) => a.id == b.id,

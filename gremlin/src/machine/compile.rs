@@ -1,0 +1,1228 @@
+//! Compiles [`Bytecode`] into the machine's step list: modulators (`by`, `as`, `times`,
+//! `until`, `emit`, `option`, `from`, `to`, `with`) fold into the step they modulate.
+
+use std::sync::Arc;
+
+use crate::bytecode::{Bytecode, Instruction};
+use crate::error::GremlinError;
+use crate::graph::{Cardinality, Direction};
+use crate::value::{EnumKind, Predicate, Value};
+
+/// Nesting depth of anonymous traversals accepted by the compiler.
+pub const NESTING_DEPTH_MAX: usize = 64;
+
+/// A compiled traversal: steps in order.
+#[derive(Clone, Debug, Default)]
+pub struct Compiled {
+    pub steps: Vec<StepDef>,
+}
+
+/// A shared compiled child traversal.
+pub type Trav = Arc<Compiled>;
+
+/// One step with the labels `as()` gave it.
+#[derive(Clone, Debug)]
+pub struct StepDef {
+    pub step: Step,
+    pub labels: Vec<Arc<str>>,
+}
+
+/// Sort direction of an `order().by(...)` or `sample` modulator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ord2 {
+    Asc,
+    Desc,
+    Shuffle,
+}
+
+/// A `by()` modulator.
+#[derive(Clone, Debug)]
+pub enum By {
+    Identity,
+    Trav(Trav),
+    /// A property key (or map key).
+    Key(Arc<str>),
+    /// `T.id`, `T.label`, `T.key`, `T.value`.
+    Token(Arc<str>),
+    /// `Column.keys` / `Column.values`.
+    Column(Arc<str>),
+}
+
+/// A condition of a `has` family step.
+#[derive(Clone, Debug)]
+pub enum Cond {
+    P(Arc<Predicate>),
+    Trav(Trav),
+}
+
+/// What a `has` step looks at.
+#[derive(Clone, Debug)]
+pub enum HasOn {
+    /// Property value by key; `None` cond means "key exists".
+    Prop(Arc<str>),
+    Label,
+    Id,
+    /// A property's key (`hasKey`).
+    Key,
+    /// A property's value (`hasValue`).
+    Value,
+}
+
+/// Argument that is either a constant or a traversal evaluated per traverser.
+#[derive(Clone, Debug)]
+pub enum Arg {
+    Const(Value),
+    Trav(Trav),
+}
+
+/// A `choose` condition.
+#[derive(Clone, Debug)]
+pub enum ChooseOn {
+    /// `choose(pred_trav, true_trav, false_trav)` or `choose(P, ...)`.
+    Test(Cond),
+    /// `choose(trav).option(pick, trav)...`
+    Pick(Trav),
+}
+
+/// One repeat loop.
+#[derive(Clone, Debug, Default)]
+pub struct Repeat {
+    pub name: Option<Arc<str>>,
+    pub body: Option<Trav>,
+    pub times: Option<u64>,
+    pub until: Option<Cond>,
+    pub until_first: bool,
+    pub emit: Option<Option<Cond>>,
+    pub emit_first: bool,
+}
+
+/// The steps of the machine.
+#[derive(Clone, Debug)]
+pub enum Step {
+    Identity,
+    V(Vec<Value>),
+    E(Vec<Value>),
+    Inject(Vec<Value>),
+    AddV(Arg),
+    AddE {
+        label: Arg,
+        from: Option<Arg>,
+        to: Option<Arg>,
+    },
+    Adj {
+        dir: Direction,
+        labels: Vec<Arc<str>>,
+        edges: bool,
+    },
+    EdgeV(Direction),
+    OtherV,
+    Has {
+        on: HasOn,
+        cond: Option<Cond>,
+    },
+    HasNot(Arc<str>),
+    Is(Arc<Predicate>),
+    Filter(Trav),
+    Not(Trav),
+    And(Vec<Trav>),
+    Or(Vec<Trav>),
+    WhereTrav(Trav),
+    WhereP {
+        start: Option<Arc<str>>,
+        pred: Arc<Predicate>,
+        by: Vec<By>,
+    },
+    Dedup {
+        local: bool,
+        labels: Vec<Arc<str>>,
+        by: Option<By>,
+    },
+    Range {
+        local: bool,
+        lo: i64,
+        hi: i64,
+    },
+    Tail {
+        local: bool,
+        n: i64,
+    },
+    Coin(f64),
+    Sample {
+        local: bool,
+        n: i64,
+    },
+    SimplePath(bool),
+    Values(Vec<Arc<str>>),
+    Properties(Vec<Arc<str>>),
+    ValueMap {
+        keys: Vec<Arc<str>>,
+        tokens: bool,
+        by: Vec<By>,
+    },
+    ElementMap(Vec<Arc<str>>),
+    Id,
+    Label,
+    Key,
+    Value,
+    Element,
+    Count(bool),
+    Sum(bool),
+    Min(bool),
+    Max(bool),
+    Mean(bool),
+    Fold(Option<(Value, Arc<str>)>),
+    Unfold,
+    Order {
+        local: bool,
+        by: Vec<(By, Ord2)>,
+    },
+    Group {
+        key: Option<Arc<str>>,
+        by: Vec<By>,
+    },
+    GroupCount {
+        key: Option<Arc<str>>,
+        by: Option<By>,
+    },
+    Select {
+        pop: Arc<str>,
+        keys: Vec<Arc<str>>,
+        by: Vec<By>,
+        trav: Option<Trav>,
+    },
+    SelectCol(Arc<str>),
+    Path(Vec<By>),
+    Tree {
+        key: Option<Arc<str>>,
+        by: Vec<By>,
+    },
+    Repeat(Box<Repeat>),
+    Union(Vec<Trav>),
+    Choose {
+        on: ChooseOn,
+        options: Vec<(Value, Trav)>,
+        none: Option<Trav>,
+        unproductive: Option<Trav>,
+    },
+    Optional(Trav),
+    Coalesce(Vec<Trav>),
+    Local(Trav),
+    Project {
+        keys: Vec<Arc<str>>,
+        by: Vec<By>,
+    },
+    Constant(Value),
+    Map(Trav),
+    FlatMap(Trav),
+    Aggregate {
+        key: Arc<str>,
+        local: bool,
+        by: Option<By>,
+    },
+    Cap(Vec<Arc<str>>),
+    SideEffect(Trav),
+    Property {
+        card: Option<Cardinality>,
+        key: Arg,
+        value: Arg,
+        meta: Vec<(Value, Arg)>,
+    },
+    Drop,
+    MergeV {
+        arg: Option<Arg>,
+        on_create: Option<Arg>,
+        on_match: Option<Arg>,
+    },
+    MergeE {
+        arg: Option<Arg>,
+        on_create: Option<Arg>,
+        on_match: Option<Arg>,
+        out_v: Option<Arg>,
+        in_v: Option<Arg>,
+    },
+    SackGet,
+    SackSet {
+        op: Arc<str>,
+        by: Option<By>,
+    },
+    Math {
+        expr: Arc<str>,
+        by: Vec<By>,
+    },
+    Loops(Option<Arc<str>>),
+    Index,
+    Barrier,
+    Fail(Option<Arc<str>>),
+    Profile,
+    Explain,
+    Subgraph(Arc<str>),
+    /// String, list and date functions that map a value (name, constant args).
+    Func {
+        name: Arc<str>,
+        args: Vec<Value>,
+        local: bool,
+    },
+    /// `any`/`all`/`none` list filters.
+    ListPred {
+        name: Arc<str>,
+        pred: Arc<Predicate>,
+    },
+    Call(Vec<Value>),
+    /// `match(...)`: patterns as traversals.
+    Match(Vec<Trav>),
+    ShortestPath,
+}
+
+impl Step {
+    /// Whether the step reads or writes the current element's record (so it must run on the
+    /// element's owner).
+    pub fn needs_owner(&self) -> bool {
+        matches!(
+            self,
+            Step::Adj { .. }
+                | Step::Has { .. }
+                | Step::HasNot(_)
+                | Step::Values(_)
+                | Step::Properties(_)
+                | Step::ValueMap { .. }
+                | Step::ElementMap(_)
+                | Step::Property { .. }
+                | Step::Drop
+        )
+    }
+
+    /// Whether the step gathers all traversers (or shared side effects) at the coordinator.
+    pub fn is_coordinator(&self) -> bool {
+        matches!(
+            self,
+            Step::Count(false)
+                | Step::Sum(false)
+                | Step::Min(false)
+                | Step::Max(false)
+                | Step::Mean(false)
+                | Step::Fold(_)
+                | Step::Order { local: false, .. }
+                | Step::Group { .. }
+                | Step::GroupCount { .. }
+                | Step::Dedup { local: false, .. }
+                | Step::Range { local: false, .. }
+                | Step::Tail { local: false, .. }
+                | Step::Sample { local: false, .. }
+                | Step::Aggregate { .. }
+                | Step::Cap(_)
+                | Step::Tree { .. }
+                | Step::Barrier
+                | Step::Profile
+                | Step::Explain
+                | Step::Subgraph(_)
+                | Step::Inject(_)
+                | Step::Index
+        )
+    }
+}
+
+/// Unwraps a parameter binding.
+pub fn plain(v: &Value) -> Value {
+    match v {
+        Value::Binding(b) => b.1.clone(),
+        other => other.clone(),
+    }
+}
+
+fn bad(op: &str, why: &str) -> GremlinError {
+    GremlinError::compile(format!("{op}(): {why}"))
+}
+
+fn string_arg(op: &str, v: &Value) -> Result<Arc<str>, GremlinError> {
+    match plain(v) {
+        Value::String(s) => Ok(s),
+        other => Err(bad(
+            op,
+            &format!("expected a String, got {}", other.type_name()),
+        )),
+    }
+}
+
+fn strings(op: &str, args: &[Value]) -> Result<Vec<Arc<str>>, GremlinError> {
+    let mut out = Vec::new();
+    for a in args {
+        match plain(a) {
+            Value::List(l) => {
+                for x in l {
+                    out.push(string_arg(op, &x)?);
+                }
+            }
+            Value::Null => {}
+            other => out.push(string_arg(op, &other)?),
+        }
+    }
+    Ok(out)
+}
+
+fn enum_name(v: &Value, kind: EnumKind) -> Option<Arc<str>> {
+    match plain(v) {
+        Value::Enum(e) if e.kind == kind => Some(e.name.clone()),
+        _ => None,
+    }
+}
+
+fn is_scope_local(args: &[Value]) -> bool {
+    args.first()
+        .and_then(|a| enum_name(a, EnumKind::Scope))
+        .is_some_and(|n| &*n == "local")
+}
+
+fn eq_pred(v: Value) -> Arc<Predicate> {
+    Arc::new(Predicate {
+        text: false,
+        name: Arc::from("eq"),
+        args: vec![v],
+    })
+}
+
+fn within(vals: Vec<Value>) -> Arc<Predicate> {
+    Arc::new(Predicate {
+        text: false,
+        name: Arc::from("within"),
+        args: vals,
+    })
+}
+
+/// A predicate from a value (`P` as is; anything else means `eq`).
+pub fn pred_of(v: &Value) -> Arc<Predicate> {
+    match plain(v) {
+        Value::P(p) => p,
+        other => eq_pred(other),
+    }
+}
+
+/// The compiler: tracks nesting depth.
+pub struct Compiler {
+    depth: usize,
+}
+
+impl Default for Compiler {
+    fn default() -> Self {
+        Compiler::new()
+    }
+}
+
+impl Compiler {
+    /// A compiler at nesting depth 0.
+    pub fn new() -> Compiler {
+        Compiler { depth: 0 }
+    }
+
+    fn trav(&mut self, v: &Value) -> Result<Trav, GremlinError> {
+        match plain(v) {
+            Value::Bytecode(b) => {
+                self.depth += 1;
+                if self.depth > NESTING_DEPTH_MAX {
+                    return Err(GremlinError::LimitExceeded {
+                        limit: "NESTING_DEPTH_MAX",
+                        max: NESTING_DEPTH_MAX as u64,
+                    });
+                }
+                let c = self.compile(&b);
+                self.depth -= 1;
+                Ok(Arc::new(c?))
+            }
+            Value::Lambda(_) => Err(GremlinError::Lambda),
+            other => Err(GremlinError::compile(format!(
+                "expected a traversal, got {}",
+                other.type_name()
+            ))),
+        }
+    }
+
+    fn is_trav(v: &Value) -> bool {
+        matches!(plain(v), Value::Bytecode(_))
+    }
+
+    fn arg(&mut self, v: &Value) -> Result<Arg, GremlinError> {
+        if Compiler::is_trav(v) {
+            Ok(Arg::Trav(self.trav(v)?))
+        } else {
+            Ok(Arg::Const(plain(v)))
+        }
+    }
+
+    fn cond(&mut self, v: &Value) -> Result<Cond, GremlinError> {
+        if Compiler::is_trav(v) {
+            Ok(Cond::Trav(self.trav(v)?))
+        } else {
+            Ok(Cond::P(pred_of(v)))
+        }
+    }
+
+    fn by(&mut self, args: &[Value]) -> Result<(By, Ord2), GremlinError> {
+        let mut by = By::Identity;
+        let mut ord = Ord2::Asc;
+        for a in args {
+            match plain(a) {
+                Value::Bytecode(_) => by = By::Trav(self.trav(a)?),
+                Value::String(s) => by = By::Key(s),
+                Value::Enum(e) => match e.kind {
+                    EnumKind::T => by = By::Token(e.name.clone()),
+                    EnumKind::Column => by = By::Column(e.name.clone()),
+                    EnumKind::Order => {
+                        ord = match &*e.name {
+                            "desc" | "decr" => Ord2::Desc,
+                            "shuffle" => Ord2::Shuffle,
+                            _ => Ord2::Asc,
+                        }
+                    }
+                    _ => return Err(bad("by", "unsupported modulator")),
+                },
+                Value::Lambda(_) => return Err(GremlinError::Lambda),
+                other => {
+                    return Err(bad(
+                        "by",
+                        &format!("unsupported argument {}", other.type_name()),
+                    ))
+                }
+            }
+        }
+        Ok((by, ord))
+    }
+
+    /// Compiles one traversal (its source instructions are the caller's business).
+    pub fn compile(&mut self, bc: &Bytecode) -> Result<Compiled, GremlinError> {
+        let mut steps: Vec<StepDef> = Vec::new();
+        let mut pending = Repeat::default();
+        let mut has_pending = false;
+        for ins in &bc.steps {
+            if ins.args.iter().any(|a| matches!(a, Value::Lambda(_))) {
+                return Err(GremlinError::Lambda);
+            }
+            let Instruction { op, args } = ins;
+            let op: &str = op;
+            match op {
+                "as" => {
+                    let labels = strings(op, args)?;
+                    if steps.is_empty() {
+                        steps.push(StepDef {
+                            step: Step::Identity,
+                            labels: Vec::new(),
+                        });
+                    }
+                    if let Some(last) = steps.last_mut() {
+                        last.labels.extend(labels);
+                    }
+                    continue;
+                }
+                "by" | "times" | "option" | "from" | "to" | "with" | "read" | "write" => {
+                    let Some(last) = steps.last_mut() else {
+                        return Err(bad(op, "nothing to modulate"));
+                    };
+                    let step = std::mem::replace(&mut last.step, Step::Identity);
+                    last.step = self.modulate(step, op, args)?;
+                    continue;
+                }
+                "until" | "emit"
+                    if !matches!(steps.last().map(|s| &s.step), Some(Step::Repeat(_))) =>
+                {
+                    // before repeat()
+                    has_pending = true;
+                    if op == "until" {
+                        pending.until = Some(self.cond(args.first().unwrap_or(&Value::Null))?);
+                        pending.until_first = true;
+                    } else {
+                        pending.emit = Some(match args.first() {
+                            Some(a) => Some(self.cond(a)?),
+                            None => None,
+                        });
+                        pending.emit_first = true;
+                    }
+                    continue;
+                }
+                "until" | "emit" => {
+                    let c = match args.first() {
+                        Some(a) => Some(self.cond(a)?),
+                        None => None,
+                    };
+                    if let Some(StepDef {
+                        step: Step::Repeat(r),
+                        ..
+                    }) = steps.last_mut()
+                    {
+                        if op == "until" {
+                            r.until = c;
+                        } else {
+                            r.emit = Some(c);
+                        }
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let step = if op == "repeat" {
+                let mut r = std::mem::take(&mut pending);
+                has_pending = false;
+                let (name, body) = match args.as_slice() {
+                    [n, b] => (Some(string_arg(op, n)?), b),
+                    [b] => (None, b),
+                    _ => return Err(bad(op, "expected a traversal")),
+                };
+                r.name = name;
+                r.body = Some(self.trav(body)?);
+                Step::Repeat(Box::new(r))
+            } else {
+                self.step(op, args)?
+            };
+            steps.push(StepDef {
+                step,
+                labels: Vec::new(),
+            });
+        }
+        if has_pending {
+            return Err(GremlinError::compile(
+                "until()/emit() must be followed by repeat()".to_string(),
+            ));
+        }
+        Ok(Compiled { steps })
+    }
+
+    fn modulate(&mut self, step: Step, op: &str, args: &[Value]) -> Result<Step, GremlinError> {
+        Ok(match (step, op) {
+            (Step::Repeat(mut r), "times") => {
+                let n = match args.first().map(plain) {
+                    Some(Value::Int(n)) => i64::from(n),
+                    Some(Value::Long(n)) => n,
+                    _ => return Err(bad("times", "expected an integer")),
+                };
+                r.times = Some(n.max(0) as u64);
+                Step::Repeat(r)
+            }
+            (Step::Order { local, mut by }, "by") => {
+                by.push(self.by(args)?);
+                Step::Order { local, by }
+            }
+            (Step::Dedup { local, labels, .. }, "by") => Step::Dedup {
+                local,
+                labels,
+                by: Some(self.by(args)?.0),
+            },
+            (Step::Group { key, mut by }, "by") => {
+                by.push(self.by(args)?.0);
+                Step::Group { key, by }
+            }
+            (Step::GroupCount { key, .. }, "by") => Step::GroupCount {
+                key,
+                by: Some(self.by(args)?.0),
+            },
+            (
+                Step::Select {
+                    pop,
+                    keys,
+                    mut by,
+                    trav,
+                },
+                "by",
+            ) => {
+                by.push(self.by(args)?.0);
+                Step::Select {
+                    pop,
+                    keys,
+                    by,
+                    trav,
+                }
+            }
+            (Step::Path(mut by), "by") => {
+                by.push(self.by(args)?.0);
+                Step::Path(by)
+            }
+            (Step::Tree { key, mut by }, "by") => {
+                by.push(self.by(args)?.0);
+                Step::Tree { key, by }
+            }
+            (Step::Project { keys, mut by }, "by") => {
+                by.push(self.by(args)?.0);
+                Step::Project { keys, by }
+            }
+            (
+                Step::ValueMap {
+                    keys,
+                    tokens,
+                    mut by,
+                },
+                "by",
+            ) => {
+                by.push(self.by(args)?.0);
+                Step::ValueMap { keys, tokens, by }
+            }
+            (Step::ValueMap { keys, by, .. }, "with") => Step::ValueMap {
+                keys,
+                tokens: true,
+                by,
+            },
+            (
+                Step::WhereP {
+                    start,
+                    pred,
+                    mut by,
+                },
+                "by",
+            ) => {
+                by.push(self.by(args)?.0);
+                Step::WhereP { start, pred, by }
+            }
+            (Step::Aggregate { key, local, .. }, "by") => Step::Aggregate {
+                key,
+                local,
+                by: Some(self.by(args)?.0),
+            },
+            (Step::SackSet { op: o, .. }, "by") => Step::SackSet {
+                op: o,
+                by: Some(self.by(args)?.0),
+            },
+            (Step::Math { expr, mut by }, "by") => {
+                by.push(self.by(args)?.0);
+                Step::Math { expr, by }
+            }
+            (Step::AddE { label, to, .. }, "from") => Step::AddE {
+                label,
+                from: Some(self.endpoint(args)?),
+                to,
+            },
+            (Step::AddE { label, from, .. }, "to") => Step::AddE {
+                label,
+                from,
+                to: Some(self.endpoint(args)?),
+            },
+            (
+                Step::Choose {
+                    on,
+                    mut options,
+                    mut none,
+                    mut unproductive,
+                },
+                "option",
+            ) => {
+                let (Some(pick), Some(t)) = (args.first(), args.get(1)) else {
+                    return Err(bad("option", "expected a pick and a traversal"));
+                };
+                let t = self.trav(t)?;
+                match plain(pick) {
+                    Value::Enum(e) if e.kind == EnumKind::Pick && &*e.name == "none" => {
+                        none = Some(t)
+                    }
+                    Value::Enum(e) if e.kind == EnumKind::Pick && &*e.name == "unproductive" => {
+                        unproductive = Some(t)
+                    }
+                    other => options.push((other, t)),
+                }
+                Step::Choose {
+                    on,
+                    options,
+                    none,
+                    unproductive,
+                }
+            }
+            (
+                Step::MergeV {
+                    arg,
+                    mut on_create,
+                    mut on_match,
+                },
+                "option",
+            ) => {
+                let kind = args.first().and_then(|a| enum_name(a, EnumKind::Merge));
+                let v = match args.get(1) {
+                    Some(a) => Some(self.arg(a)?),
+                    None => None,
+                };
+                match kind.as_deref() {
+                    Some("onCreate") => on_create = v,
+                    Some("onMatch") => on_match = v,
+                    _ => return Err(bad("option", "expected Merge.onCreate or Merge.onMatch")),
+                }
+                Step::MergeV {
+                    arg,
+                    on_create,
+                    on_match,
+                }
+            }
+            (
+                Step::MergeE {
+                    arg,
+                    mut on_create,
+                    mut on_match,
+                    mut out_v,
+                    mut in_v,
+                },
+                "option",
+            ) => {
+                let kind = args.first().and_then(|a| enum_name(a, EnumKind::Merge));
+                let v = match args.get(1) {
+                    Some(a) => Some(self.arg(a)?),
+                    None => None,
+                };
+                match kind.as_deref() {
+                    Some("onCreate") => on_create = v,
+                    Some("onMatch") => on_match = v,
+                    Some("outV") => out_v = v,
+                    Some("inV") => in_v = v,
+                    _ => return Err(bad("option", "expected a Merge token")),
+                }
+                Step::MergeE {
+                    arg,
+                    on_create,
+                    on_match,
+                    out_v,
+                    in_v,
+                }
+            }
+            (s @ Step::Sample { .. }, "by") => s,
+            (s, "with") => s,
+            (s, op) => {
+                return Err(GremlinError::compile(format!(
+                    "{op}() cannot modulate {}",
+                    step_name(&s)
+                )))
+            }
+        })
+    }
+
+    fn endpoint(&mut self, args: &[Value]) -> Result<Arg, GremlinError> {
+        let a = args
+            .first()
+            .ok_or_else(|| bad("from/to", "missing argument"))?;
+        match plain(a) {
+            Value::String(s) => {
+                // from('a') means select('a')
+                let bc = Bytecode::default().step("select", vec![Value::String(s)]);
+                Ok(Arg::Trav(Arc::new(self.compile(&bc)?)))
+            }
+            _ => self.arg(a),
+        }
+    }
+
+    fn step(&mut self, op: &str, args: &[Value]) -> Result<Step, GremlinError> {
+        let flat = |args: &[Value]| -> Vec<Value> {
+            let mut out = Vec::new();
+            for a in args {
+                match plain(a) {
+                    Value::List(l) => out.extend(l),
+                    Value::Set(s) => out.extend(s),
+                    other => out.push(other),
+                }
+            }
+            out
+        };
+        let local = is_scope_local(args);
+        let rest = if local { &args[1..] } else { args };
+        let int_arg = |v: Option<&Value>| -> Result<i64, GremlinError> {
+            match v.map(plain) {
+                Some(Value::Int(n)) => Ok(i64::from(n)),
+                Some(Value::Long(n)) => Ok(n),
+                Some(Value::Short(n)) => Ok(i64::from(n)),
+                Some(Value::Byte(n)) => Ok(i64::from(n)),
+                _ => Err(bad(op, "expected an integer")),
+            }
+        };
+        Ok(match op {
+            "identity" => Step::Identity,
+            "V" => Step::V(flat(args)),
+            "E" => Step::E(flat(args)),
+            "inject" => Step::Inject(args.iter().map(plain).collect()),
+            "addV" => Step::AddV(match args.first() {
+                Some(a) => self.arg(a)?,
+                None => Arg::Const(Value::str("vertex")),
+            }),
+            "addE" => Step::AddE {
+                label: match args.first() {
+                    Some(a) => self.arg(a)?,
+                    None => return Err(bad(op, "missing label")),
+                },
+                from: None,
+                to: None,
+            },
+            "out" | "in" | "both" | "outE" | "inE" | "bothE" => Step::Adj {
+                dir: match op {
+                    "out" | "outE" => Direction::Out,
+                    "in" | "inE" => Direction::In,
+                    _ => Direction::Both,
+                },
+                labels: strings(op, args)?,
+                edges: op.ends_with('E'),
+            },
+            "outV" => Step::EdgeV(Direction::Out),
+            "inV" => Step::EdgeV(Direction::In),
+            "bothV" => Step::EdgeV(Direction::Both),
+            "otherV" => Step::OtherV,
+            "has" => self.has(args)?,
+            "hasLabel" | "hasId" | "hasKey" | "hasValue" => {
+                let on = match op {
+                    "hasLabel" => HasOn::Label,
+                    "hasId" => HasOn::Id,
+                    "hasKey" => HasOn::Key,
+                    _ => HasOn::Value,
+                };
+                let vals = flat(args);
+                let pred = match vals.as_slice() {
+                    [Value::P(p)] => p.clone(),
+                    [v] => eq_pred(v.clone()),
+                    _ => within(vals),
+                };
+                Step::Has {
+                    on,
+                    cond: Some(Cond::P(pred)),
+                }
+            }
+            "hasNot" => Step::HasNot(string_arg(op, args.first().unwrap_or(&Value::Null))?),
+            "is" => Step::Is(pred_of(args.first().unwrap_or(&Value::Null))),
+            "filter" => Step::Filter(self.trav(args.first().unwrap_or(&Value::Null))?),
+            "not" => Step::Not(self.trav(args.first().unwrap_or(&Value::Null))?),
+            "and" | "or" | "union" | "coalesce" | "match" => {
+                let mut ts = Vec::new();
+                for a in args {
+                    ts.push(self.trav(a)?);
+                }
+                match op {
+                    "and" => Step::And(ts),
+                    "or" => Step::Or(ts),
+                    "union" => Step::Union(ts),
+                    "match" => Step::Match(ts),
+                    _ => Step::Coalesce(ts),
+                }
+            }
+            "where" => match args {
+                [t] if Compiler::is_trav(t) => Step::WhereTrav(self.trav(t)?),
+                [p] => Step::WhereP {
+                    start: None,
+                    pred: pred_of(p),
+                    by: Vec::new(),
+                },
+                [s, p] => Step::WhereP {
+                    start: Some(string_arg(op, s)?),
+                    pred: pred_of(p),
+                    by: Vec::new(),
+                },
+                _ => return Err(bad(op, "unsupported arguments")),
+            },
+            "dedup" => Step::Dedup {
+                local,
+                labels: strings(op, rest)?,
+                by: None,
+            },
+            "limit" => Step::Range {
+                local,
+                lo: 0,
+                hi: int_arg(rest.first())?,
+            },
+            "skip" => Step::Range {
+                local,
+                lo: int_arg(rest.first())?,
+                hi: -1,
+            },
+            "range" => Step::Range {
+                local,
+                lo: int_arg(rest.first())?,
+                hi: int_arg(rest.get(1))?,
+            },
+            "tail" => Step::Tail {
+                local,
+                n: if rest.is_empty() {
+                    1
+                } else {
+                    int_arg(rest.first())?
+                },
+            },
+            "coin" => Step::Coin(match args.first().map(plain) {
+                Some(Value::Double(x)) => x,
+                Some(Value::Float(x)) => f64::from(x),
+                _ => return Err(bad(op, "expected a probability")),
+            }),
+            "sample" => Step::Sample {
+                local,
+                n: int_arg(rest.first())?,
+            },
+            "simplePath" => Step::SimplePath(true),
+            "cyclicPath" => Step::SimplePath(false),
+            "values" => Step::Values(strings(op, args)?),
+            "properties" => Step::Properties(strings(op, args)?),
+            "valueMap" => {
+                let tokens = matches!(args.first().map(plain), Some(Value::Bool(true)));
+                let keys = args
+                    .iter()
+                    .filter(|a| !matches!(plain(a), Value::Bool(_)))
+                    .cloned()
+                    .collect::<Vec<_>>();
+                Step::ValueMap {
+                    keys: strings(op, &keys)?,
+                    tokens,
+                    by: Vec::new(),
+                }
+            }
+            "elementMap" => Step::ElementMap(strings(op, args)?),
+            "id" => Step::Id,
+            "label" => Step::Label,
+            "key" => Step::Key,
+            "value" => Step::Value,
+            "element" => Step::Element,
+            "count" => Step::Count(local),
+            "sum" => Step::Sum(local),
+            "min" => Step::Min(local),
+            "max" => Step::Max(local),
+            "mean" => Step::Mean(local),
+            "fold" => match args {
+                [] => Step::Fold(None),
+                [seed, o] => Step::Fold(Some((
+                    plain(seed),
+                    enum_name(o, EnumKind::Operator)
+                        .ok_or_else(|| bad(op, "expected an Operator"))?,
+                ))),
+                _ => return Err(bad(op, "unsupported arguments")),
+            },
+            "unfold" => Step::Unfold,
+            "order" => Step::Order {
+                local,
+                by: Vec::new(),
+            },
+            "group" => Step::Group {
+                key: args.first().map(|a| string_arg(op, a)).transpose()?,
+                by: Vec::new(),
+            },
+            "groupCount" => Step::GroupCount {
+                key: args.first().map(|a| string_arg(op, a)).transpose()?,
+                by: None,
+            },
+            "select" => {
+                let mut pop: Arc<str> = Arc::from("last");
+                let mut rest = args;
+                if let Some(p) = args.first().and_then(|a| enum_name(a, EnumKind::Pop)) {
+                    pop = p;
+                    rest = &args[1..];
+                }
+                if let Some(c) = rest.first().and_then(|a| enum_name(a, EnumKind::Column)) {
+                    Step::SelectCol(c)
+                } else if rest.len() == 1 && Compiler::is_trav(&rest[0]) {
+                    Step::Select {
+                        pop,
+                        keys: Vec::new(),
+                        by: Vec::new(),
+                        trav: Some(self.trav(&rest[0])?),
+                    }
+                } else {
+                    Step::Select {
+                        pop,
+                        keys: strings(op, rest)?,
+                        by: Vec::new(),
+                        trav: None,
+                    }
+                }
+            }
+            "path" => Step::Path(Vec::new()),
+            "tree" => Step::Tree {
+                key: args.first().map(|a| string_arg(op, a)).transpose()?,
+                by: Vec::new(),
+            },
+            "choose" => {
+                let on = match args.first() {
+                    Some(a) if args.len() == 1 => ChooseOn::Pick(self.trav(a)?),
+                    Some(a) => ChooseOn::Test(self.cond(a)?),
+                    None => return Err(bad(op, "missing argument")),
+                };
+                let mut options = Vec::new();
+                let mut none = None;
+                if let Some(t) = args.get(1) {
+                    options.push((Value::Bool(true), self.trav(t)?));
+                }
+                if let Some(f) = args.get(2) {
+                    none = Some(self.trav(f)?);
+                }
+                if args.len() == 2 {
+                    none = Some(Arc::new(Compiled::default()));
+                }
+                Step::Choose {
+                    on,
+                    options,
+                    none,
+                    unproductive: None,
+                }
+            }
+            "optional" => Step::Optional(self.trav(args.first().unwrap_or(&Value::Null))?),
+            "local" => Step::Local(self.trav(args.first().unwrap_or(&Value::Null))?),
+            "project" => Step::Project {
+                keys: strings(op, args)?,
+                by: Vec::new(),
+            },
+            "constant" => Step::Constant(plain(args.first().unwrap_or(&Value::Null))),
+            "map" => Step::Map(self.trav(args.first().unwrap_or(&Value::Null))?),
+            "flatMap" => Step::FlatMap(self.trav(args.first().unwrap_or(&Value::Null))?),
+            "aggregate" | "store" => Step::Aggregate {
+                key: string_arg(op, rest.first().unwrap_or(&Value::Null))?,
+                local: local || op == "store",
+                by: None,
+            },
+            "cap" => Step::Cap(strings(op, args)?),
+            "sideEffect" => Step::SideEffect(self.trav(args.first().unwrap_or(&Value::Null))?),
+            "property" => {
+                let mut rest = args;
+                let mut card = None;
+                if let Some(c) = args
+                    .first()
+                    .and_then(|a| enum_name(a, EnumKind::Cardinality))
+                {
+                    card = Some(match &*c {
+                        "list" => Cardinality::List,
+                        "set" => Cardinality::Set,
+                        _ => Cardinality::Single,
+                    });
+                    rest = &args[1..];
+                }
+                match rest {
+                    [Value::Map(_)] | [Value::Binding(_)] if rest.len() == 1 => Step::Property {
+                        card,
+                        key: Arg::Const(Value::Null),
+                        value: self.arg(&rest[0])?,
+                        meta: Vec::new(),
+                    },
+                    [k, v, more @ ..] => {
+                        let mut meta = Vec::new();
+                        for pair in more.chunks(2) {
+                            if let [mk, mv] = pair {
+                                meta.push((plain(mk), self.arg(mv)?));
+                            }
+                        }
+                        Step::Property {
+                            card,
+                            key: self.arg(k)?,
+                            value: self.arg(v)?,
+                            meta,
+                        }
+                    }
+                    _ => return Err(bad(op, "expected a key and a value")),
+                }
+            }
+            "drop" => Step::Drop,
+            "mergeV" => Step::MergeV {
+                arg: args.first().map(|a| self.arg(a)).transpose()?,
+                on_create: None,
+                on_match: None,
+            },
+            "mergeE" => Step::MergeE {
+                arg: args.first().map(|a| self.arg(a)).transpose()?,
+                on_create: None,
+                on_match: None,
+                out_v: None,
+                in_v: None,
+            },
+            "sack" => match args.first() {
+                None => Step::SackGet,
+                Some(o) => Step::SackSet {
+                    op: enum_name(o, EnumKind::Operator)
+                        .ok_or_else(|| bad(op, "expected an Operator"))?,
+                    by: None,
+                },
+            },
+            "math" => Step::Math {
+                expr: string_arg(op, args.first().unwrap_or(&Value::Null))?,
+                by: Vec::new(),
+            },
+            "loops" => Step::Loops(args.first().map(|a| string_arg(op, a)).transpose()?),
+            "index" => Step::Index,
+            "barrier" => Step::Barrier,
+            "fail" => Step::Fail(args.first().map(|a| string_arg(op, a)).transpose()?),
+            "profile" => Step::Profile,
+            "explain" => Step::Explain,
+            "subgraph" => Step::Subgraph(string_arg(op, args.first().unwrap_or(&Value::Null))?),
+            "any" | "all" | "none" => Step::ListPred {
+                name: Arc::from(op),
+                pred: pred_of(args.first().unwrap_or(&Value::Null)),
+            },
+            "call" => Step::Call(args.iter().map(plain).collect()),
+            "shortestPath" => Step::ShortestPath,
+            "concat" | "asString" | "toUpper" | "toLower" | "length" | "trim" | "lTrim"
+            | "rTrim" | "substring" | "split" | "replace" | "format" | "reverse" | "asNumber"
+            | "asBool" | "asDate" | "dateAdd" | "dateDiff" | "combine" | "difference"
+            | "disjunct" | "intersect" | "merge" | "product" | "conjoin" => {
+                let mut vals = Vec::new();
+                for a in rest {
+                    if Compiler::is_trav(a) {
+                        vals.push(Value::Bytecode(match plain(a) {
+                            Value::Bytecode(b) => b,
+                            _ => continue,
+                        }));
+                    } else {
+                        vals.push(plain(a));
+                    }
+                }
+                Step::Func {
+                    name: Arc::from(op),
+                    args: vals,
+                    local,
+                }
+            }
+            other => {
+                return Err(GremlinError::compile(format!(
+                    "step {other}() is not supported"
+                )))
+            }
+        })
+    }
+
+    fn has(&mut self, args: &[Value]) -> Result<Step, GremlinError> {
+        let key_on = |v: &Value| -> Result<HasOn, GremlinError> {
+            match plain(v) {
+                Value::String(s) => Ok(HasOn::Prop(s)),
+                Value::Enum(e) if e.kind == EnumKind::T => Ok(match &*e.name {
+                    "id" => HasOn::Id,
+                    "label" => HasOn::Label,
+                    "key" => HasOn::Key,
+                    _ => HasOn::Value,
+                }),
+                other => Err(bad("has", &format!("bad key {}", other.type_name()))),
+            }
+        };
+        Ok(match args {
+            [k] => Step::Has {
+                on: key_on(k)?,
+                cond: None,
+            },
+            [k, v] => Step::Has {
+                on: key_on(k)?,
+                cond: Some(self.cond(v)?),
+            },
+            [label, k, v] => {
+                // has(label, key, value) = hasLabel(label).has(key, value)
+                let l = pred_of(label);
+                Step::And(vec![
+                    Arc::new(Compiled {
+                        steps: vec![StepDef {
+                            step: Step::Has {
+                                on: HasOn::Label,
+                                cond: Some(Cond::P(l)),
+                            },
+                            labels: Vec::new(),
+                        }],
+                    }),
+                    Arc::new(Compiled {
+                        steps: vec![StepDef {
+                            step: Step::Has {
+                                on: key_on(k)?,
+                                cond: Some(self.cond(v)?),
+                            },
+                            labels: Vec::new(),
+                        }],
+                    }),
+                ])
+            }
+            _ => return Err(bad("has", "unsupported arguments")),
+        })
+    }
+}
+
+/// A short name of a step for messages.
+pub fn step_name(s: &Step) -> &'static str {
+    match s {
+        Step::Repeat(_) => "repeat",
+        Step::Order { .. } => "order",
+        Step::Group { .. } => "group",
+        Step::Select { .. } => "select",
+        Step::Adj { .. } => "vertex step",
+        Step::Has { .. } => "has",
+        _ => "this step",
+    }
+}

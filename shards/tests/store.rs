@@ -1,0 +1,447 @@
+//! Store behaviour over the simulator and the memory device: reads and writes, write modes,
+//! durability, TTL, tombstones, defrag, limits and cold start.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use futures_lite::future::block_on;
+use shards::device::{Device, SimDevice};
+use shards::{Clock, Digest, Durability, Shard, StoreConfig, StoreError, WriteMode};
+
+fn small_cfg(durability: Durability) -> StoreConfig {
+    StoreConfig {
+        block_size_bytes: 64 * 1024,
+        flush_size_bytes: 16 * 1024,
+        record_size_max: 8 * 1024,
+        durability,
+        defrag_reserve_blocks: 2,
+        used_space_max_pct: 95,
+        write_queue_blocks_max: 4,
+        read_cache_blocks_max: 2,
+        ..StoreConfig::default()
+    }
+}
+
+fn clock() -> (Clock, Rc<Cell<u64>>) {
+    let c = Rc::new(Cell::new(1_700_000_000_000u64));
+    (Clock::Manual(c.clone()), c)
+}
+
+fn key(i: u64) -> Digest {
+    Digest::of_int(b"t", i as i64)
+}
+
+fn val(i: u64, v: u64, len: usize) -> Vec<u8> {
+    let mut out = format!("{i}:{v}:").into_bytes();
+    out.resize(len, (v % 251) as u8);
+    out
+}
+
+#[test]
+fn put_get_modes_and_errors() {
+    let (ck, _) = clock();
+    let dev = SimDevice::new(1 << 20, 1);
+    let s = block_on(Shard::create(
+        0,
+        small_cfg(Durability::CommitToDevice),
+        Device::Sim(dev),
+        ck,
+    ))
+    .unwrap();
+    block_on(async {
+        assert_eq!(s.get(&key(1)).await.unwrap(), None);
+        assert_eq!(
+            s.put(&key(1), b"a", WriteMode::CreateOnly, 0)
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(matches!(
+            s.put(&key(1), b"b", WriteMode::CreateOnly, 0).await,
+            Err(StoreError::Exists)
+        ));
+        assert!(matches!(
+            s.put(&key(1), b"b", WriteMode::ExpectGeneration(7), 0)
+                .await,
+            Err(StoreError::GenerationMismatch {
+                expected: 7,
+                actual: 1
+            })
+        ));
+        assert_eq!(
+            s.put(&key(1), b"b", WriteMode::ExpectGeneration(1), 0)
+                .await
+                .unwrap(),
+            2
+        );
+        let r = s.get(&key(1)).await.unwrap().unwrap();
+        assert_eq!((r.generation, r.payload.as_slice()), (2, &b"b"[..]));
+        assert!(s.delete(&key(1), WriteMode::Plain).await.unwrap());
+        assert!(!s.delete(&key(1), WriteMode::Plain).await.unwrap());
+        assert_eq!(s.get(&key(1)).await.unwrap(), None);
+        // After a delete, create-only works again and generations keep counting.
+        assert_eq!(
+            s.put(&key(1), b"c", WriteMode::CreateOnly, 0)
+                .await
+                .unwrap(),
+            4
+        );
+        assert!(matches!(
+            s.put(&key(2), &vec![0u8; 9000], WriteMode::Plain, 0).await,
+            Err(StoreError::RecordTooBig { .. })
+        ));
+        assert!(matches!(
+            s.put(&key(3), b"x", WriteMode::ExpectGeneration(0), 0)
+                .await,
+            Ok(1)
+        ));
+    });
+    let st = s.stats();
+    assert_eq!(st.index_entries, 2);
+    assert!(
+        st.flushes >= 5,
+        "commit-to-device flushes per write: {st:?}"
+    );
+}
+
+#[test]
+fn config_alignment_errors_are_clear() {
+    let c = StoreConfig {
+        flush_size_bytes: 1000,
+        ..StoreConfig::default()
+    };
+    let e = c.validate().unwrap_err().to_string();
+    assert!(e.contains("flush size 1000"), "{e}");
+    let c = StoreConfig {
+        block_size_bytes: 3 << 19,
+        ..StoreConfig::default()
+    };
+    assert!(c.validate().unwrap_err().to_string().contains("block size"));
+}
+
+#[test]
+fn commit_to_device_survives_power_cut_and_buffered_may_not() {
+    for mode in [Durability::CommitToDevice, Durability::Buffered] {
+        let (ck, _) = clock();
+        let dev = SimDevice::new(1 << 20, 7);
+        let s = block_on(Shard::create(
+            0,
+            small_cfg(mode),
+            Device::Sim(dev.clone()),
+            ck.clone(),
+        ))
+        .unwrap();
+        block_on(async {
+            for i in 0..200 {
+                s.put(&key(i), &val(i, 1, 100), WriteMode::Plain, 0)
+                    .await
+                    .unwrap();
+            }
+        });
+        drop(s);
+        dev.power_cut();
+        let (s, rep) = block_on(Shard::open(
+            0,
+            small_cfg(mode),
+            Device::Sim(dev.reboot()),
+            ck,
+        ))
+        .unwrap();
+        let found = block_on(async {
+            let mut n = 0;
+            for i in 0..200 {
+                if let Some(r) = s.get(&key(i)).await.unwrap() {
+                    assert_eq!(r.payload, val(i, 1, 100));
+                    n += 1;
+                }
+            }
+            n
+        });
+        match mode {
+            Durability::CommitToDevice => assert_eq!(found, 200, "{rep:?}"),
+            _ => assert!(
+                found < 200,
+                "buffered without flush keeps only full flushes: {found}"
+            ),
+        }
+    }
+}
+
+#[test]
+fn ttl_invisible_at_once_then_swept() {
+    let (ck, c) = clock();
+    let s = block_on(Shard::create(
+        0,
+        small_cfg(Durability::Buffered),
+        Device::Sim(SimDevice::new(1 << 20, 2)),
+        ck,
+    ))
+    .unwrap();
+    block_on(async {
+        s.put(&key(1), b"short", WriteMode::Plain, 10)
+            .await
+            .unwrap();
+        s.put(&key(2), b"forever", WriteMode::Plain, 0)
+            .await
+            .unwrap();
+        assert!(s.get(&key(1)).await.unwrap().is_some());
+        c.set(c.get() + 10_000);
+        assert_eq!(
+            s.get(&key(1)).await.unwrap(),
+            None,
+            "expired is invisible at once"
+        );
+        assert!(s.get(&key(2)).await.unwrap().is_some());
+        // An expired record counts as absent for create-only.
+        assert!(s.put(&key(3), b"x", WriteMode::Plain, 5).await.is_ok());
+    });
+    assert_eq!(s.sweep(), 1);
+    assert_eq!(s.stats().expired_removed, 1);
+}
+
+#[test]
+fn tombstone_kept_until_older_blocks_freed_and_never_resurrects() {
+    let (ck, _) = clock();
+    let dev = SimDevice::new(2 << 20, 3);
+    let cfg = small_cfg(Durability::CommitToDevice);
+    let s = block_on(Shard::create(
+        0,
+        cfg.clone(),
+        Device::Sim(dev.clone()),
+        ck.clone(),
+    ))
+    .unwrap();
+    block_on(async {
+        // Key 0 lives in the first block next to long-lived data.
+        s.put(&key(0), b"doomed", WriteMode::Plain, 0)
+            .await
+            .unwrap();
+        for i in 1..400 {
+            s.put(&key(i), &val(i, 0, 200), WriteMode::Plain, 0)
+                .await
+                .unwrap();
+        }
+        s.delete(&key(0), WriteMode::Plain).await.unwrap();
+        s.flush().await.unwrap();
+    });
+    assert_eq!(
+        s.sweep(),
+        0,
+        "older blocks still hold the record: tombstone must stay"
+    );
+    assert_eq!(s.stats().tombstones, 1);
+    // Churn: overwrite everything repeatedly so every old block empties and is freed.
+    block_on(async {
+        for round in 1..6u64 {
+            for i in 1..400 {
+                s.put(&key(i), &val(i, round, 200), WriteMode::Plain, 0)
+                    .await
+                    .unwrap();
+            }
+            while s.maintain(true).await.unwrap() {}
+        }
+    });
+    let st = s.stats();
+    assert_eq!(st.tombstones, 0, "{st:?}");
+    assert!(
+        st.tombstones_collected >= 1 && st.blocks_freed > 0,
+        "{st:?}"
+    );
+    drop(s);
+    dev.power_cut();
+    let (s, _) = block_on(Shard::open(0, cfg, Device::Sim(dev.reboot()), ck)).unwrap();
+    block_on(async {
+        assert_eq!(
+            s.get(&key(0)).await.unwrap(),
+            None,
+            "deleted record came back"
+        );
+        for i in 1..400 {
+            assert_eq!(
+                s.get(&key(i)).await.unwrap().unwrap().payload,
+                val(i, 5, 200)
+            );
+        }
+    });
+}
+
+#[test]
+fn defrag_rewrites_sparse_blocks_and_counts() {
+    let (ck, _) = clock();
+    let dev = SimDevice::new(1 << 20, 4);
+    let cfg = small_cfg(Durability::Buffered);
+    let s = block_on(Shard::create(
+        0,
+        cfg.clone(),
+        Device::Sim(dev.clone()),
+        ck.clone(),
+    ))
+    .unwrap();
+    // ~15 blocks; 300 keys x 500 B = 150 KB live, written 20 times = 3 MB: space must be reused.
+    block_on(async {
+        for round in 0..20u64 {
+            for i in 0..300 {
+                let k = (i * 7 + round * 13) % 300;
+                loop {
+                    match s
+                        .put(&key(k), &val(k, round, 500), WriteMode::Plain, 0)
+                        .await
+                    {
+                        Ok(_) => break,
+                        Err(StoreError::Overload) | Err(StoreError::DeviceFull) => {
+                            s.maintain(true).await.unwrap();
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+            s.maintain(true).await.unwrap();
+        }
+        s.flush().await.unwrap();
+        for i in 0..300 {
+            assert_eq!(
+                s.get(&key(i)).await.unwrap().unwrap().payload,
+                val(i, 19, 500)
+            );
+        }
+    });
+    let st = s.stats();
+    assert!(st.blocks_reused > 20 && st.blocks_freed > 20, "{st:?}");
+    drop(s);
+    dev.power_cut();
+    let (s, rep) = block_on(Shard::open(0, cfg, Device::Sim(dev.reboot()), ck)).unwrap();
+    assert!(rep.records >= 300, "{rep:?}");
+    block_on(async {
+        for i in 0..300 {
+            assert_eq!(
+                s.get(&key(i)).await.unwrap().unwrap().payload,
+                val(i, 19, 500)
+            );
+        }
+    });
+}
+
+#[test]
+fn defrag_moves_survivors_of_sparse_blocks() {
+    let (ck, _) = clock();
+    let dev = SimDevice::new(1 << 20, 5);
+    let cfg = small_cfg(Durability::Buffered);
+    let s = block_on(Shard::create(0, cfg, Device::Sim(dev), ck)).unwrap();
+    block_on(async {
+        for i in 0..600 {
+            s.put(&key(i), &val(i, 0, 300), WriteMode::Plain, 0)
+                .await
+                .unwrap();
+            if i % 50 == 0 {
+                s.maintain(false).await.unwrap();
+            }
+        }
+        // Delete 3 of 4: every block drops to ~25% live.
+        for i in 0..600 {
+            if i % 4 != 0 {
+                s.delete(&key(i), WriteMode::Plain).await.unwrap();
+            }
+        }
+        s.flush().await.unwrap();
+        for _ in 0..50 {
+            s.maintain(true).await.unwrap();
+        }
+        for i in 0..600 {
+            let r = s.get(&key(i)).await.unwrap();
+            assert_eq!(r.is_some(), i % 4 == 0);
+        }
+    });
+    let st = s.stats();
+    assert!(st.defrag_blocks >= 3 && st.defrag_records > 0, "{st:?}");
+}
+
+#[test]
+fn device_full_and_overload() {
+    let (ck, _) = clock();
+    let s = block_on(Shard::create(
+        0,
+        small_cfg(Durability::Buffered),
+        Device::Sim(SimDevice::new(1 << 20, 6)),
+        ck.clone(),
+    ))
+    .unwrap();
+    // Buffered and never flushed: the write queue fills up and writes fail fast.
+    let mut overload = false;
+    block_on(async {
+        for i in 0..2000 {
+            match s.put(&key(i), &val(i, 0, 1000), WriteMode::Plain, 0).await {
+                Ok(_) => {}
+                Err(StoreError::Overload) => {
+                    overload = true;
+                    break;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    });
+    assert!(
+        overload && s.stats().overload_errors == 1,
+        "{overload} {:?}",
+        s.stats()
+    );
+    // With flushing, unique keys eventually hit the used-space limit.
+    let cfg = StoreConfig {
+        used_space_max_pct: 80,
+        ..small_cfg(Durability::Buffered)
+    };
+    let s = block_on(Shard::create(
+        0,
+        cfg,
+        Device::Sim(SimDevice::new(1 << 20, 6)),
+        ck,
+    ))
+    .unwrap();
+    let mut full = false;
+    block_on(async {
+        for i in 0..5000 {
+            match s.put(&key(i), &val(i, 0, 1000), WriteMode::Plain, 0).await {
+                Ok(_) => {}
+                Err(StoreError::Overload) => {
+                    s.maintain(false).await.unwrap();
+                }
+                Err(StoreError::DeviceFull) => {
+                    full = true;
+                    break;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        // Deletes still work when full.
+        assert!(s.delete(&key(0), WriteMode::Plain).await.is_ok());
+    });
+    assert!(full);
+    assert_eq!(StoreError::DeviceFull.to_string(), "device full");
+}
+
+#[test]
+fn in_memory_mode() {
+    let (ck, _) = clock();
+    let s = block_on(Shard::create(
+        0,
+        small_cfg(Durability::InMemory),
+        Device::Mem(shards::MemDevice::new(1 << 20)),
+        ck,
+    ))
+    .unwrap();
+    block_on(async {
+        for round in 0..10u64 {
+            for i in 0..200 {
+                s.put(&key(i), &val(i, round, 400), WriteMode::Plain, 0)
+                    .await
+                    .unwrap();
+            }
+            while s.maintain(true).await.unwrap() {}
+        }
+        for i in 0..200 {
+            assert_eq!(
+                s.get(&key(i)).await.unwrap().unwrap().payload,
+                val(i, 9, 400)
+            );
+        }
+    });
+}
