@@ -1,1 +1,3 @@
 //! Per-core runtime, graph model over the shards, and cross-core traversal coordination.
+
+pub mod model;
