@@ -8,6 +8,7 @@
 pub mod adapter;
 pub mod keys;
 pub mod kv;
+pub mod locks;
 pub mod ops;
 pub mod records;
 pub mod wire;

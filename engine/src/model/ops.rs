@@ -10,6 +10,7 @@ use gremlin::value::{Property, Value};
 
 use crate::model::keys::{index_page_digest, pack_digest, Dir, ElementId, KeySpace};
 use crate::model::kv::{Digest, Kv, KvError, WriteMode};
+use crate::model::locks::{KeyGuard, KeyLocks};
 use crate::model::records::{
     earliest_void, expired, CacheEntry, EdgeLocator, EdgePack, IndexEntry, IndexPage, LabelPages,
     PackEdge, VProp, VertexRecord, FLAG_DROPPING, FLAG_SUPERNODE,
@@ -155,6 +156,7 @@ pub struct Model<K: Kv> {
     pub space: KeySpace,
     pub cfg: ModelConfig,
     clock: Box<dyn Clock>,
+    locks: KeyLocks,
 }
 
 impl<K: Kv> Model<K> {
@@ -171,7 +173,13 @@ impl<K: Kv> Model<K> {
             space,
             cfg,
             clock,
+            locks: KeyLocks::default(),
         })
+    }
+
+    /// The per-key locks of this model (for counters).
+    pub fn locks(&self) -> &KeyLocks {
+        &self.locks
     }
 
     /// The model's current time.
@@ -193,6 +201,7 @@ impl<K: Kv> Model<K> {
         d: &Digest,
         mut f: impl FnMut(Option<R>) -> Result<Action<R, T>, ModelError>,
     ) -> Result<T, ModelError> {
+        let _guard = self.lock(*d).await?;
         for _ in 0..RMW_ATTEMPTS_MAX {
             let cur = self.read::<R>(d).await?;
             let generation = cur.as_ref().map(|c| c.1);
@@ -220,6 +229,13 @@ impl<K: Kv> Model<K> {
         }
         Err(ModelError::Contention {
             attempts: RMW_ATTEMPTS_MAX,
+        })
+    }
+
+    async fn lock(&self, d: Digest) -> Result<KeyGuard<'_>, ModelError> {
+        self.locks.lock(d).await.ok_or(ModelError::Limit {
+            limit: "KEY_WAITERS_MAX",
+            max: crate::model::locks::KEY_WAITERS_MAX as u64,
         })
     }
 
@@ -322,7 +338,7 @@ impl<K: Kv> Model<K> {
             }
         }
         // During a cache-to-index migration an entry may be in both places: keep one.
-        out.sort_by(|a, b| (a.dir, a.seq).cmp(&(b.dir, b.seq)));
+        out.sort_by_key(|a| (a.dir, a.seq));
         let mut seen = std::collections::HashSet::new();
         out.retain(|a| seen.insert((a.dir, a.edge.clone())));
         Ok(out)
@@ -345,7 +361,7 @@ impl<K: Kv> Model<K> {
         let mut adj = self.adjacency(&v, dirs, labels).await?;
         let pushdown = filter
             .iter()
-            .all(|f| self.cfg.indexed_edge_keys.iter().any(|k| *k == f.key));
+            .all(|f| self.cfg.indexed_edge_keys.contains(&f.key));
         if pushdown && !filter.is_empty() {
             adj.retain(|a| match &a.props {
                 Some(props) => filter.iter().all(|f| props.iter().any(|p| p == f)),
@@ -699,6 +715,9 @@ impl<K: Kv> Model<K> {
         let mut located: Option<u32> = None;
         let now = self.now_s();
         for _ in 0..RMW_ATTEMPTS_MAX {
+            // Pack allocation is serialized per out vertex (released before any nested
+            // read-modify-write below).
+            let guard = self.lock(vd).await?;
             let (v, vg) = match self.read::<VertexRecord>(&vd).await? {
                 Some((v, g)) if v.id == *out && v.is_live(now) => (v, g),
                 _ => return Err(ModelError::VertexMissing(out.clone())),
@@ -736,6 +755,7 @@ impl<K: Kv> Model<K> {
                 match self.kv.put(&ld, &loc.encode(), mode).await {
                     Ok(_) => located = Some(p),
                     Err(KvError::Exists) => {
+                        drop(guard);
                         // A live edge holds the id; a locator whose edge is gone (expired or
                         // half-dropped) is taken over.
                         if self.edge(&edge.id).await?.is_some() {
@@ -825,7 +845,7 @@ impl<K: Kv> Model<K> {
     fn indexed(&self, props: &[Property]) -> Vec<Property> {
         props
             .iter()
-            .filter(|p| self.cfg.indexed_edge_keys.iter().any(|k| *k == p.key))
+            .filter(|p| self.cfg.indexed_edge_keys.contains(&p.key))
             .cloned()
             .collect()
     }
