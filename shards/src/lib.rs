@@ -39,6 +39,7 @@ pub mod store;
 pub use device::{BlockDevice, Device, DmaDevice, MemDevice, SimDevice};
 pub use digest::{Digest, KeyType, PARTITION_COUNT};
 
+pub use dir::{DataDir, DirOptions};
 pub use store::{
     Clock, ColdStartReport, Durability, Record, Shard, ShardStats, StoreConfig, WriteMode,
 };

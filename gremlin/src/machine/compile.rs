@@ -150,8 +150,13 @@ pub enum Step {
     Sample {
         local: bool,
         n: i64,
+        by: Option<By>,
     },
-    SimplePath(bool),
+    SimplePath {
+        simple: bool,
+        from: Option<Arc<str>>,
+        to: Option<Arc<str>>,
+    },
     Values(Vec<Arc<str>>),
     Properties(Vec<Arc<str>>),
     ValueMap {
@@ -261,6 +266,7 @@ pub enum Step {
         name: Arc<str>,
         args: Vec<Value>,
         local: bool,
+        by: Vec<By>,
     },
     /// `any`/`all`/`none` list filters.
     ListPred {
@@ -511,6 +517,19 @@ impl Compiler {
                     }
                     continue;
                 }
+                "from" | "to"
+                    if matches!(steps.last().map(|s| &s.step), Some(Step::Property { .. })) =>
+                {
+                    let idx = steps
+                        .iter()
+                        .rposition(|s| !matches!(s.step, Step::Property { .. }));
+                    if let Some(sd) = idx.and_then(|i| steps.get_mut(i)) {
+                        let step = std::mem::replace(&mut sd.step, Step::Identity);
+                        sd.step = self.modulate(step, op, args)?;
+                        continue;
+                    }
+                    return Err(bad(op, "nothing to modulate"));
+                }
                 "by" | "times" | "option" | "from" | "to" | "with" | "read" | "write" => {
                     let Some(last) = steps.last_mut() else {
                         return Err(bad(op, "nothing to modulate"));
@@ -577,7 +596,7 @@ impl Compiler {
         }
         if has_pending {
             return Err(GremlinError::compile(
-                "until()/emit() must be followed by repeat()".to_string(),
+                "The repeat()-traversal was not defined".to_string(),
             ));
         }
         Ok(Compiled { steps })
@@ -666,6 +685,16 @@ impl Compiler {
             ) => {
                 by.push(self.by(args)?.0);
                 Step::WhereP { start, pred, by }
+            }
+            (Step::Aggregate { by: Some(_), .. }, "by") => {
+                return Err(GremlinError::compile(
+                    "Aggregate step can only have one by modulator",
+                ))
+            }
+            (Step::SackSet { by: Some(_), .. }, "by") => {
+                return Err(GremlinError::compile(
+                    "Sack step can only have one by modulator",
+                ))
             }
             (Step::Aggregate { key, local, .. }, "by") => Step::Aggregate {
                 key,
@@ -773,7 +802,49 @@ impl Compiler {
                     in_v,
                 }
             }
-            (s @ Step::Sample { .. }, "by") => s,
+            (
+                Step::Func {
+                    name,
+                    args: a,
+                    local,
+                    mut by,
+                },
+                "by",
+            ) => {
+                by.push(self.by(args)?.0);
+                Step::Func {
+                    name,
+                    args: a,
+                    local,
+                    by,
+                }
+            }
+            (Step::Sample { local, n, by: None }, "by") => Step::Sample {
+                local,
+                n,
+                by: Some(self.by(args)?.0),
+            },
+            (Step::Sample { .. }, "by") => {
+                return Err(GremlinError::compile(
+                    "Sample step can only have one by modulator",
+                ))
+            }
+            (Step::SimplePath { simple, to, .. }, "from") => Step::SimplePath {
+                simple,
+                from: Some(string_arg("from", args.first().unwrap_or(&Value::Null))?),
+                to,
+            },
+            (Step::SimplePath { simple, from, .. }, "to") => Step::SimplePath {
+                simple,
+                from,
+                to: Some(string_arg("to", args.first().unwrap_or(&Value::Null))?),
+            },
+            (s, "times") => {
+                let _ = s;
+                return Err(GremlinError::compile(
+                    "The repeat()-traversal was not defined",
+                ));
+            }
             (s, "with") => s,
             (s, op) => {
                 return Err(GremlinError::compile(format!(
@@ -916,11 +987,15 @@ impl Compiler {
                 lo: int_arg(rest.first())?,
                 hi: -1,
             },
-            "range" => Step::Range {
-                local,
-                lo: int_arg(rest.first())?,
-                hi: int_arg(rest.get(1))?,
-            },
+            "range" => {
+                let (lo, hi) = (int_arg(rest.first())?, int_arg(rest.get(1))?);
+                if hi >= 0 && lo > hi {
+                    return Err(GremlinError::runtime(format!(
+                        "Not a legal range: [{lo}, {hi}]"
+                    )));
+                }
+                Step::Range { local, lo, hi }
+            }
             "tail" => Step::Tail {
                 local,
                 n: if rest.is_empty() {
@@ -937,9 +1012,13 @@ impl Compiler {
             "sample" => Step::Sample {
                 local,
                 n: int_arg(rest.first())?,
+                by: None,
             },
-            "simplePath" => Step::SimplePath(true),
-            "cyclicPath" => Step::SimplePath(false),
+            "simplePath" | "cyclicPath" => Step::SimplePath {
+                simple: op == "simplePath",
+                from: None,
+                to: None,
+            },
             "values" => Step::Values(strings(op, args)?),
             "properties" => Step::Properties(strings(op, args)?),
             "valueMap" => {
@@ -1137,7 +1216,7 @@ impl Compiler {
             "concat" | "asString" | "toUpper" | "toLower" | "length" | "trim" | "lTrim"
             | "rTrim" | "substring" | "split" | "replace" | "format" | "reverse" | "asNumber"
             | "asBool" | "asDate" | "dateAdd" | "dateDiff" | "combine" | "difference"
-            | "disjunct" | "intersect" | "merge" | "product" | "conjoin" => {
+            | "disjunct" | "intersect" | "merge" | "product" | "conjoin" | "discard" => {
                 let mut vals = Vec::new();
                 for a in rest {
                     if Compiler::is_trav(a) {
@@ -1153,6 +1232,7 @@ impl Compiler {
                     name: Arc::from(op),
                     args: vals,
                     local,
+                    by: Vec::new(),
                 }
             }
             other => {

@@ -91,9 +91,12 @@ pub(crate) fn children(s: &Step) -> Vec<Trav> {
             from.iter().for_each(|a| arg(a, &mut out));
             to.iter().for_each(|a| arg(a, &mut out));
         }
-        Step::Property { key, value, .. } => {
+        Step::Property {
+            key, value, meta, ..
+        } => {
             arg(key, &mut out);
             arg(value, &mut out);
+            meta.iter().for_each(|m| arg(&m.1, &mut out));
         }
         Step::Order { by: bs, .. } => bs.iter().for_each(|b| by(&b.0, &mut out)),
         Step::Group { by: bs, .. }
@@ -111,7 +114,28 @@ pub(crate) fn children(s: &Step) -> Vec<Trav> {
             }
         }
         Step::Has { cond: Some(c), .. } => cond(c, &mut out),
+        Step::Dedup { by: Some(b), .. }
+        | Step::GroupCount { by: Some(b), .. }
+        | Step::Aggregate { by: Some(b), .. }
+        | Step::SackSet { by: Some(b), .. } => by(b, &mut out),
+        Step::WhereP { by: bs, .. } | Step::Tree { by: bs, .. } | Step::ValueMap { by: bs, .. } => {
+            bs.iter().for_each(|b| by(b, &mut out))
+        }
+        Step::MergeE {
+            arg: a,
+            on_create,
+            on_match,
+            out_v,
+            in_v,
+        } => {
+            for x in [a, on_create, on_match, out_v, in_v].into_iter().flatten() {
+                arg(x, &mut out);
+            }
+        }
         _ => {}
+    }
+    if let Step::Select { trav: Some(t), .. } = s {
+        out.push(t.clone());
     }
     out
 }
@@ -128,6 +152,9 @@ pub(crate) fn apply_source(
             "withSideEffect" => {
                 if let (Some(Value::String(k)), Some(v)) = (args.first(), args.get(1)) {
                     m.side_effects.insert(k.clone(), v.clone());
+                    if let Some(Value::Enum(e)) = args.get(2) {
+                        m.reducers.insert(k.clone(), e.name.clone());
+                    }
                 }
             }
             "withSack" => {
@@ -240,11 +267,16 @@ pub(crate) fn run_batch<G: Graph>(
     let multi = g.owner_count() > 1;
     let local = g.local_owner();
     let mut ctx = Ctx { m, g, depth: 0 };
-    while let Some((i, trs)) = waiting.pop_first() {
+    let Some(mut i) = waiting.keys().next().copied() else {
+        return Ok(out);
+    };
+    while i < n {
+        let trs = waiting.remove(&i).unwrap_or_default();
         let Some(sd) = compiled.steps.get(i as usize) else {
             out.finished.extend(trs);
-            continue;
+            break;
         };
+        i += 1;
         let mut here = trs;
         if multi && sd.step.needs_owner() {
             let mut keep = Vec::with_capacity(here.len());
@@ -260,16 +292,16 @@ pub(crate) fn run_batch<G: Graph>(
             out.at_coordinator.extend(here);
             continue;
         }
-        if here.is_empty() {
+        if here.is_empty() && !(ctx.m.coordinator && !multi && emits_on_empty(&sd.step)) {
             continue;
         }
         // A start step on a non-coordinator owner: only V()/E() scan locally.
-        if multi && i == 0 && !ctx.m.coordinator && !matches!(sd.step, Step::V(_) | Step::E(_)) {
+        if multi && i == 1 && !ctx.m.coordinator && !matches!(sd.step, Step::V(_) | Step::E(_)) {
             continue;
         }
         let res = ctx.apply(sd, here)?;
         for mut t in res {
-            t.step = i + 1;
+            t.step = i;
             if t.step >= n {
                 out.finished.push(t);
             } else {
@@ -278,6 +310,43 @@ pub(crate) fn run_batch<G: Graph>(
         }
     }
     Ok(out)
+}
+
+/// Runs exactly one (coordinator) step over every traverser gathered for it from all owners;
+/// returns them positioned at the next step. Runs even when `gathered` is empty, so `count()`
+/// of nothing is 0.
+pub(crate) fn run_step<G: Graph>(
+    m: &mut Machine,
+    g: &mut G,
+    step: u32,
+    gathered: Vec<Traverser>,
+) -> Result<Vec<Traverser>, GremlinError> {
+    let compiled = m.compiled.clone();
+    let Some(sd) = compiled.steps.get(step as usize) else {
+        return Ok(gathered);
+    };
+    if gathered.is_empty() && !emits_on_empty(&sd.step) {
+        return Ok(Vec::new());
+    }
+    let mut ctx = Ctx { m, g, depth: 0 };
+    let mut res = ctx.apply(sd, gathered)?;
+    for t in &mut res {
+        t.step = step + 1;
+    }
+    Ok(res)
+}
+
+/// Steps that produce a result from no input (`count()` is 0, `fold()` is `[]`).
+fn emits_on_empty(s: &Step) -> bool {
+    matches!(
+        s,
+        Step::Count(false)
+            | Step::Fold(_)
+            | Step::Group { key: None, .. }
+            | Step::GroupCount { key: None, .. }
+            | Step::Tree { key: None, .. }
+            | Step::Cap(_)
+    )
 }
 
 pub(crate) fn side_effect_value<G: Graph>(
@@ -315,7 +384,26 @@ fn entry(k: Value, v: Value) -> Value {
 
 impl<G: Graph> Ctx<'_, G> {
     fn apply(&mut self, sd: &StepDef, trs: Vec<Traverser>) -> Result<Vec<Traverser>, GremlinError> {
+        if let Some(d) = self.m.deadline {
+            if std::time::Instant::now() > d {
+                return Err(GremlinError::Runtime(
+                    "The traversal exceeded its time limit".to_string(),
+                ));
+            }
+        }
         let mut out = self.step(&sd.step, trs)?;
+        if !self.m.track_path
+            && matches!(
+                sd.step,
+                Step::Adj { .. }
+                    | Step::Barrier
+                    | Step::Repeat(_)
+                    | Step::Union(_)
+                    | Step::EdgeV(_)
+            )
+        {
+            out = merge_bulk(out);
+        }
         if out.len() as u64 > self.m.limits.traversers_max {
             return Err(GremlinError::LimitExceeded {
                 limit: "traversers_max",
@@ -346,8 +434,8 @@ impl<G: Graph> Ctx<'_, G> {
         }
         let mut r = Ok(());
         for sd in &c.steps {
-            if trs.is_empty() {
-                break;
+            if trs.is_empty() && !emits_on_empty(&sd.step) {
+                continue;
             }
             match self.apply(sd, trs) {
                 Ok(t) => trs = t,
@@ -403,6 +491,11 @@ impl<G: Graph> Ctx<'_, G> {
 
     fn born(&self, v: Value) -> Traverser {
         let mut t = Traverser::new(v);
+        if !self.m.track_path {
+            t.track_path = false;
+            t.path.objects.clear();
+            t.path.labels.clear();
+        }
         if let Some((s, _)) = &self.m.options.sack {
             t.sack = Some(s.clone());
         }
@@ -410,7 +503,7 @@ impl<G: Graph> Ctx<'_, G> {
     }
 
     fn gen(&self, from: &Traverser, v: Value) -> Traverser {
-        if from.path.objects.is_empty() {
+        if from.seed {
             let mut t = self.born(v);
             t.bulk = from.bulk;
             t.loops = from.loops.clone();
@@ -531,7 +624,11 @@ impl<G: Graph> Ctx<'_, G> {
     }
 
     /// Property objects of an element (VertexProperty for vertices, Property otherwise).
-    fn props(&mut self, v: &Value, keys: &[Arc<str>]) -> Result<Vec<Value>, GremlinError> {
+    pub(crate) fn props(
+        &mut self,
+        v: &Value,
+        keys: &[Arc<str>],
+    ) -> Result<Vec<Value>, GremlinError> {
         let want = |k: &Arc<str>| keys.is_empty() || keys.iter().any(|x| x == k);
         let mut out = Vec::new();
         match v {
@@ -621,7 +718,7 @@ impl<G: Graph> Ctx<'_, G> {
         Ok(out)
     }
 
-    fn prop_value(p: &Value) -> Value {
+    pub(crate) fn prop_value(p: &Value) -> Value {
         match p {
             Value::VertexProperty(vp) => vp.value.clone(),
             Value::Property(p) => p.value.clone(),
@@ -660,7 +757,11 @@ impl<G: Graph> Ctx<'_, G> {
     // ---------------------------------------------------------------- by() and scopes
 
     /// Evaluates a `by()` modulator; `None` when it yields nothing.
-    fn by_value(&mut self, by: &By, t: &Traverser) -> Result<Option<Value>, GremlinError> {
+    pub(crate) fn by_value(
+        &mut self,
+        by: &By,
+        t: &Traverser,
+    ) -> Result<Option<Value>, GremlinError> {
         let v = &t.value;
         Ok(match by {
             By::Identity => Some(v.clone()),
@@ -703,7 +804,7 @@ impl<G: Graph> Ctx<'_, G> {
         })
     }
 
-    fn by_on(
+    pub(crate) fn by_on(
         &mut self,
         by: &By,
         v: &Value,
@@ -727,7 +828,7 @@ impl<G: Graph> Ctx<'_, G> {
     }
 
     /// Scoped value of `key` (map entry, side effect, path label).
-    fn scope_value(
+    pub(crate) fn scope_value(
         &mut self,
         t: &Traverser,
         key: &str,
@@ -793,7 +894,7 @@ impl<G: Graph> Ctx<'_, G> {
                 }
             }
             Step::Inject(vals) => {
-                let seed = trs.len() == 1 && trs[0].path.objects.is_empty();
+                let seed = trs.len() == 1 && trs[0].seed;
                 for v in vals {
                     out.push(self.born(v.clone()));
                 }
@@ -1114,7 +1215,9 @@ impl<G: Graph> Ctx<'_, G> {
                     }
                 }
             }
-            Step::Sample { local: false, n } => {
+            Step::Sample {
+                local: false, n, ..
+            } => {
                 let mut items: Vec<Traverser> = Vec::new();
                 for t in trs {
                     for _ in 0..bulk_n(&t) {
@@ -1130,7 +1233,7 @@ impl<G: Graph> Ctx<'_, G> {
                 }
                 out = items;
             }
-            Step::Sample { local: true, n } => {
+            Step::Sample { local: true, n, .. } => {
                 for t in trs {
                     let mut l = as_list(&t.value).unwrap_or_else(|| vec![t.value.clone()]);
                     while l.len() > usize::try_from(*n).unwrap_or(0) {
@@ -1140,10 +1243,31 @@ impl<G: Graph> Ctx<'_, G> {
                     out.push(t.extend(Value::List(l)));
                 }
             }
-            Step::SimplePath(simple) => {
+            Step::SimplePath { simple, from, to } => {
                 for t in trs {
-                    let set: IndexSet<&Value> = t.path.objects.iter().collect();
-                    let is_simple = set.len() == t.path.objects.len();
+                    let pos = |l: &Option<Arc<str>>, first: bool| {
+                        l.as_ref().and_then(|l| {
+                            let mut it = t
+                                .path
+                                .labels
+                                .iter()
+                                .enumerate()
+                                .filter(|(_, ls)| ls.iter().any(|x| x == l))
+                                .map(|(i, _)| i);
+                            if first {
+                                it.next()
+                            } else {
+                                it.last()
+                            }
+                        })
+                    };
+                    let lo = pos(from, true).unwrap_or(0);
+                    let hi = pos(to, false)
+                        .map(|i| i + 1)
+                        .unwrap_or(t.path.objects.len());
+                    let seg = t.path.objects.get(lo..hi.max(lo)).unwrap_or(&[]);
+                    let set: IndexSet<&Value> = seg.iter().collect();
+                    let is_simple = set.len() == seg.len();
                     if is_simple == *simple {
                         out.push(t);
                     }
@@ -1617,6 +1741,34 @@ impl<G: Graph> Ctx<'_, G> {
                     }
                 }
             }
+            Step::Aggregate { key, by, .. }
+                if self.m.reducers.contains_key(key)
+                    || matches!(self.m.side_effects.get(key), Some(Value::Set(_))) =>
+            {
+                let op = self.m.reducers.get(key).cloned();
+                let mut acc = self.m.side_effects.get(key).cloned().unwrap_or(Value::Null);
+                for t in &trs {
+                    let v = match by {
+                        Some(b) => match self.by_value(b, t)? {
+                            Some(v) => v,
+                            None => continue,
+                        },
+                        None => t.value.clone(),
+                    };
+                    for _ in 0..bulk_n(t) {
+                        acc = match (&op, acc) {
+                            (Some(op), a) => operator(op, &a, &v)?,
+                            (None, Value::Set(mut s)) => {
+                                s.insert(v.clone());
+                                Value::Set(s)
+                            }
+                            (None, a) => a,
+                        };
+                    }
+                }
+                self.m.side_effects.insert(key.clone(), acc);
+                return Ok(trs);
+            }
             Step::Aggregate { key, by, .. } => {
                 let mut items = match self.m.side_effects.get(key) {
                     Some(Value::List(l)) => l.clone(),
@@ -1824,10 +1976,17 @@ impl<G: Graph> Ctx<'_, G> {
                     .insert(key.clone(), Value::Graph(Arc::new(gd)));
                 return Ok(trs);
             }
-            Step::Func { name, args, local } => {
+            Step::Func { name, .. } if &**name == "discard" => {}
+            Step::Func {
+                name,
+                args,
+                local,
+                by,
+            } => {
                 for t in trs {
-                    let v = super::funcs::apply(self, name, args, *local, &t)?;
-                    out.push(t.extend(v));
+                    if let Some(v) = super::funcs::apply(self, name, args, *local, by, &t)? {
+                        out.push(t.extend(v));
+                    }
                 }
             }
             Step::ListPred { name, pred } => {
@@ -2342,7 +2501,10 @@ impl<G: Graph> Ctx<'_, G> {
                     max: self.m.limits.repeat_depth_max,
                 });
             }
-            let res = self.run_local(&body, cur)?;
+            let mut res = self.run_local(&body, cur)?;
+            if !self.m.track_path {
+                res = merge_bulk(res);
+            }
             let mut next = Vec::new();
             for mut t in res {
                 if let Some(l) = t.loops.last_mut() {
@@ -2552,11 +2714,10 @@ impl<G: Graph> Ctx<'_, G> {
                 .unwrap_or_else(|| search.clone());
             if on_create.is_some() {
                 validate_merge_keys(&create, false)?;
+                check_override(&search, &create)?;
                 for (k, v) in &search {
                     if !create.contains_key(k) {
                         create.insert(k.clone(), v.clone());
-                    } else if create.get(k) != Some(v) && matches!(k, Value::Enum(_)) {
-                        return Err(rt(format!("option(onCreate) cannot override values from merge() argument: ({}, {})", show(k), show(v))));
                     }
                 }
             }
@@ -2919,13 +3080,89 @@ impl<G: Graph> Ctx<'_, G> {
     }
 }
 
+/// Merges equal traversers (same value, loops, sack, step) into one with the summed bulk.
+fn merge_bulk(trs: Vec<Traverser>) -> Vec<Traverser> {
+    if trs.len() < 2 {
+        return trs;
+    }
+    type Key = (
+        Value,
+        Vec<(Option<Arc<str>>, u64)>,
+        Option<Value>,
+        Option<Value>,
+        bool,
+        u32,
+    );
+    let mut m: IndexMap<Key, Traverser> = IndexMap::with_capacity(trs.len());
+    for t in trs {
+        let k = (
+            t.value.clone(),
+            t.loops.clone(),
+            t.sack.clone(),
+            t.parent.clone(),
+            t.entry,
+            t.step,
+        );
+        match m.get_mut(&k) {
+            Some(x) => x.bulk = x.bulk.saturating_add(t.bulk),
+            None => {
+                m.insert(k, t);
+            }
+        }
+    }
+    m.into_values().collect()
+}
+
+/// Whether a compiled traversal (or a child) reads paths or step labels.
+pub(crate) fn needs_path(c: &Compiled) -> bool {
+    c.steps.iter().any(|s| {
+        matches!(
+            s.step,
+            Step::Path(_)
+                | Step::Tree { .. }
+                | Step::SimplePath { .. }
+                | Step::Select { .. }
+                | Step::WhereP { .. }
+                | Step::WhereTrav(_)
+                | Step::Match(_)
+                | Step::OtherV
+                | Step::Drop
+                | Step::Dedup { labels: _, .. }
+        ) && !matches!(&s.step, Step::Dedup { labels, .. } if labels.is_empty())
+            || children(&s.step).iter().any(|t| needs_path(t))
+    })
+}
+
 fn bound(t: &Traverser, l: &str) -> bool {
     t.path.labels.iter().any(|ls| ls.iter().any(|x| &**x == l))
 }
 
+fn check_override(search: &Map, create: &Map) -> Result<(), GremlinError> {
+    for (k, v) in search {
+        if let Some(c) = create.get(k) {
+            if c != v {
+                return Err(rt(format!(
+                    "option(onCreate) cannot override values from merge() argument: ({}, {})",
+                    show(k),
+                    show(v)
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn validate_merge_keys(m: &Map, edge: bool) -> Result<(), GremlinError> {
-    for k in m.keys() {
+    for (k, v) in m {
+        if let (Value::Enum(e), Value::String(s)) = (k, v) {
+            if &*e.name == "label" && s.starts_with('~') {
+                return Err(rt(format!("Label can not be a hidden key: {s}")));
+            }
+        }
         match k {
+            Value::String(s) if s.starts_with('~') => {
+                return Err(rt(format!("Property key can not be a hidden key: {s}")))
+            }
             Value::String(_) => {}
             Value::Enum(e) if e.kind == EnumKind::T && matches!(&*e.name, "id" | "label") => {}
             Value::Enum(e) if edge && e.kind == EnumKind::Direction => {}

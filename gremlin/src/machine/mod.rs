@@ -48,11 +48,11 @@ pub struct Limits {
 }
 
 /// Default traversers in one frontier.
-pub const TRAVERSERS_MAX: u64 = 10_000_000;
+pub const TRAVERSERS_MAX: u64 = 500_000;
 /// Default items held by one barrier.
-pub const BARRIER_ITEMS_MAX: u64 = 10_000_000;
+pub const BARRIER_ITEMS_MAX: u64 = 1_000_000;
 /// Default iterations of one `repeat`.
-pub const REPEAT_DEPTH_MAX: u64 = 10_000;
+pub const REPEAT_DEPTH_MAX: u64 = 1_000;
 /// Default nesting of child traversals at run time.
 pub const NESTING_DEPTH_MAX: usize = 256;
 
@@ -89,6 +89,10 @@ pub struct Traverser {
     pub parent: Option<Value>,
     /// Whether `value` is a map entry (a one-entry map from unfolding a map).
     pub entry: bool,
+    /// Whether the query needs paths (else `path` stays empty and equal traversers merge).
+    pub track_path: bool,
+    /// The empty start traverser a start step (`V()`, `inject()`, `addV()`) generates from.
+    pub seed: bool,
 }
 
 impl Traverser {
@@ -106,14 +110,19 @@ impl Traverser {
             step: 0,
             parent: None,
             entry: false,
+            track_path: true,
+            seed: false,
         }
     }
 
     /// This traverser moved on to `value` (path extended).
     pub fn extend(&self, value: Value) -> Traverser {
         let mut t = self.clone();
-        t.path.objects.push(value.clone());
-        t.path.labels.push(Vec::new());
+        if t.track_path {
+            t.path.objects.push(value.clone());
+            t.path.labels.push(Vec::new());
+        }
+        t.seed = false;
         t.value = value;
         t.parent = None;
         t.entry = false;
@@ -130,7 +139,7 @@ impl Traverser {
 
     /// Adds step labels to the current path entry.
     pub fn add_labels(&mut self, labels: &[Arc<str>]) {
-        if labels.is_empty() {
+        if labels.is_empty() || !self.track_path {
             return;
         }
         if self.path.objects.is_empty() {
@@ -191,11 +200,17 @@ pub struct Machine {
     pub(crate) compiled: Arc<Compiled>,
     pub(crate) side_effects: IndexMap<Arc<str>, Value>,
     pub(crate) pending: IndexMap<Arc<str>, (Step, Vec<Traverser>)>,
+    /// Side-effect reducers from `withSideEffect(key, value, Operator)`.
+    pub(crate) reducers: IndexMap<Arc<str>, Arc<str>>,
     pub(crate) options: Options,
     pub(crate) limits: Limits,
     pub(crate) rng: u64,
     /// Whether this machine may run coordinator steps (barriers, side effects).
     pub coordinator: bool,
+    /// Whether the traversal needs paths.
+    pub(crate) track_path: bool,
+    /// When the query must give up (checked between steps).
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl Machine {
@@ -212,15 +227,25 @@ impl Machine {
             compiled: Arc::new(compiled),
             side_effects: IndexMap::new(),
             pending: IndexMap::new(),
+            reducers: IndexMap::new(),
             options: Options::default(),
             limits,
             rng: 0x9E37_79B9_7F4A_7C15,
             coordinator: true,
+            track_path: false,
+            deadline: None,
         };
         exec::apply_source(&mut m, &mut c, bc)?;
         if m.options.read_only && m.compiled_mutates() {
             return Err(GremlinError::ReadOnly);
         }
+        m.track_path = exec::needs_path(&m.compiled)
+            || m.options.subgraph.as_ref().is_some_and(|s| {
+                [&s.vertices, &s.edges, &s.vertex_properties]
+                    .into_iter()
+                    .flatten()
+                    .any(|t| exec::needs_path(t))
+            });
         if let Some(seed) = m.options.seed {
             m.rng = seed ^ 0x9E37_79B9_7F4A_7C15;
         }
@@ -258,6 +283,8 @@ impl Machine {
             labels: Vec::new(),
             objects: Vec::new(),
         };
+        t.seed = true;
+        t.track_path = self.track_path;
         vec![t]
     }
 
@@ -269,6 +296,18 @@ impl Machine {
         batch: Vec<Traverser>,
     ) -> Result<Output, GremlinError> {
         exec::run_batch(self, graph, batch)
+    }
+
+    /// Runs coordinator step `step` over every traverser gathered for it (engine mode: call
+    /// once no traverser is in flight anywhere; runs even with none, so `count()` gives 0).
+    /// Returns the traversers positioned after it, to be fed to [`Machine::run`] again.
+    pub fn run_step<G: Graph>(
+        &mut self,
+        graph: &mut G,
+        step: u32,
+        gathered: Vec<Traverser>,
+    ) -> Result<Vec<Traverser>, GremlinError> {
+        exec::run_step(self, graph, step, gathered)
     }
 
     /// A side effect by key (computed from gathered traversers when needed).
@@ -284,7 +323,18 @@ impl Machine {
 /// Runs a traversal to completion on a single-owner graph; results as TinkerPop returns them
 /// (bulk expanded).
 pub fn execute<G: Graph>(graph: &mut G, traversal: &Bytecode) -> Result<Vec<Value>, GremlinError> {
-    let mut m = Machine::compile(traversal)?;
+    execute_with(graph, traversal, Limits::default(), None)
+}
+
+/// [`execute`] with explicit limits and a deadline.
+pub fn execute_with<G: Graph>(
+    graph: &mut G,
+    traversal: &Bytecode,
+    limits: Limits,
+    deadline: Option<std::time::Instant>,
+) -> Result<Vec<Value>, GremlinError> {
+    let mut m = Machine::with_limits(traversal, limits)?;
+    m.deadline = deadline;
     let start = m.start();
     let out = m.run(graph, start)?;
     if !out.moved.is_empty() || !out.at_coordinator.is_empty() {

@@ -328,6 +328,53 @@ fn branches_and_barriers_with_bulk() {
 }
 
 #[test]
+fn bulk_merging_keeps_counts_exact_and_count_of_nothing_is_zero() {
+    let mut g = modern();
+    // 3 hops of both() from every vertex: counted through merged bulks and through paths
+    let merged = run(
+        &mut g,
+        vec![
+            ("V", vec![]),
+            ("both", vec![]),
+            ("both", vec![]),
+            ("both", vec![]),
+            ("count", vec![]),
+        ],
+    );
+    let paths = run(
+        &mut g,
+        vec![
+            ("V", vec![]),
+            ("both", vec![]),
+            ("both", vec![]),
+            ("both", vec![]),
+            ("path", vec![]),
+            ("count", vec![]),
+        ],
+    );
+    assert_eq!(merged, paths);
+    assert!(matches!(merged[0], Value::Long(n) if n > 12));
+    let r = run(
+        &mut g,
+        vec![
+            ("V", vec![]),
+            ("has", vec![s("name"), s("nobody")]),
+            ("count", vec![]),
+        ],
+    );
+    assert_eq!(r, vec![Value::Long(0)]);
+    let r = run(
+        &mut g,
+        vec![
+            ("V", vec![]),
+            ("has", vec![s("name"), s("nobody")]),
+            ("fold", vec![]),
+        ],
+    );
+    assert_eq!(r, vec![Value::List(Vec::new())]);
+}
+
+#[test]
 fn mutations_add_property_and_drop() {
     let mut g = RefGraph::new();
     run(
@@ -425,7 +472,12 @@ fn lambdas_are_refused_and_limits_are_errors() {
         ..Limits::default()
     };
     let mut m = Machine::with_limits(
-        &bc(vec![("V", vec![]), ("both", vec![]), ("both", vec![])]),
+        &bc(vec![
+            ("V", vec![]),
+            ("both", vec![]),
+            ("both", vec![]),
+            ("path", vec![]),
+        ]),
         limits,
     )
     .expect("compiles");
@@ -582,44 +634,15 @@ fn run_two_owners(g: &mut RefGraph, b: &Bytecode) -> (Vec<Value>, usize) {
             break;
         }
         // quiescent: the coordinator runs the gathered barrier step(s)
-        machines[0].coordinator = true;
-        let mut view = Half { g, me: Owner(0) };
         let batch = std::mem::take(&mut gathered);
         let min = batch.iter().map(|t| t.step).min().unwrap_or(0);
         let (now, later): (Vec<_>, Vec<_>) = batch.into_iter().partition(|t| t.step == min);
         gathered = later;
-        let mut m0 = std::mem::replace(&mut machines[0], Machine::compile(b).expect("compiles"));
-        // run only the barrier step on the coordinator, then hand the rest back to the owners
-        let sd = m0.compiled.steps[min as usize].clone();
-        let one = Machine {
-            compiled: Arc::new(Compiled { steps: vec![sd] }),
-            side_effects: std::mem::take(&mut m0.side_effects),
-            pending: std::mem::take(&mut m0.pending),
-            options: m0.options.clone(),
-            limits: m0.limits,
-            rng: m0.rng,
-            coordinator: true,
-        };
-        let mut one = one;
-        let out = one
-            .run(
-                &mut view,
-                now.into_iter()
-                    .map(|mut t| {
-                        t.step = 0;
-                        t
-                    })
-                    .collect(),
-            )
+        let mut view = Half { g, me: Owner(0) };
+        let out = machines[0]
+            .run_step(&mut view, min, now)
             .expect("barrier runs");
-        m0.side_effects = one.side_effects;
-        m0.pending = one.pending;
-        m0.coordinator = false;
-        machines[0] = m0;
-        for mut t in out.finished {
-            t.step = min + 1;
-            inbox[0].push(t);
-        }
+        inbox[0].extend(out);
     }
     let mut vals = Vec::new();
     for t in finished {
