@@ -6,13 +6,14 @@
 //! Environment:
 //! - `COREGRAPH_TINKERPOP`: the tinkerpop directory (default `<workspace>/../shared/tinkerpop`).
 //! - `COREGRAPH_FEATURES`: only run files or scenarios whose path or name contains this text.
-//! - `COREGRAPH_SCENARIO_TIMEOUT_MS`: hard per-scenario timeout (default 20000).
+//! - `COREGRAPH_SCENARIO_TIMEOUT_MS`: hard per-scenario timeout (default 10000).
 //! - `CI=true`: a missing tinkerpop directory is an error instead of a skip.
 
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
 use std::sync::mpsc;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gremlin::conformance::gherkin::{parse_feature, Scenario};
@@ -25,15 +26,11 @@ use gremlin::conformance::{
 mod backend;
 
 /// Hard per-scenario timeout unless `COREGRAPH_SCENARIO_TIMEOUT_MS` says otherwise.
-const SCENARIO_TIMEOUT_MS_DEFAULT: u64 = 20_000;
-/// Worker threads abandoned after a timeout before the run gives up on the rest.
-const ABANDONED_WORKERS_MAX: usize = 8;
+const SCENARIO_TIMEOUT_MS_DEFAULT: u64 = 10_000;
 /// Feature directory nesting followed when looking for files.
 const DIR_DEPTH_MAX: usize = 8;
 /// Passes above the floor that earn a hint to raise it.
 const FLOOR_HINT_MARGIN: usize = 10;
-/// Stack of a worker thread (deep traversals recurse).
-const WORKER_STACK_BYTES: usize = 64 * 1024 * 1024;
 
 fn workspace_root() -> PathBuf {
     let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -61,95 +58,312 @@ fn collect_features(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<
 
 struct Job {
     file: String,
+    /// Index of the scenario in its file.
+    index: usize,
     scenario: Scenario,
 }
 
-/// Runs jobs on a worker thread, one at a time, with a hard timeout each. A worker that times
-/// out is abandoned (a thread cannot be killed) and a fresh one with a fresh backend takes over.
-fn run_jobs(
-    jobs: Vec<Job>,
-    factory: Arc<backend::Factory>,
-    timeout: Duration,
-) -> Vec<ScenarioReport> {
-    let limits = Limits {
-        scenario_ms_max: u64::try_from(timeout.as_millis() / 2).unwrap_or(u64::MAX),
-    };
-    let jobs: Vec<Arc<Job>> = jobs.into_iter().map(Arc::new).collect();
-    let mut reports: Vec<ScenarioReport> = Vec::with_capacity(jobs.len());
-    let mut abandoned = 0usize;
-    let mut next = 0usize;
-    while next < jobs.len() {
-        if abandoned > ABANDONED_WORKERS_MAX {
-            for job in jobs.iter().skip(next) {
-                reports.push(report(job, failed("not run: too many scenarios timed out")));
-            }
-            break;
-        }
-        let (job_tx, job_rx) = mpsc::channel::<Arc<Job>>();
-        let (out_tx, out_rx) = mpsc::channel::<Outcome>();
-        let factory = Arc::clone(&factory);
-        let spawned = std::thread::Builder::new()
-            .name("conformance-worker".into())
-            .stack_size(WORKER_STACK_BYTES)
+/// Environment variable that puts this binary in worker mode (set by the parent only).
+const WORKER_ENV: &str = "COREGRAPH_FEATURES_WORKER";
+/// Address space of one worker process (the reference graph plus one scenario need far less).
+const WORKER_MEMORY_BYTES_MAX: u64 = 3 * 1024 * 1024 * 1024;
+/// Answers buffered between a worker's reader thread and the runner (lockstep: one at a time).
+const ANSWERS_QUEUED_MAX: usize = 1;
+/// Largest feature file read, in bytes (the largest in 3.8.1 is about 100 KB).
+const FEATURE_FILE_BYTES_MAX: u64 = 16 * 1024 * 1024;
+/// Longest text field accepted from a worker, in bytes.
+const WORKER_FIELD_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+/// A worker process: this same binary in worker mode, fed one scenario at a time on stdin,
+/// answering on stdout. A scenario that times out gets its worker killed (threads cannot be
+/// stopped, processes can) and the next scenario starts a fresh one.
+struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    answers: mpsc::Receiver<Result<Outcome, String>>,
+}
+
+impl Worker {
+    fn spawn(tinkerpop: &Path) -> Result<Worker, String> {
+        let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+        // Cap the worker's address space so a runaway scenario fails (allocation abort ->
+        // "worker crashed") instead of taking the machine's memory; `ulimit` via `sh` keeps
+        // this free of `unsafe` (`pre_exec`).
+        let mut command = if Path::new("/bin/sh").exists() {
+            let mut c = Command::new("/bin/sh");
+            c.arg("-c")
+                .arg(format!(
+                    "ulimit -v {} 2>/dev/null; exec \"$0\"",
+                    WORKER_MEMORY_BYTES_MAX / 1024
+                ))
+                .arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        };
+        let mut child = command
+            .env(WORKER_ENV, "1")
+            .env("COREGRAPH_TINKERPOP", tinkerpop)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start a worker: {e}"))?;
+        let stdin = child.stdin.take().ok_or("worker has no stdin")?;
+        let stdout = child.stdout.take().ok_or("worker has no stdout")?;
+        let (tx, answers) = mpsc::sync_channel(ANSWERS_QUEUED_MAX);
+        std::thread::Builder::new()
+            .name("worker-reader".into())
             .spawn(move || {
-                let mut backend: Option<Box<dyn Backend + Send>> = None;
-                while let Ok(job) = job_rx.recv() {
-                    if backend.is_none() {
-                        match factory.make() {
-                            Ok(b) => backend = Some(b),
-                            Err(e) => {
-                                let o = failed(&format!("backend unavailable: {e}"));
-                                if out_tx.send(o).is_err() {
-                                    break;
-                                }
-                                continue;
-                            }
-                        }
-                    }
-                    let outcome = match backend.as_mut() {
-                        Some(b) => run_guarded(b.as_mut(), &job.scenario, limits),
-                        None => failed("backend unavailable"),
-                    };
-                    // A panic may leave the backend in any state: start the next one fresh.
-                    if matches!(&outcome, Outcome::Failed(f) if f.got.starts_with("panic")) {
-                        backend = None;
-                    }
-                    if out_tx.send(outcome).is_err() {
+                let mut reader = BufReader::new(stdout);
+                loop {
+                    let answer = read_answer(&mut reader);
+                    let stop = answer.is_err();
+                    if tx.send(answer).is_err() || stop {
                         break;
                     }
                 }
-            });
-        if let Err(e) = spawned {
-            for job in jobs.iter().skip(next) {
-                reports.push(report(job, failed(&format!("cannot spawn worker: {e}"))));
+            })
+            .map_err(|e| format!("cannot start a reader thread: {e}"))?;
+        Ok(Worker {
+            child,
+            stdin,
+            answers,
+        })
+    }
+
+    /// Kills the worker (if still alive) and says how it ended.
+    fn kill(mut self) -> String {
+        let _ = self.child.kill();
+        match self.child.wait() {
+            Ok(status) => status.to_string(),
+            Err(e) => e.to_string(),
+        }
+    }
+}
+
+fn write_answer(out: &mut impl Write, outcome: &Outcome) -> std::io::Result<()> {
+    let (kind, fields): (char, [&str; 3]) = match outcome {
+        Outcome::Passed => ('P', ["", "", ""]),
+        Outcome::Unsupported(r) => ('U', [r.as_str(), "", ""]),
+        Outcome::Failed(f) => ('F', [&f.traversal, &f.expected, &f.got]),
+    };
+    writeln!(
+        out,
+        "{kind} {} {} {}",
+        fields[0].len(),
+        fields[1].len(),
+        fields[2].len()
+    )?;
+    for f in fields {
+        out.write_all(f.as_bytes())?;
+    }
+    out.flush()
+}
+
+fn read_answer(reader: &mut impl BufRead) -> Result<Outcome, String> {
+    let mut header = String::new();
+    match reader.read_line(&mut header) {
+        Ok(0) => return Err("worker exited".into()),
+        Ok(_) => {}
+        Err(e) => return Err(format!("reading from the worker: {e}")),
+    }
+    let mut parts = header.split_whitespace();
+    let kind = parts.next().ok_or("empty answer")?;
+    let mut fields: Vec<String> = Vec::with_capacity(3);
+    for _ in 0..3 {
+        let len: usize = parts
+            .next()
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| format!("bad answer header {header:?}"))?;
+        if len > WORKER_FIELD_BYTES_MAX {
+            return Err(format!("answer field of {len} bytes"));
+        }
+        let mut buf = vec![0u8; len];
+        reader
+            .read_exact(&mut buf)
+            .map_err(|e| format!("reading from the worker: {e}"))?;
+        fields.push(String::from_utf8_lossy(&buf).into_owned());
+    }
+    let mut it = fields.into_iter();
+    let mut next = || it.next().unwrap_or_default();
+    match kind {
+        "P" => Ok(Outcome::Passed),
+        "U" => Ok(Outcome::Unsupported(next())),
+        "F" => Ok(Outcome::Failed(Failure {
+            traversal: next(),
+            expected: next(),
+            got: next(),
+        })),
+        other => Err(format!("bad answer kind {other:?}")),
+    }
+}
+
+/// Round-trips every outcome shape through the worker protocol (multi-line, non-ASCII text,
+/// empty fields) and checks a truncated answer is an error, not a hang or a panic.
+fn check_worker_protocol() -> Result<(), String> {
+    let samples = [
+        Outcome::Passed,
+        Outcome::Unsupported("@GraphComputerOnly".into()),
+        Outcome::Failed(Failure {
+            traversal: "g.V().has(\"name\",\"josé\")\n  .out()".into(),
+            expected: String::new(),
+            got: "error: ✗ 3 4\nsecond line".into(),
+        }),
+    ];
+    let mut buf: Vec<u8> = Vec::new();
+    for s in &samples {
+        write_answer(&mut buf, s).map_err(|e| e.to_string())?;
+    }
+    let mut reader = BufReader::new(buf.as_slice());
+    for s in &samples {
+        let back = read_answer(&mut reader)?;
+        if &back != s {
+            return Err(format!("{s:?} came back as {back:?}"));
+        }
+    }
+    if read_answer(&mut reader).is_ok() {
+        return Err("an answer after the end".into());
+    }
+    let truncated = buf.get(..buf.len().saturating_sub(3)).unwrap_or_default();
+    let mut reader = BufReader::new(truncated);
+    let results: Vec<bool> = (0..samples.len())
+        .map(|_| read_answer(&mut reader).is_ok())
+        .collect();
+    if results.last() != Some(&false) {
+        return Err("a truncated answer was accepted".into());
+    }
+    Ok(())
+}
+
+/// Worker mode: read `<file>\t<index>` lines, run that scenario, answer on stdout.
+/// Reads a feature file, refusing absurd sizes.
+fn read_feature(path: &Path) -> Result<String, String> {
+    let size = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+    if size > FEATURE_FILE_BYTES_MAX {
+        return Err(format!(
+            "{size} bytes is larger than {FEATURE_FILE_BYTES_MAX}"
+        ));
+    }
+    std::fs::read_to_string(path).map_err(|e| e.to_string())
+}
+
+fn worker_main(features_dir: &Path, data_dir: &Path, timeout: Duration) -> ExitCode {
+    let factory = match backend::Factory::new(data_dir) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("worker: cannot prepare the backend: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let limits = Limits {
+        scenario_ms_max: u64::try_from(timeout.as_millis() / 2).unwrap_or(u64::MAX),
+    };
+    let mut features: HashMap<String, Vec<Scenario>> = HashMap::new();
+    let mut backend: Option<Box<dyn Backend + Send>> = None;
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else {
+            break;
+        };
+        let Some((file, index)) = line.split_once('\t') else {
+            break;
+        };
+        if !features.contains_key(file) {
+            let parsed = read_feature(&features_dir.join(file))
+                .and_then(|t| parse_feature(&t).map_err(|e| e.to_string()));
+            let scenarios = parsed.map(|f| f.scenarios).unwrap_or_default();
+            features.insert(file.to_string(), scenarios);
+        }
+        let scenario = features
+            .get(file)
+            .and_then(|s| index.parse::<usize>().ok().and_then(|i| s.get(i)));
+        let outcome = match scenario {
+            None => failed(&format!("worker: no scenario {index} in {file}")),
+            Some(scenario) => {
+                if backend.is_none() {
+                    backend = factory.make().ok();
+                }
+                match backend.as_mut() {
+                    Some(b) => run_guarded(b.as_mut(), scenario, limits),
+                    None => failed("backend unavailable"),
+                }
             }
+        };
+        // A panic may leave the backend in any state: start the next one fresh.
+        if matches!(&outcome, Outcome::Failed(f) if f.got.starts_with("panic")) {
+            backend = None;
+        }
+        if write_answer(&mut stdout.lock(), &outcome).is_err() {
             break;
         }
-        // Feed this worker until it times out or the jobs run out.
-        while let Some(job) = jobs.get(next) {
-            next += 1;
-            if job_tx.send(Arc::clone(job)).is_err() {
-                reports.push(report(job, failed("worker died")));
-                break;
+    }
+    ExitCode::SUCCESS
+}
+
+/// Runs every job in worker processes, one scenario at a time, each with a hard timeout.
+fn run_jobs(jobs: &[Job], tinkerpop: &Path, timeout: Duration) -> (Vec<ScenarioReport>, usize) {
+    let mut reports: Vec<ScenarioReport> = Vec::with_capacity(jobs.len());
+    let mut worker: Option<Worker> = None;
+    let mut restarts = 0usize;
+    for job in jobs {
+        if worker.is_none() {
+            match Worker::spawn(tinkerpop) {
+                Ok(w) => worker = Some(w),
+                Err(e) => {
+                    reports.push(report(job, failed(&e)));
+                    continue;
+                }
             }
-            match out_rx.recv_timeout(timeout) {
-                Ok(outcome) => reports.push(report(job, outcome)),
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    reports.push(report(
-                        job,
-                        failed(&format!("timed out after {} ms", timeout.as_millis())),
-                    ));
-                    abandoned += 1;
-                    break;
+        }
+        let Some(w) = worker.as_mut() else {
+            continue;
+        };
+        if writeln!(w.stdin, "{}\t{}", job.file, job.index)
+            .and_then(|()| w.stdin.flush())
+            .is_err()
+        {
+            reports.push(report(
+                job,
+                failed("worker died before the scenario started"),
+            ));
+            if let Some(w) = worker.take() {
+                w.kill();
+            }
+            restarts += 1;
+            continue;
+        }
+        match w.answers.recv_timeout(timeout) {
+            Ok(Ok(outcome)) => reports.push(report(job, outcome)),
+            Ok(Err(e)) => {
+                let status = worker.take().map(Worker::kill).unwrap_or_default();
+                reports.push(report(
+                    job,
+                    failed(&format!(
+                        "worker crashed ({e}, {status}; an abort is usually the memory cap)"
+                    )),
+                ));
+                restarts += 1;
+            }
+            Err(_) => {
+                reports.push(report(
+                    job,
+                    failed(&format!("timed out after {} ms", timeout.as_millis())),
+                ));
+                if let Some(w) = worker.take() {
+                    w.kill();
                 }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    reports.push(report(job, failed("worker died")));
-                    break;
-                }
+                restarts += 1;
             }
         }
     }
-    reports
+    if let Some(mut w) = worker {
+        // Closing stdin ends the worker's loop.
+        drop(w.stdin);
+        let _ = w.child.wait();
+    }
+    (reports, restarts)
 }
 
 fn run_guarded(backend: &mut dyn Backend, scenario: &Scenario, limits: Limits) -> Outcome {
@@ -237,6 +451,46 @@ fn reason(outcome: &Outcome) -> String {
     text.replace('|', "\\|").chars().take(160).collect()
 }
 
+/// The broad kind of a failure, for the summary.
+fn kind(outcome: &Outcome) -> &'static str {
+    let r = reason(outcome);
+    if r == "wrong result" {
+        "wrong result (results differ from the expectation)"
+    } else if r.starts_with("error without") {
+        "raised an error, but not with the expected message"
+    } else if r.starts_with("no error") {
+        "expected an error, none raised"
+    } else if r.contains("not supported")
+        || r.contains("no services")
+        || r.contains("cannot modulate")
+    {
+        "step, predicate or modulator not implemented yet (the error says so)"
+    } else if r.starts_with('`') {
+        "graph count after the traversal differs"
+    } else if r.starts_with("timed out") || r.starts_with("worker") {
+        "timeout or worker crash (runaway traversal)"
+    } else if r.starts_with("graph initializer") {
+        "graph initializer failed"
+    } else if r.starts_with("binding") {
+        "parameters could not be resolved"
+    } else {
+        "other error"
+    }
+}
+
+/// Failure kinds, most frequent first.
+fn kinds(reports: &[ScenarioReport]) -> Vec<(&'static str, usize)> {
+    let mut counts: std::collections::BTreeMap<&'static str, usize> = Default::default();
+    for r in reports {
+        if let Outcome::Failed(_) = r.outcome {
+            *counts.entry(kind(&r.outcome)).or_default() += 1;
+        }
+    }
+    let mut v: Vec<(&'static str, usize)> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    v
+}
+
 /// Groups failure reasons with digits masked, most frequent first.
 fn categories(reports: &[ScenarioReport]) -> Vec<(String, usize)> {
     let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
@@ -270,9 +524,13 @@ fn status_markdown(summary: &Summary, reports: &[ScenarioReport]) -> String {
         summary.headline(),
         reports.len()
     );
+    let _ = writeln!(out, "## Failure kinds\n\n| count | kind |\n|---:|---|");
+    for (k, n) in kinds(reports) {
+        let _ = writeln!(out, "| {n} | {k} |");
+    }
     let _ = writeln!(
         out,
-        "## Failure categories\n\n| count | reason (digits masked) |\n|---:|---|"
+        "\n## Failure reasons\n\n| count | reason (digits masked) |\n|---:|---|"
     );
     for (key, n) in categories(reports) {
         let _ = writeln!(out, "| {n} | {key} |");
@@ -325,6 +583,18 @@ fn main() -> ExitCode {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("../shared/tinkerpop"));
     let features_dir = tinkerpop.join("features");
+    let timeout_ms = std::env::var("COREGRAPH_SCENARIO_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(SCENARIO_TIMEOUT_MS_DEFAULT);
+    let timeout = Duration::from_millis(timeout_ms);
+    if std::env::var_os(WORKER_ENV).is_some() {
+        return worker_main(&features_dir, &tinkerpop.join("data"), timeout);
+    }
+    if let Err(e) = check_worker_protocol() {
+        eprintln!("FAIL: worker protocol self-check: {e}");
+        return ExitCode::FAILURE;
+    }
     if !features_dir.is_dir() {
         eprintln!(
             "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
@@ -354,9 +624,8 @@ fn main() -> ExitCode {
             .unwrap_or(path)
             .to_string_lossy()
             .into_owned();
-        let parsed = std::fs::read_to_string(path)
-            .map_err(|e| e.to_string())
-            .and_then(|text| parse_feature(&text).map_err(|e| e.to_string()));
+        let parsed =
+            read_feature(path).and_then(|text| parse_feature(&text).map_err(|e| e.to_string()));
         let feature = match parsed {
             Ok(f) => f,
             Err(e) => {
@@ -365,7 +634,7 @@ fn main() -> ExitCode {
                 continue;
             }
         };
-        for scenario in feature.scenarios {
+        for (index, scenario) in feature.scenarios.into_iter().enumerate() {
             // Self-check: every step is understood and every notation value parses.
             if let Err(e) = check_notation(&scenario) {
                 eprintln!("{rel}:{}: {e}", scenario.line);
@@ -377,32 +646,32 @@ fn main() -> ExitCode {
             if selected {
                 jobs.push(Job {
                     file: rel.clone(),
+                    index,
                     scenario,
                 });
             }
         }
     }
-    let timeout_ms = std::env::var("COREGRAPH_SCENARIO_TIMEOUT_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(SCENARIO_TIMEOUT_MS_DEFAULT);
-    let factory = match backend::Factory::new(&tinkerpop.join("data")) {
-        Ok(f) => Arc::new(f),
-        Err(e) => {
-            eprintln!("cannot prepare the backend: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    // Fail fast (and once) when the backend cannot even be prepared.
+    if let Err(e) = backend::Factory::new(&tinkerpop.join("data")) {
+        eprintln!("cannot prepare the backend: {e}");
+        return ExitCode::FAILURE;
+    }
     let started = Instant::now();
     let total = jobs.len();
-    let reports = run_jobs(jobs, factory, Duration::from_millis(timeout_ms));
+    let (reports, restarts) = run_jobs(&jobs, &tinkerpop, timeout);
     let summary = Summary::of(&reports);
     println!(
-        "\nTinkerPop feature suite ({} files, {total} scenarios selected, {:.1}s)\n",
+        "\nTinkerPop feature suite ({} files, {total} scenarios selected, {:.1}s, \
+         {restarts} worker restarts)\n",
         files.len(),
         started.elapsed().as_secs_f64()
     );
     println!("{}", summary.table());
+    println!("Failure kinds:");
+    for (k, n) in kinds(&reports) {
+        println!("  {n:>5}  {k}");
+    }
     println!("Top failure reasons:");
     for (key, n) in categories(&reports).into_iter().take(15) {
         println!("  {n:>5}  {key}");

@@ -4,6 +4,19 @@
 //! Decoding is total: any byte string yields a value or a [`DecodeError`], never a panic, and
 //! allocation is bounded by the input length (claimed counts are checked against the bytes that
 //! remain before anything is reserved).
+//!
+//! Type mapping decisions:
+//! - Date `04` and Timestamp `05` decode to `Value::Date` (written back as `04`).
+//! - OffsetDateTime `88` and ZonedDateTime `8d` (same layout) decode to `Value::DateTime` with
+//!   their offset; Instant `83`, LocalDateTime `85` and LocalDate `84` (midnight) decode to
+//!   `Value::DateTime` at offset 0. `Value::DateTime` is always written as `88`.
+//! - LocalTime, OffsetTime, MonthDay, Year, YearMonth, Period, ZoneOffset, InetAddress and
+//!   Custom have no `Value` and are refused with [`K::Unsupported`](super::DecodeErrorKind).
+//! - A standalone Metrics `2c` is refused (it only occurs inside TraversalMetrics `2d`).
+//! - BigInteger accepts any two's-complement length, including gremlinpython's non-minimal
+//!   forms and zero as zero bytes; it is written minimal, as Java does.
+//! - Enum values are canonicalised (`Direction.from` -> `OUT`, `Order.incr` -> `asc`).
+//! - Element parents are skipped on read whatever they hold and written as `fe 01`.
 
 use std::sync::Arc;
 
@@ -14,7 +27,7 @@ use super::message::{RequestMessage, ResponseMessage};
 use super::time::{from_local, to_local, LocalFields};
 use super::{
     canonical_enum_name, DecodeError, DecodeErrorKind as K, EncodeError, COLLECTION_ITEMS_MAX,
-    ENUM_KINDS, NESTING_DEPTH_MAX,
+    DECODED_VALUES_MAX, ENUM_KINDS, NESTING_DEPTH_MAX,
 };
 use crate::bytecode::{Bytecode, Instruction};
 use crate::value::{
@@ -213,6 +226,10 @@ impl Writer<'_> {
     }
     fn properties(&mut self, props: &[Property]) -> Result<(), EncodeError> {
         self.head(code::LIST);
+        self.properties_vo(props)
+    }
+    /// A value-only List of Property (what Java's GraphSerializer writes inside a Graph).
+    fn properties_vo(&mut self, props: &[Property]) -> Result<(), EncodeError> {
         self.len(props.len(), "property list")?;
         for p in props {
             self.head(code::PROPERTY);
@@ -481,7 +498,7 @@ impl Writer<'_> {
                         self.string(&vp.key)?;
                         self.fq(&vp.value)?;
                         self.null();
-                        self.properties(vp.properties.as_deref().unwrap_or(&[]))?;
+                        self.properties_vo(vp.properties.as_deref().unwrap_or(&[]))?;
                     }
                 }
                 self.len(g.edges.len(), "graph edges")?;
@@ -493,7 +510,7 @@ impl Writer<'_> {
                     self.fq(&e.out_v_id)?;
                     self.null();
                     self.null();
-                    self.properties(e.properties.as_deref().unwrap_or(&[]))?;
+                    self.properties_vo(e.properties.as_deref().unwrap_or(&[]))?;
                 }
             }
             Value::Metrics(m) => {
@@ -611,6 +628,8 @@ struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
     depth: usize,
+    /// Values decoded so far, against [`DECODED_VALUES_MAX`].
+    values: usize,
 }
 
 type R<T> = Result<T, DecodeError>;
@@ -621,6 +640,7 @@ impl<'a> Reader<'a> {
             buf,
             pos: 0,
             depth: 0,
+            values: 0,
         }
     }
 
@@ -725,9 +745,15 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
+    /// `{length: Int}{bytes}` (strings, byte buffers, BigInteger magnitudes): bounded by the
+    /// remaining input only, since the bytes are copied, never expanded.
     fn bytes_vo(&mut self, what: &str) -> R<&'a [u8]> {
-        let n = self.count(what, 1)?;
-        self.take(n)
+        let n = self.i32()?;
+        if n < 0 {
+            self.pos -= 4;
+            return Err(self.err(K::TooLarge, format!("negative {what} length {n}")));
+        }
+        self.take(n as usize)
     }
 
     fn string(&mut self) -> R<Arc<str>> {
@@ -765,6 +791,13 @@ impl<'a> Reader<'a> {
 
     /// One fully-qualified value.
     fn value(&mut self) -> R<Value> {
+        self.values += 1;
+        if self.values > DECODED_VALUES_MAX {
+            return Err(self.err(
+                K::TooLarge,
+                format!("more than {DECODED_VALUES_MAX} values in one message"),
+            ));
+        }
         self.enter()?;
         let r = self.value_inner();
         self.depth -= 1;
@@ -945,11 +978,14 @@ impl<'a> Reader<'a> {
                 if !(0..1_000_000_000).contains(&nanos) {
                     return Err(self.err(K::Invalid, format!("Instant nanos {nanos} out of range")));
                 }
-                Value::DateTime(DateTime {
+                let dt = DateTime {
                     epoch_seconds: seconds,
                     nanos: nanos as u32,
                     offset_seconds: 0,
-                })
+                };
+                // Java's Instant has the same year range as OffsetDateTime.
+                to_local(&dt).map_err(|e| self.err(K::Invalid, e))?;
+                Value::DateTime(dt)
             }
             code::INET_ADDRESS
             | code::LOCAL_TIME
@@ -1214,6 +1250,24 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// A value-only List whose items must be Property (inside a Graph).
+    fn properties_vo(&mut self) -> R<Vec<Property>> {
+        let items = self.list_vo()?;
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            match item {
+                Value::Property(p) => out.push(Arc::unwrap_or_clone(p)),
+                other => {
+                    return Err(self.err(
+                        K::Invalid,
+                        format!("graph property list holds a {}", other.type_name()),
+                    ))
+                }
+            }
+        }
+        Ok(out)
+    }
+
     fn vertex_vo(&mut self) -> R<Vertex> {
         let id = self.value()?;
         let label = self.string()?;
@@ -1347,7 +1401,7 @@ impl<'a> Reader<'a> {
                 let key = self.string()?;
                 let value = self.value()?;
                 let _parent = self.value()?;
-                let properties = Some(self.properties()?.unwrap_or_default());
+                let properties = Some(self.properties_vo()?);
                 props.push(VertexProperty {
                     id,
                     key,
@@ -1373,7 +1427,7 @@ impl<'a> Reader<'a> {
             let out_v_id = self.value()?;
             let out_label = self.value()?;
             let _parent = self.value()?;
-            let properties = Some(self.properties()?.unwrap_or_default());
+            let properties = Some(self.properties_vo()?);
             let resolve = |given: Value, vid: &Value| match given {
                 Value::String(s) => s,
                 _ => labels.get(vid).cloned().unwrap_or_else(|| fallback.clone()),

@@ -1,6 +1,19 @@
 //! GraphSON 3.0 (`application/vnd.gremlin-v3.0+json`): typed JSON for every [`Value`], the
 //! request/response envelopes (PROTOCOL.md section 7), and the adjacency-list graph files of
 //! `../shared/tinkerpop/data/*.json` ([`read_graph`], [`write_graph`]).
+//!
+//! Shape decisions:
+//! - Element `properties` are omitted when absent or empty (as Java writes them) and an
+//!   absent `properties` reads as `None`; so `Some(vec![])` becomes `None` after a trip.
+//! - Untyped JSON reads as Java's GraphSON reader does: integers as Int, else Long, else
+//!   BigInteger; other numbers as Double; arrays as List; objects as Map with String keys.
+//! - `gx:OffsetDateTime`, `gx:ZonedDateTime`, `gx:Instant`, `gx:LocalDateTime`, `gx:LocalDate`
+//!   read as `Value::DateTime` (UTC when the text has no offset); dates are written as
+//!   `gx:OffsetDateTime` in Java's `toString()` form.
+//! - A standalone `g:Metrics` reads as its Map; inside `g:TraversalMetrics` it is `Metrics`
+//!   (durations travel as milliseconds in a Double, as Java writes them).
+//! - Strategies read from `{"@type":"g:<Name>","@value":{"fqcn":..,"conf":..}}` or the older
+//!   `{"@type":"g:<Name>Strategy","@value":<config map>}` (class = simple name).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -805,7 +818,10 @@ fn big_decimal_of(s: &str) -> R<BigDecimal> {
         return Err(bad());
     }
     let unscaled = big_int_text(&format!("{int_part}{frac}"))?;
-    let scale = i32::try_from(frac.len() as i64 - exp).map_err(|_| bad())?;
+    let scale = (frac.len() as i64)
+        .checked_sub(exp)
+        .and_then(|x| i32::try_from(x).ok())
+        .ok_or_else(bad)?;
     Ok(BigDecimal { unscaled, scale })
 }
 
@@ -1023,10 +1039,16 @@ fn typed(ty: &str, v: &Json) -> R<Value> {
                 Some(j) => str_of(j, "g:Lambda language")?,
                 None => "gremlin-groovy",
             };
-            let arguments = match v.get("arguments") {
-                Some(j) => i32::try_from(int_text(j, ty)?)
-                    .map_err(|_| invalid("g:Lambda arguments out of range"))?,
-                None => -1,
+            // Plain JSON number (Java, Python) or a typed g:Int32.
+            let arguments = match v.get("arguments").map(value_from_json).transpose()? {
+                Some(Value::Int(n)) => n,
+                None | Some(Value::Null) => -1,
+                Some(other) => {
+                    return Err(invalid(format!(
+                        "g:Lambda arguments must be an Int, not {}",
+                        other.type_name()
+                    )))
+                }
             };
             Value::Lambda(Arc::new(Lambda {
                 language: Arc::from(language),

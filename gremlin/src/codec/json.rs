@@ -5,7 +5,9 @@
 
 use std::fmt::Write as _;
 
-use super::{DecodeError, DecodeErrorKind as K, COLLECTION_ITEMS_MAX, NESTING_DEPTH_MAX};
+use super::{
+    DecodeError, DecodeErrorKind as K, COLLECTION_ITEMS_MAX, DECODED_VALUES_MAX, NESTING_DEPTH_MAX,
+};
 
 /// A parsed JSON value. Numbers are kept as their source text (validated JSON number syntax).
 #[derive(Clone, Debug, PartialEq)]
@@ -55,6 +57,7 @@ pub fn parse(text: &str) -> Result<Json, DecodeError> {
         s: text.as_bytes(),
         pos: 0,
         depth: 0,
+        nodes: 0,
     };
     p.ws();
     let v = p.value()?;
@@ -69,6 +72,8 @@ struct Parser<'a> {
     s: &'a [u8],
     pos: usize,
     depth: usize,
+    /// JSON values built so far, against [`DECODED_VALUES_MAX`].
+    nodes: usize,
 }
 
 impl Parser<'_> {
@@ -96,6 +101,10 @@ impl Parser<'_> {
     }
 
     fn value(&mut self) -> Result<Json, DecodeError> {
+        self.nodes += 1;
+        if self.nodes > DECODED_VALUES_MAX {
+            return Err(self.err(K::TooLarge, "too many values in one document"));
+        }
         match self.peek() {
             None => Err(self.err(K::Truncated, "unexpected end of input")),
             Some(b'n') => self.literal("null", Json::Null),

@@ -55,6 +55,12 @@ impl Format {
         }
     }
 
+    /// Whether `mime` asks for every result as its `toString()` (GraphBinary "stringd");
+    /// [`Format::from_mime`] maps it to plain GraphBinary, the stringifying is the server's.
+    pub fn results_as_strings(mime: &str) -> bool {
+        mime == MIME_GRAPHBINARY_V1_STRINGD
+    }
+
     /// The canonical mime type.
     pub fn mime(self) -> &'static str {
         match self {
@@ -92,6 +98,19 @@ pub fn split_mime(frame: &[u8]) -> Result<(&str, &[u8]), DecodeError> {
     let mime = std::str::from_utf8(mime)
         .map_err(|_| DecodeError::new(DecodeErrorKind::Invalid, 1, "mime type is not ASCII"))?;
     Ok((mime, body))
+}
+
+/// Decodes a whole binary request frame: mime prefix, then the body in the format it names.
+/// An unknown mime type falls back to GraphBinary, as Gremlin Server does.
+pub fn decode_request_frame(frame: &[u8]) -> Result<(Format, RequestMessage), DecodeError> {
+    let (mime, body) = split_mime(frame)?;
+    let format = Format::from_mime(mime).unwrap_or(Format::GraphBinaryV1);
+    let header = 1 + mime.len();
+    let m = decode_request(format, body).map_err(|e| DecodeError {
+        offset: e.offset + header,
+        ..e
+    })?;
+    Ok((format, m))
 }
 
 /// Builds a request frame: mime prefix and the body in `format`.

@@ -2,13 +2,19 @@
 //! envelopes, and the GraphSON adjacency-list graph files. Shared by the server and loaders.
 //!
 //! Decoders take untrusted bytes: they never panic, never allocate from a claimed length
-//! without checking it against the bytes that remain, bound nesting by [`NESTING_DEPTH_MAX`]
-//! and collection sizes by [`COLLECTION_ITEMS_MAX`], and fail with a [`DecodeError`].
+//! without checking it against the bytes that remain, bound nesting by [`NESTING_DEPTH_MAX`],
+//! collection sizes by [`COLLECTION_ITEMS_MAX`] and the number of values one call may build
+//! by [`DECODED_VALUES_MAX`], and fail with a [`DecodeError`].
+//!
+//! Memory: a `Value` is 80 bytes, so a 2-byte GraphBinary null decodes to 40 times its size;
+//! [`DECODED_VALUES_MAX`] caps what one decode call can build at about 80 MiB of values
+//! (plus string bytes, which are copied 1:1) whatever the input size.
 
 use std::fmt;
 
 use crate::value::EnumKind;
 
+pub mod fuzz;
 pub mod graphbinary;
 pub mod graphson;
 pub mod json;
@@ -17,6 +23,8 @@ pub mod time;
 
 /// Deepest nesting of values (lists in lists, traversals in traversals, ...) a decoder accepts.
 pub const NESTING_DEPTH_MAX: usize = 128;
+/// Most values (including JSON nodes) one decode call may build; see the module docs.
+pub const DECODED_VALUES_MAX: usize = 1 << 20;
 /// Most items a single collection (list, map, set, bytecode step list, ...) may claim.
 pub const COLLECTION_ITEMS_MAX: usize = 1 << 24;
 

@@ -379,6 +379,42 @@ fn graphbinary_exact_bytes() {
         enc(&pr),
         hex("0f 00 00 00 00 01 6b 01 00 00 00 00 02 fe 01")
     );
+    // Graph, as Java's GraphSerializer writes it: property lists are value-only Lists.
+    let g = Value::Graph(Arc::new(GraphData {
+        vertices: vec![Vertex {
+            id: Value::Int(1),
+            label: s("a"),
+            properties: Some(vec![VertexProperty {
+                id: Value::Long(0),
+                key: s("k"),
+                value: Value::Int(2),
+                properties: Some(vec![prop("m", Value::Int(3))]),
+            }]),
+        }],
+        edges: vec![Edge {
+            id: Value::Int(9),
+            label: s("e"),
+            out_v_id: Value::Int(1),
+            out_v_label: s("a"),
+            in_v_id: Value::Int(1),
+            in_v_label: s("a"),
+            properties: Some(vec![]),
+        }],
+    }));
+    let want = hex(
+        "10 00  00 00 00 01
+         01 00 00 00 00 01  00 00 00 01 61  00 00 00 01
+           02 00 00 00 00 00 00 00 00 00  00 00 00 01 6b  01 00 00 00 00 02  fe 01
+           00 00 00 01  0f 00 00 00 00 01 6d 01 00 00 00 00 03 fe 01
+         00 00 00 01
+         01 00 00 00 00 09  00 00 00 01 65  01 00 00 00 00 01  fe 01  01 00 00 00 00 01  fe 01  fe 01
+           00 00 00 00",
+    );
+    assert_eq!(enc(&g), want);
+    assert_eq!(
+        format!("{:?}", gb::decode_value(&want).expect("graph")),
+        format!("{g:?}")
+    );
     // Date / Timestamp both decode to Date; OffsetDateTime is 18 bytes.
     assert_eq!(
         gb::decode_value(&hex("05 00 00 00 00 00 00 00 00 07")).expect("ts"),
@@ -459,6 +495,19 @@ fn graphbinary_request_envelope_as_gremlinpython_sends_it() {
         message::encode_request_frame(format, &req).expect("encode"),
         frame
     );
+    assert_eq!(
+        message::decode_request_frame(&frame).expect("frame"),
+        (Format::GraphBinaryV1, req.clone())
+    );
+    let json = message::encode_request_frame(Format::GraphSonV3, &req).expect("json frame");
+    assert_eq!(json[0], 33);
+    assert_eq!(
+        message::decode_request_frame(&json).expect("json"),
+        (Format::GraphSonV3, req)
+    );
+    // A truncated frame reports an offset into the whole frame.
+    let e = message::decode_request_frame(&frame[..40]).expect_err("truncated");
+    assert!(e.offset >= 33, "{e}");
 }
 
 #[test]
@@ -678,6 +727,22 @@ fn limits_are_enforced_without_allocating() {
         DecodeErrorKind::Invalid
     );
     assert!(gs::decode_value(r#"{"@type":"g:Int32","@value":3000000000}"#).is_err());
+    assert!(
+        gs::decode_value(r#"{"@type":"gx:BigDecimal","@value":1E-9223372036854775808}"#).is_err()
+    );
+    assert!(
+        gs::decode_value(r#"{"@type":"gx:BigDecimal","@value":"1E-9223372036854775808"}"#).is_err()
+    );
+    // An offset of i32::MIN seconds is refused, not negated.
+    let e = gb::decode_value(&hex(
+        "88 00 00 00 07 d0 01 01 00 00 00 00 00 00 00 00 80 00 00 00",
+    ))
+    .expect_err("offset");
+    assert_eq!(e.kind, DecodeErrorKind::Invalid);
+    // An Instant beyond Java's year range is refused (found by the fuzzer).
+    let e =
+        gb::decode_value(&hex("83 00 00 87 00 11 9b 01 9b 35 00 31 31 31")).expect_err("instant");
+    assert_eq!(e.kind, DecodeErrorKind::Invalid);
     assert!(message::split_mime(&[0]).is_err());
     assert!(message::split_mime(&[5, b'a']).is_err());
 }
@@ -685,9 +750,11 @@ fn limits_are_enforced_without_allocating() {
 // ---------------------------------------------------------------------------- data files
 
 fn tinkerpop_dir() -> Option<PathBuf> {
+    // Relative paths (as in `.ci/run`'s default) are relative to the workspace root.
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let dir = match std::env::var_os("COREGRAPH_TINKERPOP") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/tinkerpop"),
+        Some(d) => root.join(PathBuf::from(d)),
+        None => root.join("../shared/tinkerpop"),
     };
     if dir.join("data").is_dir() {
         return Some(dir);
@@ -960,22 +1027,10 @@ pub(super) fn json_seeds() -> Vec<Vec<u8>> {
     seeds
 }
 
-/// Feeds every decoder one input; the only requirement is that it returns.
-pub fn exercise_decoders(data: &[u8]) {
-    let _ = gb::decode_value(data);
-    let _ = gb::decode_request(data);
-    let _ = gb::decode_response(data);
-    if let Ok((mime, body)) = message::split_mime(data) {
-        if let Some(f) = Format::from_mime(mime) {
-            let _ = message::decode_request(f, body);
-        }
-    }
-    if let Ok(text) = std::str::from_utf8(data) {
-        let _ = gs::decode_value(text);
-        let _ = gs::read_graph(text);
-    }
-    let _ = gs::decode_request(data);
-    let _ = gs::decode_response(data);
+/// Feeds every decoder one input and checks the round-trip invariants.
+fn exercise_decoders(data: &[u8]) {
+    super::fuzz::graphbinary_one(data);
+    super::fuzz::graphson_one(data);
 }
 
 #[test]
@@ -983,10 +1038,377 @@ fn mutated_encodings_never_panic() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let binary = binary_seeds();
     let json = json_seeds();
-    for round in 0..20_000 {
+    for round in 0..50_000 {
         let seeds = if round % 2 == 0 { &binary } else { &json };
         let seed = &seeds[rng.below(seeds.len())];
         let input = mutate(&mut rng, seed);
         exercise_decoders(&input);
     }
+}
+
+/// Every input that once crashed a fuzz target (`gremlin/fuzz/regressions/<target>/`) is
+/// replayed through both decoders.
+#[test]
+fn fuzz_regressions_stay_fixed() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
+    let mut replayed = 0;
+    for target in ["graphbinary", "graphson"] {
+        let dir = root.join(target);
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        for entry in entries {
+            let path = entry.expect("dir entry").path();
+            if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            {
+                continue;
+            }
+            let data = std::fs::read(&path).expect("read regression input");
+            exercise_decoders(&data);
+            replayed += 1;
+        }
+    }
+    assert!(
+        replayed > 0,
+        "no regression inputs found under {}",
+        root.display()
+    );
+}
+
+/// Writes the fuzz seed corpus (`gremlin/fuzz/seeds/<target>/`) from the samples above.
+#[test]
+#[ignore = "regenerates gremlin/fuzz/seeds; run by hand"]
+fn write_fuzz_seeds() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+    let mut graph_text = gs::write_graph(&GraphData {
+        vertices: vec![
+            sample_vertex(),
+            Vertex {
+                id: Value::Int(10),
+                label: s("software"),
+                properties: Some(vec![]),
+            },
+        ],
+        edges: vec![sample_edge()],
+    })
+    .expect("graph");
+    graph_text.push('\n');
+    let mut frames = Vec::new();
+    for format in [Format::GraphBinaryV1, Format::GraphSonV3] {
+        frames.push(message::encode_request_frame(format, &python_request()).expect("frame"));
+    }
+    let mut json = json_seeds();
+    json.push(graph_text.into_bytes());
+    for (target, seeds) in [("graphbinary", binary_seeds()), ("graphson", json)] {
+        let dir = root.join(target);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        for (i, seed) in seeds.iter().chain(&frames).enumerate() {
+            std::fs::write(dir.join(format!("seed-{i:03}")), seed).expect("write seed");
+        }
+    }
+}
+
+/// The element and predicate shapes of PROTOCOL.md 7.3/7.4 as Java and Python write them.
+#[test]
+fn graphson_reads_driver_shapes() {
+    let v = gs::decode_value(r#"{"@type":"g:Vertex","@value":{"id":{"@type":"g:Int32","@value":1},"label":"person",
+      "properties":{"name":[{"@type":"g:VertexProperty","@value":{"id":{"@type":"g:Int64","@value":0},"value":"marko","label":"name"}}],
+                    "location":[{"@type":"g:VertexProperty","@value":{"id":{"@type":"g:Int64","@value":6},"value":"san diego","label":"location",
+                                 "properties":{"startTime":{"@type":"g:Int32","@value":1997}}}}]}}}"#).expect("vertex");
+    let Value::Vertex(vx) = v else {
+        panic!("not a vertex: {v:?}")
+    };
+    let props = vx.properties.as_deref().expect("properties");
+    assert_eq!(props.len(), 2);
+    assert_eq!(
+        (&*props[1].key, &props[1].value),
+        ("location", &Value::str("san diego"))
+    );
+    assert_eq!(
+        props[1].properties.as_deref(),
+        Some(&[prop("startTime", Value::Int(1997))][..])
+    );
+    let e = gs::decode_value(r#"{"@type":"g:Edge","@value":{"id":{"@type":"g:Int32","@value":13},"label":"develops","inVLabel":"software","outVLabel":"person",
+      "inV":{"@type":"g:Int32","@value":10},"outV":{"@type":"g:Int32","@value":1},
+      "properties":{"since":{"@type":"g:Property","@value":{"key":"since","value":{"@type":"g:Int32","@value":2009}}}}}}"#).expect("edge");
+    let Value::Edge(e) = e else {
+        panic!("not an edge")
+    };
+    assert_eq!(format!("{:?}", *e), format!("{:?}", sample_edge()));
+    // Python: between as a plain array, within as a g:List, and/or as a plain array of P.
+    let between = gs::decode_value(r#"{"@type":"g:P","@value":{"predicate":"between","value":[{"@type":"g:Int32","@value":1},{"@type":"g:Int32","@value":5}]}}"#).expect("between");
+    assert_eq!(between, p("between", vec![Value::Int(1), Value::Int(5)]));
+    let or = gs::decode_value(r#"{"@type":"g:P","@value":{"predicate":"or","value":[{"@type":"g:P","@value":{"predicate":"eq","value":"a"}},{"@type":"g:P","@value":{"predicate":"within","value":{"@type":"g:List","@value":["b","c"]}}}]}}"#).expect("or");
+    assert_eq!(
+        or,
+        p(
+            "or",
+            vec![
+                p("eq", vec![Value::str("a")]),
+                p("within", vec![Value::str("b"), Value::str("c")])
+            ]
+        )
+    );
+    // Strategies with and without fqcn; lambdas with a plain argument count.
+    let st = gs::decode_value(r#"{"@type":"g:OptionsStrategy","@value":{"@type":"g:Map","@value":["evaluationTimeout",{"@type":"g:Int32","@value":500}]}}"#).expect("options");
+    let Value::Strategy(st) = st else {
+        panic!("not a strategy")
+    };
+    assert_eq!(
+        (&*st.class, st.config.get(&Value::str("evaluationTimeout"))),
+        ("OptionsStrategy", Some(&Value::Int(500)))
+    );
+    let l = gs::decode_value(r#"{"@type":"g:Lambda","@value":{"script":"x -> x","language":"gremlin-groovy","arguments":1}}"#).expect("lambda");
+    assert!(matches!(l, Value::Lambda(l) if l.arguments == 1));
+    // Enum aliases become canonical names.
+    assert_eq!(
+        gs::decode_value(r#"{"@type":"g:Direction","@value":"from"}"#).expect("dir"),
+        en(EnumKind::Direction, "OUT")
+    );
+    assert!(
+        matches!(gs::decode_value(r#"{"@type":"g:Nope","@value":1}"#), Err(e) if e.kind == DecodeErrorKind::UnknownType)
+    );
+}
+
+/// The memory bound documented in `codec/mod.rs` (DECODED_VALUES_MAX values of 80 bytes), and
+/// the value budget itself.
+#[test]
+fn value_size_keeps_the_documented_bound() {
+    let size = std::mem::size_of::<Value>();
+    eprintln!("size_of::<Value>() = {size}");
+    assert!(
+        size <= 80,
+        "Value grew to {size} bytes; update the bound in codec/mod.rs"
+    );
+    let n = super::DECODED_VALUES_MAX;
+    let mut list = hex("09 00");
+    list.extend_from_slice(&(n as i32).to_be_bytes());
+    list.extend(std::iter::repeat_n([0xfe, 0x01], n).flatten());
+    assert_eq!(
+        gb::decode_value(&list).expect_err("budget").kind,
+        DecodeErrorKind::TooLarge
+    );
+    let json = format!("[{}]", vec!["0"; n].join(","));
+    assert_eq!(
+        gs::decode_value(&json).expect_err("budget").kind,
+        DecodeErrorKind::TooLarge
+    );
+    let json = format!("[{}]", vec!["0"; n - 1].join(","));
+    assert!(matches!(gs::decode_value(&json), Ok(Value::List(l)) if l.len() == n - 1));
+}
+
+// ---------------------------------------------------------------------------- random values
+
+fn random_string(rng: &mut Rng) -> Arc<str> {
+    const POOL: [char; 12] = [
+        'a', 'Z', '0', ' ', '"', '\\', '\n', '\u{1}', 'é', '€', '😀', '\u{7f}',
+    ];
+    let n = rng.below(6);
+    let text: String = (0..n).map(|_| POOL[rng.below(POOL.len())]).collect();
+    Arc::from(text)
+}
+
+fn random_big(rng: &mut Rng) -> BigInt {
+    let bytes: Vec<u8> = (0..rng.below(20)).map(|_| rng.next() as u8).collect();
+    BigInt::from_signed_bytes_be(&bytes)
+}
+
+fn random_props(rng: &mut Rng, depth: usize) -> Option<Vec<Property>> {
+    // Some(non-empty) or None: the shapes both formats carry exactly.
+    if rng.below(3) == 0 {
+        return None;
+    }
+    Some(
+        (0..=rng.below(2))
+            .map(|_| Property {
+                key: random_string(rng),
+                value: random_value(rng, depth + 1),
+            })
+            .collect(),
+    )
+}
+
+/// A random value of any variant, in the canonical shapes both formats carry exactly.
+fn random_value(rng: &mut Rng, depth: usize) -> Value {
+    let leaf = depth >= 4;
+    let pick = if leaf { rng.below(18) } else { rng.below(37) };
+    let n = if leaf { 0 } else { rng.below(4) };
+    let id = |rng: &mut Rng| {
+        [
+            Value::Int(rng.next() as i32),
+            Value::Long(rng.next() as i64),
+            Value::str("x"),
+        ][rng.below(3)]
+        .clone()
+    };
+    match pick {
+        0 => Value::Null,
+        1 => Value::Bool(rng.below(2) == 0),
+        2 => Value::Byte(rng.next() as i8),
+        3 => Value::Short(rng.next() as i16),
+        4 => Value::Int(rng.next() as i32),
+        5 => Value::Long(rng.next() as i64),
+        6 => Value::BigInt(random_big(rng)),
+        7 => Value::BigDecimal(BigDecimal {
+            unscaled: random_big(rng),
+            scale: [rng.next() as i32, rng.below(20) as i32 - 5][rng.below(2)],
+        }),
+        8 => Value::Float(f32::from_bits(rng.next() as u32)),
+        9 => Value::Double(f64::from_bits(rng.next())),
+        10 => Value::Char(char::from_u32(rng.below(0x11_0000) as u32).unwrap_or('?')),
+        11 => Value::String(random_string(rng)),
+        12 => Value::Uuid(Uuid(
+            (rng.next() as u128 | ((rng.next() as u128) << 64)).to_be_bytes(),
+        )),
+        13 => Value::Date(rng.next() as i64),
+        14 => Value::DateTime(DateTime {
+            epoch_seconds: (rng.next() % 60_000_000_000_000) as i64 - 30_000_000_000_000,
+            nanos: rng.below(1_000_000_000) as u32,
+            offset_seconds: rng.below(2 * 64_800 + 1) as i32 - 64_800,
+        }),
+        15 => Value::Duration(Duration {
+            seconds: rng.next() as i64 / 1024,
+            nanos: rng.below(1_000_000_000) as i32,
+        }),
+        16 => Value::Binary(
+            (0..rng.below(7))
+                .map(|_| rng.next() as u8)
+                .collect::<Vec<u8>>()
+                .into(),
+        ),
+        17 => Value::Class(random_string(rng)),
+        18 => Value::List((0..n).map(|_| random_value(rng, depth + 1)).collect()),
+        19 => Value::Set((0..n).map(|_| random_value(rng, depth + 1)).collect()),
+        20 => Value::Map(
+            (0..n)
+                .map(|_| (random_value(rng, depth + 1), random_value(rng, depth + 1)))
+                .collect(),
+        ),
+        21 => Value::BulkSet(
+            (0..n)
+                .map(|_| (random_value(rng, depth + 1), rng.next() as i64))
+                .collect(),
+        ),
+        22 => {
+            fn tree(rng: &mut Rng, depth: usize) -> Tree {
+                let n = if depth >= 4 { 0 } else { rng.below(3) };
+                (0..n)
+                    .map(|_| (random_value(rng, 4), Value::Tree(tree(rng, depth + 1))))
+                    .collect()
+            }
+            Value::Tree(tree(rng, depth))
+        }
+        23 => Value::Vertex(Arc::new(Vertex {
+            id: id(rng),
+            label: random_string(rng),
+            properties: (rng.below(2) == 0).then(|| {
+                (0..=rng.below(2))
+                    .map(|_| VertexProperty {
+                        id: id(rng),
+                        key: random_string(rng),
+                        value: random_value(rng, depth + 1),
+                        properties: random_props(rng, depth),
+                    })
+                    .collect()
+            }),
+        })),
+        24 => Value::Edge(Arc::new(Edge {
+            id: id(rng),
+            label: random_string(rng),
+            out_v_id: id(rng),
+            out_v_label: random_string(rng),
+            in_v_id: id(rng),
+            in_v_label: random_string(rng),
+            properties: random_props(rng, depth),
+        })),
+        25 => Value::VertexProperty(Arc::new(VertexProperty {
+            id: id(rng),
+            key: random_string(rng),
+            value: random_value(rng, depth + 1),
+            properties: random_props(rng, depth),
+        })),
+        26 => Value::Property(Arc::new(Property {
+            key: random_string(rng),
+            value: random_value(rng, depth + 1),
+        })),
+        27 => Value::Path(Arc::new(Path {
+            labels: (0..n)
+                .map(|_| {
+                    (0..rng.below(3))
+                        .map(|i| Arc::from(format!("l{i}")))
+                        .collect()
+                })
+                .collect(),
+            objects: (0..n).map(|_| random_value(rng, depth + 1)).collect(),
+        })),
+        28 => Value::Traverser(Arc::new((rng.next() as i64, random_value(rng, depth + 1)))),
+        29 => {
+            let (kind, _, _) = super::ENUM_KINDS[rng.below(super::ENUM_KINDS.len())];
+            en(kind, ["id", "OUT", "asc", "local", "x"][rng.below(5)])
+        }
+        30 => {
+            let name = ["gt", "within", "between", "and", "not", "containing"][rng.below(6)];
+            let args = match name {
+                "gt" | "containing" | "not" => vec![random_value(rng, depth + 1)],
+                _ => (0..n).map(|_| random_value(rng, depth + 1)).collect(),
+            };
+            Value::P(Arc::new(Predicate {
+                text: name == "containing",
+                name: s(name),
+                args,
+            }))
+        }
+        31 | 32 => {
+            let ins = |rng: &mut Rng| -> Vec<Instruction> {
+                (0..rng.below(3))
+                    .map(|_| Instruction {
+                        op: random_string(rng),
+                        args: (0..rng.below(3))
+                            .map(|_| random_value(rng, depth + 1))
+                            .collect(),
+                    })
+                    .collect()
+            };
+            Value::Bytecode(Arc::new(Bytecode {
+                source: ins(rng),
+                steps: ins(rng),
+            }))
+        }
+        33 => Value::Binding(Arc::new((random_string(rng), random_value(rng, depth + 1)))),
+        34 => Value::Lambda(Arc::new(Lambda {
+            language: random_string(rng),
+            script: random_string(rng),
+            arguments: rng.next() as i32,
+        })),
+        35 => Value::Strategy(Arc::new(Strategy {
+            class: Arc::from(format!("org.example.{}Strategy", rng.below(9))),
+            config: (0..n)
+                .map(|_| (random_value(rng, depth + 1), random_value(rng, depth + 1)))
+                .collect(),
+        })),
+        _ => Value::Metrics(Arc::new(sample_metrics())),
+    }
+}
+
+#[test]
+fn random_values_round_trip_in_both_formats() {
+    let mut rng = Rng(0x0123_4567_89ab_cdef);
+    let mut seen = Vec::new();
+    for _ in 0..5_000 {
+        let v = random_value(&mut rng, 0);
+        seen.push(v.clone());
+        let want = format!("{v:?}");
+        let bytes =
+            gb::encode_value(&v).unwrap_or_else(|e| panic!("GraphBinary encode {want}: {e}"));
+        let back =
+            gb::decode_value(&bytes).unwrap_or_else(|e| panic!("GraphBinary decode {want}: {e}"));
+        assert_eq!(want, format!("{back:?}"), "GraphBinary");
+        let text = gs::encode_value(&v).unwrap_or_else(|e| panic!("GraphSON encode {want}: {e}"));
+        let back =
+            gs::decode_value(&text).unwrap_or_else(|e| panic!("GraphSON decode {text}: {e}"));
+        assert_eq!(want, format!("{back:?}"), "GraphSON {text}");
+    }
+    // Every variant but Graph (covered by `samples`) was generated.
+    seen.push(Value::Graph(Arc::default()));
+    every_variant_covered(&seen);
 }

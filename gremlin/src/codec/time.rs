@@ -70,7 +70,7 @@ pub fn from_local(f: LocalFields) -> Result<DateTime, String> {
     if !(0..NANOS_PER_DAY).contains(&f.nano_of_day) {
         return Err(format!("nano-of-day {} out of range", f.nano_of_day));
     }
-    if f.offset_seconds.abs() > OFFSET_SECONDS_MAX {
+    if f.offset_seconds.unsigned_abs() > OFFSET_SECONDS_MAX.unsigned_abs() {
         return Err(format!("zone offset {} s out of range", f.offset_seconds));
     }
     let days = days_from_civil(f.year, f.month, f.day);
@@ -84,7 +84,9 @@ pub fn from_local(f: LocalFields) -> Result<DateTime, String> {
 
 /// The local fields of a `DateTime`, or an error if it lies outside Java's range.
 pub fn to_local(dt: &DateTime) -> Result<LocalFields, String> {
-    if dt.nanos >= 1_000_000_000 || dt.offset_seconds.abs() > OFFSET_SECONDS_MAX {
+    if dt.nanos >= 1_000_000_000
+        || dt.offset_seconds.unsigned_abs() > OFFSET_SECONDS_MAX.unsigned_abs()
+    {
         return Err(format!("invalid date-time {dt:?}"));
     }
     let local = dt
@@ -149,7 +151,7 @@ pub fn format_offset_date_time(dt: &DateTime) -> Result<String, String> {
         out.push('Z');
     } else {
         let sign = if off < 0 { '-' } else { '+' };
-        let a = off.abs();
+        let a = off.unsigned_abs();
         out.push_str(&format!("{sign}{:02}:{:02}", a / 3600, a / 60 % 60));
         if a % 60 != 0 {
             out.push_str(&format!(":{:02}", a % 60));

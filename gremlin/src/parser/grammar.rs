@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use super::lexer::{tokenize, Tok, Token};
+use std::collections::VecDeque;
+
+use super::lexer::{Lexer, Tok, Token};
 use super::literal::{
     constant, enum_kind, enum_member, is_constant_qualifier, negated_name, now, parse_datetime,
     random_uuid, short_form, P_NAMES, TEXT_P_NAMES,
@@ -179,10 +181,14 @@ fn terminal_name(name: &str) -> bool {
 
 type PResult<T> = Result<T, ParseError>;
 
+/// Tokens the parser looks ahead (`peek_at(0..3)`); the text is lexed lazily so memory stays
+/// proportional to nesting, not to the text length.
+const LOOKAHEAD_TOKENS: usize = 3;
+
 struct Parser<'a> {
     text: &'a str,
-    toks: Vec<Token>,
-    pos: usize,
+    lexer: Lexer<'a>,
+    ahead: VecDeque<Token>,
     params: &'a dyn Fn(&str) -> Option<Value>,
     depth: usize,
 }
@@ -201,10 +207,12 @@ pub(crate) fn parse_query(
             },
         ));
     }
+    let mut lexer = Lexer::new(text);
+    let ahead = (0..LOOKAHEAD_TOKENS).map(|_| lexer.next_token()).collect();
     let mut p = Parser {
         text,
-        toks: tokenize(text),
-        pos: 0,
+        lexer,
+        ahead,
         params,
         depth: 0,
     };
@@ -249,26 +257,25 @@ impl Parser<'_> {
         self.peek_at(0)
     }
 
+    /// The token `n` places ahead (`n < LOOKAHEAD_TOKENS`).
     fn peek_at(&self, n: usize) -> &Tok {
-        match self.toks.get(self.pos + n).or(self.toks.last()) {
+        match self.ahead.get(n) {
             Some(t) => &t.tok,
             None => &Tok::Eof,
         }
     }
 
     fn offset(&self) -> usize {
-        self.toks
-            .get(self.pos)
-            .or(self.toks.last())
-            .map_or(self.text.len(), |t| t.start)
+        self.ahead.front().map_or(self.text.len(), |t| t.start)
     }
 
     fn bump(&mut self) -> Tok {
-        let t = self.peek().clone();
-        if self.pos < self.toks.len() {
-            self.pos += 1;
+        let next = self.lexer.next_token();
+        self.ahead.push_back(next);
+        match self.ahead.pop_front() {
+            Some(t) => t.tok,
+            None => Tok::Eof,
         }
-        t
     }
 
     fn err_at(&self, offset: usize, kind: ParseErrorKind) -> ParseError {
@@ -277,7 +284,7 @@ impl Parser<'_> {
 
     /// "expected X but found <current token>".
     fn expected(&self, what: &str) -> ParseError {
-        let found = match self.toks.get(self.pos).or(self.toks.last()) {
+        let found = match self.ahead.front() {
             Some(t) => t.tok.describe(self.text.get(t.start..t.end).unwrap_or("")),
             None => Tok::Eof.describe(""),
         };
@@ -414,18 +421,16 @@ impl Parser<'_> {
                 if *self.peek() == Tok::RParen {
                     Terminal::Next(None)
                 } else {
-                    let n = match self.bump() {
-                        Tok::Num(Value::Int(n)) => u32::try_from(n).ok(),
-                        Tok::Num(Value::Long(n)) => u32::try_from(n).ok(),
+                    let n = match self.peek() {
+                        Tok::Num(Value::Int(n)) => u32::try_from(*n).ok(),
+                        Tok::Num(Value::Long(n)) => u32::try_from(*n).ok(),
                         _ => None,
                     };
-                    match n {
-                        Some(n) => Terminal::Next(Some(n)),
-                        None => {
-                            self.pos = self.pos.saturating_sub(1);
-                            return Err(self.expected("a non-negative integer or ')'"));
-                        }
-                    }
+                    let Some(n) = n else {
+                        return Err(self.expected("a non-negative integer or ')'"));
+                    };
+                    self.bump();
+                    Terminal::Next(Some(n))
                 }
             }
             "tryNext" => Terminal::TryNext,
@@ -584,7 +589,6 @@ impl Parser<'_> {
                 self.bump();
                 self.ident_expr(start, &name)
             }
-            Tok::Bad(_) => Err(self.expected("a value")),
             _ => Err(self.expected("a value")),
         }
     }
@@ -656,6 +660,9 @@ impl Parser<'_> {
         }
         let prefix: String = pa.iter().collect();
         let (lo, hi) = (u32::from(*la), u32::from(*lb));
+        if lo.abs_diff(hi) as usize >= RANGE_ITEMS_MAX {
+            return Err(invalid(self, "a string range wider than the item limit"));
+        }
         let codes: Vec<u32> = if lo <= hi {
             (lo..=hi).collect()
         } else {
@@ -874,7 +881,10 @@ impl Parser<'_> {
     }
 
     /// `.and(p)`, `.or(p)`, `.negate()` after a predicate.
+    /// Each link nests the predicate one level deeper (`and(and(p, q), r)`), so links count
+    /// against [`NESTING_DEPTH_MAX`] like parentheses do.
     fn predicate_chain(&mut self, mut p: Value) -> PResult<Value> {
+        let mut links = 0usize;
         loop {
             if *self.peek() != Tok::Dot {
                 return Ok(p);
@@ -883,6 +893,10 @@ impl Parser<'_> {
                 Tok::Ident(s) if matches!(&**s, "and" | "or" | "negate") => s.clone(),
                 _ => return Ok(p),
             };
+            links += 1;
+            if self.depth + links > NESTING_DEPTH_MAX {
+                return Err(self.err_at(self.offset(), ParseErrorKind::TooDeep));
+            }
             self.bump();
             self.bump();
             let at = self.offset();
@@ -1161,20 +1175,16 @@ impl Parser<'_> {
     /// `{a, b}` set literal; anything else in braces is taken for a lambda and refused.
     fn set(&mut self) -> PResult<Value> {
         let open = self.offset();
-        let saved = self.pos;
         match self.set_inner() {
             Ok(v) => Ok(v),
             Err(e) if e.kind == ParseErrorKind::TooDeep => Err(e),
-            Err(e) => {
-                self.pos = saved;
-                Err(self.err_at(
-                    open,
-                    ParseErrorKind::Unsupported(format!(
-                        "lambdas (closures in '{{...}}') are not supported; \
+            Err(e) => Err(self.err_at(
+                open,
+                ParseErrorKind::Unsupported(format!(
+                    "lambdas (closures in '{{...}}') are not supported; \
                          '{{' here is not a set literal ({e})"
-                    )),
-                ))
-            }
+                )),
+            )),
         }
     }
 

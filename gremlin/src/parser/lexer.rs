@@ -1,6 +1,6 @@
 //! Lexer for gremlin-lang text: identifiers, string and numeric literals, punctuation.
 //!
-//! Lexing never fails as a whole: a character or literal that cannot be read becomes a
+//! Tokens are produced on demand. Lexing never fails as a whole: a character or literal that cannot be read becomes a
 //! [`Tok::Bad`] token carrying the reason, and the parser reports it if (and only if) it reaches
 //! it. This lets the parser recognise a lambda (`{ it -> ... }`) at its `{` even when the body
 //! holds characters gremlin-lang has no token for.
@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use num_bigint::BigInt;
 
+use super::NUMBER_DIGITS_MAX;
 use crate::value::{BigDecimal, Value};
 
 /// A token kind.
@@ -74,33 +75,31 @@ fn is_ident_part(c: char) -> bool {
     is_ident_start(c) || c.is_ascii_digit()
 }
 
-/// Splits `text` into tokens; the last one is always [`Tok::Eof`].
-pub(crate) fn tokenize(text: &str) -> Vec<Token> {
-    let mut lx = Lexer { text, pos: 0 };
-    let mut out = Vec::new();
-    loop {
-        lx.skip_trivia();
-        let start = lx.pos;
-        let Some(c) = lx.peek() else {
-            out.push(Token {
-                tok: Tok::Eof,
-                start,
-                end: start,
-            });
-            return out;
-        };
-        let tok = lx.token(c);
-        out.push(Token {
-            tok,
-            start,
-            end: lx.pos,
-        });
-    }
-}
-
-struct Lexer<'a> {
+/// The lexer: hands out one token at a time, then [`Tok::Eof`] forever.
+pub(crate) struct Lexer<'a> {
     text: &'a str,
     pos: usize,
+}
+
+impl<'a> Lexer<'a> {
+    pub(crate) fn new(text: &'a str) -> Lexer<'a> {
+        Lexer { text, pos: 0 }
+    }
+
+    /// The next token.
+    pub(crate) fn next_token(&mut self) -> Token {
+        self.skip_trivia();
+        let start = self.pos;
+        let tok = match self.peek() {
+            None => Tok::Eof,
+            Some(c) => self.token(c),
+        };
+        Token {
+            tok,
+            start,
+            end: self.pos,
+        }
+    }
 }
 
 impl Lexer<'_> {
@@ -191,7 +190,7 @@ impl Lexer<'_> {
             return Tok::Ident(Arc::from(self.text.get(start..self.pos).unwrap_or("")));
         }
         self.bump();
-        Tok::Bad(format!("unexpected character {c:?}"))
+        Tok::Bad(format!("an unexpected character {c:?}"))
     }
 
     /// A quoted string with Java escapes (`\n`, `\'`, octal `\12`, `\u00e9`, line joins).
@@ -314,6 +313,11 @@ impl Lexer<'_> {
         }
         if last_underscore {
             return Err("a number ending in '_'".to_string());
+        }
+        if out.len() > NUMBER_DIGITS_MAX {
+            return Err(format!(
+                "a number longer than the limit of {NUMBER_DIGITS_MAX} digits"
+            ));
         }
         Ok(out)
     }

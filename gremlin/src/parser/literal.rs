@@ -303,9 +303,10 @@ impl Cursor<'_> {
     }
 }
 
-/// Parses the ISO-8601 forms TinkerPop's `DatetimeHelper.parse` accepts:
-/// `2023-08-02`, `2023-08-02T10:11`, `2023-08-02T10:11:12.345`, each optionally followed by
-/// `Z`, `+01:00`, `+0100` or `+01`. No offset means UTC.
+/// Parses the ISO-8601 forms TinkerPop's `DatetimeHelper.parse` accepts: `2023-08`,
+/// `2023-08-02`, `2023-08-02T10:11`, `2023-08-02T10:11:12.345`, the last three optionally
+/// followed by `Z`, `+01:00`, `+0100`, `+01`, `+01:00:30` or `+010030`. No offset means UTC;
+/// a given offset is kept (Java's `OffsetDateTime`).
 pub(crate) fn parse_datetime(text: &str) -> Option<DateTime> {
     let mut c = Cursor {
         s: text.trim().as_bytes(),
@@ -320,8 +321,20 @@ pub(crate) fn parse_datetime(text: &str) -> Option<DateTime> {
     if !c.eat(b'-') {
         return None;
     }
-    let month = c.num(2, 2)?;
-    if !c.eat(b'-') {
+    let month_at = c.i;
+    let month = c.num(1, 2)?;
+    if c.i == c.s.len() {
+        // Year-month only (`2023-8`): the first of the month, UTC midnight.
+        if !(1..=12).contains(&month) {
+            return None;
+        }
+        return Some(DateTime {
+            epoch_seconds: days_from_civil(year, month, 1) * 86_400,
+            nanos: 0,
+            offset_seconds: 0,
+        });
+    }
+    if c.i - month_at != 2 || !c.eat(b'-') {
         return None;
     }
     let day = c.num(2, 2)?;
@@ -357,12 +370,14 @@ pub(crate) fn parse_datetime(text: &str) -> Option<DateTime> {
         Some(sign @ (b'+' | b'-')) => {
             c.i += 1;
             let oh = c.num(2, 2)?;
-            let om = if c.eat(b':') {
-                c.num(2, 2)?
+            let (om, os) = if c.eat(b':') {
+                let om = c.num(2, 2)?;
+                let os = if c.eat(b':') { c.num(2, 2)? } else { 0 };
+                (om, os)
             } else {
-                c.num(2, 2).unwrap_or(0)
+                let om = c.num(2, 2).unwrap_or(0);
+                (om, c.num(2, 2).unwrap_or(0))
             };
-            let os = if c.eat(b':') { c.num(2, 2)? } else { 0 };
             if oh > 18 || om > 59 || os > 59 {
                 return None;
             }

@@ -7,9 +7,15 @@
 //! # Mapping
 //! - Source methods (`withStrategies`, `withoutStrategies`, `withSideEffect`, `withSack`,
 //!   `withBulk`, `withPath`, `with`) go to [`Bytecode::source`], steps to [`Bytecode::steps`]; op
-//!   names are the Java method names (`V`, `out`, `as`, `in`, `from`, ...).
+//!   names are the Java method names (`V`, `out`, `as`, `in`, `from`, ...). Step names are
+//!   checked against the 3.8 `GraphTraversal` method list: an unknown step is a parse error.
+//!   `g.with(k, v)` stays the source instruction `with(k, v)` (gremlinpython sends it as
+//!   `withStrategies(OptionsStrategy{k: v})`; the machine should accept both);
+//!   `g.withComputer()` becomes `withStrategies(VertexProgramStrategy)`. One traversal per
+//!   text, optionally ended by `;`; `g.tx()...` is refused.
 //! - Integers: suffix `b` Byte, `s` Short, `i` Int, `l`/`L` Long, `n` BigInteger; unsuffixed:
-//!   Int if it fits, else Long, else BigInteger. Hex (`0x1F`) and octal (`017`) as in Java.
+//!   Int if it fits, else Long, else BigInteger. Hex (`0x1F`) and octal (`017`) as in Java
+//!   (in hex, `b` is a digit: `0x1b` is 27). Underscores between digits are allowed.
 //!   Decimals: `f` Float, `d` Double, `m` BigDecimal (scale as written: `1.50m` has scale 2);
 //!   unsuffixed decimals are Double. `NaN`, `Infinity`, `-Infinity` are Doubles.
 //! - `[1,2]` List, `{1,2}` Set, `[:]` empty Map, `[a:1, "b":2, (T.id):3, 1:2]` Map. A bare key
@@ -39,6 +45,7 @@
 //!   source. `withStrategies(SubgraphStrategy(vertices: __.has('x')), ReadOnlyStrategy)` gives
 //!   [`Value::Strategy`] arguments (simple class name, config map with String keys);
 //!   `withoutStrategies(ReadOnlyStrategy)` gives [`Value::Class`] arguments (simple names).
+//! - `new Vertex(1, 'person')` / `ReferenceVertex(...)` is a reference [`Value::Vertex`].
 //! - Variables become `Value::Binding((name, value))`, the value looked up in the parameters;
 //!   an unknown variable is an error.
 //! - Lambdas/closures (`{ it.get() }`) are refused with an error saying so.
@@ -46,6 +53,13 @@
 //!   same bytecode (checked over the whole feature suite).
 //! - A trailing terminal method (`.next()`, `.toList()`, `.iterate()`, ...) is returned
 //!   separately by [`parse_request`]; [`parse`] accepts and ignores it.
+//!
+//! # Limits
+//! Text longer than [`TEXT_BYTES_MAX`], nesting deeper than [`NESTING_DEPTH_MAX`], numbers
+//! longer than [`NUMBER_DIGITS_MAX`] digits and ranges wider than [`RANGE_ITEMS_MAX`] are
+//! errors. The text is lexed lazily, so the parser's own memory grows with nesting depth, not
+//! with text length. No input panics (a randomized test over mutated feature-suite traversals
+//! checks this; `COREGRAPH_FUZZ_SECONDS=60` runs it for a minute).
 
 mod grammar;
 mod lexer;
@@ -69,8 +83,10 @@ use crate::value::Value;
 pub const TEXT_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// Deepest accepted nesting of traversals, collections and predicates inside each other.
 pub const NESTING_DEPTH_MAX: usize = 128;
-/// Most elements a range literal (`1..5`) may expand to.
+/// Most elements a range literal (`1..5`, `'a'..'z'`) may expand to.
 pub const RANGE_ITEMS_MAX: usize = 100_000;
+/// Most digits in one numeric literal (parsing huge numbers is quadratic).
+pub const NUMBER_DIGITS_MAX: usize = 4096;
 
 /// A terminal method written after the traversal (console style).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,6 +132,22 @@ pub struct ParseError {
 }
 
 impl ParseError {
+    /// What the grammar allowed at the error position, for syntax errors.
+    pub fn expected(&self) -> Option<&str> {
+        match &self.kind {
+            ParseErrorKind::Expected { expected, .. } => Some(expected),
+            _ => None,
+        }
+    }
+
+    /// What the text has at the error position, for syntax errors.
+    pub fn found(&self) -> Option<&str> {
+        match &self.kind {
+            ParseErrorKind::Expected { found, .. } => Some(found),
+            _ => None,
+        }
+    }
+
     pub(crate) fn at(text: &str, offset: usize, kind: ParseErrorKind) -> ParseError {
         let offset = offset.min(text.len());
         let mut line = 1;

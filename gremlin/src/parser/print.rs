@@ -111,8 +111,12 @@ fn big_decimal(out: &mut String, d: &BigDecimal) {
         let _ = write!(out, "{digits}e{}m", -i64::from(d.scale));
         return;
     }
+    // Leading zeros are written out only up to this many; beyond, exponent form.
+    const LEADING_ZEROS_MAX: usize = 20;
     let scale = usize::try_from(d.scale).unwrap_or(usize::MAX);
-    if scale >= digits.len() {
+    if scale > digits.len().saturating_add(LEADING_ZEROS_MAX) {
+        let _ = write!(out, "{digits}e-{scale}m");
+    } else if scale >= digits.len() {
         let _ = write!(out, "0.{}{digits}m", "0".repeat(scale - digits.len()));
     } else {
         let (int, frac) = digits.split_at(digits.len() - scale);
@@ -134,8 +138,10 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-fn datetime(out: &mut String, d: &DateTime) {
-    let local = d.epoch_seconds + i64::from(d.offset_seconds);
+fn datetime(out: &mut String, d: &DateTime) -> PResult {
+    let Some(local) = d.epoch_seconds.checked_add(i64::from(d.offset_seconds)) else {
+        return Err(Unprintable("OffsetDateTime out of range"));
+    };
     let (y, m, day) = civil_from_days(local.div_euclid(86_400));
     let secs = local.rem_euclid(86_400);
     let _ = write!(
@@ -159,6 +165,7 @@ fn datetime(out: &mut String, d: &DateTime) {
         }
     }
     out.push_str("\")");
+    Ok(())
 }
 
 fn list(out: &mut String, items: &[Value], open: char, close: char, depth: usize) -> PResult {
@@ -207,7 +214,7 @@ fn value(out: &mut String, v: &Value, depth: usize) -> PResult {
         Value::Uuid(u) => {
             let _ = write!(out, "UUID(\"{u}\")");
         }
-        Value::DateTime(d) => datetime(out, d),
+        Value::DateTime(d) => datetime(out, d)?,
         Value::List(items) => list(out, items, '[', ']', depth)?,
         Value::Set(items) => {
             let items: Vec<Value> = items.iter().cloned().collect();

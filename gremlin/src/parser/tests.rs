@@ -462,6 +462,24 @@ fn ranges() {
     assert_eq!(lit("'a'..'c'"), Value::List(vec![s("a"), s("b"), s("c")]));
     assert!(err("g.inject(1..10000000)").to_string().contains("limit"));
     assert!(err("g.inject('ab'..'c')").to_string().contains("length"));
+    assert!(err("g.inject('a'..'\u{10ffff}')")
+        .to_string()
+        .contains("limit"));
+}
+
+#[test]
+fn huge_numbers_are_refused_quickly() {
+    let digits = "7".repeat(NUMBER_DIGITS_MAX + 1);
+    let e = err(&format!("g.inject({digits})"));
+    assert!(e.to_string().contains("digits"), "{e}");
+    let e = err(&format!("g.inject(1.{digits}m)"));
+    assert!(e.to_string().contains("digits"), "{e}");
+    let ok_digits = "7".repeat(NUMBER_DIGITS_MAX);
+    assert!(matches!(lit(&ok_digits), Value::BigInt(_)));
+    // A text near the length limit made of many small tokens parses in bounded memory.
+    let many = vec!["1"; 500_000].join(",");
+    let b = ok(&format!("g.inject({many})"));
+    assert_eq!(b.steps[0].args.len(), 500_000);
 }
 
 #[test]
@@ -490,6 +508,20 @@ fn datetimes() {
     };
     assert_eq!((d.epoch_seconds, d.offset_seconds), (0, -3600));
     assert!(matches!(lit("datetime()"), Value::DateTime(d) if d.epoch_seconds > 1_600_000_000));
+    let Value::DateTime(d) = lit("datetime('2023-08')") else {
+        panic!("not a datetime")
+    };
+    assert_eq!((d.epoch_seconds, d.offset_seconds), (1_690_848_000, 0));
+    let Value::DateTime(d) = lit("datetime('2023-08-02t10:00:00+013000')") else {
+        panic!("not a datetime")
+    };
+    assert_eq!(d.offset_seconds, 5400);
+    assert!(err("g.inject(datetime('2023-13'))")
+        .to_string()
+        .contains("ISO"));
+    assert!(err("g.inject(datetime('2023-8-02'))")
+        .to_string()
+        .contains("ISO"));
     let e = err("g.inject(datetime('2023-02-30'))");
     assert_eq!(e.offset, 9);
     assert!(e.to_string().contains("ISO-8601"), "{e}");
@@ -732,6 +764,7 @@ fn error_positions_and_messages() {
     let e = err("g.V().has('a',,1)");
     assert_eq!((e.offset, e.line, e.column), (14, 1, 15));
     assert_eq!(e.to_string(), "at 1:15: expected a value but found ','");
+    assert_eq!((e.expected(), e.found()), (Some("a value"), Some("','")));
 
     let e = err("g.V().limit(1 2)");
     assert_eq!(
@@ -819,6 +852,14 @@ fn deep_nesting_is_an_error_not_a_crash() {
         assert_eq!(e.kind, ParseErrorKind::TooDeep, "{open}");
         assert!(e.to_string().contains(&NESTING_DEPTH_MAX.to_string()));
     }
+    // Long predicate chains nest too: and(and(and(...))).
+    let text = format!("g.V().is(gt(1){})", ".and(lt(9))".repeat(100_000));
+    assert_eq!(err(&text).kind, ParseErrorKind::TooDeep);
+    let text = format!(
+        "g.V().is(gt(1){})",
+        ".or(lt(9))".repeat(NESTING_DEPTH_MAX - 4)
+    );
+    assert!(parse(&text, &no_params).is_ok());
     // Just under the limit is fine.
     let depth = NESTING_DEPTH_MAX - 2;
     let text = format!("g.inject({}1{})", "[".repeat(depth), "]".repeat(depth));
@@ -882,6 +923,22 @@ fn print_round_trips() {
         .as_deref(),
         Some("g.inject(1.50m, -0.05m, 15e2m, datetime(\"2023-08-02T00:00:00Z\"))")
     );
+    // Extreme values print without huge allocations or overflow, and round-trip.
+    let tiny = Value::BigDecimal(BigDecimal {
+        unscaled: BigInt::from(-15),
+        scale: i32::MAX,
+    });
+    let b = Bytecode::default().step("inject", vec![tiny]);
+    let printed = to_gremlin(&b).unwrap_or_default();
+    assert!(printed.len() < 64, "{printed}");
+    assert_eq!(parse(&printed, &no_params).ok(), Some(b));
+    let far = Value::DateTime(crate::value::DateTime {
+        epoch_seconds: i64::MAX,
+        nanos: 0,
+        offset_seconds: 3600,
+    });
+    let b = Bytecode::default().step("inject", vec![far]);
+    assert!(to_gremlin(&b).is_err());
     let edge_arg = Bytecode::default().step("inject", vec![Value::Char('x')]);
     assert_eq!(to_gremlin(&edge_arg), Err(Unprintable("Character")));
 }
@@ -921,4 +978,144 @@ fn more_error_messages() {
     let e = err(&format!("g.V().{long}()"));
     assert!(e.to_string().ends_with("...'"), "{e}");
     assert!(e.to_string().len() < 120, "{e}");
+}
+
+/// xorshift64* for the generated round-trip test.
+struct Gen(u64);
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    fn string(&mut self) -> String {
+        let pool = [
+            'a', 'Z', '0', ' ', '\'', '"', '\\', '\n', '\t', '\r', '\u{0}', '\u{7f}', 'é', '€',
+            '😀', '\u{2028}', '{', '}', '.', ':',
+        ];
+        (0..self.below(8))
+            .map(|_| pool[self.below(pool.len() as u64) as usize])
+            .collect()
+    }
+
+    fn value(&mut self, depth: u32) -> Value {
+        let kinds = if depth > 2 { 13 } else { 18 };
+        match self.below(kinds) {
+            0 => Value::Int(self.next() as i32),
+            1 => Value::Long(self.next() as i64),
+            2 => Value::Byte(self.next() as i8),
+            3 => Value::Short(self.next() as i16),
+            4 => Value::BigInt(BigInt::from(self.next()) * BigInt::from(self.next()) - 7),
+            5 => Value::BigDecimal(BigDecimal {
+                unscaled: BigInt::from(self.next() as i64),
+                scale: self.below(40) as i32 - 20,
+            }),
+            6 => Value::Float(f32::from_bits(self.next() as u32)),
+            7 => Value::Double(f64::from_bits(self.next())),
+            8 => Value::String(Arc::from(self.string())),
+            9 => Value::Uuid(Uuid(
+                (u128::from(self.next()) << 64 | u128::from(self.next())).to_be_bytes(),
+            )),
+            10 => Value::DateTime(crate::value::DateTime {
+                // Years 0000..=9999, offsets within +-18h.
+                epoch_seconds: self.below(315_537_897_600) as i64 - 62_167_219_200 + 86_400,
+                nanos: self.below(1_000_000_000) as u32,
+                offset_seconds: self.below(2 * 64_800 + 1) as i32 - 64_800,
+            }),
+            11 => {
+                [Value::Null, Value::Bool(true), Value::Bool(false)][self.below(3) as usize].clone()
+            }
+            12 => e(
+                EnumKind::Pop,
+                ["first", "last", "all", "mixed"][self.below(4) as usize],
+            ),
+            13 => Value::List((0..self.below(4)).map(|_| self.value(depth + 1)).collect()),
+            14 => Value::Set((0..self.below(4)).map(|_| self.value(depth + 1)).collect()),
+            15 => Value::Map(
+                (0..self.below(4))
+                    .map(|_| (self.value(depth + 1), self.value(depth + 1)))
+                    .collect(),
+            ),
+            // (`within` with one List argument would be flattened by the parser.)
+            16 => p(
+                "between",
+                vec![self.value(depth + 1), self.value(depth + 1)],
+            ),
+            _ => anon(vec![
+                ("constant", vec![self.value(depth + 1)]),
+                ("fold", vec![]),
+            ]),
+        }
+    }
+}
+
+#[test]
+fn generated_values_round_trip_through_text() {
+    let mut g = Gen(0x0123_4567_89AB_CDEF);
+    let mut checked = 0;
+    for _ in 0..5_000 {
+        let v = g.value(0);
+        let b = Bytecode::default().step("inject", vec![v]);
+        let text = match to_gremlin(&b) {
+            Ok(t) => t,
+            // Non-finite Floats have no literal; nothing else may fail.
+            Err(Unprintable(what)) => {
+                assert_eq!(what, "non-finite Float");
+                continue;
+            }
+        };
+        let again = parse(&text, &no_params).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(again, b, "{text}");
+        checked += 1;
+    }
+    assert!(checked > 4_000, "only {checked} values printable");
+}
+
+#[test]
+fn nesting_at_the_limit_fits_a_small_stack() {
+    // Parsing (and dropping) the deepest accepted input needs well under 1 MiB of stack, so
+    // the parser is safe on executor threads with modest stacks.
+    const STACK_BYTES: usize = 1024 * 1024;
+    let worker = std::thread::Builder::new()
+        .stack_size(STACK_BYTES)
+        .spawn(|| {
+            for (open, close) in [
+                ("[", "]"),
+                ("{", "}"),
+                ("__.local(", ")"),
+                ("not(", ")"),
+                ("P.not(", ")"),
+                ("[a: ", "]"),
+                ("where(", ")"),
+            ] {
+                let mut depth = NESTING_DEPTH_MAX;
+                let parsed = loop {
+                    let inner = if open == "P.not(" { "eq(1)" } else { "1" };
+                    let text = format!(
+                        "g.inject({}{inner}{})",
+                        open.repeat(depth),
+                        close.repeat(depth)
+                    );
+                    match parse(&text, &no_params) {
+                        Ok(b) => break Some(b),
+                        Err(e) if e.kind == ParseErrorKind::TooDeep => depth -= 1,
+                        Err(e) => panic!("{open}: {e}"),
+                    }
+                    if depth == 0 {
+                        break None;
+                    }
+                };
+                assert!(parsed.is_some(), "{open}");
+                assert!(depth > NESTING_DEPTH_MAX / 3, "{open}: only {depth}");
+            }
+        });
+    let joined = worker.map(|h| h.join());
+    assert!(matches!(joined, Ok(Ok(()))), "worker thread failed");
 }

@@ -1,5 +1,5 @@
-//! The backend the feature suite runs against: graphs read with the GraphSON reader into the
-//! in-memory reference graph, traversals parsed and run by the step machine.
+//! The reference backend the feature suite runs against: the gremlin-lang parser, the step
+//! machine and the in-memory reference graph, loaded from the suite's GraphSON files.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -8,6 +8,7 @@ use std::sync::Arc;
 use gremlin::bytecode::Instruction;
 use gremlin::codec::graphson::read_graph;
 use gremlin::conformance::{Backend, GraphName, Request};
+use gremlin::machine::Limits;
 use gremlin::refgraph::RefGraph;
 use gremlin::value::{GraphData, Value};
 
@@ -50,7 +51,6 @@ impl Factory {
         Ok(Box::new(Reference {
             graphs: Arc::clone(&self.graphs),
             current: None,
-            graph: RefGraph::new(),
         }))
     }
 }
@@ -58,8 +58,7 @@ impl Factory {
 /// Parser + step machine + reference graph.
 struct Reference {
     graphs: Arc<HashMap<GraphName, GraphData>>,
-    current: Option<GraphName>,
-    graph: RefGraph,
+    current: Option<RefGraph>,
 }
 
 impl Backend for Reference {
@@ -68,13 +67,12 @@ impl Backend for Reference {
             .graphs
             .get(&graph)
             .ok_or_else(|| format!("graph {} not loaded", graph.name()))?;
-        self.graph = RefGraph::from_graph_data(data).map_err(|e| e.to_string())?;
-        self.current = Some(graph);
+        self.current = Some(RefGraph::from_graph_data(data).map_err(|e| e.to_string())?);
         Ok(())
     }
 
     fn execute(&mut self, request: &Request<'_>) -> Result<Vec<Value>, String> {
-        let _graph = self.current.ok_or("no graph loaded")?;
+        let graph = self.current.as_mut().ok_or("no graph loaded")?;
         let lookup = |name: &str| {
             request
                 .params
@@ -91,12 +89,8 @@ impl Backend for Reference {
                 Instruction::new("withSideEffect", vec![Value::str(key), value.clone()]),
             );
         }
-        gremlin::machine::execute_with(
-            &mut self.graph,
-            &bytecode,
-            gremlin::machine::Limits::default(),
-            request.deadline,
-        )
-        .map_err(|e| e.to_string())
+        // The machine's default limits (what the server uses) and the runner's deadline.
+        gremlin::machine::execute_with(graph, &bytecode, Limits::default(), request.deadline)
+            .map_err(|e| e.to_string())
     }
 }
