@@ -11,6 +11,7 @@ pub mod kv;
 pub mod locks;
 pub mod ops;
 pub mod records;
+pub mod shard_kv;
 pub mod wire;
 
 #[cfg(test)]

@@ -369,19 +369,17 @@ impl<K: Kv> Model<K> {
             });
         }
         let now = self.now_s();
-        let mut packs: Vec<((ElementId, u32), Option<EdgePack>)> = Vec::new();
+        // Each pack is read once however many of its edges are listed.
+        let mut packs: std::collections::HashMap<(ElementId, u32), Option<EdgePack>> =
+            std::collections::HashMap::new();
         let mut out = Vec::with_capacity(adj.len());
         for a in &adj {
             let key = (a.out_vertex(&v.id).clone(), a.pack_no);
-            let pos = match packs.iter().position(|(k, _)| *k == key) {
-                Some(p) => p,
-                None => {
-                    let p = self.pack(&key.0, key.1).await?;
-                    packs.push((key, p));
-                    packs.len() - 1
-                }
-            };
-            let Some((_, Some(pack))) = packs.get(pos) else {
+            if !packs.contains_key(&key) {
+                let p = self.pack(&key.0, key.1).await?;
+                packs.insert(key.clone(), p);
+            }
+            let Some(Some(pack)) = packs.get(&key) else {
                 continue;
             };
             let Some(e) = pack.edges.iter().find(|e| e.id == a.edge) else {
