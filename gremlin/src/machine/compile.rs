@@ -104,6 +104,8 @@ pub enum Step {
     E(Vec<Value>),
     Inject(Vec<Value>),
     AddV(Arg),
+    /// `addV(label).property(T.id, id)`, folded.
+    AddVId(Arg, Arg),
     AddE {
         label: Arg,
         from: Option<Arg>,
@@ -446,6 +448,14 @@ impl Compiler {
     }
 
     fn arg(&mut self, v: &Value) -> Result<Arg, GremlinError> {
+        if let Value::Bytecode(b) = plain(v) {
+            if b.source
+                .first()
+                .is_some_and(|i| &*i.op == "CardinalityValueTraversal")
+            {
+                return Ok(Arg::Const(plain(v)));
+            }
+        }
         if Compiler::is_trav(v) {
             Ok(Arg::Trav(self.trav(v)?))
         } else {
@@ -517,6 +527,16 @@ impl Compiler {
                     }
                     continue;
                 }
+                "times" if !matches!(steps.last().map(|s| &s.step), Some(Step::Repeat(_))) => {
+                    let n = match args.first().map(plain) {
+                        Some(Value::Int(n)) => i64::from(n),
+                        Some(Value::Long(n)) => n,
+                        _ => return Err(bad("times", "expected an integer")),
+                    };
+                    has_pending = true;
+                    pending.times = Some(n.max(0) as u64);
+                    continue;
+                }
                 "from" | "to"
                     if matches!(steps.last().map(|s| &s.step), Some(Step::Property { .. })) =>
                 {
@@ -575,7 +595,76 @@ impl Compiler {
                 }
                 _ => {}
             }
-            let step = if op == "repeat" {
+            let after_add =
+                matches!(
+                    steps.last(),
+                    Some(StepDef {
+                        step: Step::AddV(_) | Step::AddVId(..),
+                        ..
+                    })
+                ) || (matches!(steps.last().map(|s| &s.step), Some(Step::Property { .. }))
+                    && steps
+                        .iter()
+                        .rev()
+                        .find(|s| !matches!(s.step, Step::Property { .. }))
+                        .is_some_and(|s| matches!(s.step, Step::AddV(_) | Step::AddVId(..))));
+            if op == "property" && after_add {
+                if matches!(args.first().map(plain), Some(Value::Null)) && args.len() == 1 {
+                    continue;
+                }
+                if matches!(
+                    args.first()
+                        .and_then(|a| enum_name(a, EnumKind::T))
+                        .as_deref(),
+                    Some("label")
+                ) {
+                    if let Some(idx) = steps
+                        .iter()
+                        .rposition(|s| matches!(s.step, Step::AddV(_) | Step::AddVId(..)))
+                    {
+                        let l = self.arg(args.get(1).unwrap_or(&Value::Null))?;
+                        if let Some(sd) = steps.get_mut(idx) {
+                            sd.step = match std::mem::replace(&mut sd.step, Step::Identity) {
+                                Step::AddVId(_, id) => Step::AddVId(l, id),
+                                _ => Step::AddV(l),
+                            };
+                        }
+                        continue;
+                    }
+                }
+            }
+            let step = if op == "property"
+                && matches!(
+                    args.first()
+                        .and_then(|a| enum_name(a, EnumKind::T))
+                        .as_deref(),
+                    Some("id")
+                )
+                && matches!(steps.last().map(|s| &s.step), Some(Step::AddV(_)))
+            {
+                let id = self.arg(args.get(1).unwrap_or(&Value::Null))?;
+                if let Some(last) = steps.last_mut() {
+                    if let Step::AddV(l) = std::mem::replace(&mut last.step, Step::Identity) {
+                        last.step = Step::AddVId(l, id);
+                    }
+                }
+                continue;
+            } else if op == "property" && after_add {
+                match self.step(op, args)? {
+                    Step::Property {
+                        card: None,
+                        key,
+                        value,
+                        meta,
+                    } => Step::Property {
+                        card: Some(Cardinality::List),
+                        key,
+                        value,
+                        meta,
+                    },
+                    other => other,
+                }
+            } else if op == "repeat" {
                 let mut r = std::mem::take(&mut pending);
                 has_pending = false;
                 let (name, body) = match args.as_slice() {
@@ -610,7 +699,8 @@ impl Compiler {
                     Some(Value::Long(n)) => n,
                     _ => return Err(bad("times", "expected an integer")),
                 };
-                r.times = Some(n.max(0) as u64);
+                // a trailing times(0) still runs the body once (do-while)
+                r.times = Some(n.max(1) as u64);
                 Step::Repeat(r)
             }
             (Step::Order { local, mut by }, "by") => {
@@ -882,7 +972,11 @@ impl Compiler {
             out
         };
         let local = is_scope_local(args);
-        let rest = if local { &args[1..] } else { args };
+        let scoped = args
+            .first()
+            .and_then(|a| enum_name(a, EnumKind::Scope))
+            .is_some();
+        let rest = if scoped { &args[1..] } else { args };
         let int_arg = |v: Option<&Value>| -> Result<i64, GremlinError> {
             match v.map(plain) {
                 Some(Value::Int(n)) => Ok(i64::from(n)),
@@ -1098,10 +1192,26 @@ impl Compiler {
                 by: Vec::new(),
             },
             "choose" => {
-                let on = match args.first() {
-                    Some(a) if args.len() == 1 => ChooseOn::Pick(self.trav(a)?),
-                    Some(a) => ChooseOn::Test(self.cond(a)?),
-                    None => return Err(bad(op, "missing argument")),
+                let on = match args.first().map(plain) {
+                    Some(Value::Enum(e)) if e.kind == EnumKind::T && args.len() == 1 => {
+                        let st = match &*e.name {
+                            "id" => Step::Id,
+                            "key" => Step::Key,
+                            "value" => Step::Value,
+                            _ => Step::Label,
+                        };
+                        ChooseOn::Pick(Arc::new(Compiled {
+                            steps: vec![StepDef {
+                                step: st,
+                                labels: Vec::new(),
+                            }],
+                        }))
+                    }
+                    _ => match args.first() {
+                        Some(a) if args.len() == 1 => ChooseOn::Pick(self.trav(a)?),
+                        Some(a) => ChooseOn::Test(self.cond(a)?),
+                        None => return Err(bad(op, "missing argument")),
+                    },
                 };
                 let mut options = Vec::new();
                 let mut none = None;
@@ -1137,6 +1247,17 @@ impl Compiler {
             },
             "cap" => Step::Cap(strings(op, args)?),
             "sideEffect" => Step::SideEffect(self.trav(args.first().unwrap_or(&Value::Null))?),
+            "property"
+                if matches!(
+                    args.first()
+                        .and_then(|a| enum_name(a, EnumKind::T))
+                        .as_deref(),
+                    Some("id")
+                ) =>
+            {
+                let id = self.arg(args.get(1).unwrap_or(&Value::Null))?;
+                return Ok(Step::AddVId(Arg::Const(Value::Null), id));
+            }
             "property" => {
                 let mut rest = args;
                 let mut card = None;

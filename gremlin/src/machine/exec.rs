@@ -86,6 +86,10 @@ pub(crate) fn children(s: &Step) -> Vec<Trav> {
             }
         }
         Step::AddV(a) => arg(a, &mut out),
+        Step::AddVId(a, b) => {
+            arg(a, &mut out);
+            arg(b, &mut out);
+        }
         Step::AddE { label, from, to } => {
             arg(label, &mut out);
             from.iter().for_each(|a| arg(a, &mut out));
@@ -902,15 +906,27 @@ impl<G: Graph> Ctx<'_, G> {
                     out.extend(trs);
                 }
             }
-            Step::AddV(label) => {
+            Step::AddV(label) | Step::AddVId(label, _) => {
                 self.mutating()?;
                 for t in &trs {
                     let l = self.arg_value(label, t)?;
                     let l = match l {
                         Value::String(s) => s,
+                        Value::Null if matches!(step, Step::AddVId(..)) => Arc::from("vertex"),
                         _ => return Err(rt("The label of a vertex must be a String")),
                     };
-                    let v = self.g.add_vertex(None, &l)?;
+                    let id = match step {
+                        Step::AddVId(_, a) => Some(self.arg_value(a, t)?),
+                        _ => None,
+                    };
+                    if matches!(step, Step::AddVId(..))
+                        && !t.seed
+                        && matches!(t.value, Value::Vertex(_))
+                        && matches!(label, Arg::Const(Value::Null))
+                    {
+                        return Err(rt("T.id is immutable on existing elements"));
+                    }
+                    let v = self.g.add_vertex(id, &l)?;
                     let vv = Value::Vertex(v.clone());
                     if let Some(p) = self.m.options.partition.clone() {
                         if let Some(w) = &p.write {
@@ -1191,11 +1207,12 @@ impl<G: Graph> Ctx<'_, G> {
             }
             Step::Tail { local: true, n } => {
                 for t in trs {
-                    let v = match as_list(&t.value) {
-                        Some(l) => {
-                            let len = l.len() as i64;
-                            range_local(&t.value, (len - *n).max(0), len)
-                        }
+                    let len = match &t.value {
+                        Value::Map(m) => Some(m.len() as i64),
+                        v => as_list(v).map(|l| l.len() as i64),
+                    };
+                    let v = match len {
+                        Some(len) => range_local(&t.value, (len - *n).max(0), len),
                         None => t.value.clone(),
                     };
                     out.push(t.extend(v));
@@ -2546,7 +2563,12 @@ impl<G: Graph> Ctx<'_, G> {
         t: &Traverser,
     ) -> Result<(), GremlinError> {
         let k = self.arg_value(key, t)?;
-        let v = self.arg_value(value, t)?;
+        let mut v = self.arg_value(value, t)?;
+        let mut card = card;
+        if let Some((c, x)) = card_of(&v) {
+            card = Some(c);
+            v = x;
+        }
         if let (Value::Null, Value::Map(m)) = (&k, &v) {
             for (mk, mv) in m {
                 self.property(
@@ -2753,6 +2775,7 @@ impl<G: Graph> Ctx<'_, G> {
                 if let Some(m) =
                     self.merge_map(on_match, &t.extend(Value::Vertex(v.clone())), "onMatch")?
                 {
+                    validate_merge_keys(&m, false)?;
                     for (k, val) in &m {
                         match k {
                             Value::String(k) => {
@@ -2903,20 +2926,26 @@ impl<G: Graph> Ctx<'_, G> {
                 .merge_map(on_create.as_ref(), &t, "onCreate")?
                 .unwrap_or_else(|| search.clone());
             if on_create.is_some() {
+                validate_merge_keys(&create, true)?;
+                check_override(&search, &create)?;
                 for (k, v) in &search {
                     create.entry(k.clone()).or_insert_with(|| v.clone());
                 }
             }
             let o = create.get(&dir_out).and_then(vertex_id).or(out_id.clone());
             let i = create.get(&dir_in).and_then(vertex_id).or(in_id.clone());
-            let (Some(o), Some(i)) = (o, i) else {
-                return Err(rt(
-                    "Out Vertex and In Vertex must be specified to create an edge",
-                ));
+            let Some(o) = o else {
+                return Err(rt("Out Vertex not specified"));
+            };
+            let Some(i) = i else {
+                return Err(rt("In Vertex not specified"));
             };
             for (id, _) in [(&o, 0), (&i, 1)] {
                 if self.fresh_vertex(id)?.is_none() {
-                    return Err(rt(format!("Vertex does not exist: {}", show(id))));
+                    return Err(rt(format!(
+                        "Vertex id could not be resolved from mergeE: {}",
+                        show(id)
+                    )));
                 }
             }
             let label = match create.get(&enum_v(EnumKind::T, "label")) {
@@ -2968,89 +2997,84 @@ impl<G: Graph> Ctx<'_, G> {
     }
 
     fn match_step(&mut self, pats: &[Trav], t: Traverser) -> Result<Vec<Traverser>, GremlinError> {
-        // Bindings live in the traverser's path labels. Each pattern starts at a bound label
-        // (`as('a')`) and, if it ends in a label, binds or checks it.
+        // Bindings live in the traverser's path labels. A pattern `as(x)...as(y)` runs from the
+        // value bound to x and binds or checks y; a pattern without an end label filters.
+        let start_of = |p: &Compiled| -> Option<Arc<str>> {
+            p.steps
+                .first()
+                .filter(|s| matches!(s.step, Step::Identity))
+                .and_then(|s| s.labels.first().cloned())
+        };
+        let end_of = |p: &Compiled| -> Option<Arc<str>> {
+            if p.steps.len() > 1 || start_of(p).is_none() {
+                p.steps.last().and_then(|s| s.labels.first().cloned())
+            } else {
+                None
+            }
+        };
         let mut all_labels: Vec<Arc<str>> = Vec::new();
         for p in pats {
-            for s in [p.steps.first(), p.steps.last()].into_iter().flatten() {
-                for l in &s.labels {
-                    if !all_labels.contains(l) {
-                        all_labels.push(l.clone());
-                    }
+            for l in [start_of(p), end_of(p)].into_iter().flatten() {
+                if !all_labels.contains(&l) {
+                    all_labels.push(l);
                 }
+            }
+        }
+        let mut t = t;
+        if let Some(first) = pats.first().and_then(|p| start_of(p)) {
+            if !bound(&t, &first) {
+                t.add_labels(std::slice::from_ref(&first));
             }
         }
         let mut states = vec![(t, vec![false; pats.len()])];
         let mut done = Vec::new();
-        let mut guard = 0usize;
+        let mut guard = 0u64;
         while let Some((tr, used)) = states.pop() {
             guard += 1;
-            if guard > self.m.limits.traversers_max as usize {
+            if guard > self.m.limits.traversers_max {
                 return Err(GremlinError::LimitExceeded {
                     limit: "traversers_max",
                     max: self.m.limits.traversers_max,
                 });
             }
-            let Some(pi) = (0..pats.len()).find(|&i| {
-                !used[i] && {
-                    let p = &pats[i];
-                    match p.steps.first() {
-                        Some(s) if matches!(s.step, Step::Identity) && !s.labels.is_empty() => {
-                            bound(&tr, &s.labels[0])
-                                || tr.path.objects.len() <= 1
-                                    && !all_labels.iter().any(|l| bound(&tr, l))
-                        }
-                        _ => true,
-                    }
-                }
-            }) else {
+            let ready = (0..pats.len())
+                .find(|&i| !used[i] && start_of(&pats[i]).is_none_or(|l| bound(&tr, &l)));
+            let Some(pi) = ready else {
                 if used.iter().all(|u| *u) {
                     done.push(tr);
                 }
                 continue;
             };
             let p = pats[pi].clone();
-            let first = p.steps.first().cloned();
-            let start_label = first
-                .as_ref()
-                .filter(|s| matches!(s.step, Step::Identity))
-                .and_then(|s| s.labels.first().cloned());
+            let start = start_of(&p);
+            let end = end_of(&p);
             let mut input = tr.clone();
-            if let Some(l) = &start_label {
+            input.bulk = 1;
+            if let Some(l) = &start {
                 if let Some(v) = path_get(&tr.path, l, "last") {
-                    input = tr.replace(v);
-                } else {
-                    input.add_labels(std::slice::from_ref(l));
+                    input = input.replace(v);
                 }
             }
-            let end_label = if p.steps.len() > 1 {
-                p.steps.last().and_then(|s| s.labels.first().cloned())
-            } else {
-                None
-            };
-            let is_filter = end_label.is_none();
-            // run the pattern without its end labels, then bind/check
             let mut body = (*p).clone();
-            if let Some(s) = body.steps.first_mut() {
-                if matches!(s.step, Step::Identity) {
-                    s.labels.clear();
+            if start.is_some() {
+                if let Some(s0) = body.steps.first_mut() {
+                    s0.labels.clear();
                 }
             }
-            if let Some(s) = body.steps.last_mut() {
-                if end_label.is_some() {
-                    s.labels.clear();
+            if end.is_some() {
+                if let Some(sl) = body.steps.last_mut() {
+                    sl.labels.clear();
                 }
             }
             let mut used2 = used.clone();
             used2[pi] = true;
-            let res = self.run_local(&body, vec![input.clone()])?;
-            if is_filter {
+            let res = self.run_local(&body, vec![input])?;
+            let Some(el) = end else {
                 if !res.is_empty() {
                     states.push((tr, used2));
                 }
                 continue;
-            }
-            let Some(el) = end_label else { continue };
+            };
             for r in res {
                 if let Some(existing) = path_get(&tr.path, &el, "last") {
                     if existing == r.value {
@@ -3179,7 +3203,22 @@ fn validate_merge_keys(m: &Map, edge: bool) -> Result<(), GremlinError> {
 }
 
 fn card_value(v: &Value) -> (Cardinality, Value) {
-    (Cardinality::Single, v.clone())
+    card_of(v).unwrap_or((Cardinality::Single, v.clone()))
+}
+
+/// A `Cardinality.list(x)`-style value (the parser's `CardinalityValueTraversal`).
+pub(crate) fn card_of(v: &Value) -> Option<(Cardinality, Value)> {
+    let Value::Bytecode(b) = v else { return None };
+    let ins = b
+        .source
+        .first()
+        .filter(|i| &*i.op == "CardinalityValueTraversal")?;
+    let card = match ins.args.first() {
+        Some(Value::Enum(e)) if &*e.name == "list" => Cardinality::List,
+        Some(Value::Enum(e)) if &*e.name == "set" => Cardinality::Set,
+        _ => Cardinality::Single,
+    };
+    Some((card, ins.args.get(1).cloned().unwrap_or(Value::Null)))
 }
 
 fn vertex_id(v: &Value) -> Option<Value> {
@@ -3268,11 +3307,7 @@ fn range_local(v: &Value, lo: i64, hi: i64) -> Value {
                 };
                 let items: Vec<Value> =
                     l.into_iter().skip(lo).take(hi.saturating_sub(lo)).collect();
-                if hi.saturating_sub(lo) == 1 {
-                    items.into_iter().next().unwrap_or(Value::Null)
-                } else {
-                    Value::List(items)
-                }
+                Value::List(items)
             }
             None => v.clone(),
         },
