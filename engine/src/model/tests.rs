@@ -745,7 +745,7 @@ fn concurrent_add_edges_on_one_vertex_lose_nothing() {
             }
         });
         kv.set_yield_each_call(true);
-        let n = 400i64;
+        let n = 1000i64;
         let futs: Vec<Task<'_>> = (0..n)
             .map(|k| {
                 let m = if k % 2 == 0 { &a } else { &b };
