@@ -213,3 +213,60 @@ fn seeded_random_mutations_match_the_reference() {
         }
     }
 }
+
+#[test]
+fn errors_match_the_reference() {
+    let mut reference = RefGraph::new();
+    let mut model =
+        ModelGraph::in_memory("g", ModelConfig::default(), Box::new(SystemClock)).unwrap();
+    fn both<A: std::fmt::Debug, B: std::fmt::Debug>(
+        a: Result<A, gremlin::GremlinError>,
+        b: Result<B, gremlin::GremlinError>,
+    ) -> (String, String) {
+        (
+            format!("{:?}", a.map(|_| ())),
+            format!("{:?}", b.map(|_| ())),
+        )
+    }
+    let cases: Vec<(String, String)> = vec![
+        both(
+            reference.add_vertex(Some(Value::Int(1)), "a"),
+            model.add_vertex(Some(Value::Int(1)), "a"),
+        ),
+        both(
+            reference.add_vertex(Some(Value::Long(1)), "a"),
+            model.add_vertex(Some(Value::Long(1)), "a"),
+        ),
+        both(
+            reference.add_vertex(Some(Value::Double(1.0)), "a"),
+            model.add_vertex(Some(Value::Double(1.0)), "a"),
+        ),
+        both(
+            reference.add_vertex(Some(Value::str("1")), "a"),
+            model.add_vertex(Some(Value::str("1")), "a"),
+        ),
+        both(
+            reference.add_edge(Some(Value::str("e")), "l", &Value::Int(1), &Value::Int(9)),
+            model.add_edge(Some(Value::str("e")), "l", &Value::Int(1), &Value::Int(9)),
+        ),
+        both(
+            reference.add_edge(Some(Value::str("e")), "l", &Value::Int(1), &Value::str("1")),
+            model.add_edge(Some(Value::str("e")), "l", &Value::Int(1), &Value::str("1")),
+        ),
+        both(
+            reference.add_edge(Some(Value::str("e")), "l", &Value::str("1"), &Value::Int(1)),
+            model.add_edge(Some(Value::str("e")), "l", &Value::str("1"), &Value::Int(1)),
+        ),
+        both(
+            reference.set_edge_property(&Value::str("nope"), "k", Value::Int(1)),
+            model.set_edge_property(&Value::str("nope"), "k", Value::Int(1)),
+        ),
+    ];
+    let mut errors = 0;
+    for (want, got) in &cases {
+        assert_eq!(got, want);
+        errors += usize::from(want.starts_with("Err"));
+    }
+    // Duplicate vertex (twice), bad id type, missing vertex, duplicate edge, missing edge.
+    assert_eq!(errors, 5, "{cases:#?}");
+}
