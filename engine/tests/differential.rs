@@ -270,3 +270,76 @@ fn errors_match_the_reference() {
     // Duplicate vertex (twice), bad id type, missing vertex, duplicate edge, missing edge.
     assert_eq!(errors, 5, "{cases:#?}");
 }
+
+/// Expiry is a drop: a vertex whose TTL passes (with edges on supernodes and plain vertices)
+/// reads exactly like the reference graph where that vertex was dropped, before and after
+/// the expiry sweep.
+#[test]
+fn ttl_expiry_reads_like_a_drop_in_the_reference() {
+    use engine::model::keys::ElementId;
+    use engine::model::ops::ManualClock;
+    use std::rc::Rc;
+    for cfg in configs() {
+        let clock = Rc::new(ManualClock::default());
+        clock.0.set(1_000);
+        let mut reference = RefGraph::new();
+        let mut model = ModelGraph::in_memory("g", cfg.clone(), Box::new(clock.clone())).unwrap();
+        for i in 0..8i64 {
+            reference.add_vertex(Some(Value::Long(i)), "v").unwrap();
+            // Vertex 3 lives until t = 2000.
+            let void = if i == 3 { 2_000 } else { 0 };
+            let id = ElementId::from_value(&Value::Long(i), "Vertex").unwrap();
+            futures_lite::future::block_on(model.model.add_vertex(id, "v", void)).unwrap();
+        }
+        let mut rng = Rng(42);
+        for k in 0..60i64 {
+            let (a, b) = (
+                Value::Long((rng.below(8)) as i64),
+                Value::Long(rng.below(8) as i64),
+            );
+            let label = if k % 2 == 0 { "x" } else { "y" };
+            reference
+                .add_edge(Some(Value::Long(100 + k)), label, &a, &b)
+                .unwrap();
+            model
+                .add_edge(Some(Value::Long(100 + k)), label, &a, &b)
+                .unwrap();
+        }
+        let reads = [
+            "g.V().id()",
+            "g.E().id()",
+            "g.V().bothE().id()",
+            "g.V().both().id()",
+            "g.V().outE('x').inV().path()",
+        ];
+        for t in reads {
+            assert_eq!(
+                run(&mut model, t),
+                run(&mut reference, t),
+                "{t} before expiry"
+            );
+        }
+        assert!(
+            !run(&mut reference, "g.V(3).bothE()").unwrap().is_empty(),
+            "vertex 3 has no edges: vacuous"
+        );
+        clock.0.set(2_000);
+        reference.drop_vertex(&Value::Long(3)).unwrap();
+        for t in reads {
+            assert_eq!(
+                run(&mut model, t),
+                run(&mut reference, t),
+                "{t} at expiry, {cfg:?}"
+            );
+        }
+        let swept = futures_lite::future::block_on(model.model.expire()).unwrap();
+        assert_eq!(swept.vertices, 1);
+        for t in reads {
+            assert_eq!(
+                run(&mut model, t),
+                run(&mut reference, t),
+                "{t} after sweep, {cfg:?}"
+            );
+        }
+    }
+}
