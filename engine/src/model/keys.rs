@@ -219,12 +219,13 @@ impl Dir {
     }
 }
 
-/// A named graph's key space: its record sets are `<name>.v` (vertices) and `<name>.e` (edge
-/// locators); packs and index pages derive from vertex digests, so they are separate too.
+/// A named graph's key space: its record sets are `<name>.v` (vertices), `<name>.e` (edge
+/// locators) and `<name>.m` (metadata such as id allocators); packs and index pages derive from vertex digests, so they are separate too.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeySpace {
     vertex_set: Vec<u8>,
     edge_set: Vec<u8>,
+    meta_set: Vec<u8>,
     name: Arc<str>,
 }
 
@@ -245,6 +246,7 @@ impl KeySpace {
         Ok(KeySpace {
             vertex_set: format!("{name}.v").into_bytes(),
             edge_set: format!("{name}.e").into_bytes(),
+            meta_set: format!("{name}.m").into_bytes(),
             name: Arc::from(name),
         })
     }
@@ -257,6 +259,11 @@ impl KeySpace {
     /// Digest of the vertex record of `id`.
     pub fn vertex_digest(&self, id: &ElementId) -> Digest {
         id.digest(&self.vertex_set)
+    }
+
+    /// Digest of the graph's metadata record `key` (e.g. an id allocator).
+    pub fn meta_digest(&self, key: &str) -> Digest {
+        Digest::of_str(&self.meta_set, key)
     }
 
     /// Digest of the edge-locator record of edge `id`.

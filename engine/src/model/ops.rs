@@ -12,11 +12,18 @@ use crate::model::keys::{index_page_digest, pack_digest, Dir, ElementId, KeySpac
 use crate::model::kv::{Digest, Kv, KvError, WriteMode};
 use crate::model::locks::{KeyGuard, KeyLocks};
 use crate::model::records::{
-    earliest_void, expired, CacheEntry, EdgeLocator, EdgePack, IndexEntry, IndexPage, LabelPages,
-    PackEdge, VProp, VertexRecord, FLAG_DROPPING, FLAG_SUPERNODE,
+    earliest_void, expired, CacheEntry, EdgeLocator, EdgePack, IdGen, IndexEntry, IndexPage,
+    LabelPages, PackEdge, VProp, VertexRecord, FLAG_DROPPING, FLAG_SUPERNODE,
 };
 use crate::model::wire::DecodeError;
 use crate::model::{ModelConfig, ModelError, RMW_ATTEMPTS_MAX};
+
+/// Ids one core reserves from its persisted allocator at a time.
+pub const ID_BLOCK_IDS: u64 = 1024;
+/// Bits of a generated id below the core number.
+pub const ID_CORE_SHIFT_BITS: u32 = 48;
+/// Generated ids tried before giving up when user-supplied ids occupy them.
+pub const ID_COLLISIONS_MAX: u32 = 1024;
 
 /// Most pages of one (vertex, direction, label) adjacency index read by one call.
 pub const INDEX_PAGES_READ_MAX: u32 = 1 << 20;
@@ -85,6 +92,15 @@ impl Rec for EdgeLocator {
     }
     fn decode_rec(bytes: &[u8]) -> Result<Self, DecodeError> {
         EdgeLocator::decode(bytes)
+    }
+}
+
+impl Rec for IdGen {
+    fn encode_rec(&self) -> Result<Vec<u8>, ModelError> {
+        Ok(self.encode())
+    }
+    fn decode_rec(bytes: &[u8]) -> Result<Self, DecodeError> {
+        IdGen::decode(bytes)
     }
 }
 
@@ -157,9 +173,64 @@ pub struct Model<K: Kv> {
     pub cfg: ModelConfig,
     clock: Box<dyn Clock>,
     locks: KeyLocks,
+    /// Reserved, unused generated ids of this core: `[next, end)`.
+    ids: std::cell::Cell<(u64, u64)>,
+    core: u16,
 }
 
 impl<K: Kv> Model<K> {
+    /// Sets the core number whose allocator generated ids come from (default 0).
+    pub fn with_core(mut self, core: u16) -> Model<K> {
+        self.core = core;
+        self.ids.set((0, 0));
+        self
+    }
+
+    /// A fresh generated id: a Long `(core << 48) | n`, `n` from this core's persisted
+    /// allocator, reserved [`ID_BLOCK_IDS`] at a time (ids reserved but unused before a
+    /// restart are skipped, never reused).
+    pub async fn generate_id(&self) -> Result<ElementId, ModelError> {
+        let (mut next, mut end) = self.ids.get();
+        if next >= end {
+            let d = self.space.meta_digest(&format!("idgen/{}", self.core));
+            let start = self
+                .rmw(&d, |g: Option<IdGen>| {
+                    let start = g.map_or(0, |g| g.next);
+                    let next = start.saturating_add(ID_BLOCK_IDS);
+                    Ok(Action::Put(IdGen { next }, start))
+                })
+                .await?;
+            next = start;
+            end = start.saturating_add(ID_BLOCK_IDS);
+        }
+        let n = next & ((1u64 << ID_CORE_SHIFT_BITS) - 1);
+        self.ids.set((next.saturating_add(1), end));
+        let value = (i64::from(self.core) << ID_CORE_SHIFT_BITS) | n as i64;
+        Ok(ElementId::Int {
+            value,
+            width: crate::model::keys::IntWidth::Long,
+        })
+    }
+
+    /// Adds a vertex with a generated id (skipping ids users already took).
+    pub async fn add_vertex_generated(
+        &self,
+        label: &str,
+        void_time_s: u32,
+    ) -> Result<VertexRecord, ModelError> {
+        for _ in 0..ID_COLLISIONS_MAX {
+            let id = self.generate_id().await?;
+            match self.add_vertex(id, label, void_time_s).await {
+                Err(ModelError::VertexExists(_)) => continue,
+                r => return r,
+            }
+        }
+        Err(ModelError::Limit {
+            limit: "ID_COLLISIONS_MAX",
+            max: u64::from(ID_COLLISIONS_MAX),
+        })
+    }
+
     /// A model of graph `space` over `kv`.
     pub fn new(
         kv: K,
@@ -174,6 +245,8 @@ impl<K: Kv> Model<K> {
             cfg,
             clock,
             locks: KeyLocks::default(),
+            ids: std::cell::Cell::new((0, 0)),
+            core: 0,
         })
     }
 

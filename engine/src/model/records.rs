@@ -20,6 +20,8 @@ pub const MAGIC_PACK: u8 = b'P';
 pub const MAGIC_LOCATOR: u8 = b'L';
 /// Magic of an adjacency-index page (`I`).
 pub const MAGIC_INDEX: u8 = b'I';
+/// Magic of an id-allocator record (`G`).
+pub const MAGIC_IDGEN: u8 = b'G';
 
 /// Vertex flag: adjacency lives in the adjacency index, not the edge cache.
 pub const FLAG_SUPERNODE: u8 = 1;
@@ -431,5 +433,29 @@ impl IndexPage {
             page,
             entries,
         })
+    }
+}
+
+/// An id allocator: the first id number not yet reserved by its core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdGen {
+    pub next: u64,
+}
+
+impl IdGen {
+    /// Encodes the allocator.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![MAGIC_IDGEN, LAYOUT_VERSION];
+        put_varint(&mut out, self.next);
+        out
+    }
+
+    /// Decodes an allocator written by [`IdGen::encode`].
+    pub fn decode(bytes: &[u8]) -> Result<IdGen, DecodeError> {
+        let mut r = Reader::new(bytes);
+        header(&mut r, MAGIC_IDGEN)?;
+        let next = r.varint()?;
+        r.finish()?;
+        Ok(IdGen { next })
     }
 }

@@ -794,3 +794,40 @@ fn concurrent_add_edges_on_one_vertex_lose_nothing() {
         });
     }
 }
+
+#[test]
+fn generated_ids_are_persisted_per_core_and_skip_user_ids() {
+    let kv = Rc::new(MemKv::new());
+    let mk = |core: u16| {
+        Model::new(
+            Shared(kv.clone()),
+            KeySpace::new("g").unwrap(),
+            ModelConfig::default(),
+            Box::new(ManualClock::default()),
+        )
+        .unwrap()
+        .with_core(core)
+    };
+    block_on(async {
+        let a = mk(0);
+        a.add_vertex(int(1), "user", 0).await.unwrap();
+        let v0 = a.add_vertex_generated("gen", 0).await.unwrap();
+        let v1 = a.add_vertex_generated("gen", 0).await.unwrap();
+        assert_eq!(
+            (v0.id.clone(), v1.id.clone()),
+            (int(0), int(2)),
+            "id 1 is the user's"
+        );
+        // A restarted core continues after its reserved block, never reusing an id.
+        let again = mk(0);
+        let v2 = again.add_vertex_generated("gen", 0).await.unwrap();
+        assert_eq!(v2.id, int(super::ops::ID_BLOCK_IDS as i64));
+        // Another core allocates in its own range.
+        let b = mk(3);
+        let w = b.generate_id().await.unwrap();
+        assert_eq!(w, int(3i64 << super::ops::ID_CORE_SHIFT_BITS));
+    });
+    let g = IdGen { next: 77 };
+    assert_eq!(IdGen::decode(&g.encode()).unwrap(), g);
+    check_bad_bytes(&g.encode(), IdGen::decode);
+}
