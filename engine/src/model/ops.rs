@@ -775,6 +775,13 @@ impl<K: Kv> Model<K> {
                 return Err(e);
             }
         }
+        // A concurrent drop of the out vertex may have removed the edge between the two
+        // entry writes; then the in entry just written dangles: take it back.
+        let ld = self.space.edge_digest(&id);
+        if self.read::<EdgeLocator>(&ld).await?.is_none() {
+            self.remove_entry(in_, Dir::In, &label, &id).await?;
+            return Err(ModelError::VertexMissing(out.clone()));
+        }
         Ok(view)
     }
 

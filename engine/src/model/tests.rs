@@ -831,3 +831,77 @@ fn generated_ids_are_persisted_per_core_and_skip_user_ids() {
     assert_eq!(IdGen::decode(&g.encode()).unwrap(), g);
     check_bad_bytes(&g.encode(), IdGen::decode);
 }
+
+#[test]
+fn concurrent_drop_vertex_and_add_edges_leave_no_dangling_edge() {
+    for cfg in [small(), ModelConfig::default()] {
+        for drop_after in [0usize, 7, 40] {
+            let (m, _) = model(cfg.clone());
+            block_on(async {
+                for i in 0..6 {
+                    m.add_vertex(int(i), "v", 0).await.unwrap();
+                }
+            });
+            m.kv.set_yield_each_call(true);
+            let mut futs: Vec<Task<'_>> = (0..120i64)
+                .map(|k| {
+                    let m = &m;
+                    Box::pin(async move {
+                        let other = int(1 + k % 5);
+                        let (x, y) = if k % 2 == 0 {
+                            (int(0), other)
+                        } else {
+                            (other, int(0))
+                        };
+                        match m.add_edge(int(1000 + k), "l", &x, &y, 0).await {
+                            Ok(_) | Err(ModelError::VertexMissing(_)) => Ok(()),
+                            Err(e) => Err(e),
+                        }
+                    }) as Task<'_>
+                })
+                .collect();
+            let m2 = &m;
+            futs.insert(
+                drop_after,
+                Box::pin(async move { m2.drop_vertex(&int(0)).await }),
+            );
+            for r in join_all(futs) {
+                r.unwrap();
+            }
+            m.kv.set_yield_each_call(false);
+            block_on(async {
+                assert!(m.vertex(&int(0)).await.unwrap().is_none());
+                // Vertex 0 is gone and so is every edge that touched it, from every side.
+                for e in m.scan_edge_ids().await.unwrap() {
+                    let e = m.edge(&e).await.unwrap().unwrap();
+                    assert!(e.out_id != int(0) && e.in_id != int(0), "{e:?}");
+                }
+                for i in 1..6 {
+                    let v = m.vertex(&int(i)).await.unwrap().unwrap();
+                    let adj = m.adjacency(&v, &[Dir::Out, Dir::In], &[]).await.unwrap();
+                    assert!(
+                        adj.iter().all(|a| a.other != int(0)),
+                        "dangling entry on {i}: {adj:?}"
+                    );
+                }
+                // Nothing of vertex 0 is left in the store.
+                let mut left = Vec::new();
+                for d in m.kv.scan() {
+                    let g = m.kv.get(&d).await.unwrap().unwrap();
+                    match g.payload.first() {
+                        Some(&MAGIC_VERTEX) => {}
+                        // Emptied index pages stay with their (live) supernode.
+                        Some(&MAGIC_INDEX) => {
+                            let p = IndexPage::decode(&g.payload).unwrap();
+                            assert!(
+                                p.vertex != int(0) && p.entries.iter().all(|e| e.other != int(0))
+                            );
+                        }
+                        _ => left.push(String::from_utf8_lossy(&g.payload).to_string()),
+                    }
+                }
+                assert!(left.is_empty(), "{drop_after}: records left: {left:?}");
+            });
+        }
+    }
+}
