@@ -20,8 +20,18 @@
 //! let rec = shard.get(&digest).await?;                                    // Option<Record>
 //! shard.put(&digest, b"v2", WriteMode::ExpectGeneration(gen), 0).await?;  // no lost updates
 //! shard.delete(&digest, WriteMode::Plain).await?;                         // tombstone
-//! // background task (low shares): runtime::run_background(&shard, ...)
+//! // background work in a low-shares task queue (flush timer, defrag, expiry sweep):
+//! glommio::spawn_local_into(runtime::run_background(Rc::new(shard), stop_flag), bg_queue);
+//! // or let runtime::serve_shards(Arc<DataDir>, &cpus, stop) run pinned executors.
 //! ```
+//!
+//! Errors are one enum, [`StoreError`]: `RecordTooBig`, `Exists` (create-only),
+//! `GenerationMismatch` (expect-generation), `DeviceFull`, `Overload` (bounded write queue;
+//! fail fast), `Corrupt`, `Config`, `Locked`, `Io`.
+//!
+//! Durability per namespace ([`Durability`]): `Buffered` (loss window `flush_ms_max`),
+//! `CommitToDevice` (acknowledged after the covering flush unit is written and fdatasync'ed;
+//! concurrent writers share one flush), `InMemory` (no file).
 //!
 //! All I/O goes through the small [`device::BlockDevice`] trait; [`device::Device`] holds
 //! the glommio direct-I/O file, the in-memory device or the power-cut simulator. The on-disk

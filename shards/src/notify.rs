@@ -51,3 +51,39 @@ impl Future for Wait<'_> {
         Poll::Pending
     }
 }
+
+/// Polls all futures concurrently until every one is done; results in input order.
+pub async fn join_all<F: Future>(futs: Vec<F>) -> Vec<F::Output> {
+    JoinAll {
+        futs: futs.into_iter().map(|f| (Box::pin(f), None)).collect(),
+    }
+    .await
+}
+
+/// A future being polled and its output once ready.
+type Slot<F> = (Pin<Box<F>>, Option<<F as Future>::Output>);
+
+struct JoinAll<F: Future> {
+    futs: Vec<Slot<F>>,
+}
+
+impl<F: Future> Unpin for JoinAll<F> {}
+
+impl<F: Future> Future for JoinAll<F> {
+    type Output = Vec<F::Output>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut pending = false;
+        for (f, out) in self.futs.iter_mut() {
+            if out.is_none() {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => *out = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            return Poll::Pending;
+        }
+        Poll::Ready(self.futs.iter_mut().filter_map(|(_, o)| o.take()).collect())
+    }
+}

@@ -1011,15 +1011,17 @@ impl Shard {
                 self.st.borrow_mut().seq_reserved = r;
             }
         }
-        for (off, data, _, _) in &jobs {
-            if result.is_err() {
-                break;
-            }
-            if let Err(e) = self.dev.write_at(*off, data).await {
-                result = Err(e);
-                break;
-            }
-            result = result.map(|n| n + data.len() as u64);
+        if result.is_ok() {
+            // All writes of a flush are in flight at once (queue depth = flush jobs).
+            let writes = jobs
+                .iter()
+                .map(|(off, data, _, _)| self.dev.write_at(*off, data));
+            let bytes: u64 = jobs.iter().map(|j| j.1.len() as u64).sum();
+            result = crate::notify::join_all(writes.collect())
+                .await
+                .into_iter()
+                .collect::<Result<Vec<()>, _>>()
+                .map(|_| bytes);
         }
         if result.is_ok() {
             for &b in &markers {

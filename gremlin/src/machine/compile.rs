@@ -673,7 +673,13 @@ impl Compiler {
                     _ => return Err(bad(op, "expected a traversal")),
                 };
                 r.name = name;
-                r.body = Some(self.trav(body)?);
+                let b = self.trav(body)?;
+                if matches!(b.steps.first().map(|s| &s.step), Some(Step::Inject(_))) {
+                    return Err(GremlinError::compile(
+                        "The parent of inject()-step can not be repeat()-step",
+                    ));
+                }
+                r.body = Some(b);
                 Step::Repeat(Box::new(r))
             } else {
                 self.step(op, args)?
@@ -687,6 +693,9 @@ impl Compiler {
             return Err(GremlinError::compile(
                 "The repeat()-traversal was not defined".to_string(),
             ));
+        }
+        if self.depth > 0 {
+            steps = connectives(steps);
         }
         Ok(Compiled { steps })
     }
@@ -706,6 +715,21 @@ impl Compiler {
             (Step::Order { local, mut by }, "by") => {
                 by.push(self.by(args)?);
                 Step::Order { local, by }
+            }
+            (Step::Dedup { by: Some(_), .. }, "by") => {
+                return Err(GremlinError::compile(
+                    "Dedup step can only have one by modulator",
+                ))
+            }
+            (Step::GroupCount { by: Some(_), .. }, "by") => {
+                return Err(GremlinError::compile(
+                    "GroupCount step can only have one by modulator",
+                ))
+            }
+            (Step::ValueMap { by, .. }, "by") if !by.is_empty() => {
+                return Err(GremlinError::compile(
+                    "ValueMap step can only have one by modulator",
+                ))
             }
             (Step::Dedup { local, labels, .. }, "by") => Step::Dedup {
                 local,
@@ -1365,6 +1389,19 @@ impl Compiler {
     }
 
     fn has(&mut self, args: &[Value]) -> Result<Step, GremlinError> {
+        if args
+            .first()
+            .map(plain)
+            .is_some_and(|k| matches!(k, Value::Null))
+        {
+            // a null key matches nothing
+            return Ok(Step::Func {
+                name: Arc::from("discard"),
+                args: Vec::new(),
+                local: false,
+                by: Vec::new(),
+            });
+        }
         let key_on = |v: &Value| -> Result<HasOn, GremlinError> {
             match plain(v) {
                 Value::String(s) => Ok(HasOn::Prop(s)),
@@ -1413,6 +1450,62 @@ impl Compiler {
             _ => return Err(bad("has", "unsupported arguments")),
         })
     }
+}
+
+/// Rewrites infix `a.and().b.or().c` (argument-less `and()`/`or()`) of an anonymous traversal
+/// into `or(and(a, b), c)`; `and` binds tighter than `or`.
+fn connectives(steps: Vec<StepDef>) -> Vec<StepDef> {
+    let is_marker = |s: &StepDef, or: bool| match &s.step {
+        Step::Or(v) => or && v.is_empty(),
+        Step::And(v) => !or && v.is_empty(),
+        _ => false,
+    };
+    if !steps
+        .iter()
+        .any(|s| is_marker(s, true) || is_marker(s, false))
+    {
+        return steps;
+    }
+    let wrap = |steps: Vec<StepDef>| Arc::new(Compiled { steps });
+    let mut ors: Vec<Vec<StepDef>> = vec![Vec::new()];
+    for s in steps {
+        if is_marker(&s, true) {
+            ors.push(Vec::new());
+        } else if let Some(last) = ors.last_mut() {
+            last.push(s);
+        }
+    }
+    let mut or_parts = Vec::new();
+    for group in ors {
+        let mut ands: Vec<Vec<StepDef>> = vec![Vec::new()];
+        for s in group {
+            if is_marker(&s, false) {
+                ands.push(Vec::new());
+            } else if let Some(last) = ands.last_mut() {
+                last.push(s);
+            }
+        }
+        if ands.len() == 1 {
+            or_parts.push(wrap(ands.pop().unwrap_or_default()));
+        } else {
+            or_parts.push(wrap(vec![StepDef {
+                step: Step::And(ands.into_iter().map(wrap).collect()),
+                labels: Vec::new(),
+            }]));
+        }
+    }
+    if or_parts.len() == 1 {
+        let only = or_parts.pop().map(|c| c.steps.clone()).unwrap_or_default();
+        // `a.and().b` alone: keep it as a filter step
+        return vec![StepDef {
+            step: Step::And(vec![wrap(only)]),
+            labels: Vec::new(),
+        }];
+    }
+    vec![StepDef {
+        step: Step::Or(or_parts),
+        labels: Vec::new(),
+    }]
 }
 
 /// A short name of a step for messages.

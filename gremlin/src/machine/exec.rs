@@ -188,6 +188,27 @@ pub(crate) fn apply_source(
                                 })
                             }
                             "ProductiveByStrategy" => m.options.productive_by = true,
+                            "ReservedKeysVerificationStrategy"
+                                if matches!(cfg("throwException"), Some(Value::Bool(true))) =>
+                            {
+                                let keys = match cfg("keys") {
+                                    Some(v) => as_list(&v)
+                                        .unwrap_or_default()
+                                        .into_iter()
+                                        .filter_map(|k| match k {
+                                            Value::String(s) => Some(s),
+                                            _ => None,
+                                        })
+                                        .collect(),
+                                    None => vec![Arc::from("id"), Arc::from("label")],
+                                };
+                                m.options.reserved_keys = Some(keys);
+                            }
+                            "EdgeLabelVerificationStrategy"
+                                if matches!(cfg("throwException"), Some(Value::Bool(true))) =>
+                            {
+                                m.options.edge_labels_required = true;
+                            }
                             "SubgraphStrategy" => {
                                 let mut f = SubgraphFilter::default();
                                 let mut t = |k: &str| -> Result<Option<Trav>, GremlinError> {
@@ -554,13 +575,11 @@ impl<G: Graph> Ctx<'_, G> {
             let Some(full) = self.fresh_vertex(&vx.id)? else {
                 return Ok(false);
             };
-            let ok = full.properties.iter().flatten().any(|vp| {
-                vp.key == p.key
-                    && p.read
-                        .iter()
-                        .chain(p.write.iter())
-                        .any(|r| sem::equals(r, &vp.value))
-            });
+            let ok = full
+                .properties
+                .iter()
+                .flatten()
+                .any(|vp| vp.key == p.key && p.read.iter().any(|r| sem::equals(r, &vp.value)));
             if !ok {
                 return Ok(false);
             }
@@ -580,13 +599,11 @@ impl<G: Graph> Ctx<'_, G> {
     fn edge_visible(&mut self, e: &Value) -> Result<bool, GremlinError> {
         let Value::Edge(ed) = e else { return Ok(true) };
         if let Some(p) = self.m.options.partition.clone() {
-            let ok = ed.properties.iter().flatten().any(|pr| {
-                pr.key == p.key
-                    && p.read
-                        .iter()
-                        .chain(p.write.iter())
-                        .any(|r| sem::equals(r, &pr.value))
-            });
+            let ok = ed
+                .properties
+                .iter()
+                .flatten()
+                .any(|pr| pr.key == p.key && p.read.iter().any(|r| sem::equals(r, &pr.value)));
             if !ok {
                 return Ok(false);
             }
@@ -654,11 +671,7 @@ impl<G: Graph> Ctx<'_, G> {
                                 let keep: Vec<Property> = meta.clone();
                                 let ok = keep.iter().any(|m| {
                                     m.key == pt.key
-                                        && pt
-                                            .read
-                                            .iter()
-                                            .chain(pt.write.iter())
-                                            .any(|r| sem::equals(r, &m.value))
+                                        && pt.read.iter().any(|r| sem::equals(r, &m.value))
                                 });
                                 if !ok {
                                     continue;
@@ -899,10 +912,14 @@ impl<G: Graph> Ctx<'_, G> {
             }
             Step::Inject(vals) => {
                 let seed = trs.len() == 1 && trs[0].seed;
+                let child = self.depth > 0 && !seed;
+                if child {
+                    out.extend(trs.iter().cloned());
+                }
                 for v in vals {
                     out.push(self.born(v.clone()));
                 }
-                if !seed {
+                if !seed && !child {
                     out.extend(trs);
                 }
             }
@@ -977,6 +994,13 @@ impl<G: Graph> Ctx<'_, G> {
                         .unwrap_or(e);
                     out.push(self.gen(t, Value::Edge(e)));
                 }
+            }
+            Step::Adj { labels, .. }
+                if labels.is_empty() && self.m.options.edge_labels_required =>
+            {
+                return Err(rt(
+                    "The provided traversal contains a vertex step without any specified edge label",
+                ));
             }
             Step::Adj { dir, labels, edges } => {
                 let ids: Vec<Value> = trs
@@ -1274,7 +1298,7 @@ impl<G: Graph> Ctx<'_, G> {
                             if first {
                                 it.next()
                             } else {
-                                it.last()
+                                it.next_back()
                             }
                         })
                     };
@@ -1335,9 +1359,10 @@ impl<G: Graph> Ctx<'_, G> {
                         };
                         let k = Value::String(k);
                         if is_vertex {
-                            match m.entry(k).or_insert_with(|| Value::List(Vec::new())) {
-                                Value::List(l) => l.push(v),
-                                _ => {}
+                            if let Value::List(l) =
+                                m.entry(k).or_insert_with(|| Value::List(Vec::new()))
+                            {
+                                l.push(v);
                             }
                         } else {
                             m.insert(k, v);
@@ -1666,7 +1691,7 @@ impl<G: Graph> Ctx<'_, G> {
                             let pick = self.sub_first(c, &t)?;
                             match pick {
                                 None if unproductive.is_some() => unproductive.clone(),
-                                None => None,
+                                None => Some(Arc::new(Compiled::default())),
                                 Some(p) => {
                                     let mut found = None;
                                     for (k, b) in options {
@@ -1717,8 +1742,13 @@ impl<G: Graph> Ctx<'_, G> {
                 }
             }
             Step::Local(c) => {
-                for t in trs {
-                    out.extend(self.run_local(c, vec![t])?);
+                for mut t in trs {
+                    let b = t.bulk;
+                    t.bulk = 1;
+                    for mut r in self.run_local(c, vec![t])? {
+                        r.bulk = r.bulk.saturating_mul(b);
+                        out.push(r);
+                    }
                 }
             }
             Step::Project { keys, by } => {
@@ -2177,14 +2207,17 @@ impl<G: Graph> Ctx<'_, G> {
                     if by.is_empty() {
                         ks.push(item.clone());
                     }
+                    let mut productive = true;
                     for (b, _) in by {
                         if let Some(v) = this.by_value(b, &tt)? {
                             ks.push(v);
                         } else {
-                            ks.push(Value::Null);
+                            productive = false;
                         }
                     }
-                    keyed.push((ks, item));
+                    if productive {
+                        keyed.push((ks, item));
+                    }
                 }
                 if dirs.contains(&Ord2::Shuffle) {
                     for i in (1..keyed.len()).rev() {
@@ -2252,14 +2285,10 @@ impl<G: Graph> Ctx<'_, G> {
                         None => continue,
                     }
                 }
-                Some(By::Trav(c)) => {
-                    let r = self.run_local(c, members)?;
-                    Value::List(
-                        r.iter()
-                            .flat_map(|t| std::iter::repeat_n(t.value.clone(), bulk_n(t) as usize))
-                            .collect(),
-                    )
-                }
+                Some(By::Trav(c)) => match self.run_local(c, members)?.into_iter().next() {
+                    Some(t) => t.value,
+                    None => continue,
+                },
                 Some(b) => {
                     let mut l = Vec::new();
                     for t in &members {
@@ -2580,6 +2609,13 @@ impl<G: Graph> Ctx<'_, G> {
                 )?;
             }
             return Ok(());
+        }
+        if let (Some(keys), Value::String(s)) = (&self.m.options.reserved_keys, &k) {
+            if keys.contains(s) {
+                return Err(rt(format!(
+                    "The provided traversal is setting a property key to a reserved word: {s}"
+                )));
+            }
         }
         let key = match &k {
             Value::String(s) => s.clone(),
@@ -3151,6 +3187,8 @@ pub(crate) fn needs_path(c: &Compiled) -> bool {
                 | Step::Match(_)
                 | Step::OtherV
                 | Step::Drop
+                | Step::Math { .. }
+                | Step::Func { .. }
                 | Step::Dedup { labels: _, .. }
         ) && !matches!(&s.step, Step::Dedup { labels, .. } if labels.is_empty())
             || children(&s.step).iter().any(|t| needs_path(t))

@@ -33,6 +33,9 @@ fn list_of(v: &Value) -> Option<Vec<Value>> {
     }
 }
 
+/// A one-argument semantics function.
+type ValueFn = fn(&Value) -> Result<Value, crate::semantics::SemanticsError>;
+
 fn int_arg(v: Option<&Value>) -> Option<i64> {
     number::to_i64(v?)
 }
@@ -59,7 +62,7 @@ pub(crate) fn apply<G: Graph>(
         }
     }
     let args = rargs;
-    let simple: Option<fn(&Value) -> Result<Value, crate::semantics::SemanticsError>> = match name {
+    let simple: Option<ValueFn> = match name {
         "toUpper" => Some(text::to_upper),
         "toLower" => Some(text::to_lower),
         "trim" => Some(text::trim),

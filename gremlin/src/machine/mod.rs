@@ -48,7 +48,7 @@ pub struct Limits {
 }
 
 /// Default traversers in one frontier.
-pub const TRAVERSERS_MAX: u64 = 500_000;
+pub const TRAVERSERS_MAX: u64 = 250_000;
 /// Default items held by one barrier.
 pub const BARRIER_ITEMS_MAX: u64 = 1_000_000;
 /// Default iterations of one `repeat`.
@@ -176,6 +176,10 @@ pub struct Options {
     pub subgraph: Option<SubgraphFilter>,
     pub partition: Option<Partition>,
     pub productive_by: bool,
+    /// `ReservedKeysVerificationStrategy(throwException: true)` keys.
+    pub reserved_keys: Option<Vec<Arc<str>>>,
+    /// `EdgeLabelVerificationStrategy(throwException: true)`.
+    pub edge_labels_required: bool,
 }
 
 /// `SubgraphStrategy` filters.
@@ -246,6 +250,24 @@ impl Machine {
                     .flatten()
                     .any(|t| exec::needs_path(t))
             });
+        // aggregate() side effects exist (empty) from the start, as in TinkerPop
+        fn aggregate_keys(c: &Compiled, out: &mut Vec<Arc<str>>) {
+            for s in &c.steps {
+                if let Step::Aggregate { key, .. } = &s.step {
+                    out.push(key.clone());
+                }
+                for t in exec::children(&s.step) {
+                    aggregate_keys(&t, out);
+                }
+            }
+        }
+        let mut keys = Vec::new();
+        aggregate_keys(&m.compiled, &mut keys);
+        for k in keys {
+            if !m.side_effects.contains_key(&k) {
+                m.side_effects.insert(k, Value::List(Vec::new()));
+            }
+        }
         if let Some(seed) = m.options.seed {
             m.rng = seed ^ 0x9E37_79B9_7F4A_7C15;
         }
