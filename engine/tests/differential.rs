@@ -88,7 +88,7 @@ fn modern_graph_reads_match_the_reference() {
         model.load(&data).unwrap();
         compare_reads(&mut reference, &mut model, &format!("{cfg:?}"));
         // A vertex created with an Int32 id is found by a Long and comes back Int32.
-        // (Through the trait: the machine does not yet fold `property(T.id, ..)` into addV.)
+        // (Through the trait, to choose the id's integer width exactly.)
         reference.add_vertex(Some(Value::Int(100)), "x").unwrap();
         model.add_vertex(Some(Value::Int(100)), "x").unwrap();
         let want = run(&mut reference, "g.V(100L).id()").unwrap();
@@ -149,8 +149,8 @@ fn seeded_random_mutations_match_the_reference() {
                 let label = ["a", "b", "c"][rng.below(3) as usize];
                 let op = rng.below(10);
                 if op < 2 {
-                    // addV with a user id through the trait (the machine does not yet fold
-                    // `property(T.id, ..)` into addV); ids alternate Int32 and Int64.
+                    // addV with a user id through the trait, ids alternating Int32 and Int64
+                    // (the same id in both widths must be one vertex).
                     let id = if b % 2 == 0 {
                         Value::Int(a as i32)
                     } else {
