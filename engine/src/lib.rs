@@ -1,3 +1,4 @@
 //! Per-core runtime, graph model over the shards, and cross-core traversal coordination.
 
 pub mod load;
+pub mod model;

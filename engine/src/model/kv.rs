@@ -1,0 +1,199 @@
+//! The record-level key-value seam the graph model runs over: get, put (plain, create-only,
+//! expecting a generation), delete, and a local scan. Async-ready: the shards store
+//! implements it with real I/O; [`MemKv`] is an in-memory implementation for tests that can
+//! yield at every call so that concurrent operations interleave.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use indexmap::IndexMap;
+pub use shards::digest::Digest;
+pub use shards::store::WriteMode;
+
+/// Why a record-store call failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KvError {
+    /// `CreateOnly` found a live record.
+    Exists,
+    /// `ExpectGeneration` found another generation (or no record, or one when 0 was expected).
+    GenerationMismatch,
+    /// Anything else (I/O, overload, record too big), with the store's message.
+    Store(String),
+}
+
+impl std::fmt::Display for KvError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KvError::Exists => write!(f, "record exists"),
+            KvError::GenerationMismatch => write!(f, "generation mismatch"),
+            KvError::Store(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+/// A record as read: its generation and payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Got {
+    pub generation: u16,
+    pub payload: Vec<u8>,
+}
+
+/// The record store one core's graph model runs over. Futures need not be `Send` (a core's
+/// tasks stay on it). No implementation may hold a borrow across an `.await`.
+#[allow(async_fn_in_trait)] // per-core executor: futures are never sent between threads
+pub trait Kv {
+    /// The live record under `digest`, if any.
+    async fn get(&self, digest: &Digest) -> Result<Option<Got>, KvError>;
+    /// Writes a record; returns its new generation.
+    async fn put(&self, digest: &Digest, payload: &[u8], mode: WriteMode) -> Result<u16, KvError>;
+    /// Deletes a record; returns whether a live one existed.
+    async fn delete(&self, digest: &Digest, mode: WriteMode) -> Result<bool, KvError>;
+    /// Digests of every live record this core holds, in a stable order.
+    fn scan(&self) -> Vec<Digest>;
+}
+
+/// Counters of a [`MemKv`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemKvStats {
+    pub gets: u64,
+    pub puts: u64,
+    pub deletes: u64,
+    /// Writes refused for `Exists` or `GenerationMismatch`.
+    pub conflicts: u64,
+}
+
+/// An in-memory [`Kv`]: insertion-ordered, generations as the store counts them (16-bit,
+/// wrapping, skipping 0).
+#[derive(Debug, Default)]
+pub struct MemKv {
+    records: RefCell<IndexMap<Digest, (u16, Vec<u8>)>>,
+    stats: Cell<MemKvStats>,
+    /// When set, every call yields once before it acts, so concurrent tasks interleave.
+    yield_each_call: Cell<bool>,
+}
+
+/// A future that is pending once.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+fn next_generation(g: u16) -> u16 {
+    match g.wrapping_add(1) {
+        0 => 1,
+        n => n,
+    }
+}
+
+impl MemKv {
+    /// An empty store.
+    pub fn new() -> MemKv {
+        MemKv::default()
+    }
+
+    /// Makes every call yield once first (for concurrency tests).
+    pub fn set_yield_each_call(&self, on: bool) {
+        self.yield_each_call.set(on);
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> MemKvStats {
+        self.stats.get()
+    }
+
+    /// Number of live records.
+    pub fn len(&self) -> usize {
+        self.records.borrow().len()
+    }
+
+    /// Whether no record is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Replaces a record's payload without any check (to test decoders on corrupt bytes).
+    pub fn corrupt(&self, digest: &Digest, payload: Vec<u8>) {
+        if let Some(r) = self.records.borrow_mut().get_mut(digest) {
+            r.1 = payload;
+        }
+    }
+
+    async fn pause(&self) {
+        if self.yield_each_call.get() {
+            YieldOnce(false).await;
+        }
+    }
+
+    fn bump(&self, f: impl FnOnce(&mut MemKvStats)) {
+        let mut s = self.stats.get();
+        f(&mut s);
+        self.stats.set(s);
+    }
+
+    fn check(&self, current: Option<u16>, mode: WriteMode) -> Result<(), KvError> {
+        let r = match (mode, current) {
+            (WriteMode::Plain, _) => Ok(()),
+            (WriteMode::CreateOnly, Some(_)) => Err(KvError::Exists),
+            (WriteMode::CreateOnly, None) => Ok(()),
+            (WriteMode::ExpectGeneration(0), None) => Ok(()),
+            (WriteMode::ExpectGeneration(g), Some(c)) if g == c => Ok(()),
+            (WriteMode::ExpectGeneration(_), _) => Err(KvError::GenerationMismatch),
+        };
+        if r.is_err() {
+            self.bump(|s| s.conflicts += 1);
+        }
+        r
+    }
+}
+
+impl Kv for MemKv {
+    async fn get(&self, digest: &Digest) -> Result<Option<Got>, KvError> {
+        self.pause().await;
+        self.bump(|s| s.gets += 1);
+        Ok(self.records.borrow().get(digest).map(|(g, p)| Got {
+            generation: *g,
+            payload: p.clone(),
+        }))
+    }
+
+    async fn put(&self, digest: &Digest, payload: &[u8], mode: WriteMode) -> Result<u16, KvError> {
+        self.pause().await;
+        self.bump(|s| s.puts += 1);
+        let mut recs = self.records.borrow_mut();
+        let current = recs.get(digest).map(|r| r.0);
+        self.check(current, mode)?;
+        let g = next_generation(current.unwrap_or(0));
+        match recs.get_mut(digest) {
+            Some(r) => *r = (g, payload.to_vec()),
+            None => {
+                recs.insert(*digest, (g, payload.to_vec()));
+            }
+        }
+        Ok(g)
+    }
+
+    async fn delete(&self, digest: &Digest, mode: WriteMode) -> Result<bool, KvError> {
+        self.pause().await;
+        self.bump(|s| s.deletes += 1);
+        let mut recs = self.records.borrow_mut();
+        let current = recs.get(digest).map(|r| r.0);
+        self.check(current, mode)?;
+        Ok(recs.shift_remove(digest).is_some())
+    }
+
+    fn scan(&self) -> Vec<Digest> {
+        self.records.borrow().keys().copied().collect()
+    }
+}
