@@ -200,7 +200,10 @@ fn serve(a: ServeArgs) -> Result<(), String> {
             stop.store(true, Ordering::SeqCst);
         })
     };
-    println!("coregraph: {executors} executors serving; stop with SIGINT or SIGTERM");
+    println!(
+        "coregraph: {executors} executors own the stores (Gremlin on 127.0.0.1:8182 is not wired \
+         yet: it needs the engine of issue 4); stop with SIGINT or SIGTERM"
+    );
     let stats =
         shards::runtime::serve_shards(Arc::new(dir), &cpu_list, stop).map_err(|e| e.to_string());
     STOP.store(true, Ordering::SeqCst);
