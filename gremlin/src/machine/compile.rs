@@ -1255,6 +1255,12 @@ impl Compiler {
                     unproductive: None,
                 }
             }
+            "branch" => Step::Choose {
+                on: ChooseOn::Pick(self.trav(args.first().unwrap_or(&Value::Null))?),
+                options: Vec::new(),
+                none: None,
+                unproductive: None,
+            },
             "optional" => Step::Optional(self.trav(args.first().unwrap_or(&Value::Null))?),
             "local" => Step::Local(self.trav(args.first().unwrap_or(&Value::Null))?),
             "project" => Step::Project {

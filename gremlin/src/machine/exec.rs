@@ -1701,19 +1701,38 @@ impl<G: Graph> Ctx<'_, G> {
                                 None if unproductive.is_some() => unproductive.clone(),
                                 None => Some(Arc::new(Compiled::default())),
                                 Some(p) => {
-                                    let mut found = None;
+                                    let mut found: Vec<Trav> = Vec::new();
+                                    let mut any: Vec<Trav> = Vec::new();
                                     for (k, b) in options {
                                         let hit = match k {
                                             Value::P(pr) => self.test_p(pr, &p)?,
-                                            Value::Bytecode(_) => false,
+                                            Value::Bytecode(bc) => {
+                                                let c = Compiler::new().compile(bc)?;
+                                                self.sub_any(&c, &t)?
+                                            }
+                                            Value::Enum(e) if e.kind == EnumKind::Pick => {
+                                                any.push(b.clone());
+                                                false
+                                            }
                                             k => sem::equals(k, &p),
                                         };
                                         if hit {
-                                            found = Some(b.clone());
-                                            break;
+                                            found.push(b.clone());
                                         }
                                     }
-                                    found.or_else(|| none.clone())
+                                    if found.is_empty() {
+                                        if let Some(n) = none.clone() {
+                                            found.push(n);
+                                        }
+                                    }
+                                    found.extend(any);
+                                    if found.len() > 1 {
+                                        for b in &found {
+                                            out.extend(self.run_local(b, vec![t.clone()])?);
+                                        }
+                                        continue;
+                                    }
+                                    found.pop()
                                 }
                             }
                         }
