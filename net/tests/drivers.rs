@@ -13,6 +13,10 @@ fn python() -> Option<String> {
     match std::env::var("COREGRAPH_PYTHON") {
         Ok(p) if !p.is_empty() => Some(p),
         _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but COREGRAPH_PYTHON is not set: .ci/run installs gremlinpython"
+            );
             eprintln!("gremlinpython driver test NOT RUN: set COREGRAPH_PYTHON to a python with gremlinpython 3.8");
             None
         }
@@ -69,6 +73,10 @@ fn node_path() -> Option<String> {
     match std::env::var("COREGRAPH_NODE_PATH") {
         Ok(p) if !p.is_empty() => Some(p),
         _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but COREGRAPH_NODE_PATH is not set: .ci/run installs gremlin (npm)"
+            );
             eprintln!("gremlin-javascript driver test NOT RUN: set COREGRAPH_NODE_PATH to a node_modules with gremlin 3.8");
             None
         }
