@@ -275,7 +275,7 @@ pub enum Step {
         name: Arc<str>,
         pred: Arc<Predicate>,
     },
-    Call(Vec<Value>),
+    Call(Box<super::services::CallSpec>),
     /// `match(...)`: patterns as traversals.
     Match(Vec<Trav>),
     ShortestPath,
@@ -959,6 +959,15 @@ impl Compiler {
                     "The repeat()-traversal was not defined",
                 ));
             }
+            (Step::Call(mut c), "with") => {
+                let key = plain(args.first().unwrap_or(&Value::Null));
+                let value = match args.get(1) {
+                    Some(v) => self.arg(v)?,
+                    None => Arg::Const(Value::Bool(true)),
+                };
+                c.options.push((key, value));
+                Step::Call(c)
+            }
             (s, "with") => s,
             (s, op) => {
                 return Err(GremlinError::compile(format!(
@@ -967,6 +976,38 @@ impl Compiler {
                 )))
             }
         })
+    }
+
+    /// `call()`, `call(name)`, `call(name, map)`, `call(name, traversal)`,
+    /// `call(name, map, traversal)`.
+    fn call(&mut self, args: &[Value]) -> Result<super::services::CallSpec, GremlinError> {
+        let mut spec = super::services::CallSpec::default();
+        let mut rest = args.iter();
+        if let Some(n) = rest.next() {
+            spec.service = Some(string_arg("call", n)?);
+        }
+        for a in rest {
+            if Compiler::is_trav(a) {
+                if spec.dynamic.is_some() {
+                    return Err(bad("call", "only one parameter traversal is allowed"));
+                }
+                spec.dynamic = Some(self.trav(a)?);
+                continue;
+            }
+            match plain(a) {
+                Value::Map(m) if spec.dynamic.is_none() && spec.params.is_empty() => {
+                    spec.params = m
+                }
+                Value::Null => {}
+                other => {
+                    return Err(bad(
+                        "call",
+                        &format!("expected a Map or a Traversal, got {}", other.type_name()),
+                    ))
+                }
+            }
+        }
+        Ok(spec)
     }
 
     fn endpoint(&mut self, args: &[Value]) -> Result<Arg, GremlinError> {
@@ -1362,7 +1403,7 @@ impl Compiler {
                 name: Arc::from(op),
                 pred: pred_of(args.first().unwrap_or(&Value::Null)),
             },
-            "call" => Step::Call(args.iter().map(plain).collect()),
+            "call" => Step::Call(Box::new(self.call(args)?)),
             "shortestPath" => Step::ShortestPath,
             "concat" | "asString" | "toUpper" | "toLower" | "length" | "trim" | "lTrim"
             | "rTrim" | "substring" | "split" | "replace" | "format" | "reverse" | "asNumber"

@@ -86,6 +86,10 @@ pub(crate) fn children(s: &Step) -> Vec<Trav> {
             }
         }
         Step::AddV(a) => arg(a, &mut out),
+        Step::Call(c) => {
+            c.options.iter().for_each(|o| arg(&o.1, &mut out));
+            out.extend(c.dynamic.iter().cloned());
+        }
         Step::AddVId(a, b) => {
             arg(a, &mut out);
             arg(b, &mut out);
@@ -514,7 +518,7 @@ impl<G: Graph> Ctx<'_, G> {
         (self.rand() >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    fn born(&self, v: Value) -> Traverser {
+    pub(crate) fn born(&self, v: Value) -> Traverser {
         let mut t = Traverser::new(v);
         if !self.m.track_path {
             t.track_path = false;
@@ -527,7 +531,7 @@ impl<G: Graph> Ctx<'_, G> {
         t
     }
 
-    fn gen(&self, from: &Traverser, v: Value) -> Traverser {
+    pub(crate) fn gen(&self, from: &Traverser, v: Value) -> Traverser {
         if from.seed {
             let mut t = self.born(v);
             t.bulk = from.bulk;
@@ -2093,9 +2097,7 @@ impl<G: Graph> Ctx<'_, G> {
                     out.extend(self.match_step(pats, t)?);
                 }
             }
-            Step::Call(_) => {
-                return Err(GremlinError::compile("call(): no services are registered"))
-            }
+            Step::Call(spec) => out = self.call_step(spec, trs)?,
             Step::ShortestPath => {
                 return Err(GremlinError::compile(
                     "shortestPath() requires a GraphComputer",

@@ -20,6 +20,7 @@ pub mod compile;
 mod exec;
 mod funcs;
 pub mod sem;
+pub mod services;
 #[cfg(test)]
 mod tests;
 
