@@ -276,6 +276,8 @@ pub enum Step {
         pred: Arc<Predicate>,
     },
     Call(Box<super::services::CallSpec>),
+    /// `io(file)` with its options and `read()`/`write()`.
+    Io(Box<super::io::IoSpec>),
     /// `match(...)`: patterns as traversals.
     Match(Vec<Trav>),
     ShortestPath,
@@ -968,6 +970,23 @@ impl Compiler {
                 c.options.push((key, value));
                 Step::Call(c)
             }
+            (Step::Io(mut io), "with") => {
+                let key = plain(args.first().unwrap_or(&Value::Null));
+                let value = match args.get(1) {
+                    Some(v) => self.arg(v)?,
+                    None => Arg::Const(Value::Bool(true)),
+                };
+                io.options.push((key, value));
+                Step::Io(io)
+            }
+            (Step::Io(mut io), "read" | "write") if io.action.is_none() => {
+                io.action = Some(if op == "read" {
+                    super::io::IoAction::Read
+                } else {
+                    super::io::IoAction::Write
+                });
+                Step::Io(io)
+            }
             (s, "with") => s,
             (s, op) => {
                 return Err(GremlinError::compile(format!(
@@ -1404,6 +1423,11 @@ impl Compiler {
                 pred: pred_of(args.first().unwrap_or(&Value::Null)),
             },
             "call" => Step::Call(Box::new(self.call(args)?)),
+            "io" => Step::Io(Box::new(super::io::IoSpec {
+                file: string_arg(op, args.first().unwrap_or(&Value::Null))?,
+                options: Vec::new(),
+                action: None,
+            })),
             "shortestPath" => Step::ShortestPath,
             "concat" | "asString" | "toUpper" | "toLower" | "length" | "trim" | "lTrim"
             | "rTrim" | "substring" | "split" | "replace" | "format" | "reverse" | "asNumber"

@@ -2098,6 +2098,7 @@ impl<G: Graph> Ctx<'_, G> {
                 }
             }
             Step::Call(spec) => out = self.call_step(spec, trs)?,
+            Step::Io(spec) => out = self.io_step(spec, trs)?,
             Step::ShortestPath => {
                 return Err(GremlinError::compile(
                     "shortestPath() requires a GraphComputer",
@@ -2107,7 +2108,7 @@ impl<G: Graph> Ctx<'_, G> {
         Ok(out)
     }
 
-    fn mutating(&self) -> Result<(), GremlinError> {
+    pub(crate) fn mutating(&self) -> Result<(), GremlinError> {
         if self.m.options.read_only {
             return Err(GremlinError::ReadOnly);
         }
