@@ -108,7 +108,7 @@ pub fn load<G: Graph + ?Sized>(g: &mut G, data: &GraphData) -> Result<(), Gremli
                 Cardinality::List,
                 &p.key,
                 p.value.clone(),
-                Some(p.id.clone()),
+                Some(p.id.clone()).filter(|id| !matches!(id, Value::Null)),
                 p.properties.clone().unwrap_or_default(),
             )?;
         }

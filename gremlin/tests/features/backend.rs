@@ -47,8 +47,18 @@ impl FsIo {
     }
 }
 
+/// Gryo is Kryo-serialised Java objects; this runner (and the data dir) has no such files.
+fn gryo_unsupported() -> GremlinError {
+    GremlinError::runtime(
+        "io(): reading Gryo (kryo) files is not supported; use GraphSON or GraphML",
+    )
+}
+
 impl IoHandler for FsIo {
     fn read(&self, file: &str, format: IoFormat) -> Result<GraphData, GremlinError> {
+        if format == IoFormat::Gryo {
+            return Err(gryo_unsupported());
+        }
         let path = Self::resolve(&self.read_root, file)?;
         let shown = path.display();
         let size = std::fs::metadata(&path)
@@ -65,9 +75,13 @@ impl IoHandler for FsIo {
                     .map_err(|e| GremlinError::runtime(format!("io(): {shown}: {e}")))?;
                 read_graph(&text).map_err(|e| GremlinError::runtime(format!("io(): {shown}: {e}")))
             }
-            other => Err(GremlinError::runtime(format!(
-                "io(): reading {other:?} is not supported (GraphSON only)"
-            ))),
+            IoFormat::GraphMl => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| GremlinError::runtime(format!("io(): {shown}: {e}")))?;
+                gremlin::codec::graphml::read_graph(&text)
+                    .map_err(|e| GremlinError::runtime(format!("io(): {shown}: {e}")))
+            }
+            IoFormat::Gryo => Err(gryo_unsupported()),
         }
     }
 
