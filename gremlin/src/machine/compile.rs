@@ -276,6 +276,12 @@ pub enum Step {
         pred: Arc<Predicate>,
     },
     Call(Box<super::services::CallSpec>),
+    /// `path().from(a).to(b)`: the part of the path from label `a` to label `b`.
+    SubPath {
+        from: Option<Arc<str>>,
+        to: Option<Arc<str>>,
+        by: Vec<By>,
+    },
     /// `io(file)` with its options and `read()`/`write()`.
     Io(Box<super::io::IoSpec>),
     /// `match(...)`: patterns as traversals.
@@ -969,6 +975,35 @@ impl Compiler {
                 };
                 c.options.push((key, value));
                 Step::Call(c)
+            }
+            (Step::Path(by), "from" | "to") => {
+                let l = string_arg(op, args.first().unwrap_or(&Value::Null))?;
+                let (from, to) = if op == "from" {
+                    (Some(l), None)
+                } else {
+                    (None, Some(l))
+                };
+                Step::SubPath { from, to, by }
+            }
+            (Step::SubPath { from, to, by }, "from" | "to") => {
+                let l = string_arg(op, args.first().unwrap_or(&Value::Null))?;
+                if op == "from" {
+                    Step::SubPath {
+                        from: Some(l),
+                        to,
+                        by,
+                    }
+                } else {
+                    Step::SubPath {
+                        from,
+                        to: Some(l),
+                        by,
+                    }
+                }
+            }
+            (Step::SubPath { from, to, mut by }, "by") => {
+                by.push(self.by(args)?.0);
+                Step::SubPath { from, to, by }
             }
             (Step::Io(mut io), "with") => {
                 let key = plain(args.first().unwrap_or(&Value::Null));

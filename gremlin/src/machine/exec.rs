@@ -86,6 +86,7 @@ pub(crate) fn children(s: &Step) -> Vec<Trav> {
             }
         }
         Step::AddV(a) => arg(a, &mut out),
+        Step::SubPath { by: bs, .. } => bs.iter().for_each(|b| by(b, &mut out)),
         Step::Call(c) => {
             c.options.iter().for_each(|o| arg(&o.1, &mut out));
             out.extend(c.dynamic.iter().cloned());
@@ -2099,6 +2100,26 @@ impl<G: Graph> Ctx<'_, G> {
             }
             Step::Call(spec) => out = self.call_step(spec, trs)?,
             Step::Io(spec) => out = self.io_step(spec, trs)?,
+            Step::SubPath { from, to, by } => {
+                'each: for t in trs {
+                    let p = sub_path(&t.path, from.as_deref(), to.as_deref())?;
+                    let mut objs = Vec::with_capacity(p.objects.len());
+                    for (i, o) in p.objects.iter().enumerate() {
+                        let v = match by.get(i % by.len().max(1)) {
+                            None => Some(o.clone()),
+                            Some(b) => self.by_on(b, o, &t)?,
+                        };
+                        // an unproductive by() filters the traverser (TinkerPop 3.8)
+                        let Some(v) = v else { continue 'each };
+                        objs.push(v);
+                    }
+                    let p = Path {
+                        labels: p.labels,
+                        objects: objs,
+                    };
+                    out.push(t.extend(Value::Path(Arc::new(p))));
+                }
+            }
             Step::ShortestPath => {
                 return Err(GremlinError::compile(
                     "shortestPath() requires a GraphComputer",
@@ -3203,12 +3224,50 @@ fn merge_bulk(trs: Vec<Traverser>) -> Vec<Traverser> {
     m.into_values().collect()
 }
 
+/// The part of `p` from the first object labelled `from` to the next labelled `to`
+/// (inclusive; an absent label means the path's start or end), as TinkerPop's `Path.subPath`.
+fn sub_path(p: &Path, from: Option<&str>, to: Option<&str>) -> Result<Path, GremlinError> {
+    let has = |i: usize, l: &str| {
+        p.labels
+            .get(i)
+            .is_some_and(|ls| ls.iter().any(|x| &**x == l))
+    };
+    let start = match from {
+        None => 0,
+        Some(l) => (0..p.objects.len())
+            .find(|&i| has(i, l))
+            .ok_or_else(|| rt(format!("Unable to locate from label: {l}")))?,
+    };
+    let end = match to {
+        None => p.objects.len(),
+        Some(l) => {
+            (start..p.objects.len())
+                .find(|&i| has(i, l))
+                .ok_or_else(|| rt(format!("Unable to locate to label: {l}")))?
+                + 1
+        }
+    };
+    Ok(Path {
+        labels: p
+            .labels
+            .get(start..end)
+            .map(<[_]>::to_vec)
+            .unwrap_or_default(),
+        objects: p
+            .objects
+            .get(start..end)
+            .map(<[_]>::to_vec)
+            .unwrap_or_default(),
+    })
+}
+
 /// Whether a compiled traversal (or a child) reads paths or step labels.
 pub(crate) fn needs_path(c: &Compiled) -> bool {
     c.steps.iter().any(|s| {
         matches!(
             s.step,
             Step::Path(_)
+                | Step::SubPath { .. }
                 | Step::Tree { .. }
                 | Step::SimplePath { .. }
                 | Step::Select { .. }
