@@ -20,6 +20,8 @@ pub mod compile;
 mod exec;
 mod funcs;
 pub mod io;
+#[cfg(test)]
+mod path_tests;
 pub mod sem;
 pub mod services;
 #[cfg(test)]
