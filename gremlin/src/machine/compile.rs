@@ -158,6 +158,8 @@ pub enum Step {
         simple: bool,
         from: Option<Arc<str>>,
         to: Option<Arc<str>>,
+        /// `by()` modulators applied (round-robin) to the path objects before comparing.
+        by: Vec<By>,
     },
     Values(Vec<Arc<str>>),
     Properties(Vec<Arc<str>>),
@@ -951,16 +953,40 @@ impl Compiler {
                     "Sample step can only have one by modulator",
                 ))
             }
-            (Step::SimplePath { simple, to, .. }, "from") => Step::SimplePath {
+            (Step::SimplePath { simple, to, by, .. }, "from") => Step::SimplePath {
                 simple,
                 from: Some(string_arg("from", args.first().unwrap_or(&Value::Null))?),
                 to,
+                by,
             },
-            (Step::SimplePath { simple, from, .. }, "to") => Step::SimplePath {
+            (
+                Step::SimplePath {
+                    simple, from, by, ..
+                },
+                "to",
+            ) => Step::SimplePath {
                 simple,
                 from,
                 to: Some(string_arg("to", args.first().unwrap_or(&Value::Null))?),
+                by,
             },
+            (
+                Step::SimplePath {
+                    simple,
+                    from,
+                    to,
+                    mut by,
+                },
+                "by",
+            ) => {
+                by.push(self.by(args)?.0);
+                Step::SimplePath {
+                    simple,
+                    from,
+                    to,
+                    by,
+                }
+            }
             (s, "times") => {
                 let _ = s;
                 return Err(GremlinError::compile(
@@ -1231,6 +1257,7 @@ impl Compiler {
                 simple: op == "simplePath",
                 from: None,
                 to: None,
+                by: Vec::new(),
             },
             "values" => Step::Values(strings(op, args)?),
             "properties" => Step::Properties(strings(op, args)?),

@@ -86,7 +86,9 @@ pub(crate) fn children(s: &Step) -> Vec<Trav> {
             }
         }
         Step::AddV(a) => arg(a, &mut out),
-        Step::SubPath { by: bs, .. } => bs.iter().for_each(|b| by(b, &mut out)),
+        Step::SubPath { by: bs, .. } | Step::SimplePath { by: bs, .. } => {
+            bs.iter().for_each(|b| by(b, &mut out))
+        }
         Step::Call(c) => {
             c.options.iter().for_each(|o| arg(&o.1, &mut out));
             out.extend(c.dynamic.iter().cloned());
@@ -1297,7 +1299,12 @@ impl<G: Graph> Ctx<'_, G> {
                     out.push(t.extend(Value::List(l)));
                 }
             }
-            Step::SimplePath { simple, from, to } => {
+            Step::SimplePath {
+                simple,
+                from,
+                to,
+                by,
+            } => {
                 for t in trs {
                     let pos = |l: &Option<Arc<str>>, first: bool| {
                         l.as_ref().and_then(|l| {
@@ -1320,8 +1327,17 @@ impl<G: Graph> Ctx<'_, G> {
                         .map(|i| i + 1)
                         .unwrap_or(t.path.objects.len());
                     let seg = t.path.objects.get(lo..hi.max(lo)).unwrap_or(&[]);
-                    let set: IndexSet<&Value> = seg.iter().collect();
-                    let is_simple = set.len() == seg.len();
+                    let is_simple = if by.is_empty() {
+                        let set: IndexSet<&Value> = seg.iter().collect();
+                        set.len() == seg.len()
+                    } else {
+                        let mut set: IndexSet<Option<Value>> = IndexSet::new();
+                        for (i, o) in seg.iter().enumerate() {
+                            let b = by.get(i % by.len()).unwrap_or(&By::Identity);
+                            set.insert(self.by_on(b, o, &t)?);
+                        }
+                        set.len() == seg.len()
+                    };
                     if is_simple == *simple {
                         out.push(t);
                     }
