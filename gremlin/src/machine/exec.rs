@@ -1331,10 +1331,20 @@ impl<G: Graph> Ctx<'_, G> {
                         let set: IndexSet<&Value> = seg.iter().collect();
                         set.len() == seg.len()
                     } else {
-                        let mut set: IndexSet<Option<Value>> = IndexSet::new();
+                        // an unproductive by() filters the traverser out
+                        let mut set: IndexSet<Value> = IndexSet::new();
+                        let mut productive = true;
                         for (i, o) in seg.iter().enumerate() {
                             let b = by.get(i % by.len()).unwrap_or(&By::Identity);
-                            set.insert(self.by_on(b, o, &t)?);
+                            match self.by_on(b, o, &t)? {
+                                Some(v) => {
+                                    set.insert(v);
+                                }
+                                None => productive = false,
+                            }
+                        }
+                        if !productive {
+                            continue;
                         }
                         set.len() == seg.len()
                     };
