@@ -1676,7 +1676,7 @@ impl<G: Graph> Ctx<'_, G> {
                 }
             }
             Step::Path(by) => {
-                for t in trs {
+                'each: for t in trs {
                     let mut p = t.path.clone();
                     if !by.is_empty() {
                         let mut objs = Vec::with_capacity(p.objects.len());
@@ -1684,12 +1684,8 @@ impl<G: Graph> Ctx<'_, G> {
                             let b = &by[i % by.len()];
                             match self.by_on(b, o, &t)? {
                                 Some(v) => objs.push(v),
-                                None => {
-                                    return Err(rt(format!(
-                                        "The provided traverser does not map to a value: {}",
-                                        show(o)
-                                    )))
-                                }
+                                // an unproductive by() filters the traverser (TinkerPop 3.8)
+                                None => continue 'each,
                             }
                         }
                         p.objects = objs;
