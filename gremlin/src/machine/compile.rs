@@ -377,6 +377,30 @@ fn strings(op: &str, args: &[Value]) -> Result<Vec<Arc<str>>, GremlinError> {
     Ok(out)
 }
 
+/// `to(Direction, labels...)`, `toE(Direction, labels...)` and `toV(Direction)`; `None` when
+/// `op` is not one of them (or `to` is the `from`/`to` modulator).
+fn direction_step(op: &str, args: &[Value]) -> Result<Option<Step>, GremlinError> {
+    if !matches!(op, "to" | "toE" | "toV") {
+        return Ok(None);
+    }
+    let Some(d) = args.first().and_then(|a| enum_name(a, EnumKind::Direction)) else {
+        return Ok(None);
+    };
+    let dir = match &*d {
+        "OUT" | "from" => Direction::Out,
+        "IN" | "to" => Direction::In,
+        _ => Direction::Both,
+    };
+    Ok(Some(match op {
+        "toV" => Step::EdgeV(dir),
+        _ => Step::Adj {
+            dir,
+            labels: strings(op, args.get(1..).unwrap_or(&[]))?,
+            edges: op == "toE",
+        },
+    }))
+}
+
 fn enum_name(v: &Value, kind: EnumKind) -> Option<Arc<str>> {
     match plain(v) {
         Value::Enum(e) if e.kind == kind => Some(e.name.clone()),
@@ -523,6 +547,14 @@ impl Compiler {
             }
             let Instruction { op, args } = ins;
             let op: &str = op;
+            // to(Direction, labels...) / toE(...) / toV(Direction): the vertex steps by direction
+            if let Some(step) = direction_step(op, args)? {
+                steps.push(StepDef {
+                    step,
+                    labels: Vec::new(),
+                });
+                continue;
+            }
             match op {
                 "as" => {
                     let labels = strings(op, args)?;
