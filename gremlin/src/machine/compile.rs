@@ -1278,6 +1278,11 @@ impl Compiler {
             "coin" => Step::Coin(match args.first().map(plain) {
                 Some(Value::Double(x)) => x,
                 Some(Value::Float(x)) => f64::from(x),
+                // coin(1) is coin(1.0): Java widens any number to the double parameter
+                Some(Value::Int(x)) => f64::from(x),
+                Some(Value::Long(x)) => x as f64,
+                Some(Value::Short(x)) => f64::from(x),
+                Some(Value::Byte(x)) => f64::from(x),
                 _ => return Err(bad(op, "expected a probability")),
             }),
             "sample" => Step::Sample {
