@@ -1462,6 +1462,8 @@ impl Compiler {
                     rest = &args[1..];
                 }
                 match rest {
+                    // property(card, null): a null map of properties adds nothing
+                    [Value::Null] => Step::Identity,
                     [Value::Map(_)] | [Value::Binding(_)] if rest.len() == 1 => Step::Property {
                         card,
                         key: Arg::Const(Value::Null),
