@@ -61,6 +61,11 @@ pub trait Graph {
         Owner(0)
     }
 
+    /// The services `call()` can run on this graph (`None`: no services).
+    fn services(&self) -> Option<Arc<crate::machine::services::ServiceRegistry>> {
+        None
+    }
+
     /// The vertices with these ids (`None` where absent), in order.
     fn vertices(&self, ids: &[Value]) -> Result<Vec<Option<Arc<Vertex>>>, GremlinError>;
 

@@ -7,6 +7,7 @@ use indexmap::IndexMap;
 
 use crate::error::GremlinError;
 use crate::graph::{Cardinality, Direction, Graph, Incident};
+use crate::machine::services::ServiceRegistry;
 use crate::value::{Edge, GraphData, Property, Value, Vertex, VertexProperty};
 
 /// An id as a map key: every integer width is one key; any other value keys by itself.
@@ -45,6 +46,8 @@ pub struct RefGraph {
     vertices: IndexMap<IdKey, VRec>,
     edges: IndexMap<IdKey, Arc<Edge>>,
     next_id: i64,
+    /// Services for `call()`; `None` means TinkerGraph's demo services.
+    services: Option<Arc<ServiceRegistry>>,
 }
 
 fn vertex_missing(id: &Value) -> GremlinError {
@@ -77,6 +80,11 @@ fn valid_id(id: &Value) -> bool {
 }
 
 impl RefGraph {
+    /// Replaces the services `call()` runs (TinkerGraph's demo services by default).
+    pub fn set_services(&mut self, services: Arc<ServiceRegistry>) {
+        self.services = Some(services);
+    }
+
     /// An empty graph.
     pub fn new() -> RefGraph {
         RefGraph::default()
@@ -168,6 +176,14 @@ impl RefGraph {
 }
 
 impl Graph for RefGraph {
+    fn services(&self) -> Option<Arc<ServiceRegistry>> {
+        Some(
+            self.services
+                .clone()
+                .unwrap_or_else(ServiceRegistry::tinker_demo),
+        )
+    }
+
     fn vertices(&self, ids: &[Value]) -> Result<Vec<Option<Arc<Vertex>>>, GremlinError> {
         Ok(ids
             .iter()

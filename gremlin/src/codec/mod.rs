@@ -16,6 +16,7 @@ use crate::value::EnumKind;
 
 pub mod fuzz;
 pub mod graphbinary;
+pub mod graphml;
 pub mod graphson;
 pub mod json;
 pub mod message;

@@ -158,6 +158,8 @@ pub enum Step {
         simple: bool,
         from: Option<Arc<str>>,
         to: Option<Arc<str>>,
+        /// `by()` modulators applied (round-robin) to the path objects before comparing.
+        by: Vec<By>,
     },
     Values(Vec<Arc<str>>),
     Properties(Vec<Arc<str>>),
@@ -275,7 +277,15 @@ pub enum Step {
         name: Arc<str>,
         pred: Arc<Predicate>,
     },
-    Call(Vec<Value>),
+    Call(Box<super::services::CallSpec>),
+    /// `path().from(a).to(b)`: the part of the path from label `a` to label `b`.
+    SubPath {
+        from: Option<Arc<str>>,
+        to: Option<Arc<str>>,
+        by: Vec<By>,
+    },
+    /// `io(file)` with its options and `read()`/`write()`.
+    Io(Box<super::io::IoSpec>),
     /// `match(...)`: patterns as traversals.
     Match(Vec<Trav>),
     ShortestPath,
@@ -365,6 +375,30 @@ fn strings(op: &str, args: &[Value]) -> Result<Vec<Arc<str>>, GremlinError> {
         }
     }
     Ok(out)
+}
+
+/// `to(Direction, labels...)`, `toE(Direction, labels...)` and `toV(Direction)`; `None` when
+/// `op` is not one of them (or `to` is the `from`/`to` modulator).
+fn direction_step(op: &str, args: &[Value]) -> Result<Option<Step>, GremlinError> {
+    if !matches!(op, "to" | "toE" | "toV") {
+        return Ok(None);
+    }
+    let Some(d) = args.first().and_then(|a| enum_name(a, EnumKind::Direction)) else {
+        return Ok(None);
+    };
+    let dir = match &*d {
+        "OUT" | "from" => Direction::Out,
+        "IN" | "to" => Direction::In,
+        _ => Direction::Both,
+    };
+    Ok(Some(match op {
+        "toV" => Step::EdgeV(dir),
+        _ => Step::Adj {
+            dir,
+            labels: strings(op, args.get(1..).unwrap_or(&[]))?,
+            edges: op == "toE",
+        },
+    }))
 }
 
 fn enum_name(v: &Value, kind: EnumKind) -> Option<Arc<str>> {
@@ -513,6 +547,14 @@ impl Compiler {
             }
             let Instruction { op, args } = ins;
             let op: &str = op;
+            // to(Direction, labels...) / toE(...) / toV(Direction): the vertex steps by direction
+            if let Some(step) = direction_step(op, args)? {
+                steps.push(StepDef {
+                    step,
+                    labels: Vec::new(),
+                });
+                continue;
+            }
             match op {
                 "as" => {
                     let labels = strings(op, args)?;
@@ -943,21 +985,100 @@ impl Compiler {
                     "Sample step can only have one by modulator",
                 ))
             }
-            (Step::SimplePath { simple, to, .. }, "from") => Step::SimplePath {
+            (Step::SimplePath { simple, to, by, .. }, "from") => Step::SimplePath {
                 simple,
                 from: Some(string_arg("from", args.first().unwrap_or(&Value::Null))?),
                 to,
+                by,
             },
-            (Step::SimplePath { simple, from, .. }, "to") => Step::SimplePath {
+            (
+                Step::SimplePath {
+                    simple, from, by, ..
+                },
+                "to",
+            ) => Step::SimplePath {
                 simple,
                 from,
                 to: Some(string_arg("to", args.first().unwrap_or(&Value::Null))?),
+                by,
             },
+            (
+                Step::SimplePath {
+                    simple,
+                    from,
+                    to,
+                    mut by,
+                },
+                "by",
+            ) => {
+                by.push(self.by(args)?.0);
+                Step::SimplePath {
+                    simple,
+                    from,
+                    to,
+                    by,
+                }
+            }
             (s, "times") => {
                 let _ = s;
                 return Err(GremlinError::compile(
                     "The repeat()-traversal was not defined",
                 ));
+            }
+            (Step::Call(mut c), "with") => {
+                let key = plain(args.first().unwrap_or(&Value::Null));
+                let value = match args.get(1) {
+                    Some(v) => self.arg(v)?,
+                    None => Arg::Const(Value::Bool(true)),
+                };
+                c.options.push((key, value));
+                Step::Call(c)
+            }
+            (Step::Path(by), "from" | "to") => {
+                let l = string_arg(op, args.first().unwrap_or(&Value::Null))?;
+                let (from, to) = if op == "from" {
+                    (Some(l), None)
+                } else {
+                    (None, Some(l))
+                };
+                Step::SubPath { from, to, by }
+            }
+            (Step::SubPath { from, to, by }, "from" | "to") => {
+                let l = string_arg(op, args.first().unwrap_or(&Value::Null))?;
+                if op == "from" {
+                    Step::SubPath {
+                        from: Some(l),
+                        to,
+                        by,
+                    }
+                } else {
+                    Step::SubPath {
+                        from,
+                        to: Some(l),
+                        by,
+                    }
+                }
+            }
+            (Step::SubPath { from, to, mut by }, "by") => {
+                by.push(self.by(args)?.0);
+                Step::SubPath { from, to, by }
+            }
+            (Step::Io(mut io), "with") => {
+                let key = plain(args.first().unwrap_or(&Value::Null));
+                let value = match args.get(1) {
+                    Some(v) => self.arg(v)?,
+                    None => Arg::Const(Value::Bool(true)),
+                };
+                io.options.push((key, value));
+                Step::Io(io)
+            }
+            (Step::Io(mut io), "read" | "write") if io.action.is_none() => {
+                io.action = Some(if op == "read" {
+                    super::io::IoAction::Read
+                } else {
+                    super::io::IoAction::Write
+                });
+                Step::Io(io)
             }
             (s, "with") => s,
             (s, op) => {
@@ -967,6 +1088,38 @@ impl Compiler {
                 )))
             }
         })
+    }
+
+    /// `call()`, `call(name)`, `call(name, map)`, `call(name, traversal)`,
+    /// `call(name, map, traversal)`.
+    fn call(&mut self, args: &[Value]) -> Result<super::services::CallSpec, GremlinError> {
+        let mut spec = super::services::CallSpec::default();
+        let mut rest = args.iter();
+        if let Some(n) = rest.next() {
+            spec.service = Some(string_arg("call", n)?);
+        }
+        for a in rest {
+            if Compiler::is_trav(a) {
+                if spec.dynamic.is_some() {
+                    return Err(bad("call", "only one parameter traversal is allowed"));
+                }
+                spec.dynamic = Some(self.trav(a)?);
+                continue;
+            }
+            match plain(a) {
+                Value::Map(m) if spec.dynamic.is_none() && spec.params.is_empty() => {
+                    spec.params = m
+                }
+                Value::Null => {}
+                other => {
+                    return Err(bad(
+                        "call",
+                        &format!("expected a Map or a Traversal, got {}", other.type_name()),
+                    ))
+                }
+            }
+        }
+        Ok(spec)
     }
 
     fn endpoint(&mut self, args: &[Value]) -> Result<Arg, GremlinError> {
@@ -1125,6 +1278,11 @@ impl Compiler {
             "coin" => Step::Coin(match args.first().map(plain) {
                 Some(Value::Double(x)) => x,
                 Some(Value::Float(x)) => f64::from(x),
+                // coin(1) is coin(1.0): Java widens any number to the double parameter
+                Some(Value::Int(x)) => f64::from(x),
+                Some(Value::Long(x)) => x as f64,
+                Some(Value::Short(x)) => f64::from(x),
+                Some(Value::Byte(x)) => f64::from(x),
                 _ => return Err(bad(op, "expected a probability")),
             }),
             "sample" => Step::Sample {
@@ -1136,6 +1294,7 @@ impl Compiler {
                 simple: op == "simplePath",
                 from: None,
                 to: None,
+                by: Vec::new(),
             },
             "values" => Step::Values(strings(op, args)?),
             "properties" => Step::Properties(strings(op, args)?),
@@ -1303,6 +1462,8 @@ impl Compiler {
                     rest = &args[1..];
                 }
                 match rest {
+                    // property(card, null): a null map of properties adds nothing
+                    [Value::Null] => Step::Identity,
                     [Value::Map(_)] | [Value::Binding(_)] if rest.len() == 1 => Step::Property {
                         card,
                         key: Arg::Const(Value::Null),
@@ -1362,7 +1523,12 @@ impl Compiler {
                 name: Arc::from(op),
                 pred: pred_of(args.first().unwrap_or(&Value::Null)),
             },
-            "call" => Step::Call(args.iter().map(plain).collect()),
+            "call" => Step::Call(Box::new(self.call(args)?)),
+            "io" => Step::Io(Box::new(super::io::IoSpec {
+                file: string_arg(op, args.first().unwrap_or(&Value::Null))?,
+                options: Vec::new(),
+                action: None,
+            })),
             "shortestPath" => Step::ShortestPath,
             "concat" | "asString" | "toUpper" | "toLower" | "length" | "trim" | "lTrim"
             | "rTrim" | "substring" | "split" | "replace" | "format" | "reverse" | "asNumber"

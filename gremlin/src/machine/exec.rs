@@ -86,6 +86,13 @@ pub(crate) fn children(s: &Step) -> Vec<Trav> {
             }
         }
         Step::AddV(a) => arg(a, &mut out),
+        Step::SubPath { by: bs, .. } | Step::SimplePath { by: bs, .. } => {
+            bs.iter().for_each(|b| by(b, &mut out))
+        }
+        Step::Call(c) => {
+            c.options.iter().for_each(|o| arg(&o.1, &mut out));
+            out.extend(c.dynamic.iter().cloned());
+        }
         Step::AddVId(a, b) => {
             arg(a, &mut out);
             arg(b, &mut out);
@@ -514,7 +521,7 @@ impl<G: Graph> Ctx<'_, G> {
         (self.rand() >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    fn born(&self, v: Value) -> Traverser {
+    pub(crate) fn born(&self, v: Value) -> Traverser {
         let mut t = Traverser::new(v);
         if !self.m.track_path {
             t.track_path = false;
@@ -527,7 +534,7 @@ impl<G: Graph> Ctx<'_, G> {
         t
     }
 
-    fn gen(&self, from: &Traverser, v: Value) -> Traverser {
+    pub(crate) fn gen(&self, from: &Traverser, v: Value) -> Traverser {
         if from.seed {
             let mut t = self.born(v);
             t.bulk = from.bulk;
@@ -1292,7 +1299,12 @@ impl<G: Graph> Ctx<'_, G> {
                     out.push(t.extend(Value::List(l)));
                 }
             }
-            Step::SimplePath { simple, from, to } => {
+            Step::SimplePath {
+                simple,
+                from,
+                to,
+                by,
+            } => {
                 for t in trs {
                     let pos = |l: &Option<Arc<str>>, first: bool| {
                         l.as_ref().and_then(|l| {
@@ -1315,8 +1327,27 @@ impl<G: Graph> Ctx<'_, G> {
                         .map(|i| i + 1)
                         .unwrap_or(t.path.objects.len());
                     let seg = t.path.objects.get(lo..hi.max(lo)).unwrap_or(&[]);
-                    let set: IndexSet<&Value> = seg.iter().collect();
-                    let is_simple = set.len() == seg.len();
+                    let is_simple = if by.is_empty() {
+                        let set: IndexSet<&Value> = seg.iter().collect();
+                        set.len() == seg.len()
+                    } else {
+                        // an unproductive by() filters the traverser out
+                        let mut set: IndexSet<Value> = IndexSet::new();
+                        let mut productive = true;
+                        for (i, o) in seg.iter().enumerate() {
+                            let b = by.get(i % by.len()).unwrap_or(&By::Identity);
+                            match self.by_on(b, o, &t)? {
+                                Some(v) => {
+                                    set.insert(v);
+                                }
+                                None => productive = false,
+                            }
+                        }
+                        if !productive {
+                            continue;
+                        }
+                        set.len() == seg.len()
+                    };
                     if is_simple == *simple {
                         out.push(t);
                     }
@@ -1645,7 +1676,7 @@ impl<G: Graph> Ctx<'_, G> {
                 }
             }
             Step::Path(by) => {
-                for t in trs {
+                'each: for t in trs {
                     let mut p = t.path.clone();
                     if !by.is_empty() {
                         let mut objs = Vec::with_capacity(p.objects.len());
@@ -1653,12 +1684,8 @@ impl<G: Graph> Ctx<'_, G> {
                             let b = &by[i % by.len()];
                             match self.by_on(b, o, &t)? {
                                 Some(v) => objs.push(v),
-                                None => {
-                                    return Err(rt(format!(
-                                        "The provided traverser does not map to a value: {}",
-                                        show(o)
-                                    )))
-                                }
+                                // an unproductive by() filters the traverser (TinkerPop 3.8)
+                                None => continue 'each,
                             }
                         }
                         p.objects = objs;
@@ -2093,8 +2120,27 @@ impl<G: Graph> Ctx<'_, G> {
                     out.extend(self.match_step(pats, t)?);
                 }
             }
-            Step::Call(_) => {
-                return Err(GremlinError::compile("call(): no services are registered"))
+            Step::Call(spec) => out = self.call_step(spec, trs)?,
+            Step::Io(spec) => out = self.io_step(spec, trs)?,
+            Step::SubPath { from, to, by } => {
+                'each: for t in trs {
+                    let p = sub_path(&t.path, from.as_deref(), to.as_deref())?;
+                    let mut objs = Vec::with_capacity(p.objects.len());
+                    for (i, o) in p.objects.iter().enumerate() {
+                        let v = match by.get(i % by.len().max(1)) {
+                            None => Some(o.clone()),
+                            Some(b) => self.by_on(b, o, &t)?,
+                        };
+                        // an unproductive by() filters the traverser (TinkerPop 3.8)
+                        let Some(v) = v else { continue 'each };
+                        objs.push(v);
+                    }
+                    let p = Path {
+                        labels: p.labels,
+                        objects: objs,
+                    };
+                    out.push(t.extend(Value::Path(Arc::new(p))));
+                }
             }
             Step::ShortestPath => {
                 return Err(GremlinError::compile(
@@ -2105,7 +2151,7 @@ impl<G: Graph> Ctx<'_, G> {
         Ok(out)
     }
 
-    fn mutating(&self) -> Result<(), GremlinError> {
+    pub(crate) fn mutating(&self) -> Result<(), GremlinError> {
         if self.m.options.read_only {
             return Err(GremlinError::ReadOnly);
         }
@@ -3200,12 +3246,50 @@ fn merge_bulk(trs: Vec<Traverser>) -> Vec<Traverser> {
     m.into_values().collect()
 }
 
+/// The part of `p` from the first object labelled `from` to the next labelled `to`
+/// (inclusive; an absent label means the path's start or end), as TinkerPop's `Path.subPath`.
+fn sub_path(p: &Path, from: Option<&str>, to: Option<&str>) -> Result<Path, GremlinError> {
+    let has = |i: usize, l: &str| {
+        p.labels
+            .get(i)
+            .is_some_and(|ls| ls.iter().any(|x| &**x == l))
+    };
+    let start = match from {
+        None => 0,
+        Some(l) => (0..p.objects.len())
+            .find(|&i| has(i, l))
+            .ok_or_else(|| rt(format!("Unable to locate from label: {l}")))?,
+    };
+    let end = match to {
+        None => p.objects.len(),
+        Some(l) => {
+            (start..p.objects.len())
+                .find(|&i| has(i, l))
+                .ok_or_else(|| rt(format!("Unable to locate to label: {l}")))?
+                + 1
+        }
+    };
+    Ok(Path {
+        labels: p
+            .labels
+            .get(start..end)
+            .map(<[_]>::to_vec)
+            .unwrap_or_default(),
+        objects: p
+            .objects
+            .get(start..end)
+            .map(<[_]>::to_vec)
+            .unwrap_or_default(),
+    })
+}
+
 /// Whether a compiled traversal (or a child) reads paths or step labels.
 pub(crate) fn needs_path(c: &Compiled) -> bool {
     c.steps.iter().any(|s| {
         matches!(
             s.step,
             Step::Path(_)
+                | Step::SubPath { .. }
                 | Step::Tree { .. }
                 | Step::SimplePath { .. }
                 | Step::Select { .. }

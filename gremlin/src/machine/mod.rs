@@ -19,7 +19,11 @@
 pub mod compile;
 mod exec;
 mod funcs;
+pub mod io;
+#[cfg(test)]
+mod path_tests;
 pub mod sem;
+pub mod services;
 #[cfg(test)]
 mod tests;
 
@@ -215,6 +219,8 @@ pub struct Machine {
     pub(crate) track_path: bool,
     /// When the query must give up (checked between steps).
     pub deadline: Option<std::time::Instant>,
+    /// Reads and writes graph files for `io()` (`None`: `io()` fails).
+    pub io: Option<Arc<dyn io::IoHandler>>,
 }
 
 impl Machine {
@@ -238,6 +244,7 @@ impl Machine {
             coordinator: true,
             track_path: false,
             deadline: None,
+            io: None,
         };
         exec::apply_source(&mut m, &mut c, bc)?;
         if m.options.read_only && m.compiled_mutates() {
@@ -355,8 +362,20 @@ pub fn execute_with<G: Graph>(
     limits: Limits,
     deadline: Option<std::time::Instant>,
 ) -> Result<Vec<Value>, GremlinError> {
+    execute_with_io(graph, traversal, limits, deadline, None)
+}
+
+/// [`execute_with`] with a handler for `io()` graph files.
+pub fn execute_with_io<G: Graph>(
+    graph: &mut G,
+    traversal: &Bytecode,
+    limits: Limits,
+    deadline: Option<std::time::Instant>,
+    io: Option<Arc<dyn io::IoHandler>>,
+) -> Result<Vec<Value>, GremlinError> {
     let mut m = Machine::with_limits(traversal, limits)?;
     m.deadline = deadline;
+    m.io = io;
     let start = m.start();
     let out = m.run(graph, start)?;
     if !out.moved.is_empty() || !out.at_coordinator.is_empty() {
