@@ -107,6 +107,8 @@ impl Backend for OnModel<'_> {
         let mut g = ModelGraph::in_memory(graph.name(), self.cfg.clone(), Box::new(SystemClock))
             .map_err(|e| e.to_string())?;
         g.load(data).map_err(|e| e.to_string())?;
+        // The TinkerPop test server registers TinkerGraph's demo services; so do we here.
+        g.set_services(gremlin::machine::services::ServiceRegistry::tinker_demo());
         self.current = Some(g);
         Ok(())
     }

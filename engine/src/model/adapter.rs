@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use futures_lite::future::block_on;
 use gremlin::graph::{Cardinality, Direction, Graph, Incident};
+use gremlin::machine::services::ServiceRegistry;
 use gremlin::value::{Edge, GraphData, Property, Value, Vertex, VertexProperty};
 use gremlin::GremlinError;
 
@@ -20,6 +21,8 @@ pub struct ModelGraph<K: Kv = MemKv> {
     pub model: Model<K>,
     /// Next generated id (as the reference graph: above every integer id seen).
     next_id: i64,
+    /// Services `call()` reaches (none unless registered).
+    services: Option<Arc<ServiceRegistry>>,
 }
 
 fn to_gremlin(e: ModelError) -> GremlinError {
@@ -74,14 +77,22 @@ impl ModelGraph<MemKv> {
         clock: Box<dyn Clock>,
     ) -> Result<ModelGraph<MemKv>, ModelError> {
         let model = Model::new(MemKv::new(), KeySpace::new(name)?, cfg, clock)?;
-        Ok(ModelGraph { model, next_id: 0 })
+        Ok(ModelGraph {
+            model,
+            next_id: 0,
+            services: None,
+        })
     }
 }
 
 impl<K: Kv> ModelGraph<K> {
     /// A graph over an existing model.
     pub fn new(model: Model<K>) -> ModelGraph<K> {
-        ModelGraph { model, next_id: 0 }
+        ModelGraph {
+            model,
+            next_id: 0,
+            services: None,
+        }
     }
 
     /// Loads `data` (ids, labels, multi- and meta-properties as given).
@@ -149,7 +160,18 @@ fn eid(v: &Value) -> Result<ElementId, GremlinError> {
     ElementId::from_value(v, "Edge").map_err(to_gremlin)
 }
 
+impl<K: Kv> ModelGraph<K> {
+    /// Registers the services `call()` reaches on this graph.
+    pub fn set_services(&mut self, services: Arc<ServiceRegistry>) {
+        self.services = Some(services);
+    }
+}
+
 impl<K: Kv> Graph for ModelGraph<K> {
+    fn services(&self) -> Option<Arc<ServiceRegistry>> {
+        self.services.clone()
+    }
+
     fn vertices(&self, ids: &[Value]) -> Result<Vec<Option<Arc<Vertex>>>, GremlinError> {
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
