@@ -1122,11 +1122,17 @@ impl Compiler {
                     int_arg(rest.first())?
                 },
             },
-            "coin" => Step::Coin(match args.first().map(plain) {
-                Some(Value::Double(x)) => x,
-                Some(Value::Float(x)) => f64::from(x),
-                _ => return Err(bad(op, "expected a probability")),
-            }),
+            "coin" => Step::Coin(
+                match args
+                    .first()
+                    .map(plain)
+                    .as_ref()
+                    .and_then(super::sem::to_f64)
+                {
+                    Some(x) => x,
+                    None => return Err(bad(op, "expected a probability")),
+                },
+            ),
             "sample" => Step::Sample {
                 local,
                 n: int_arg(rest.first())?,

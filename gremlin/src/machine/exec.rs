@@ -496,22 +496,52 @@ impl<G: Graph> Ctx<'_, G> {
         }
     }
 
+    /// Looks up again, as integers, the string ids that found nothing: like TinkerGraph's
+    /// numeric id managers, `g.V("1")` finds the vertex with id `1`.
+    fn retry_string_ids<T>(
+        &mut self,
+        ids: &[Value],
+        mut found: Vec<Option<T>>,
+        look: impl Fn(&G, &[Value]) -> Result<Vec<Option<T>>, GremlinError>,
+    ) -> Result<Vec<Option<T>>, GremlinError> {
+        for (slot, id) in found.iter_mut().zip(ids) {
+            if slot.is_some() {
+                continue;
+            }
+            if let Some(n) = numeric_id(id) {
+                if let Some(hit) = look(&*self.g, std::slice::from_ref(&n))?.into_iter().next() {
+                    *slot = hit;
+                }
+            }
+        }
+        Ok(found)
+    }
+
     fn test_p(&mut self, p: &Predicate, v: &Value) -> Result<bool, GremlinError> {
         sem::test(p, v)
     }
 
-    fn rand(&mut self) -> u64 {
-        // xorshift64*
-        let mut x = self.m.rng;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.m.rng = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    /// The next `bits` bits of `java.util.Random`'s generator (a 48-bit LCG), so that
+    /// `SeedStrategy(seed: n)` draws the numbers TinkerPop draws with `new Random(n)`.
+    fn next_bits(&mut self, bits: u32) -> u64 {
+        self.m.rng = self
+            .m
+            .rng
+            .wrapping_mul(JAVA_RANDOM_MULTIPLIER)
+            .wrapping_add(0xB)
+            & JAVA_RANDOM_MASK;
+        self.m.rng >> (48 - bits)
     }
 
+    fn rand(&mut self) -> u64 {
+        (self.next_bits(32) << 32) | self.next_bits(32)
+    }
+
+    /// `Random.nextDouble()`.
     fn rand_f64(&mut self) -> f64 {
-        (self.rand() >> 11) as f64 / (1u64 << 53) as f64
+        let hi = self.next_bits(26);
+        let lo = self.next_bits(27);
+        ((hi << 27) | lo) as f64 / (1u64 << 53) as f64
     }
 
     fn born(&self, v: Value) -> Traverser {
@@ -898,14 +928,18 @@ impl<G: Graph> Ctx<'_, G> {
                 }
                 let mut elems = Vec::new();
                 if is_v {
-                    for v in self.g.vertices(&idv)?.into_iter().flatten() {
+                    let found = self.g.vertices(&idv)?;
+                    let found = self.retry_string_ids(&idv, found, |g, ids| g.vertices(ids))?;
+                    for v in found.into_iter().flatten() {
                         let v = Value::Vertex(v);
                         if self.vertex_visible(&v)? {
                             elems.push(v);
                         }
                     }
                 } else {
-                    for e in self.g.edges(&idv)?.into_iter().flatten() {
+                    let found = self.g.edges(&idv)?;
+                    let found = self.retry_string_ids(&idv, found, |g, ids| g.edges(ids))?;
+                    for e in found.into_iter().flatten() {
                         let e = Value::Edge(e);
                         if self.edge_visible(&e)? {
                             elems.push(e);
@@ -1254,7 +1288,7 @@ impl<G: Graph> Ctx<'_, G> {
                 for mut t in trs {
                     let mut keep = 0;
                     for _ in 0..bulk_n(&t).min(1_000_000) {
-                        if self.rand_f64() < *p {
+                        if self.rand_f64() <= *p {
                             keep += 1;
                         }
                     }
@@ -2176,6 +2210,15 @@ impl<G: Graph> Ctx<'_, G> {
             };
             if ok {
                 return Ok(true);
+            }
+        }
+        // TinkerGraph's numeric id managers read a string id as the number it spells:
+        // `hasId("1")` matches the vertex with id `1` (equality and `within` only).
+        if let (HasOn::Id, Cond::P(p)) = (on, c) {
+            if matches!(&*p.name, "eq" | "within") {
+                if let Some(n) = Self::id_of(v).ok().as_ref().and_then(integer_of) {
+                    return self.test_p(p, &Value::String(n.to_string().into()));
+                }
             }
         }
         Ok(false)
@@ -3521,3 +3564,30 @@ pub(crate) fn show(v: &Value) -> String {
         other => format!("{other:?}"),
     }
 }
+
+/// An integer id's value (any width).
+fn integer_of(v: &Value) -> Option<i64> {
+    match v {
+        Value::Byte(x) => Some(i64::from(*x)),
+        Value::Short(x) => Some(i64::from(*x)),
+        Value::Int(x) => Some(i64::from(*x)),
+        Value::Long(x) => Some(*x),
+        _ => None,
+    }
+}
+
+/// The integer a string id spells (`"1"` -> `1`), as TinkerGraph's numeric id managers
+/// read it.
+fn numeric_id(v: &Value) -> Option<Value> {
+    let Value::String(s) = v else { return None };
+    let n: i64 = s.trim().parse().ok()?;
+    Some(match i32::try_from(n) {
+        Ok(i) => Value::Int(i),
+        Err(_) => Value::Long(n),
+    })
+}
+
+/// `java.util.Random`'s multiplier.
+pub(crate) const JAVA_RANDOM_MULTIPLIER: u64 = 0x5_DEEC_E66D;
+/// `java.util.Random`'s state is 48 bits.
+pub(crate) const JAVA_RANDOM_MASK: u64 = (1 << 48) - 1;

@@ -205,6 +205,17 @@ pub(crate) fn apply<G: Graph>(
                         "traversal argument for {name} step must yield an iterable type, not null"
                     )))
                 }
+                Some(Value::Null) => {
+                    return Err(rt(format!(
+                        "Argument provided for {name} step can't be null"
+                    )))
+                }
+                Some(x @ Value::Map(_)) if name == "merge" && !from_trav => {
+                    return Err(rt(format!(
+                        "step type mismatch: expected argument to be Iterable but got {}",
+                        x.type_name()
+                    )))
+                }
                 Some(x) => match list_of(x) {
                     Some(l) => l,
                     None if from_trav => {

@@ -269,7 +269,8 @@ impl Machine {
             }
         }
         if let Some(seed) = m.options.seed {
-            m.rng = seed ^ 0x9E37_79B9_7F4A_7C15;
+            // `new java.util.Random(seed)`'s scrambled initial state.
+            m.rng = (seed ^ exec::JAVA_RANDOM_MULTIPLIER) & exec::JAVA_RANDOM_MASK;
         }
         Ok(m)
     }
