@@ -1309,6 +1309,8 @@ impl Compiler {
                     rest = &args[1..];
                 }
                 match rest {
+                    // `property(card, null)`: a null map of properties adds nothing.
+                    [Value::Null] if card.is_some() => Step::Identity,
                     [Value::Map(_)] | [Value::Binding(_)] if rest.len() == 1 => Step::Property {
                         card,
                         key: Arg::Const(Value::Null),

@@ -317,7 +317,9 @@ pub(crate) fn run_batch<G: Graph>(
             out.at_coordinator.extend(here);
             continue;
         }
-        if here.is_empty() && !(ctx.m.coordinator && !multi && emits_on_empty(&sd.step)) {
+        // A mid-traversal `inject()` adds its values even when nothing reaches it.
+        let emits = emits_on_empty(&sd.step) || matches!(sd.step, Step::Inject(_));
+        if here.is_empty() && !(ctx.m.coordinator && !multi && emits) {
             continue;
         }
         // A start step on a non-coordinator owner: only V()/E() scan locally.
@@ -1318,7 +1320,11 @@ impl<G: Graph> Ctx<'_, G> {
             }
             Step::Sample { local: true, n, .. } => {
                 for t in trs {
-                    let mut l = as_list(&t.value).unwrap_or_else(|| vec![t.value.clone()]);
+                    let Some(mut l) = as_list(&t.value) else {
+                        // A single value samples to itself.
+                        out.push(t);
+                        continue;
+                    };
                     while l.len() > usize::try_from(*n).unwrap_or(0) {
                         let i = (self.rand() % l.len() as u64) as usize;
                         l.remove(i);
@@ -3291,6 +3297,11 @@ fn validate_merge_keys(m: &Map, edge: bool) -> Result<(), GremlinError> {
                 return Err(rt(format!("Label can not be a hidden key: {s}")));
             }
         }
+        if let (Value::Enum(e), Value::Null, false) = (k, v, edge) {
+            if e.kind == EnumKind::T && &*e.name == "label" {
+                return Err(rt("Label can not be null"));
+            }
+        }
         match k {
             Value::String(s) if s.starts_with('~') => {
                 return Err(rt(format!("Property key can not be a hidden key: {s}")))
@@ -3471,6 +3482,10 @@ fn reduce_numbers(step: &Step, items: &[(Value, i64)]) -> Result<Option<Value>, 
                 }
             }
         }
+    }
+    if acc.is_none() && !items.is_empty() {
+        // Only nulls: the result is null (an empty input has no result).
+        return Ok(Some(Value::Null));
     }
     if let (Step::Mean(_), Some(a)) = (step, &acc) {
         let total = sem::to_f64(a).unwrap_or(f64::NAN);
