@@ -163,7 +163,8 @@ pub enum Step {
     Properties(Vec<Arc<str>>),
     ValueMap {
         keys: Vec<Arc<str>>,
-        tokens: bool,
+        /// `WithOptions` token bits: 1 ids, 2 labels, 4 keys, 8 values (0 none).
+        tokens: u8,
         by: Vec<By>,
     },
     ElementMap(Vec<Arc<str>>),
@@ -210,6 +211,8 @@ pub enum Step {
         options: Vec<(Value, Trav)>,
         none: Option<Trav>,
         unproductive: Option<Trav>,
+        /// `branch()` runs every matching option; `choose()` only the first.
+        branch: bool,
     },
     Optional(Trav),
     Coalesce(Vec<Trav>),
@@ -257,7 +260,8 @@ pub enum Step {
         by: Vec<By>,
     },
     Loops(Option<Arc<str>>),
-    Index,
+    /// `index()`; `true` with `with(WithOptions.indexer, WithOptions.map)`.
+    Index(bool),
     Barrier,
     Fail(Option<Arc<str>>),
     Profile,
@@ -324,7 +328,7 @@ impl Step {
                 | Step::Explain
                 | Step::Subgraph(_)
                 | Step::Inject(_)
-                | Step::Index
+                | Step::Index(_)
         )
     }
 }
@@ -786,9 +790,15 @@ impl Compiler {
             }
             (Step::ValueMap { keys, by, .. }, "with") => Step::ValueMap {
                 keys,
-                tokens: true,
+                tokens: match args.get(1).map(plain) {
+                    Some(Value::Int(bits)) => u8::try_from(bits & 15).unwrap_or(15),
+                    _ => 15,
+                },
                 by,
             },
+            (Step::Index(_), "with") => {
+                Step::Index(matches!(args.get(1).map(plain), Some(Value::Int(1))))
+            }
             (
                 Step::WhereP {
                     start,
@@ -839,6 +849,7 @@ impl Compiler {
                     mut options,
                     mut none,
                     mut unproductive,
+                    branch,
                 },
                 "option",
             ) => {
@@ -847,11 +858,21 @@ impl Compiler {
                 };
                 let t = self.trav(t)?;
                 match plain(pick) {
+                    // choose() keeps the first option of each Pick token.
                     Value::Enum(e) if e.kind == EnumKind::Pick && &*e.name == "none" => {
-                        none = Some(t)
+                        if branch || none.is_none() {
+                            none = Some(t)
+                        }
                     }
                     Value::Enum(e) if e.kind == EnumKind::Pick && &*e.name == "unproductive" => {
-                        unproductive = Some(t)
+                        if branch || unproductive.is_none() {
+                            unproductive = Some(t)
+                        }
+                    }
+                    Value::Bytecode(_) if !branch => {
+                        return Err(GremlinError::Runtime(
+                            "Traversal is not allowed as a Pick token for choose().option()".into(),
+                        ))
                     }
                     other => options.push((other, t)),
                 }
@@ -860,6 +881,7 @@ impl Compiler {
                     options,
                     none,
                     unproductive,
+                    branch,
                 }
             }
             (
@@ -1146,7 +1168,11 @@ impl Compiler {
             "values" => Step::Values(strings(op, args)?),
             "properties" => Step::Properties(strings(op, args)?),
             "valueMap" => {
-                let tokens = matches!(args.first().map(plain), Some(Value::Bool(true)));
+                let tokens = if matches!(args.first().map(plain), Some(Value::Bool(true))) {
+                    15
+                } else {
+                    0
+                };
                 let keys = args
                     .iter()
                     .filter(|a| !matches!(plain(a), Value::Bool(_)))
@@ -1259,6 +1285,7 @@ impl Compiler {
                     options,
                     none,
                     unproductive: None,
+                    branch: false,
                 }
             }
             "branch" => Step::Choose {
@@ -1266,6 +1293,7 @@ impl Compiler {
                 options: Vec::new(),
                 none: None,
                 unproductive: None,
+                branch: true,
             },
             "optional" => Step::Optional(self.trav(args.first().unwrap_or(&Value::Null))?),
             "local" => Step::Local(self.trav(args.first().unwrap_or(&Value::Null))?),
@@ -1360,7 +1388,7 @@ impl Compiler {
                 by: Vec::new(),
             },
             "loops" => Step::Loops(args.first().map(|a| string_arg(op, a)).transpose()?),
-            "index" => Step::Index,
+            "index" => Step::Index(false),
             "barrier" => Step::Barrier,
             "fail" => Step::Fail(args.first().map(|a| string_arg(op, a)).transpose()?),
             "profile" => Step::Profile,

@@ -76,6 +76,7 @@ pub(crate) fn children(s: &Step) -> Vec<Trav> {
             none,
             on,
             unproductive,
+            ..
         } => {
             out.extend(options.iter().map(|o| o.1.clone()));
             out.extend(none.iter().cloned());
@@ -1389,14 +1390,18 @@ impl<G: Graph> Ctx<'_, G> {
             Step::ValueMap { keys, tokens, by } => {
                 for t in trs {
                     let mut m = Map::new();
-                    if *tokens {
+                    if tokens & 1 != 0 {
                         m.insert(enum_v(EnumKind::T, "id"), Self::id_of(&t.value)?);
-                        if let Value::VertexProperty(p) = &t.value {
+                    }
+                    if let Value::VertexProperty(p) = &t.value {
+                        if tokens & 4 != 0 {
                             m.insert(enum_v(EnumKind::T, "key"), Value::String(p.key.clone()));
-                            m.insert(enum_v(EnumKind::T, "value"), p.value.clone());
-                        } else {
-                            m.insert(enum_v(EnumKind::T, "label"), Self::label_of(&t.value)?);
                         }
+                        if tokens & 8 != 0 {
+                            m.insert(enum_v(EnumKind::T, "value"), p.value.clone());
+                        }
+                    } else if tokens & 2 != 0 {
+                        m.insert(enum_v(EnumKind::T, "label"), Self::label_of(&t.value)?);
                     }
                     let is_vertex = matches!(t.value, Value::Vertex(_));
                     for p in self.props(&t.value, keys)? {
@@ -1725,6 +1730,7 @@ impl<G: Graph> Ctx<'_, G> {
                 options,
                 none,
                 unproductive,
+                branch: is_branch,
             } => {
                 for t in trs {
                     let branch = match on {
@@ -1758,6 +1764,9 @@ impl<G: Graph> Ctx<'_, G> {
                                         };
                                         if hit {
                                             found.push(b.clone());
+                                            if !*is_branch {
+                                                break;
+                                            }
                                         }
                                     }
                                     if found.is_empty() {
@@ -2003,9 +2012,17 @@ impl<G: Graph> Ctx<'_, G> {
                     out.push(t.extend(Value::Int(i32::try_from(n).unwrap_or(i32::MAX))));
                 }
             }
-            Step::Index => {
+            Step::Index(as_map) => {
                 for t in trs {
                     let l = as_list(&t.value).unwrap_or_else(|| vec![t.value.clone()]);
+                    if *as_map {
+                        let mut m = Map::new();
+                        for (i, x) in l.into_iter().enumerate() {
+                            m.insert(Value::Int(i32::try_from(i).unwrap_or(i32::MAX)), x);
+                        }
+                        out.push(t.extend(Value::Map(m)));
+                        continue;
+                    }
                     let v = Value::List(
                         l.into_iter()
                             .enumerate()
