@@ -158,6 +158,8 @@ pub enum Step {
         simple: bool,
         from: Option<Arc<str>>,
         to: Option<Arc<str>>,
+        /// Projections the path objects are compared by (round robin).
+        by: Vec<By>,
     },
     Values(Vec<Arc<str>>),
     Properties(Vec<Arc<str>>),
@@ -199,7 +201,12 @@ pub enum Step {
         trav: Option<Trav>,
     },
     SelectCol(Arc<str>),
-    Path(Vec<By>),
+    Path {
+        by: Vec<By>,
+        /// The path segment between the first `from` label and the last `to` label.
+        from: Option<Arc<str>>,
+        to: Option<Arc<str>>,
+    },
     Tree {
         key: Option<Arc<str>>,
         by: Vec<By>,
@@ -765,9 +772,36 @@ impl Compiler {
                     trav,
                 }
             }
-            (Step::Path(mut by), "by") => {
+            (Step::Path { mut by, from, to }, "by") => {
                 by.push(self.by(args)?.0);
-                Step::Path(by)
+                Step::Path { by, from, to }
+            }
+            (Step::Path { by, to, .. }, "from") => Step::Path {
+                by,
+                from: Some(string_arg("from", args.first().unwrap_or(&Value::Null))?),
+                to,
+            },
+            (Step::Path { by, from, .. }, "to") => Step::Path {
+                by,
+                from,
+                to: Some(string_arg("to", args.first().unwrap_or(&Value::Null))?),
+            },
+            (
+                Step::SimplePath {
+                    simple,
+                    from,
+                    to,
+                    mut by,
+                },
+                "by",
+            ) => {
+                by.push(self.by(args)?.0);
+                Step::SimplePath {
+                    simple,
+                    from,
+                    to,
+                    by,
+                }
             }
             (Step::Tree { key, mut by }, "by") => {
                 by.push(self.by(args)?.0);
@@ -965,15 +999,22 @@ impl Compiler {
                     "Sample step can only have one by modulator",
                 ))
             }
-            (Step::SimplePath { simple, to, .. }, "from") => Step::SimplePath {
+            (Step::SimplePath { simple, to, by, .. }, "from") => Step::SimplePath {
                 simple,
                 from: Some(string_arg("from", args.first().unwrap_or(&Value::Null))?),
                 to,
+                by,
             },
-            (Step::SimplePath { simple, from, .. }, "to") => Step::SimplePath {
+            (
+                Step::SimplePath {
+                    simple, from, by, ..
+                },
+                "to",
+            ) => Step::SimplePath {
                 simple,
                 from,
                 to: Some(string_arg("to", args.first().unwrap_or(&Value::Null))?),
+                by,
             },
             (s, "times") => {
                 let _ = s;
@@ -1164,6 +1205,7 @@ impl Compiler {
                 simple: op == "simplePath",
                 from: None,
                 to: None,
+                by: Vec::new(),
             },
             "values" => Step::Values(strings(op, args)?),
             "properties" => Step::Properties(strings(op, args)?),
@@ -1242,7 +1284,11 @@ impl Compiler {
                     }
                 }
             }
-            "path" => Step::Path(Vec::new()),
+            "path" => Step::Path {
+                by: Vec::new(),
+                from: None,
+                to: None,
+            },
             "tree" => Step::Tree {
                 key: args.first().map(|a| string_arg(op, a)).transpose()?,
                 by: Vec::new(),

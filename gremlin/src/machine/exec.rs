@@ -107,7 +107,8 @@ pub(crate) fn children(s: &Step) -> Vec<Trav> {
         Step::Group { by: bs, .. }
         | Step::Project { by: bs, .. }
         | Step::Select { by: bs, .. }
-        | Step::Path(bs)
+        | Step::Path { by: bs, .. }
+        | Step::SimplePath { by: bs, .. }
         | Step::Math { by: bs, .. } => bs.iter().for_each(|b| by(b, &mut out)),
         Step::MergeV {
             arg: a,
@@ -518,6 +519,28 @@ impl<G: Graph> Ctx<'_, G> {
             }
         }
         Ok(found)
+    }
+
+    /// Path objects through `by()` projections (round robin); `None` when one is
+    /// unproductive.
+    fn project_path(
+        &mut self,
+        objs: &[Value],
+        by: &[By],
+        t: &Traverser,
+    ) -> Result<Option<Vec<Value>>, GremlinError> {
+        if by.is_empty() {
+            return Ok(Some(objs.to_vec()));
+        }
+        let mut out = Vec::with_capacity(objs.len());
+        for (i, o) in objs.iter().enumerate() {
+            let b = &by[i % by.len()];
+            match self.by_on(b, o, t)? {
+                Some(v) => out.push(v),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(out))
     }
 
     fn test_p(&mut self, p: &Predicate, v: &Value) -> Result<bool, GremlinError> {
@@ -1333,29 +1356,18 @@ impl<G: Graph> Ctx<'_, G> {
                     out.push(t.extend(Value::List(l)));
                 }
             }
-            Step::SimplePath { simple, from, to } => {
+            Step::SimplePath {
+                simple,
+                from,
+                to,
+                by,
+            } => {
                 for t in trs {
-                    let pos = |l: &Option<Arc<str>>, first: bool| {
-                        l.as_ref().and_then(|l| {
-                            let mut it = t
-                                .path
-                                .labels
-                                .iter()
-                                .enumerate()
-                                .filter(|(_, ls)| ls.iter().any(|x| x == l))
-                                .map(|(i, _)| i);
-                            if first {
-                                it.next()
-                            } else {
-                                it.next_back()
-                            }
-                        })
+                    let (lo, hi) = path_segment(&t.path, from, to);
+                    let seg = t.path.objects.get(lo..hi).unwrap_or(&[]);
+                    let Some(seg) = self.project_path(seg, by, &t)? else {
+                        continue;
                     };
-                    let lo = pos(from, true).unwrap_or(0);
-                    let hi = pos(to, false)
-                        .map(|i| i + 1)
-                        .unwrap_or(t.path.objects.len());
-                    let seg = t.path.objects.get(lo..hi.max(lo)).unwrap_or(&[]);
                     let set: IndexSet<&Value> = seg.iter().collect();
                     let is_simple = set.len() == seg.len();
                     if is_simple == *simple {
@@ -1689,25 +1701,19 @@ impl<G: Graph> Ctx<'_, G> {
                     }
                 }
             }
-            Step::Path(by) => {
+            Step::Path { by, from, to } => {
                 for t in trs {
                     let mut p = t.path.clone();
-                    if !by.is_empty() {
-                        let mut objs = Vec::with_capacity(p.objects.len());
-                        for (i, o) in p.objects.iter().enumerate() {
-                            let b = &by[i % by.len()];
-                            match self.by_on(b, o, &t)? {
-                                Some(v) => objs.push(v),
-                                None => {
-                                    return Err(rt(format!(
-                                        "The provided traverser does not map to a value: {}",
-                                        show(o)
-                                    )))
-                                }
-                            }
-                        }
-                        p.objects = objs;
+                    if from.is_some() || to.is_some() {
+                        let (lo, hi) = path_segment(&p, from, to);
+                        p.objects = p.objects.get(lo..hi).unwrap_or(&[]).to_vec();
+                        p.labels = p.labels.get(lo..hi).unwrap_or(&[]).to_vec();
                     }
+                    // An unproductive by() filters the traverser.
+                    let Some(objs) = self.project_path(&p.objects, by, &t)? else {
+                        continue;
+                    };
+                    p.objects = objs;
                     out.push(t.extend(Value::Path(Arc::new(p))));
                 }
             }
@@ -3271,7 +3277,7 @@ pub(crate) fn needs_path(c: &Compiled) -> bool {
     c.steps.iter().any(|s| {
         matches!(
             s.step,
-            Step::Path(_)
+            Step::Path { .. }
                 | Step::Tree { .. }
                 | Step::SimplePath { .. }
                 | Step::Select { .. }
@@ -3623,3 +3629,29 @@ fn numeric_id(v: &Value) -> Option<Value> {
 pub(crate) const JAVA_RANDOM_MULTIPLIER: u64 = 0x5_DEEC_E66D;
 /// `java.util.Random`'s state is 48 bits.
 pub(crate) const JAVA_RANDOM_MASK: u64 = (1 << 48) - 1;
+
+/// The `[lo, hi)` range of path positions from the first `from` label to the last `to`
+/// label (the whole path when neither is given).
+fn path_segment(p: &Path, from: &Option<Arc<str>>, to: &Option<Arc<str>>) -> (usize, usize) {
+    let pos = |l: &Option<Arc<str>>, first: bool| {
+        l.as_ref().and_then(|l| {
+            let mut it = p
+                .labels
+                .iter()
+                .enumerate()
+                .filter(|(_, ls)| ls.iter().any(|x| x == l))
+                .map(|(i, _)| i);
+            if first {
+                it.next()
+            } else {
+                it.next_back()
+            }
+        })
+    };
+    let lo = pos(from, true).unwrap_or(0);
+    let hi = pos(to, false)
+        .map(|i| i + 1)
+        .unwrap_or(p.objects.len())
+        .min(p.objects.len());
+    (lo.min(hi), hi)
+}
