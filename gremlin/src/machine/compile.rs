@@ -524,6 +524,29 @@ impl Compiler {
             }
             let Instruction { op, args } = ins;
             let op: &str = op;
+            let args: &[Value] = args;
+            // `to(Direction, labels...)` / `toE(...)` are vertex steps, not modulators.
+            let (op, args) = match (
+                op,
+                args.first().and_then(|a| enum_name(a, EnumKind::Direction)),
+            ) {
+                ("to" | "toE", Some(d))
+                    if !matches!(steps.last().map(|s| &s.step), Some(Step::AddE { .. })) =>
+                {
+                    let edges = op == "toE";
+                    let adj = match (&*d, edges) {
+                        ("OUT", false) => "out",
+                        ("IN", false) => "in",
+                        ("BOTH", false) => "both",
+                        ("OUT", true) => "outE",
+                        ("IN", true) => "inE",
+                        _ if edges => "bothE",
+                        _ => "both",
+                    };
+                    (adj, args.get(1..).unwrap_or(&[]))
+                }
+                _ => (op, args),
+            };
             match op {
                 "as" => {
                     let labels = strings(op, args)?;
@@ -678,7 +701,7 @@ impl Compiler {
             } else if op == "repeat" {
                 let mut r = std::mem::take(&mut pending);
                 has_pending = false;
-                let (name, body) = match args.as_slice() {
+                let (name, body) = match args {
                     [n, b] => (Some(string_arg(op, n)?), b),
                     [b] => (None, b),
                     _ => return Err(bad(op, "expected a traversal")),
