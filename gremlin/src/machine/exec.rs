@@ -2147,8 +2147,9 @@ impl<G: Graph> Ctx<'_, G> {
             }
             Step::Math { expr, by } => {
                 for t in trs {
-                    let v = super::funcs::math(self, expr, by, &t)?;
-                    out.push(t.extend(v));
+                    if let Some(v) = super::funcs::math(self, expr, by, &t)? {
+                        out.push(t.extend(v));
+                    }
                 }
             }
             Step::Match(pats) => {
