@@ -1325,22 +1325,70 @@ impl<G: Graph> Ctx<'_, G> {
                 }
             }
             Step::Sample {
-                local: false, n, ..
+                local: false,
+                n,
+                by,
             } => {
-                let mut items: Vec<Traverser> = Vec::new();
+                // TinkerPop's SampleGlobalStep: weighted passes over the traversers until
+                // `n` are drawn; a traverser whose by() weight is unproductive is dropped.
+                let want = usize::try_from(*n).unwrap_or(0);
+                let mut items: Vec<(Traverser, f64)> = Vec::new();
+                let mut total_bulk: i64 = 0;
                 for t in trs {
-                    for _ in 0..bulk_n(&t) {
-                        let mut c = t.clone();
-                        c.bulk = 1;
-                        items.push(c);
-                    }
+                    let w = match by {
+                        Some(b) => match self.by_value(b, &t)? {
+                            Some(v) => sem::to_f64(&v).unwrap_or(0.0),
+                            None => continue,
+                        },
+                        None => 1.0,
+                    };
+                    total_bulk = total_bulk.saturating_add(t.bulk);
+                    items.push((t, w));
                     self.check_barrier(items.len())?;
                 }
-                while items.len() > usize::try_from(*n).unwrap_or(0) {
-                    let i = (self.rand() % items.len() as u64) as usize;
-                    items.remove(i);
+                if usize::try_from(total_bulk).unwrap_or(usize::MAX) <= want {
+                    out = items.into_iter().map(|(t, _)| t).collect();
+                } else {
+                    let total: f64 = items.iter().map(|(t, w)| t.bulk as f64 * w).sum();
+                    let mut taken: Vec<i64> = vec![0; items.len()];
+                    let mut drawn = 0usize;
+                    let mut order: Vec<usize> = Vec::new();
+                    // every pass draws one unless all weights are zero
+                    let mut passes = 0usize;
+                    while drawn < want && passes < want.saturating_mul(SAMPLE_PASSES_PER_DRAW_MAX) {
+                        passes += 1;
+                        let mut running = total;
+                        let mut hit = false;
+                        for (idx, (t, w)) in items.iter().enumerate() {
+                            let have = taken[idx];
+                            if have >= t.bulk {
+                                continue;
+                            }
+                            for _ in 0..(t.bulk - have).min(SAMPLE_BULK_DRAWS_MAX) {
+                                if self.rand_f64() <= w / running {
+                                    if have == 0 {
+                                        order.push(idx);
+                                    }
+                                    taken[idx] += 1;
+                                    drawn += 1;
+                                    hit = true;
+                                    break;
+                                }
+                                running -= w;
+                            }
+                            if hit || drawn >= want {
+                                break;
+                            }
+                        }
+                    }
+                    for idx in order {
+                        if let Some((t, _)) = items.get(idx) {
+                            let mut c = t.clone();
+                            c.bulk = taken[idx];
+                            out.push(c);
+                        }
+                    }
                 }
-                out = items;
             }
             Step::Sample { local: true, n, .. } => {
                 for t in trs {
@@ -3656,3 +3704,9 @@ fn path_segment(p: &Path, from: &Option<Arc<str>>, to: &Option<Arc<str>>) -> (us
         .min(p.objects.len());
     (lo.min(hi), hi)
 }
+
+/// `sample()`: passes over the input allowed per value drawn before giving up (zero
+/// weights never draw).
+const SAMPLE_PASSES_PER_DRAW_MAX: usize = 1_000;
+/// `sample()`: draws tried per traverser in one pass (bulks above this draw as this many).
+const SAMPLE_BULK_DRAWS_MAX: i64 = 1_000_000;
