@@ -1242,11 +1242,9 @@ impl<G: Graph> Ctx<'_, G> {
             Step::Dedup { local: true, .. } => {
                 for t in trs {
                     let v = match &t.value {
-                        Value::List(l) => {
-                            let s: IndexSet<Value> = l.iter().cloned().collect();
-                            Value::List(s.into_iter().collect())
-                        }
-                        Value::Set(s) => Value::List(s.iter().cloned().collect()),
+                        // TinkerPop answers a set (LinkedHashSet)
+                        Value::List(l) => Value::Set(l.iter().cloned().collect()),
+                        Value::Set(s) => Value::Set(s.clone()),
                         other => other.clone(),
                     };
                     out.push(t.extend(v));
