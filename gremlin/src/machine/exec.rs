@@ -2514,7 +2514,19 @@ impl<G: Graph> Ctx<'_, G> {
             let Some(k) = self.sub_first(c, t)? else {
                 return Ok(None);
             };
-            let Value::String(k) = k else { return Ok(None) };
+            let Value::String(k) = k else {
+                // A non-string key selects from a map by that key (null included).
+                let Value::Map(m) = &t.value else {
+                    return Ok(None);
+                };
+                let Some(v) = m.get(&k).cloned() else {
+                    return Ok(None);
+                };
+                return match by.first() {
+                    Some(b) => self.by_on(b, &v, t),
+                    None => Ok(Some(v)),
+                };
+            };
             return self.select(t, pop, &[k], by, None);
         }
         if keys.len() == 1 {
