@@ -1564,6 +1564,7 @@ impl<G: Graph> Ctx<'_, G> {
                 for t in trs {
                     let n = match &t.value {
                         Value::Map(m) => m.len() as i64,
+                        Value::Tree(tr) => tr.len() as i64,
                         v => as_list(v).map(|l| l.len() as i64).unwrap_or(1),
                     };
                     out.push(t.extend(Value::Long(n)));
