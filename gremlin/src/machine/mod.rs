@@ -255,6 +255,7 @@ impl Machine {
             for s in &c.steps {
                 match &s.step {
                     Step::Aggregate { key, .. } => out.push(key.clone()),
+                    Step::Subgraph(_) => grouped.push(s.step.clone()),
                     Step::Group { key: Some(_), .. } | Step::GroupCount { key: Some(_), .. } => {
                         grouped.push(s.step.clone())
                     }
@@ -273,8 +274,18 @@ impl Machine {
                 m.side_effects.insert(k, Value::List(Vec::new()));
             }
         }
-        // group(key)/groupCount(key) that no traverser reaches still leave an empty map.
+        // group(key)/groupCount(key) that no traverser reaches still leave an empty map,
+        // subgraph(key) an empty graph.
         for step in grouped {
+            if let Step::Subgraph(k) = &step {
+                if !m.side_effects.contains_key(k) {
+                    m.side_effects.insert(
+                        k.clone(),
+                        Value::Graph(Arc::new(crate::value::GraphData::default())),
+                    );
+                }
+                continue;
+            }
             if let Step::Group { key: Some(k), .. } | Step::GroupCount { key: Some(k), .. } = &step
             {
                 if !m.side_effects.contains_key(k) && !m.pending.contains_key(k) {
