@@ -1044,9 +1044,9 @@ impl<G: Graph> Ctx<'_, G> {
                         None => t.value.clone(),
                     };
                     let fid =
-                        vertex_id(&f).ok_or_else(|| rt("The 'from' of addE() must be a Vertex"))?;
+                        vertex_id(&f).ok_or_else(|| rt(format!("The value given to addE({l}).from() must resolve to a Vertex or the ID of a Vertex present in the graph")))?;
                     let tid = vertex_id(&to_v)
-                        .ok_or_else(|| rt("The 'to' of addE() must be a Vertex"))?;
+                        .ok_or_else(|| rt(format!("The value given to addE({l}).to() must resolve to a Vertex or the ID of a Vertex present in the graph")))?;
                     let e = self.g.add_edge(None, &l, &fid, &tid)?;
                     if let Some(p) = self.m.options.partition.clone() {
                         if let Some(w) = &p.write {
