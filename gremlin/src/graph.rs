@@ -61,6 +61,14 @@ pub trait Graph {
         Owner(0)
     }
 
+    /// Whether a string id that finds nothing is read again as the integer it spells
+    /// (`g.V("1")` finding the vertex with id `1`), as TinkerGraph's numeric id managers do and
+    /// the TinkerPop feature suite assumes. coregraph's own stores answer `false`: a string id
+    /// is never a number.
+    fn string_ids_spell_numbers(&self) -> bool {
+        false
+    }
+
     /// The services `call()` can run on this graph (`None`: no services).
     fn services(&self) -> Option<Arc<crate::machine::services::ServiceRegistry>> {
         None

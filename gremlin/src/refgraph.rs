@@ -176,6 +176,12 @@ impl RefGraph {
 }
 
 impl Graph for RefGraph {
+    /// The reference graph emulates TinkerGraph's numeric id managers (the feature suite's
+    /// graphs): `g.V("1")` finds the vertex with id `1`.
+    fn string_ids_spell_numbers(&self) -> bool {
+        true
+    }
+
     fn services(&self) -> Option<Arc<ServiceRegistry>> {
         Some(
             self.services

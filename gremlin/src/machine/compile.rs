@@ -158,14 +158,15 @@ pub enum Step {
         simple: bool,
         from: Option<Arc<str>>,
         to: Option<Arc<str>>,
-        /// `by()` modulators applied (round-robin) to the path objects before comparing.
+        /// Projections the path objects are compared by (round robin).
         by: Vec<By>,
     },
     Values(Vec<Arc<str>>),
     Properties(Vec<Arc<str>>),
     ValueMap {
         keys: Vec<Arc<str>>,
-        tokens: bool,
+        /// `WithOptions` token bits: 1 ids, 2 labels, 4 keys, 8 values (0 none).
+        tokens: u8,
         by: Vec<By>,
     },
     ElementMap(Vec<Arc<str>>),
@@ -200,7 +201,12 @@ pub enum Step {
         trav: Option<Trav>,
     },
     SelectCol(Arc<str>),
-    Path(Vec<By>),
+    Path {
+        by: Vec<By>,
+        /// The path segment between the first `from` label and the last `to` label.
+        from: Option<Arc<str>>,
+        to: Option<Arc<str>>,
+    },
     Tree {
         key: Option<Arc<str>>,
         by: Vec<By>,
@@ -212,6 +218,8 @@ pub enum Step {
         options: Vec<(Value, Trav)>,
         none: Option<Trav>,
         unproductive: Option<Trav>,
+        /// `branch()` runs every matching option; `choose()` only the first.
+        branch: bool,
     },
     Optional(Trav),
     Coalesce(Vec<Trav>),
@@ -259,7 +267,8 @@ pub enum Step {
         by: Vec<By>,
     },
     Loops(Option<Arc<str>>),
-    Index,
+    /// `index()`; `true` with `with(WithOptions.indexer, WithOptions.map)`.
+    Index(bool),
     Barrier,
     Fail(Option<Arc<str>>),
     Profile,
@@ -278,12 +287,6 @@ pub enum Step {
         pred: Arc<Predicate>,
     },
     Call(Box<super::services::CallSpec>),
-    /// `path().from(a).to(b)`: the part of the path from label `a` to label `b`.
-    SubPath {
-        from: Option<Arc<str>>,
-        to: Option<Arc<str>>,
-        by: Vec<By>,
-    },
     /// `io(file)` with its options and `read()`/`write()`.
     Io(Box<super::io::IoSpec>),
     /// `match(...)`: patterns as traversals.
@@ -334,7 +337,7 @@ impl Step {
                 | Step::Explain
                 | Step::Subgraph(_)
                 | Step::Inject(_)
-                | Step::Index
+                | Step::Index(_)
         )
     }
 }
@@ -375,30 +378,6 @@ fn strings(op: &str, args: &[Value]) -> Result<Vec<Arc<str>>, GremlinError> {
         }
     }
     Ok(out)
-}
-
-/// `to(Direction, labels...)`, `toE(Direction, labels...)` and `toV(Direction)`; `None` when
-/// `op` is not one of them (or `to` is the `from`/`to` modulator).
-fn direction_step(op: &str, args: &[Value]) -> Result<Option<Step>, GremlinError> {
-    if !matches!(op, "to" | "toE" | "toV") {
-        return Ok(None);
-    }
-    let Some(d) = args.first().and_then(|a| enum_name(a, EnumKind::Direction)) else {
-        return Ok(None);
-    };
-    let dir = match &*d {
-        "OUT" | "from" => Direction::Out,
-        "IN" | "to" => Direction::In,
-        _ => Direction::Both,
-    };
-    Ok(Some(match op {
-        "toV" => Step::EdgeV(dir),
-        _ => Step::Adj {
-            dir,
-            labels: strings(op, args.get(1..).unwrap_or(&[]))?,
-            edges: op == "toE",
-        },
-    }))
 }
 
 fn enum_name(v: &Value, kind: EnumKind) -> Option<Arc<str>> {
@@ -547,14 +526,29 @@ impl Compiler {
             }
             let Instruction { op, args } = ins;
             let op: &str = op;
-            // to(Direction, labels...) / toE(...) / toV(Direction): the vertex steps by direction
-            if let Some(step) = direction_step(op, args)? {
-                steps.push(StepDef {
-                    step,
-                    labels: Vec::new(),
-                });
-                continue;
-            }
+            let args: &[Value] = args;
+            // `to(Direction, labels...)` / `toE(...)` are vertex steps, not modulators.
+            let (op, args) = match (
+                op,
+                args.first().and_then(|a| enum_name(a, EnumKind::Direction)),
+            ) {
+                ("to" | "toE", Some(d))
+                    if !matches!(steps.last().map(|s| &s.step), Some(Step::AddE { .. })) =>
+                {
+                    let edges = op == "toE";
+                    let adj = match (&*d, edges) {
+                        ("OUT", false) => "out",
+                        ("IN", false) => "in",
+                        ("BOTH", false) => "both",
+                        ("OUT", true) => "outE",
+                        ("IN", true) => "inE",
+                        _ if edges => "bothE",
+                        _ => "both",
+                    };
+                    (adj, args.get(1..).unwrap_or(&[]))
+                }
+                _ => (op, args),
+            };
             match op {
                 "as" => {
                     let labels = strings(op, args)?;
@@ -709,7 +703,7 @@ impl Compiler {
             } else if op == "repeat" {
                 let mut r = std::mem::take(&mut pending);
                 has_pending = false;
-                let (name, body) = match args.as_slice() {
+                let (name, body) = match args {
                     [n, b] => (Some(string_arg(op, n)?), b),
                     [b] => (None, b),
                     _ => return Err(bad(op, "expected a traversal")),
@@ -803,9 +797,36 @@ impl Compiler {
                     trav,
                 }
             }
-            (Step::Path(mut by), "by") => {
+            (Step::Path { mut by, from, to }, "by") => {
                 by.push(self.by(args)?.0);
-                Step::Path(by)
+                Step::Path { by, from, to }
+            }
+            (Step::Path { by, to, .. }, "from") => Step::Path {
+                by,
+                from: Some(string_arg("from", args.first().unwrap_or(&Value::Null))?),
+                to,
+            },
+            (Step::Path { by, from, .. }, "to") => Step::Path {
+                by,
+                from,
+                to: Some(string_arg("to", args.first().unwrap_or(&Value::Null))?),
+            },
+            (
+                Step::SimplePath {
+                    simple,
+                    from,
+                    to,
+                    mut by,
+                },
+                "by",
+            ) => {
+                by.push(self.by(args)?.0);
+                Step::SimplePath {
+                    simple,
+                    from,
+                    to,
+                    by,
+                }
             }
             (Step::Tree { key, mut by }, "by") => {
                 by.push(self.by(args)?.0);
@@ -828,9 +849,15 @@ impl Compiler {
             }
             (Step::ValueMap { keys, by, .. }, "with") => Step::ValueMap {
                 keys,
-                tokens: true,
+                tokens: match args.get(1).map(plain) {
+                    Some(Value::Int(bits)) => u8::try_from(bits & 15).unwrap_or(15),
+                    _ => 15,
+                },
                 by,
             },
+            (Step::Index(_), "with") => {
+                Step::Index(matches!(args.get(1).map(plain), Some(Value::Int(1))))
+            }
             (
                 Step::WhereP {
                     start,
@@ -881,6 +908,7 @@ impl Compiler {
                     mut options,
                     mut none,
                     mut unproductive,
+                    branch,
                 },
                 "option",
             ) => {
@@ -889,11 +917,21 @@ impl Compiler {
                 };
                 let t = self.trav(t)?;
                 match plain(pick) {
+                    // choose() keeps the first option of each Pick token.
                     Value::Enum(e) if e.kind == EnumKind::Pick && &*e.name == "none" => {
-                        none = Some(t)
+                        if branch || none.is_none() {
+                            none = Some(t)
+                        }
                     }
                     Value::Enum(e) if e.kind == EnumKind::Pick && &*e.name == "unproductive" => {
-                        unproductive = Some(t)
+                        if branch || unproductive.is_none() {
+                            unproductive = Some(t)
+                        }
+                    }
+                    Value::Bytecode(_) if !branch => {
+                        return Err(GremlinError::Runtime(
+                            "Traversal is not allowed as a Pick token for choose().option()".into(),
+                        ))
                     }
                     other => options.push((other, t)),
                 }
@@ -902,6 +940,7 @@ impl Compiler {
                     options,
                     none,
                     unproductive,
+                    branch,
                 }
             }
             (
@@ -1002,23 +1041,6 @@ impl Compiler {
                 to: Some(string_arg("to", args.first().unwrap_or(&Value::Null))?),
                 by,
             },
-            (
-                Step::SimplePath {
-                    simple,
-                    from,
-                    to,
-                    mut by,
-                },
-                "by",
-            ) => {
-                by.push(self.by(args)?.0);
-                Step::SimplePath {
-                    simple,
-                    from,
-                    to,
-                    by,
-                }
-            }
             (s, "times") => {
                 let _ = s;
                 return Err(GremlinError::compile(
@@ -1033,35 +1055,6 @@ impl Compiler {
                 };
                 c.options.push((key, value));
                 Step::Call(c)
-            }
-            (Step::Path(by), "from" | "to") => {
-                let l = string_arg(op, args.first().unwrap_or(&Value::Null))?;
-                let (from, to) = if op == "from" {
-                    (Some(l), None)
-                } else {
-                    (None, Some(l))
-                };
-                Step::SubPath { from, to, by }
-            }
-            (Step::SubPath { from, to, by }, "from" | "to") => {
-                let l = string_arg(op, args.first().unwrap_or(&Value::Null))?;
-                if op == "from" {
-                    Step::SubPath {
-                        from: Some(l),
-                        to,
-                        by,
-                    }
-                } else {
-                    Step::SubPath {
-                        from,
-                        to: Some(l),
-                        by,
-                    }
-                }
-            }
-            (Step::SubPath { from, to, mut by }, "by") => {
-                by.push(self.by(args)?.0);
-                Step::SubPath { from, to, by }
             }
             (Step::Io(mut io), "with") => {
                 let key = plain(args.first().unwrap_or(&Value::Null));
@@ -1275,16 +1268,17 @@ impl Compiler {
                     int_arg(rest.first())?
                 },
             },
-            "coin" => Step::Coin(match args.first().map(plain) {
-                Some(Value::Double(x)) => x,
-                Some(Value::Float(x)) => f64::from(x),
-                // coin(1) is coin(1.0): Java widens any number to the double parameter
-                Some(Value::Int(x)) => f64::from(x),
-                Some(Value::Long(x)) => x as f64,
-                Some(Value::Short(x)) => f64::from(x),
-                Some(Value::Byte(x)) => f64::from(x),
-                _ => return Err(bad(op, "expected a probability")),
-            }),
+            "coin" => Step::Coin(
+                match args
+                    .first()
+                    .map(plain)
+                    .as_ref()
+                    .and_then(super::sem::to_f64)
+                {
+                    Some(x) => x,
+                    None => return Err(bad(op, "expected a probability")),
+                },
+            ),
             "sample" => Step::Sample {
                 local,
                 n: int_arg(rest.first())?,
@@ -1299,7 +1293,11 @@ impl Compiler {
             "values" => Step::Values(strings(op, args)?),
             "properties" => Step::Properties(strings(op, args)?),
             "valueMap" => {
-                let tokens = matches!(args.first().map(plain), Some(Value::Bool(true)));
+                let tokens = if matches!(args.first().map(plain), Some(Value::Bool(true))) {
+                    15
+                } else {
+                    0
+                };
                 let keys = args
                     .iter()
                     .filter(|a| !matches!(plain(a), Value::Bool(_)))
@@ -1369,7 +1367,11 @@ impl Compiler {
                     }
                 }
             }
-            "path" => Step::Path(Vec::new()),
+            "path" => Step::Path {
+                by: Vec::new(),
+                from: None,
+                to: None,
+            },
             "tree" => Step::Tree {
                 key: args.first().map(|a| string_arg(op, a)).transpose()?,
                 by: Vec::new(),
@@ -1412,6 +1414,7 @@ impl Compiler {
                     options,
                     none,
                     unproductive: None,
+                    branch: false,
                 }
             }
             "branch" => Step::Choose {
@@ -1419,6 +1422,7 @@ impl Compiler {
                 options: Vec::new(),
                 none: None,
                 unproductive: None,
+                branch: true,
             },
             "optional" => Step::Optional(self.trav(args.first().unwrap_or(&Value::Null))?),
             "local" => Step::Local(self.trav(args.first().unwrap_or(&Value::Null))?),
@@ -1462,8 +1466,8 @@ impl Compiler {
                     rest = &args[1..];
                 }
                 match rest {
-                    // property(card, null): a null map of properties adds nothing
-                    [Value::Null] => Step::Identity,
+                    // `property(card, null)`: a null map of properties adds nothing.
+                    [Value::Null] if card.is_some() => Step::Identity,
                     [Value::Map(_)] | [Value::Binding(_)] if rest.len() == 1 => Step::Property {
                         card,
                         key: Arg::Const(Value::Null),
@@ -1513,7 +1517,7 @@ impl Compiler {
                 by: Vec::new(),
             },
             "loops" => Step::Loops(args.first().map(|a| string_arg(op, a)).transpose()?),
-            "index" => Step::Index,
+            "index" => Step::Index(false),
             "barrier" => Step::Barrier,
             "fail" => Step::Fail(args.first().map(|a| string_arg(op, a)).transpose()?),
             "profile" => Step::Profile,

@@ -76,6 +76,7 @@ pub(crate) fn children(s: &Step) -> Vec<Trav> {
             none,
             on,
             unproductive,
+            ..
         } => {
             out.extend(options.iter().map(|o| o.1.clone()));
             out.extend(none.iter().cloned());
@@ -86,9 +87,6 @@ pub(crate) fn children(s: &Step) -> Vec<Trav> {
             }
         }
         Step::AddV(a) => arg(a, &mut out),
-        Step::SubPath { by: bs, .. } | Step::SimplePath { by: bs, .. } => {
-            bs.iter().for_each(|b| by(b, &mut out))
-        }
         Step::Call(c) => {
             c.options.iter().for_each(|o| arg(&o.1, &mut out));
             out.extend(c.dynamic.iter().cloned());
@@ -113,7 +111,8 @@ pub(crate) fn children(s: &Step) -> Vec<Trav> {
         Step::Group { by: bs, .. }
         | Step::Project { by: bs, .. }
         | Step::Select { by: bs, .. }
-        | Step::Path(bs)
+        | Step::Path { by: bs, .. }
+        | Step::SimplePath { by: bs, .. }
         | Step::Math { by: bs, .. } => bs.iter().for_each(|b| by(b, &mut out)),
         Step::MergeV {
             arg: a,
@@ -324,7 +323,9 @@ pub(crate) fn run_batch<G: Graph>(
             out.at_coordinator.extend(here);
             continue;
         }
-        if here.is_empty() && !(ctx.m.coordinator && !multi && emits_on_empty(&sd.step)) {
+        // A mid-traversal `inject()` adds its values even when nothing reaches it.
+        let emits = emits_on_empty(&sd.step) || matches!(sd.step, Step::Inject(_));
+        if here.is_empty() && !(ctx.m.coordinator && !multi && emits) {
             continue;
         }
         // A start step on a non-coordinator owner: only V()/E() scan locally.
@@ -503,22 +504,77 @@ impl<G: Graph> Ctx<'_, G> {
         }
     }
 
+    /// Looks up again, as integers, the string ids that found nothing: like TinkerGraph's
+    /// numeric id managers, `g.V("1")` finds the vertex with id `1`.
+    fn retry_string_ids<T>(
+        &mut self,
+        ids: &[Value],
+        mut found: Vec<Option<T>>,
+        look: impl Fn(&G, &[Value]) -> Result<Vec<Option<T>>, GremlinError>,
+    ) -> Result<Vec<Option<T>>, GremlinError> {
+        if !self.g.string_ids_spell_numbers() {
+            return Ok(found);
+        }
+        for (slot, id) in found.iter_mut().zip(ids) {
+            if slot.is_some() {
+                continue;
+            }
+            if let Some(n) = numeric_id(id) {
+                if let Some(hit) = look(&*self.g, std::slice::from_ref(&n))?.into_iter().next() {
+                    *slot = hit;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Path objects through `by()` projections (round robin); `None` when one is
+    /// unproductive.
+    fn project_path(
+        &mut self,
+        objs: &[Value],
+        by: &[By],
+        t: &Traverser,
+    ) -> Result<Option<Vec<Value>>, GremlinError> {
+        if by.is_empty() {
+            return Ok(Some(objs.to_vec()));
+        }
+        let mut out = Vec::with_capacity(objs.len());
+        for (i, o) in objs.iter().enumerate() {
+            let b = &by[i % by.len()];
+            match self.by_on(b, o, t)? {
+                Some(v) => out.push(v),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(out))
+    }
+
     fn test_p(&mut self, p: &Predicate, v: &Value) -> Result<bool, GremlinError> {
         sem::test(p, v)
     }
 
-    fn rand(&mut self) -> u64 {
-        // xorshift64*
-        let mut x = self.m.rng;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.m.rng = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    /// The next `bits` bits of `java.util.Random`'s generator (a 48-bit LCG), so that
+    /// `SeedStrategy(seed: n)` draws the numbers TinkerPop draws with `new Random(n)`.
+    fn next_bits(&mut self, bits: u32) -> u64 {
+        self.m.rng = self
+            .m
+            .rng
+            .wrapping_mul(JAVA_RANDOM_MULTIPLIER)
+            .wrapping_add(0xB)
+            & JAVA_RANDOM_MASK;
+        self.m.rng >> (48 - bits)
     }
 
+    fn rand(&mut self) -> u64 {
+        (self.next_bits(32) << 32) | self.next_bits(32)
+    }
+
+    /// `Random.nextDouble()`.
     fn rand_f64(&mut self) -> f64 {
-        (self.rand() >> 11) as f64 / (1u64 << 53) as f64
+        let hi = self.next_bits(26);
+        let lo = self.next_bits(27);
+        ((hi << 27) | lo) as f64 / (1u64 << 53) as f64
     }
 
     pub(crate) fn born(&self, v: Value) -> Traverser {
@@ -905,14 +961,18 @@ impl<G: Graph> Ctx<'_, G> {
                 }
                 let mut elems = Vec::new();
                 if is_v {
-                    for v in self.g.vertices(&idv)?.into_iter().flatten() {
+                    let found = self.g.vertices(&idv)?;
+                    let found = self.retry_string_ids(&idv, found, |g, ids| g.vertices(ids))?;
+                    for v in found.into_iter().flatten() {
                         let v = Value::Vertex(v);
                         if self.vertex_visible(&v)? {
                             elems.push(v);
                         }
                     }
                 } else {
-                    for e in self.g.edges(&idv)?.into_iter().flatten() {
+                    let found = self.g.edges(&idv)?;
+                    let found = self.retry_string_ids(&idv, found, |g, ids| g.edges(ids))?;
+                    for e in found.into_iter().flatten() {
                         let e = Value::Edge(e);
                         if self.edge_visible(&e)? {
                             elems.push(e);
@@ -991,9 +1051,9 @@ impl<G: Graph> Ctx<'_, G> {
                         None => t.value.clone(),
                     };
                     let fid =
-                        vertex_id(&f).ok_or_else(|| rt("The 'from' of addE() must be a Vertex"))?;
+                        vertex_id(&f).ok_or_else(|| rt(format!("The value given to addE({l}).from() must resolve to a Vertex or the ID of a Vertex present in the graph")))?;
                     let tid = vertex_id(&to_v)
-                        .ok_or_else(|| rt("The 'to' of addE() must be a Vertex"))?;
+                        .ok_or_else(|| rt(format!("The value given to addE({l}).to() must resolve to a Vertex or the ID of a Vertex present in the graph")))?;
                     let e = self.g.add_edge(None, &l, &fid, &tid)?;
                     if let Some(p) = self.m.options.partition.clone() {
                         if let Some(w) = &p.write {
@@ -1189,11 +1249,9 @@ impl<G: Graph> Ctx<'_, G> {
             Step::Dedup { local: true, .. } => {
                 for t in trs {
                     let v = match &t.value {
-                        Value::List(l) => {
-                            let s: IndexSet<Value> = l.iter().cloned().collect();
-                            Value::List(s.into_iter().collect())
-                        }
-                        Value::Set(s) => Value::List(s.iter().cloned().collect()),
+                        // TinkerPop answers a set (LinkedHashSet)
+                        Value::List(l) => Value::Set(l.iter().cloned().collect()),
+                        Value::Set(s) => Value::Set(s.clone()),
                         other => other.clone(),
                     };
                     out.push(t.extend(v));
@@ -1261,7 +1319,7 @@ impl<G: Graph> Ctx<'_, G> {
                 for mut t in trs {
                     let mut keep = 0;
                     for _ in 0..bulk_n(&t).min(1_000_000) {
-                        if self.rand_f64() < *p {
+                        if self.rand_f64() <= *p {
                             keep += 1;
                         }
                     }
@@ -1272,26 +1330,78 @@ impl<G: Graph> Ctx<'_, G> {
                 }
             }
             Step::Sample {
-                local: false, n, ..
+                local: false,
+                n,
+                by,
             } => {
-                let mut items: Vec<Traverser> = Vec::new();
+                // TinkerPop's SampleGlobalStep: weighted passes over the traversers until
+                // `n` are drawn; a traverser whose by() weight is unproductive is dropped.
+                let want = usize::try_from(*n).unwrap_or(0);
+                let mut items: Vec<(Traverser, f64)> = Vec::new();
+                let mut total_bulk: i64 = 0;
                 for t in trs {
-                    for _ in 0..bulk_n(&t) {
-                        let mut c = t.clone();
-                        c.bulk = 1;
-                        items.push(c);
-                    }
+                    let w = match by {
+                        Some(b) => match self.by_value(b, &t)? {
+                            Some(v) => sem::to_f64(&v).unwrap_or(0.0),
+                            None => continue,
+                        },
+                        None => 1.0,
+                    };
+                    total_bulk = total_bulk.saturating_add(t.bulk);
+                    items.push((t, w));
                     self.check_barrier(items.len())?;
                 }
-                while items.len() > usize::try_from(*n).unwrap_or(0) {
-                    let i = (self.rand() % items.len() as u64) as usize;
-                    items.remove(i);
+                if usize::try_from(total_bulk).unwrap_or(usize::MAX) <= want {
+                    out = items.into_iter().map(|(t, _)| t).collect();
+                } else {
+                    let total: f64 = items.iter().map(|(t, w)| t.bulk as f64 * w).sum();
+                    let mut taken: Vec<i64> = vec![0; items.len()];
+                    let mut drawn = 0usize;
+                    let mut order: Vec<usize> = Vec::new();
+                    // every pass draws one unless all weights are zero
+                    let mut passes = 0usize;
+                    while drawn < want && passes < want.saturating_mul(SAMPLE_PASSES_PER_DRAW_MAX) {
+                        passes += 1;
+                        let mut running = total;
+                        let mut hit = false;
+                        for (idx, (t, w)) in items.iter().enumerate() {
+                            let have = taken[idx];
+                            if have >= t.bulk {
+                                continue;
+                            }
+                            for _ in 0..(t.bulk - have).min(SAMPLE_BULK_DRAWS_MAX) {
+                                if self.rand_f64() <= w / running {
+                                    if have == 0 {
+                                        order.push(idx);
+                                    }
+                                    taken[idx] += 1;
+                                    drawn += 1;
+                                    hit = true;
+                                    break;
+                                }
+                                running -= w;
+                            }
+                            if hit || drawn >= want {
+                                break;
+                            }
+                        }
+                    }
+                    for idx in order {
+                        if let Some((t, _)) = items.get(idx) {
+                            let mut c = t.clone();
+                            c.bulk = taken[idx];
+                            out.push(c);
+                        }
+                    }
                 }
-                out = items;
             }
             Step::Sample { local: true, n, .. } => {
                 for t in trs {
-                    let mut l = as_list(&t.value).unwrap_or_else(|| vec![t.value.clone()]);
+                    let Some(mut l) = as_list(&t.value) else {
+                        // A single value samples to itself.
+                        out.push(t);
+                        continue;
+                    };
                     while l.len() > usize::try_from(*n).unwrap_or(0) {
                         let i = (self.rand() % l.len() as u64) as usize;
                         l.remove(i);
@@ -1306,48 +1416,13 @@ impl<G: Graph> Ctx<'_, G> {
                 by,
             } => {
                 for t in trs {
-                    let pos = |l: &Option<Arc<str>>, first: bool| {
-                        l.as_ref().and_then(|l| {
-                            let mut it = t
-                                .path
-                                .labels
-                                .iter()
-                                .enumerate()
-                                .filter(|(_, ls)| ls.iter().any(|x| x == l))
-                                .map(|(i, _)| i);
-                            if first {
-                                it.next()
-                            } else {
-                                it.next_back()
-                            }
-                        })
+                    let (lo, hi) = path_segment(&t.path, from, to);
+                    let seg = t.path.objects.get(lo..hi).unwrap_or(&[]);
+                    let Some(seg) = self.project_path(seg, by, &t)? else {
+                        continue;
                     };
-                    let lo = pos(from, true).unwrap_or(0);
-                    let hi = pos(to, false)
-                        .map(|i| i + 1)
-                        .unwrap_or(t.path.objects.len());
-                    let seg = t.path.objects.get(lo..hi.max(lo)).unwrap_or(&[]);
-                    let is_simple = if by.is_empty() {
-                        let set: IndexSet<&Value> = seg.iter().collect();
-                        set.len() == seg.len()
-                    } else {
-                        // an unproductive by() filters the traverser out
-                        let mut set: IndexSet<Value> = IndexSet::new();
-                        let mut productive = true;
-                        for (i, o) in seg.iter().enumerate() {
-                            let b = by.get(i % by.len()).unwrap_or(&By::Identity);
-                            match self.by_on(b, o, &t)? {
-                                Some(v) => {
-                                    set.insert(v);
-                                }
-                                None => productive = false,
-                            }
-                        }
-                        if !productive {
-                            continue;
-                        }
-                        set.len() == seg.len()
-                    };
+                    let set: IndexSet<&Value> = seg.iter().collect();
+                    let is_simple = set.len() == seg.len();
                     if is_simple == *simple {
                         out.push(t);
                     }
@@ -1380,14 +1455,18 @@ impl<G: Graph> Ctx<'_, G> {
             Step::ValueMap { keys, tokens, by } => {
                 for t in trs {
                     let mut m = Map::new();
-                    if *tokens {
+                    if tokens & 1 != 0 {
                         m.insert(enum_v(EnumKind::T, "id"), Self::id_of(&t.value)?);
-                        if let Value::VertexProperty(p) = &t.value {
+                    }
+                    if let Value::VertexProperty(p) = &t.value {
+                        if tokens & 4 != 0 {
                             m.insert(enum_v(EnumKind::T, "key"), Value::String(p.key.clone()));
-                            m.insert(enum_v(EnumKind::T, "value"), p.value.clone());
-                        } else {
-                            m.insert(enum_v(EnumKind::T, "label"), Self::label_of(&t.value)?);
                         }
+                        if tokens & 8 != 0 {
+                            m.insert(enum_v(EnumKind::T, "value"), p.value.clone());
+                        }
+                    } else if tokens & 2 != 0 {
+                        m.insert(enum_v(EnumKind::T, "label"), Self::label_of(&t.value)?);
                     }
                     let is_vertex = matches!(t.value, Value::Vertex(_));
                     for p in self.props(&t.value, keys)? {
@@ -1492,6 +1571,7 @@ impl<G: Graph> Ctx<'_, G> {
                 for t in trs {
                     let n = match &t.value {
                         Value::Map(m) => m.len() as i64,
+                        Value::Tree(tr) => tr.len() as i64,
                         v => as_list(v).map(|l| l.len() as i64).unwrap_or(1),
                     };
                     out.push(t.extend(Value::Long(n)));
@@ -1675,21 +1755,27 @@ impl<G: Graph> Ctx<'_, G> {
                     }
                 }
             }
-            Step::Path(by) => {
-                'each: for t in trs {
+            Step::Path { by, from, to } => {
+                for t in trs {
                     let mut p = t.path.clone();
-                    if !by.is_empty() {
-                        let mut objs = Vec::with_capacity(p.objects.len());
-                        for (i, o) in p.objects.iter().enumerate() {
-                            let b = &by[i % by.len()];
-                            match self.by_on(b, o, &t)? {
-                                Some(v) => objs.push(v),
-                                // an unproductive by() filters the traverser (TinkerPop 3.8)
-                                None => continue 'each,
+                    if from.is_some() || to.is_some() {
+                        // Path.subPath: a label the path does not carry is an error.
+                        for (which, label) in [("from", from), ("to", to)] {
+                            if let Some(l) = label {
+                                if !p.labels.iter().any(|ls| ls.iter().any(|x| x == l)) {
+                                    return Err(rt(format!("Unable to locate {which} label: {l}")));
+                                }
                             }
                         }
-                        p.objects = objs;
+                        let (lo, hi) = path_segment(&p, from, to);
+                        p.objects = p.objects.get(lo..hi).unwrap_or(&[]).to_vec();
+                        p.labels = p.labels.get(lo..hi).unwrap_or(&[]).to_vec();
                     }
+                    // An unproductive by() filters the traverser.
+                    let Some(objs) = self.project_path(&p.objects, by, &t)? else {
+                        continue;
+                    };
+                    p.objects = objs;
                     out.push(t.extend(Value::Path(Arc::new(p))));
                 }
             }
@@ -1712,6 +1798,7 @@ impl<G: Graph> Ctx<'_, G> {
                 options,
                 none,
                 unproductive,
+                branch: is_branch,
             } => {
                 for t in trs {
                     let branch = match on {
@@ -1745,6 +1832,9 @@ impl<G: Graph> Ctx<'_, G> {
                                         };
                                         if hit {
                                             found.push(b.clone());
+                                            if !*is_branch {
+                                                break;
+                                            }
                                         }
                                     }
                                     if found.is_empty() {
@@ -1990,9 +2080,17 @@ impl<G: Graph> Ctx<'_, G> {
                     out.push(t.extend(Value::Int(i32::try_from(n).unwrap_or(i32::MAX))));
                 }
             }
-            Step::Index => {
+            Step::Index(as_map) => {
                 for t in trs {
                     let l = as_list(&t.value).unwrap_or_else(|| vec![t.value.clone()]);
+                    if *as_map {
+                        let mut m = Map::new();
+                        for (i, x) in l.into_iter().enumerate() {
+                            m.insert(Value::Int(i32::try_from(i).unwrap_or(i32::MAX)), x);
+                        }
+                        out.push(t.extend(Value::Map(m)));
+                        continue;
+                    }
                     let v = Value::List(
                         l.into_iter()
                             .enumerate()
@@ -2111,8 +2209,9 @@ impl<G: Graph> Ctx<'_, G> {
             }
             Step::Math { expr, by } => {
                 for t in trs {
-                    let v = super::funcs::math(self, expr, by, &t)?;
-                    out.push(t.extend(v));
+                    if let Some(v) = super::funcs::math(self, expr, by, &t)? {
+                        out.push(t.extend(v));
+                    }
                 }
             }
             Step::Match(pats) => {
@@ -2122,26 +2221,6 @@ impl<G: Graph> Ctx<'_, G> {
             }
             Step::Call(spec) => out = self.call_step(spec, trs)?,
             Step::Io(spec) => out = self.io_step(spec, trs)?,
-            Step::SubPath { from, to, by } => {
-                'each: for t in trs {
-                    let p = sub_path(&t.path, from.as_deref(), to.as_deref())?;
-                    let mut objs = Vec::with_capacity(p.objects.len());
-                    for (i, o) in p.objects.iter().enumerate() {
-                        let v = match by.get(i % by.len().max(1)) {
-                            None => Some(o.clone()),
-                            Some(b) => self.by_on(b, o, &t)?,
-                        };
-                        // an unproductive by() filters the traverser (TinkerPop 3.8)
-                        let Some(v) = v else { continue 'each };
-                        objs.push(v);
-                    }
-                    let p = Path {
-                        labels: p.labels,
-                        objects: objs,
-                    };
-                    out.push(t.extend(Value::Path(Arc::new(p))));
-                }
-            }
             Step::ShortestPath => {
                 return Err(GremlinError::compile(
                     "shortestPath() requires a GraphComputer",
@@ -2222,6 +2301,15 @@ impl<G: Graph> Ctx<'_, G> {
             };
             if ok {
                 return Ok(true);
+            }
+        }
+        // TinkerGraph's numeric id managers read a string id as the number it spells:
+        // `hasId("1")` matches the vertex with id `1` (equality and `within` only).
+        if let (HasOn::Id, Cond::P(p)) = (on, c) {
+            if matches!(&*p.name, "eq" | "within") && self.g.string_ids_spell_numbers() {
+                if let Some(n) = Self::id_of(v).ok().as_ref().and_then(integer_of) {
+                    return self.test_p(p, &Value::String(n.to_string().into()));
+                }
             }
         }
         Ok(false)
@@ -2441,7 +2529,19 @@ impl<G: Graph> Ctx<'_, G> {
             let Some(k) = self.sub_first(c, t)? else {
                 return Ok(None);
             };
-            let Value::String(k) = k else { return Ok(None) };
+            let Value::String(k) = k else {
+                // A non-string key selects from a map by that key (null included).
+                let Value::Map(m) = &t.value else {
+                    return Ok(None);
+                };
+                let Some(v) = m.get(&k).cloned() else {
+                    return Ok(None);
+                };
+                return match by.first() {
+                    Some(b) => self.by_on(b, &v, t),
+                    None => Ok(Some(v)),
+                };
+            };
             return self.select(t, pop, &[k], by, None);
         }
         if keys.len() == 1 {
@@ -3246,50 +3346,12 @@ fn merge_bulk(trs: Vec<Traverser>) -> Vec<Traverser> {
     m.into_values().collect()
 }
 
-/// The part of `p` from the first object labelled `from` to the next labelled `to`
-/// (inclusive; an absent label means the path's start or end), as TinkerPop's `Path.subPath`.
-fn sub_path(p: &Path, from: Option<&str>, to: Option<&str>) -> Result<Path, GremlinError> {
-    let has = |i: usize, l: &str| {
-        p.labels
-            .get(i)
-            .is_some_and(|ls| ls.iter().any(|x| &**x == l))
-    };
-    let start = match from {
-        None => 0,
-        Some(l) => (0..p.objects.len())
-            .find(|&i| has(i, l))
-            .ok_or_else(|| rt(format!("Unable to locate from label: {l}")))?,
-    };
-    let end = match to {
-        None => p.objects.len(),
-        Some(l) => {
-            (start..p.objects.len())
-                .find(|&i| has(i, l))
-                .ok_or_else(|| rt(format!("Unable to locate to label: {l}")))?
-                + 1
-        }
-    };
-    Ok(Path {
-        labels: p
-            .labels
-            .get(start..end)
-            .map(<[_]>::to_vec)
-            .unwrap_or_default(),
-        objects: p
-            .objects
-            .get(start..end)
-            .map(<[_]>::to_vec)
-            .unwrap_or_default(),
-    })
-}
-
 /// Whether a compiled traversal (or a child) reads paths or step labels.
 pub(crate) fn needs_path(c: &Compiled) -> bool {
     c.steps.iter().any(|s| {
         matches!(
             s.step,
-            Step::Path(_)
-                | Step::SubPath { .. }
+            Step::Path { .. }
                 | Step::Tree { .. }
                 | Step::SimplePath { .. }
                 | Step::Select { .. }
@@ -3330,6 +3392,11 @@ fn validate_merge_keys(m: &Map, edge: bool) -> Result<(), GremlinError> {
         if let (Value::Enum(e), Value::String(s)) = (k, v) {
             if &*e.name == "label" && s.starts_with('~') {
                 return Err(rt(format!("Label can not be a hidden key: {s}")));
+            }
+        }
+        if let (Value::Enum(e), Value::Null, false) = (k, v, edge) {
+            if e.kind == EnumKind::T && &*e.name == "label" {
+                return Err(rt("Label can not be null"));
             }
         }
         match k {
@@ -3513,6 +3580,10 @@ fn reduce_numbers(step: &Step, items: &[(Value, i64)]) -> Result<Option<Value>, 
             }
         }
     }
+    if acc.is_none() && !items.is_empty() {
+        // Only nulls: the result is null (an empty input has no result).
+        return Ok(Some(Value::Null));
+    }
     if let (Step::Mean(_), Some(a)) = (step, &acc) {
         let total = sem::to_f64(a).unwrap_or(f64::NAN);
         return Ok(Some(Value::Double(total / n as f64)));
@@ -3605,3 +3676,62 @@ pub(crate) fn show(v: &Value) -> String {
         other => format!("{other:?}"),
     }
 }
+
+/// An integer id's value (any width).
+fn integer_of(v: &Value) -> Option<i64> {
+    match v {
+        Value::Byte(x) => Some(i64::from(*x)),
+        Value::Short(x) => Some(i64::from(*x)),
+        Value::Int(x) => Some(i64::from(*x)),
+        Value::Long(x) => Some(*x),
+        _ => None,
+    }
+}
+
+/// The integer a string id spells (`"1"` -> `1`), as TinkerGraph's numeric id managers
+/// read it.
+fn numeric_id(v: &Value) -> Option<Value> {
+    let Value::String(s) = v else { return None };
+    let n: i64 = s.trim().parse().ok()?;
+    Some(match i32::try_from(n) {
+        Ok(i) => Value::Int(i),
+        Err(_) => Value::Long(n),
+    })
+}
+
+/// `java.util.Random`'s multiplier.
+pub(crate) const JAVA_RANDOM_MULTIPLIER: u64 = 0x5_DEEC_E66D;
+/// `java.util.Random`'s state is 48 bits.
+pub(crate) const JAVA_RANDOM_MASK: u64 = (1 << 48) - 1;
+
+/// The `[lo, hi)` range of path positions from the first `from` label to the last `to`
+/// label (the whole path when neither is given).
+fn path_segment(p: &Path, from: &Option<Arc<str>>, to: &Option<Arc<str>>) -> (usize, usize) {
+    let pos = |l: &Option<Arc<str>>, first: bool| {
+        l.as_ref().and_then(|l| {
+            let mut it = p
+                .labels
+                .iter()
+                .enumerate()
+                .filter(|(_, ls)| ls.iter().any(|x| x == l))
+                .map(|(i, _)| i);
+            if first {
+                it.next()
+            } else {
+                it.next_back()
+            }
+        })
+    };
+    let lo = pos(from, true).unwrap_or(0);
+    let hi = pos(to, false)
+        .map(|i| i + 1)
+        .unwrap_or(p.objects.len())
+        .min(p.objects.len());
+    (lo.min(hi), hi)
+}
+
+/// `sample()`: passes over the input allowed per value drawn before giving up (zero
+/// weights never draw).
+const SAMPLE_PASSES_PER_DRAW_MAX: usize = 1_000;
+/// `sample()`: draws tried per traverser in one pass (bulks above this draw as this many).
+const SAMPLE_BULK_DRAWS_MAX: i64 = 1_000_000;

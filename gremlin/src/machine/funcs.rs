@@ -194,15 +194,23 @@ pub(crate) fn apply<G: Graph>(
                     .filter(|x| !matches!(x, Value::Null))
                     .map(text::to_java_string)
                     .collect();
-                if parts.is_empty() && a.is_empty() {
-                    return Ok(None);
-                }
                 return Ok(Some(Value::str(&parts.join(&sep))));
             }
             let b = match args.first() {
                 Some(Value::Null) | None if from_trav => {
                     return Err(rt(format!(
                         "traversal argument for {name} step must yield an iterable type, not null"
+                    )))
+                }
+                Some(Value::Null) => {
+                    return Err(rt(format!(
+                        "Argument provided for {name} step can't be null"
+                    )))
+                }
+                Some(x @ Value::Map(_)) if name == "merge" && !from_trav => {
+                    return Err(rt(format!(
+                        "step type mismatch: expected argument to be Iterable but got {}",
+                        x.type_name()
                     )))
                 }
                 Some(x) => match list_of(x) {
@@ -296,13 +304,13 @@ fn format<G: Graph>(
 }
 
 /// `math()`: parses the expression, binds `_` and the step labels (with `by()` modulators in
-/// order of first appearance), evaluates to a Double.
+/// order of first appearance), evaluates to a Double; `None` when a `by()` is unproductive.
 pub(crate) fn math<G: Graph>(
     ctx: &mut Ctx<'_, G>,
     expr: &str,
     by: &[By],
     t: &Traverser,
-) -> Result<Value, GremlinError> {
+) -> Result<Option<Value>, GremlinError> {
     let e = smath::parse(expr).map_err(err)?;
     let mut vals: HashMap<String, f64> = HashMap::new();
     for (i, var) in e.variables().into_iter().enumerate() {
@@ -317,11 +325,8 @@ pub(crate) fn math<G: Graph>(
         } else {
             ctx.by_on(&by[i % by.len()], &raw, t)?
         };
-        let Some(v) = v else {
-            return Err(rt(format!(
-                "The variable {var} for math() step must resolve to a Number - it is instead of type null"
-            )));
-        };
+        // An unproductive by() filters the traverser.
+        let Some(v) = v else { return Ok(None) };
         let f = number::to_f64(&v).ok_or_else(|| {
             rt(format!(
                 "The variable {var} for math() step must resolve to a Number - it is instead of type {} with value {}",
@@ -332,5 +337,5 @@ pub(crate) fn math<G: Graph>(
         vals.insert(var, f);
     }
     let r = e.eval(&|n| vals.get(n).copied()).map_err(err)?;
-    Ok(Value::Double(r))
+    Ok(Some(Value::Double(r)))
 }

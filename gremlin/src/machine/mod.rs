@@ -258,25 +258,51 @@ impl Machine {
                     .any(|t| exec::needs_path(t))
             });
         // aggregate() side effects exist (empty) from the start, as in TinkerPop
-        fn aggregate_keys(c: &Compiled, out: &mut Vec<Arc<str>>) {
+        fn aggregate_keys(c: &Compiled, out: &mut Vec<Arc<str>>, grouped: &mut Vec<Step>) {
             for s in &c.steps {
-                if let Step::Aggregate { key, .. } = &s.step {
-                    out.push(key.clone());
+                match &s.step {
+                    Step::Aggregate { key, .. } => out.push(key.clone()),
+                    Step::Subgraph(_) => grouped.push(s.step.clone()),
+                    Step::Group { key: Some(_), .. } | Step::GroupCount { key: Some(_), .. } => {
+                        grouped.push(s.step.clone())
+                    }
+                    _ => {}
                 }
                 for t in exec::children(&s.step) {
-                    aggregate_keys(&t, out);
+                    aggregate_keys(&t, out, grouped);
                 }
             }
         }
         let mut keys = Vec::new();
-        aggregate_keys(&m.compiled, &mut keys);
+        let mut grouped = Vec::new();
+        aggregate_keys(&m.compiled, &mut keys, &mut grouped);
         for k in keys {
             if !m.side_effects.contains_key(&k) {
                 m.side_effects.insert(k, Value::List(Vec::new()));
             }
         }
+        // group(key)/groupCount(key) that no traverser reaches still leave an empty map,
+        // subgraph(key) an empty graph.
+        for step in grouped {
+            if let Step::Subgraph(k) = &step {
+                if !m.side_effects.contains_key(k) {
+                    m.side_effects.insert(
+                        k.clone(),
+                        Value::Graph(Arc::new(crate::value::GraphData::default())),
+                    );
+                }
+                continue;
+            }
+            if let Step::Group { key: Some(k), .. } | Step::GroupCount { key: Some(k), .. } = &step
+            {
+                if !m.side_effects.contains_key(k) && !m.pending.contains_key(k) {
+                    m.pending.insert(k.clone(), (step.clone(), Vec::new()));
+                }
+            }
+        }
         if let Some(seed) = m.options.seed {
-            m.rng = seed ^ 0x9E37_79B9_7F4A_7C15;
+            // `new java.util.Random(seed)`'s scrambled initial state.
+            m.rng = (seed ^ exec::JAVA_RANDOM_MULTIPLIER) & exec::JAVA_RANDOM_MASK;
         }
         Ok(m)
     }

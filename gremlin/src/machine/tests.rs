@@ -137,9 +137,17 @@ fn out_values_and_ids_keep_int_and_long_as_one_key() {
     // the vertex comes back with its Int32 id
     let r = run(&mut g, vec![("V", vec![Value::Long(1)]), ("id", vec![])]);
     assert_eq!(r, vec![Value::Int(1)]);
-    // strings are never numbers
-    let r = run(&mut g, vec![("V", vec![s("1")])]);
+    // like TinkerGraph's numeric id managers, a string id that spells a number finds
+    // the element with that id (the feature suite's `v[marko].sid` parameters)
+    let r = run(&mut g, vec![("V", vec![s("1")]), ("id", vec![])]);
+    assert_eq!(r, vec![Value::Int(1)]);
+    let r = run(&mut g, vec![("V", vec![s("one")])]);
     assert!(r.is_empty());
+    let r = run(
+        &mut g,
+        vec![("V", vec![]), ("hasId", vec![s("2")]), ("id", vec![])],
+    );
+    assert_eq!(r, vec![Value::Int(2)]);
 }
 
 #[test]
