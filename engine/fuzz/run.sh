@@ -1,57 +1,7 @@
 #!/usr/bin/env bash
 # Runs every engine fuzz target (or the ones named) under libFuzzer for SECONDS each
-# (default 60), on the stable toolchain: coverage comes from stable `-C` codegen flags,
-# not from cargo-fuzz's nightly-only sanitizer flags.
+# (default 60); see tools/fuzz.sh. Crash inputs land in regressions/<target>/ and
+# `cargo test -p engine --lib load::csv::tests::fuzz_regressions_stay_fixed` replays them forever.
 #
 #   engine/fuzz/run.sh [SECONDS] [TARGET...]
-#
-# A crash, timeout or out-of-memory input is copied into regressions/<target>/ (commit it:
-# `cargo test -p engine --lib load::csv::tests::fuzz_regressions_stay_fixed` replays it forever)
-# and the script exits non-zero.
-set -euo pipefail
-
-seconds="${1:-60}"
-[ $# -gt 0 ] && shift
-here="$(cd "$(dirname "$0")" && pwd)"
-cd "$here"
-
-targets=("$@")
-if [ ${#targets[@]} -eq 0 ]; then
-  for f in fuzz_targets/*.rs; do
-    targets+=("$(basename "$f" .rs)")
-  done
-fi
-
-host="$(rustc -vV | sed -n 's/^host: //p')"
-# libFuzzer's inline 8-bit counters, PC table and comparison tracing: the same
-# instrumentation cargo-fuzz asks for, minus AddressSanitizer (the CSV reader has no unsafe).
-export RUSTFLAGS="-Cpasses=sancov-module \
- -Cllvm-args=-sanitizer-coverage-level=4 \
- -Cllvm-args=-sanitizer-coverage-inline-8bit-counters \
- -Cllvm-args=-sanitizer-coverage-pc-table \
- -Cllvm-args=-sanitizer-coverage-trace-compares \
- --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
-# An explicit --target keeps build scripts and proc-macros uninstrumented.
-cargo build --release --target "$host" --bins
-
-status=0
-for t in "${targets[@]}"; do
-  corpus="$here/target/corpus/$t"
-  artifacts="$here/target/artifacts/$t"
-  rm -rf "$artifacts"
-  mkdir -p "$corpus" "$artifacts" "regressions/$t"
-  echo "fuzz: $t for ${seconds}s"
-  # Corpus dirs after the first are read-only inputs: committed seeds and past crashes.
-  if ! "target/$host/release/$t" \
-      -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
-      -print_final_stats=1 -artifact_prefix="$artifacts/" \
-      "$corpus" "seeds/$t" "regressions/$t"; then
-    status=1
-    for a in "$artifacts"/*; do
-      [ -f "$a" ] || continue
-      cp "$a" "regressions/$t/"
-      echo "fuzz: $t failed; input saved as engine/fuzz/regressions/$t/$(basename "$a")"
-    done
-  fi
-done
-exit "$status"
+exec "$(dirname "$0")/../../tools/fuzz.sh" "$(dirname "$0")" "$@"
