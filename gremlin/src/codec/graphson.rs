@@ -158,7 +158,10 @@ impl W<'_> {
         self.out.push('}');
     }
     fn open(&mut self, ty: &str) {
-        let _ = write!(self.out, "{{\"@type\":\"{ty}\",\"@value\":");
+        // Escaped: a strategy's type name comes from its (untrusted) class name.
+        self.out.push_str("{\"@type\":");
+        write_string(self.out, ty);
+        self.out.push_str(",\"@value\":");
     }
     fn float_text(x: f64, debug: String) -> String {
         if x.is_nan() {
