@@ -9,18 +9,24 @@ use std::process::Command;
 
 use common::*;
 
-fn python() -> Option<String> {
-    match std::env::var("COREGRAPH_PYTHON") {
+/// The driver location in `var`; `None` (the test says NOT RUN) when unset, which under
+/// `CI=true` is a failure: `.ci/run` installs the drivers.
+fn driver_env(var: &str, driver: &str) -> Option<String> {
+    match std::env::var(var) {
         Ok(p) if !p.is_empty() => Some(p),
         _ => {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but COREGRAPH_PYTHON is not set: .ci/run installs gremlinpython"
+                "CI=true but {var} is not set: .ci/run installs {driver}"
             );
-            eprintln!("gremlinpython driver test NOT RUN: set COREGRAPH_PYTHON to a python with gremlinpython 3.8");
+            eprintln!("{driver} driver test NOT RUN: set {var} (see net/README.md)");
             None
         }
     }
+}
+
+fn python() -> Option<String> {
+    driver_env("COREGRAPH_PYTHON", "gremlinpython 3.8")
 }
 
 fn run(python: &str, args: &[&str]) {
@@ -70,17 +76,7 @@ fn gremlinpython_with_auth() {
 }
 
 fn node_path() -> Option<String> {
-    match std::env::var("COREGRAPH_NODE_PATH") {
-        Ok(p) if !p.is_empty() => Some(p),
-        _ => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but COREGRAPH_NODE_PATH is not set: .ci/run installs gremlin (npm)"
-            );
-            eprintln!("gremlin-javascript driver test NOT RUN: set COREGRAPH_NODE_PATH to a node_modules with gremlin 3.8");
-            None
-        }
-    }
+    driver_env("COREGRAPH_NODE_PATH", "gremlin-javascript 3.8")
 }
 
 fn run_js(node_path: &str, args: &[&str]) {
