@@ -8,6 +8,11 @@
 #
 # A crash, timeout or out-of-memory input is copied into FUZZ_DIR/regressions/<target>/
 # (commit it: the crate's regression test replays it forever) and the script exits non-zero.
+#
+# FUZZ_SEED fixes libFuzzer's random seed (default: a fresh one each run, to explore). CI
+# sets it, so that a CI run replays a search a developer already ran (on a fresh corpus, the
+# same seed and binary give the same inputs): a crash is found before it lands, not by the
+# gate at random. Explore with random seeds; run `FUZZ_SEED=<CI's seed> ... 120` before pushing.
 set -euo pipefail
 
 here="$(cd "$1" && pwd)"
@@ -44,7 +49,11 @@ for t in "${targets[@]}"; do
   mkdir -p "$corpus" "$artifacts" "regressions/$t"
   echo "fuzz: $t for ${seconds}s"
   # Corpus dirs after the first are read-only inputs: committed seeds and past crashes.
-  if ! "target/$host/release/$t" \
+  seed_flag=()
+  if [ -n "${FUZZ_SEED:-}" ]; then
+    seed_flag=(-seed="$FUZZ_SEED")
+  fi
+  if ! "target/$host/release/$t" "${seed_flag[@]}" \
       -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
       -print_final_stats=1 -artifact_prefix="$artifacts/" \
       "$corpus" "seeds/$t" "regressions/$t"; then

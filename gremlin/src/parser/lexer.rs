@@ -431,6 +431,14 @@ fn integer(
     if negative {
         n = -n;
     }
+    // A hexadecimal or octal literal within the digit limit can still print (in decimal) past
+    // it; the limit is on the value, so that whatever parses prints back to text that parses.
+    // 13,000 bits is below 4,096 decimal digits' 13,606, so only longer values pay for the check.
+    if radix != 10 && n.bits() > 13_000 && n.magnitude().to_string().len() > NUMBER_DIGITS_MAX {
+        return Err(format!(
+            "a number longer than the limit of {NUMBER_DIGITS_MAX} decimal digits"
+        ));
+    }
     let range = |ty: &str| format!("an integer out of range for {ty}");
     Ok(match suffix {
         Some('b') => Value::Byte(i8::try_from(&n).map_err(|_| range("Byte"))?),
