@@ -1,4 +1,5 @@
 //! Per-core runtime, graph model over the shards, and cross-core traversal coordination.
 
+pub mod exec;
 pub mod load;
 pub mod model;

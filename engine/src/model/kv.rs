@@ -197,3 +197,28 @@ impl Kv for MemKv {
         self.records.borrow().keys().copied().collect()
     }
 }
+
+/// A [`Kv`] that spans every core, as the query executor sees the store: batched reads and a
+/// scan of every shard. The per-core runtime implements it over the shards (local records
+/// directly, remote ones by message to their owner core, grouped per core); [`MemKv`] by its
+/// single map. `get`/`put`/`delete` of the underlying [`Kv`] route by digest the same way.
+#[allow(async_fn_in_trait)] // per-core executor: futures are never sent between threads
+pub trait Records: Kv {
+    /// The records under `digests`, `None` where absent, in input order. Implementations
+    /// fetch concurrently and send one message per owner core, never one per record.
+    async fn get_many(&self, digests: &[Digest]) -> Result<Vec<Option<Got>>, KvError> {
+        let mut out = Vec::with_capacity(digests.len());
+        for d in digests {
+            out.push(self.get(d).await?);
+        }
+        Ok(out)
+    }
+
+    /// Digests of every live record on every core (each core's in its stable scan order,
+    /// cores in order).
+    async fn scan_all(&self) -> Result<Vec<Digest>, KvError> {
+        Ok(self.scan())
+    }
+}
+
+impl Records for MemKv {}
