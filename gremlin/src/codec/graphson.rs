@@ -1576,7 +1576,9 @@ pub fn read_graph(text: &str) -> Result<GraphData, DecodeError> {
         for (elabel, item) in edges("outE").map_err(at)? {
             let eid = value_from_json(field(item, "id", "edge").map_err(at)?).map_err(at)?;
             let in_v = value_from_json(field(item, "inV", "edge").map_err(at)?).map_err(at)?;
-            out_ids.insert(eid.clone());
+            if !out_ids.insert(eid.clone()) {
+                return Err(at(invalid(format!("edge id {eid:?} appears twice"))));
+            }
             g.edges.push(Edge {
                 id: eid,
                 label: elabel,

@@ -934,6 +934,10 @@ fn graph_reader_reports_bad_lines() {
     let e = gs::read_graph("{\"id\":1,\"label\":\"a\",\"outE\":{\"x\":[{\"id\":5,\"inV\":9}]}}")
         .expect_err("dangling");
     assert!(e.detail.contains("unknown vertex"), "{e}");
+    // Two edges with one id are refused (writing them back could not be stable).
+    let e = gs::read_graph("{\"id\":1,\"label\":\"a\",\"outE\":{\"x\":[{\"id\":5,\"inV\":1}]}}\n{\"id\":2,\"label\":\"a\",\"outE\":{\"x\":[{\"id\":5,\"inV\":1}]}}")
+        .expect_err("duplicate edge id");
+    assert!(e.detail.contains("appears twice"), "{e}");
     // An edge listed only under inE is still taken once.
     let g = gs::read_graph("{\"id\":1,\"label\":\"a\"}\n{\"id\":2,\"label\":\"b\",\"inE\":{\"x\":[{\"id\":5,\"outV\":1}]}}").expect("inE only");
     assert_eq!(g.edges.len(), 1);
