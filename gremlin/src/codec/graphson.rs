@@ -238,6 +238,19 @@ impl W<'_> {
         write_string(self.out, k);
         self.out.push(':');
     }
+    /// `,"properties":{key: value, ...}` of an adjacency-list element, when it has any.
+    fn properties_member(&mut self, props: Option<&[Property]>) -> Result<(), EncodeError> {
+        let Some(props) = props.filter(|p| !p.is_empty()) else {
+            return Ok(());
+        };
+        self.out.push_str(",\"properties\":{");
+        for (k, p) in props.iter().enumerate() {
+            self.key(k == 0, &p.key);
+            self.value(&p.value)?;
+        }
+        self.out.push('}');
+        Ok(())
+    }
     fn vertex_property(&mut self, vp: &VertexProperty) -> Result<(), EncodeError> {
         self.open("g:VertexProperty");
         self.out.push_str("{\"id\":");
@@ -1689,14 +1702,7 @@ pub fn write_graph(g: &GraphData) -> Result<String, EncodeError> {
                     } else {
                         &e.out_v_id
                     })?;
-                    if let Some(props) = e.properties.as_deref().filter(|p| !p.is_empty()) {
-                        w.out.push_str(",\"properties\":{");
-                        for (k, p) in props.iter().enumerate() {
-                            w.key(k == 0, &p.key);
-                            w.value(&p.value)?;
-                        }
-                        w.out.push('}');
-                    }
+                    w.properties_member(e.properties.as_deref())?;
                     w.out.push('}');
                 }
                 w.out.push(']');
@@ -1716,14 +1722,7 @@ pub fn write_graph(g: &GraphData) -> Result<String, EncodeError> {
                     w.value(&vp.id)?;
                     w.out.push_str(",\"value\":");
                     w.value(&vp.value)?;
-                    if let Some(meta) = vp.properties.as_deref().filter(|p| !p.is_empty()) {
-                        w.out.push_str(",\"properties\":{");
-                        for (k, p) in meta.iter().enumerate() {
-                            w.key(k == 0, &p.key);
-                            w.value(&p.value)?;
-                        }
-                        w.out.push('}');
-                    }
+                    w.properties_member(vp.properties.as_deref())?;
                     w.out.push('}');
                 }
                 w.out.push(']');
