@@ -1668,7 +1668,23 @@ pub fn write_graph(g: &GraphData) -> Result<String, EncodeError> {
             }
         }
         out_edges.entry(&e.out_v_id).or_default().push(e);
-        in_edges.entry(&e.in_v_id).or_default().push(e);
+    }
+    // inE lists follow the order the edges are written in (and so read back in): vertex by
+    // vertex, each one's outE grouped by label. Then reading the file and writing it again
+    // gives the same text (an edge known only from an inE list moves to its tail's outE on
+    // the first trip and keeps its place after that).
+    let mut listed: HashSet<&Value> = HashSet::new();
+    for vx in &g.vertices {
+        if !listed.insert(&vx.id) {
+            continue;
+        }
+        if let Some(edges) = out_edges.get(&vx.id) {
+            for (_, group) in group_by_key(edges, |e| &e.label) {
+                for e in group {
+                    in_edges.entry(&e.in_v_id).or_default().push(e);
+                }
+            }
+        }
     }
     let mut text = String::new();
     for vx in &g.vertices {
