@@ -123,7 +123,7 @@ pub struct Executor<R: Records> {
     pub io: Option<Arc<dyn IoHandler>>,
     /// Generated ids reserved from the model's persisted allocator, not yet handed out.
     id_pool: RefCell<VecDeque<ElementId>>,
-    /// Queries run so far (all attempts included).
+    /// Attempts run by every query so far.
     attempts_total: Cell<u64>,
 }
 
