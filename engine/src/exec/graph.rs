@@ -1,6 +1,7 @@
 //! The `Graph` one executor attempt runs the step machine against: the one-core adapter
-//! ([`ModelGraph`]) over the query's record cache, which fails fast once the attempt has
-//! missed something, hands out generated ids reserved by the executor, and logs every
+//! ([`ModelGraph`]) over the query's record cache, which fails fast once the attempt is
+//! blocked (out of reserved ids, or a limit hit), hands out generated ids reserved by the
+//! executor, and logs every
 //! mutation with its resolved arguments so that the executor can replay it on the real store.
 
 use std::future::Future;

@@ -4,8 +4,9 @@
 //! The step machine and gremlin's `Graph` trait are synchronous; the store is not. A query
 //! therefore runs as optimistic **attempts** over a per-query record cache: an attempt runs
 //! the whole traversal synchronously against the cache ([`cache::CacheKv`] under the model);
-//! every record it reads that is not cached is recorded as a miss (and reads as absent), and
-//! the attempt's later graph calls fail fast. When an attempt ends with misses, the executor
+//! every record it reads that is not cached is recorded as a miss (and reads as absent); the
+//! attempt goes on so that it records every miss of the frontier (only running out of
+//! reserved ids or hitting a limit stops it early). When an attempt ends with misses, the executor
 //! fetches them all with one [`Records::get_many`] (and the scan list of every core with
 //! [`Records::scan_all`] when a scan was asked), adds them to the cache and runs a fresh
 //! attempt. The first attempt that misses nothing is the answer: its logged mutations are
