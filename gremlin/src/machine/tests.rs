@@ -723,3 +723,27 @@ fn productive_by_strategy_turns_missing_values_into_null() {
     assert_eq!(items.len(), 6, "{items:?}");
     assert_eq!(items.iter().filter(|v| matches!(v, Value::Null)).count(), 2);
 }
+
+#[test]
+fn add_e_property_t_id_sets_the_edge_id() {
+    let mut g = modern();
+    let r = run(
+        &mut g,
+        vec![
+            ("V", vec![Value::Int(1)]),
+            ("addE", vec![s("likes")]),
+            ("to", vec![anon(vec![("V", vec![Value::Int(2)])])]),
+            ("property", vec![en(EnumKind::T, "id"), Value::Long(700)]),
+            ("property", vec![s("w"), Value::Int(3)]),
+            ("id", vec![]),
+        ],
+    );
+    assert_eq!(r, vec![Value::Long(700)]);
+    // The edge exists under that id with its property; no vertex 700 was made.
+    let e = run(
+        &mut g,
+        vec![("E", vec![Value::Long(700)]), ("values", vec![s("w")])],
+    );
+    assert_eq!(e, vec![Value::Int(3)]);
+    assert!(run(&mut g, vec![("V", vec![Value::Long(700)])]).is_empty());
+}
