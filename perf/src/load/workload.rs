@@ -311,13 +311,21 @@ impl Workload {
                             ))
                         }
                     };
-                    raw_ops.push((n, name.to_string(), weight, bytecode, body.trim().to_string()));
+                    raw_ops.push((
+                        n,
+                        name.to_string(),
+                        weight,
+                        bytecode,
+                        body.trim().to_string(),
+                    ));
                 }
                 other => return Err(bad(n, format!("unknown directive '{other}'"))),
             }
         }
         for (n, name, weight, bytecode, body) in raw_ops {
-            let op = w.compile_op(&name, weight, bytecode, &body).map_err(|m| bad(n, m))?;
+            let op = w
+                .compile_op(&name, weight, bytecode, &body)
+                .map_err(|m| bad(n, m))?;
             w.weight_total += u64::from(op.weight);
             w.ops.push(op);
         }
@@ -518,7 +526,11 @@ fn parse_param(rest: &str) -> Result<Param, String> {
         "int" => ValueType::Int,
         "long" => ValueType::Long,
         "string" => ValueType::String,
-        other => return Err(format!("param type '{other}': expected int, long or string")),
+        other => {
+            return Err(format!(
+                "param type '{other}': expected int, long or string"
+            ))
+        }
     };
     let f: Vec<&str> = spec.split_whitespace().collect();
     let int = |i: usize| -> Result<i64, String> {
@@ -646,7 +658,10 @@ mod tests {
         assert_eq!(w.ops[1].params, vec![1]);
         let mut rng = Rng::new(1);
         let m = w.request(0, &mut rng, Uuid([1; 16]));
-        assert_eq!((m.op.as_str(), m.processor.as_str()), ("bytecode", "traversal"));
+        assert_eq!(
+            (m.op.as_str(), m.processor.as_str()),
+            ("bytecode", "traversal")
+        );
         let Some(Value::Bytecode(bc)) = m.args.get(&Value::str("gremlin")) else {
             panic!("no bytecode: {m:?}")
         };
@@ -691,14 +706,22 @@ mod tests {
         let w = builtin("read-mostly", 1000, "zipf", "string", "0s", "1s").expect("built in");
         let mut rng = Rng::new(42);
         let picks = (0..20_000).filter(|_| w.pick(&mut rng) == 0).count();
-        assert!((18_600..19_400).contains(&picks), "{picks} of 20000 lookups");
+        assert!(
+            (18_600..19_400).contains(&picks),
+            "{picks} of 20000 lookups"
+        );
         let zipf = Zipf::new(1000, 0.99).expect("zipf");
         let mut counts = vec![0u32; 1000];
         for _ in 0..100_000 {
             counts[zipf.sample(&mut rng) as usize] += 1;
         }
         // Rank 0 is far hotter than the median rank, and every rank is within range.
-        assert!(counts[0] > 50 * counts[500].max(1), "{} vs {}", counts[0], counts[500]);
+        assert!(
+            counts[0] > 50 * counts[500].max(1),
+            "{} vs {}",
+            counts[0],
+            counts[500]
+        );
         let uniform = Param {
             name: "u".into(),
             dist: Dist::Uniform { lo: 10, hi: 12 },

@@ -291,7 +291,10 @@ mod tests {
             check_handshake_response(ok.as_bytes(), key),
             Ok(Some(ok.len() - 4))
         );
-        assert_eq!(check_handshake_response(&ok.as_bytes()[..20], key), Ok(None));
+        assert_eq!(
+            check_handshake_response(&ok.as_bytes()[..20], key),
+            Ok(None)
+        );
         let wrong = ok.replace("s3pP", "AAAA");
         assert!(check_handshake_response(wrong.as_bytes(), key).is_err());
         let refused = "HTTP/1.1 404 Not Found\r\n\r\n";
