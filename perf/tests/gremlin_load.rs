@@ -270,6 +270,10 @@ fn cli_writes_text_json_and_svg() {
         stdout.contains("server connections per core: core 0"),
         "{stdout}"
     );
+    assert!(
+        stderr.contains("] end     done"),
+        "no progress line: {stderr}"
+    );
     let text = std::fs::read_to_string(&json_path).expect("json written");
     let j = json::parse(&text).expect("valid JSON");
     let Json::Array(workloads) = obj(&j, "workloads") else {
@@ -401,4 +405,52 @@ fn requests_are_byte_equal_to_gremlinpython() {
         "python printed {seen} of {} cases",
         ours.len()
     );
+}
+
+/// The server going away mid-run ends the run (no hang) with the failures counted.
+#[test]
+fn server_shutdown_mid_run_is_reported_not_hung() {
+    let server = start_server();
+    let w = workload(&format!(
+        "warmup 0s\nduration 2s\nparam vid uniform 0 {} as long\nop read 1 bytecode g.V(vid).out()\n",
+        IDS - 1
+    ));
+    let cfg = config(&server, 2, Mode::Closed { in_flight: 4 });
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        server.shutdown().expect("shutdown");
+    });
+    let started = std::time::Instant::now();
+    let r = run::run(&cfg, w).expect("run");
+    stopper.join().expect("stopper");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    let read = op(&r, "read");
+    assert!(read.count > 0, "{read:?}");
+    let lost: u64 = ["closed-by-server", "connection-lost"]
+        .iter()
+        .filter_map(|k| r.other_errors.get(*k))
+        .sum();
+    assert_eq!(lost, 2, "{:?}", r.other_errors);
+}
+
+/// Nothing listening: every connection fails, reported as such, and the run returns.
+#[test]
+fn refused_connections_are_reported() {
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr")
+    };
+    let w = workload("warmup 0s\nduration 200ms\nop read 1 bytecode g.V()\n");
+    let mut cfg = RunConfig::new(addr);
+    cfg.cpus = cpus();
+    cfg.connections = 3;
+    cfg.connect_timeout = Duration::from_secs(2);
+    let r = run::run(&cfg, w).expect("run");
+    assert_eq!(r.connected, 0);
+    assert_eq!(r.other_errors.get("connect-failed"), Some(&3), "{r:?}");
+    assert_eq!(r.total_count(), 0);
 }

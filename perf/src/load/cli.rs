@@ -78,11 +78,8 @@ fn load_workload(a: &Args, name: &str) -> Result<Workload, String> {
         workload::builtin(name, a.ids, &a.id_dist, &a.id_type, warmup, duration).map_err(|e| e.0)?
     } else {
         let mut w = Workload::load(std::path::Path::new(name)).map_err(|e| e.0)?;
-        let parse = |s: &str| {
-            Workload::parse(&format!("warmup {s}\nop x 1 eval x"), "x")
-                .map(|w| w.warmup)
-                .map_err(|_| format!("bad duration '{s}'"))
-        };
+        let parse =
+            |s: &str| workload::parse_duration(s).ok_or_else(|| format!("bad duration '{s}'"));
         if let Some(s) = &a.warmup {
             w.warmup = parse(s)?;
         }

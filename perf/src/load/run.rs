@@ -269,6 +269,8 @@ impl Conn {
     /// The connection died: every outstanding request fails with `io`.
     fn fail_all(&self, what: &str) {
         self.closed.set(true);
+        // The writer may be waiting for work: let it see the connection is gone.
+        let _ = self.wake.try_send(());
         let pending: Vec<(usize, Instant)> =
             self.pending.borrow_mut().drain().map(|(_, v)| v).collect();
         self.fail_pending(pending, what);
@@ -429,7 +431,11 @@ async fn run_connection(
     progress: Arc<Progress>,
 ) -> u64 {
     let mut rng = Rng::new(cfg.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    let connected = connect(&cfg, &mut rng).await;
+    let connected = glommio::timer::timeout(cfg.connect_timeout, async {
+        Ok(connect(&cfg, &mut rng).await)
+    })
+    .await
+    .unwrap_or_else(|_| Err("connect: timed out (TCP connect and WebSocket upgrade)".to_string()));
     let (stream, leftover) = match connected {
         Ok(s) => {
             progress.connected.fetch_add(1, Ordering::Relaxed);
@@ -665,6 +671,16 @@ pub fn run(cfg: &RunConfig, workload: Arc<Workload>) -> Result<WorkloadReport, R
             );
             last = (now, done);
         }
+    }
+    if cfg.progress {
+        let done = progress.done.load(Ordering::Relaxed);
+        eprintln!(
+            "[{:>6.1}s] end     done {done} requests, errors {}, connections {}/{}",
+            Instant::now().saturating_duration_since(t0).as_secs_f64(),
+            progress.errors.load(Ordering::Relaxed),
+            progress.connected.load(Ordering::Relaxed),
+            cfg.connections,
+        );
     }
     let mut ops: Vec<OpStats> = (0..workload.ops.len()).map(|_| OpStats::new()).collect();
     let mut per_connection = Vec::with_capacity(cfg.connections);

@@ -231,7 +231,8 @@ fn bad(line_no: usize, m: impl std::fmt::Display) -> WorkloadError {
     WorkloadError(format!("line {line_no}: {m}"))
 }
 
-fn parse_duration(s: &str) -> Option<Duration> {
+/// `2s`, `1.5s`, `500ms` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Option<Duration> {
     if let Some(ms) = s.strip_suffix("ms") {
         return ms.parse().ok().map(Duration::from_millis);
     }
