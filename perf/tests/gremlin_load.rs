@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,9 +19,13 @@ use perf::load::workload::{self, build_request, Workload};
 /// Ids the test workloads draw from; the engine rejects anything else with 500.
 const IDS: i64 = 100;
 
+/// `dedup()` requests being served right now, and the most at once.
+static DEDUP_CONCURRENT: AtomicUsize = AtomicUsize::new(0);
+static DEDUP_CONCURRENT_MAX: AtomicUsize = AtomicUsize::new(0);
+
 /// Test engine. Bytecode: 500 unless the first step is `V(id)` with a Long in 0..IDS or a
-/// step is `addV`; 595 when a step is `fail`; sleeps 50 ms when a step is `barrier`; else one
-/// traverser per step. Eval: 597 when the script contains `boom`, else the binding count.
+/// step is `addV`; 595 when a step is `fail`; a `dedup` step takes 20 ms (and is counted),
+/// a `barrier` step 50 ms; else one traverser per step. Eval: 597 when the script contains `boom`, else the binding count.
 struct Engine;
 
 impl GremlinService for Engine {
@@ -41,6 +46,13 @@ impl GremlinService for Engine {
                 }
                 if has("fail") {
                     return Err(ServiceError::new(status::SERVER_ERROR_FAIL_STEP, "fail()"));
+                }
+                if has("dedup") {
+                    // Only `closed_loop_total_in_flight_is_held` sends dedup().
+                    let now = DEDUP_CONCURRENT.fetch_add(1, Ordering::SeqCst) + 1;
+                    DEDUP_CONCURRENT_MAX.fetch_max(now, Ordering::SeqCst);
+                    glommio::timer::sleep(Duration::from_millis(20)).await;
+                    DEDUP_CONCURRENT.fetch_sub(1, Ordering::SeqCst);
                 }
                 if has("barrier") {
                     glommio::timer::sleep(Duration::from_millis(50)).await;
@@ -453,4 +465,29 @@ fn refused_connections_are_reported() {
     assert_eq!(r.connected, 0);
     assert_eq!(r.other_errors.get("connect-failed"), Some(&3), "{r:?}");
     assert_eq!(r.total_count(), 0);
+}
+
+/// `--in-flight-total 5` over 2 connections: 3 + 2 outstanding, never more, always refilled.
+#[test]
+fn closed_loop_total_in_flight_is_held() {
+    let server = start_server();
+    let w = workload(
+        "warmup 100ms\nduration 1s\nparam vid uniform 1 1\nop slow 1 bytecode g.V(vid).dedup()\n",
+    );
+    let cfg = config(&server, 2, Mode::ClosedTotal { in_flight: 5 });
+    let r = run::run(&cfg, w).expect("run");
+    let slow = op(&r, "slow");
+    assert_eq!(DEDUP_CONCURRENT_MAX.load(Ordering::SeqCst), 5);
+    // 5 at a time, 20 ms each: about 250 per second.
+    assert!((150..=260).contains(&slow.count), "{slow:?}");
+    assert!(slow.p50_us >= 20_000, "{slow:?}");
+    let bad = RunConfig {
+        connections: 8,
+        ..cfg.clone()
+    };
+    assert!(
+        run::run(&bad, workload("op x 1 eval x")).is_err(),
+        "5 in flight over 8 connections"
+    );
+    server.shutdown().expect("shutdown");
 }

@@ -48,6 +48,10 @@ pub struct Args {
     /// Closed loop: requests in flight per connection.
     #[arg(long, default_value_t = 1)]
     pub in_flight: usize,
+    /// Closed loop: requests in flight in total, spread over the connections (instead of
+    /// --in-flight).
+    #[arg(long)]
+    pub in_flight_total: Option<usize>,
     /// Open loop at this many requests per second in total (latency from the intended start).
     #[arg(long)]
     pub rate: Option<f64>,
@@ -105,9 +109,15 @@ pub fn main(a: Args) -> Result<(), String> {
     cfg.path = a.path.clone();
     cfg.cpus = cpus;
     cfg.connections = a.connections;
-    cfg.mode = match a.rate {
-        Some(rate_per_s) => Mode::Open { rate_per_s },
-        None => Mode::Closed {
+    cfg.mode = match (a.rate, a.in_flight_total) {
+        (Some(_), Some(_)) => {
+            return Err(
+                "--rate (open loop) and --in-flight-total (closed loop) exclude each other".into(),
+            )
+        }
+        (Some(rate_per_s), None) => Mode::Open { rate_per_s },
+        (None, Some(in_flight)) => Mode::ClosedTotal { in_flight },
+        (None, None) => Mode::Closed {
             in_flight: a.in_flight,
         },
     };

@@ -29,6 +29,8 @@ use super::ws::{self, FrameReader, ServerMessage};
 pub const CONNECTIONS_MAX: usize = 65_536;
 /// Most requests in flight on one connection (closed loop), and the open loop's cap.
 pub const IN_FLIGHT_PER_CONNECTION_MAX: usize = 4096;
+/// Highest open-loop rate accepted, requests per second in total.
+pub const RATE_PER_S_MAX: f64 = 10_000_000.0;
 /// Highest latency the histograms hold, in microseconds (one hour); above it saturates.
 pub const LATENCY_US_MAX: u64 = 3_600_000_000;
 /// Socket read buffer of one connection.
@@ -46,6 +48,9 @@ const STAGGER: bool = true;
 pub enum Mode {
     /// `in_flight` requests outstanding on every connection at all times.
     Closed { in_flight: usize },
+    /// `in_flight` requests outstanding in total, spread evenly over the connections (at
+    /// least one each).
+    ClosedTotal { in_flight: usize },
     /// `rate_per_s` requests per second in total, on a fixed schedule spread over the
     /// connections; at most `RunConfig::pending_max` outstanding per connection (a
     /// connection at its cap waits, and the wait counts in the latency).
@@ -257,7 +262,7 @@ impl Conn {
             }
         }
         match self.mode {
-            Mode::Closed { .. } => {
+            Mode::Closed { .. } | Mode::ClosedTotal { .. } => {
                 if now < self.clock.end && !self.finishing.get() {
                     self.issue(now);
                 }
@@ -277,21 +282,38 @@ impl Conn {
         self.slots.signal(IN_FLIGHT_PER_CONNECTION_MAX as u64);
     }
 
-    /// Open loop: requests scheduled every `interval` from `from` to the end that were not
-    /// sent; each is counted as `not-sent` against a randomly picked op (ops are picked at
-    /// send time).
+    /// Open loop: the requests scheduled every `interval` from `from` up to the end were not
+    /// sent. They count as `not-sent` (those scheduled in the measured window), spread over
+    /// the ops by weight (ops are picked at send time), computed rather than walked.
     fn count_unsent(&self, from: Instant, interval: Duration) {
-        let mut t = from;
+        let step = interval.as_nanos().max(1);
+        let slots_before = |t: Instant| t.saturating_duration_since(from).as_nanos().div_ceil(step);
+        let all = slots_before(self.clock.end);
+        let skipped = slots_before(self.clock.measured_from).min(all);
+        let measured = all - skipped;
+        self.progress
+            .errors
+            .fetch_add(u64::try_from(all).unwrap_or(u64::MAX), Ordering::Relaxed);
+        if measured == 0 {
+            return;
+        }
+        let total = u128::from(self.workload.weight_total.max(1));
         let mut stats = self.stats.borrow_mut();
-        while t < self.clock.end {
-            self.progress.errors.fetch_add(1, Ordering::Relaxed);
-            let op = self.workload.pick(&mut self.rng.borrow_mut());
-            if t >= self.clock.measured_from {
-                if let Some(s) = stats.get_mut(op) {
-                    s.error("not-sent");
+        let mut given = 0u128;
+        for (i, op) in self.workload.ops.iter().enumerate() {
+            let share = measured * u128::from(op.weight) / total;
+            given += share;
+            let n = if i + 1 == self.workload.ops.len() {
+                share + (measured - given.min(measured))
+            } else {
+                share
+            };
+            if n > 0 {
+                if let Some(s) = stats.get_mut(i) {
+                    *s.errors.entry("not-sent".to_string()).or_insert(0) +=
+                        u64::try_from(n).unwrap_or(u64::MAX);
                 }
             }
-            t += interval.max(Duration::from_nanos(1));
         }
     }
 
@@ -482,8 +504,16 @@ async fn run_connection(
     let writer_task = glommio::spawn_local(write_loop(conn.clone(), writer, wake_rx));
     sleep_until(clock.start).await;
     match cfg.mode {
-        Mode::Closed { in_flight } => {
-            for _ in 0..in_flight.clamp(1, IN_FLIGHT_PER_CONNECTION_MAX) {
+        Mode::Closed { .. } | Mode::ClosedTotal { .. } => {
+            let n = match cfg.mode {
+                Mode::ClosedTotal { in_flight } => {
+                    let conns = cfg.connections.max(1);
+                    in_flight / conns + usize::from(index < in_flight % conns)
+                }
+                Mode::Closed { in_flight } => in_flight,
+                Mode::Open { .. } => 0,
+            };
+            for _ in 0..n.clamp(1, IN_FLIGHT_PER_CONNECTION_MAX) {
                 conn.issue(Instant::now());
             }
             sleep_until(clock.end).await;
@@ -574,10 +604,31 @@ pub fn run(cfg: &RunConfig, workload: Arc<Workload>) -> Result<WorkloadReport, R
             cfg.connections
         )));
     }
-    if let Mode::Open { rate_per_s } = cfg.mode {
-        if !(rate_per_s.is_finite() && rate_per_s > 0.0) {
-            return Err(RunError(format!("rate {rate_per_s}: must be positive")));
+    match cfg.mode {
+        Mode::Open { rate_per_s }
+            if !(rate_per_s.is_finite() && rate_per_s > 0.0 && rate_per_s <= RATE_PER_S_MAX) =>
+        {
+            return Err(RunError(format!(
+                "rate {rate_per_s}: must be above 0 and at most {RATE_PER_S_MAX}"
+            )));
         }
+        Mode::Closed { in_flight }
+            if in_flight == 0 || in_flight > IN_FLIGHT_PER_CONNECTION_MAX =>
+        {
+            return Err(RunError(format!(
+                "{in_flight} in flight per connection: must be 1..={IN_FLIGHT_PER_CONNECTION_MAX}"
+            )));
+        }
+        Mode::ClosedTotal { in_flight }
+            if in_flight < cfg.connections
+                || in_flight > IN_FLIGHT_PER_CONNECTION_MAX.saturating_mul(cfg.connections) =>
+        {
+            return Err(RunError(format!(
+                "{in_flight} in flight in total: at least one per connection ({}) and at most {IN_FLIGHT_PER_CONNECTION_MAX} per connection",
+                cfg.connections
+            )));
+        }
+        _ => {}
     }
     let before = cfg.admin.map(scrape_connections_total);
     let cfg_arc = Arc::new(cfg.clone());
@@ -724,6 +775,11 @@ pub fn run(cfg: &RunConfig, workload: Arc<Workload>) -> Result<WorkloadReport, R
     Ok(WorkloadReport {
         workload: workload.name.clone(),
         mode: match cfg.mode {
+            Mode::ClosedTotal { in_flight } => format!(
+                "closed loop, {} in flight in total over {} connections",
+                in_flight.max(cfg.connections),
+                cfg.connections
+            ),
             Mode::Closed { in_flight } => format!(
                 "closed loop, {in_flight} in flight per connection ({} total)",
                 in_flight * cfg.connections
