@@ -95,13 +95,18 @@ fn workload(text: &str) -> Arc<Workload> {
     Arc::new(Workload::parse(text, "test").expect("workload parses"))
 }
 
-fn config(server: &net::ServerHandle, connections: usize, mode: Mode) -> RunConfig {
-    let mut cfg = RunConfig::new(server.local_addr());
+fn config_for(addr: SocketAddr, connections: usize, mode: Mode) -> RunConfig {
+    let mut cfg = RunConfig::new(addr);
     cfg.cpus = cpus();
     cfg.connections = connections;
     cfg.mode = mode;
-    cfg.admin = server.admin_addr();
     cfg.drain = Duration::from_secs(2);
+    cfg
+}
+
+fn config(server: &net::ServerHandle, connections: usize, mode: Mode) -> RunConfig {
+    let mut cfg = config_for(server.local_addr(), connections, mode);
+    cfg.admin = server.admin_addr();
     cfg
 }
 
@@ -490,4 +495,42 @@ fn closed_loop_total_in_flight_is_held() {
         "5 in flight over 8 connections"
     );
     server.shutdown().expect("shutdown");
+}
+
+/// With authentication on, the generator answers the 407 challenge (SASL PLAIN, same request
+/// id) and the challenged request completes; with a wrong password every request fails 401.
+#[test]
+fn authentication_challenge_is_answered() {
+    let dir = std::env::temp_dir().join(format!("coregraph-perf-auth-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("credentials");
+    let _ = std::fs::remove_file(&path);
+    net::auth::add_user(&path, "bench", "secret").expect("add user");
+    let config = net::Config {
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        cpus: cpus(),
+        credentials_path: Some(path),
+        ..net::Config::default()
+    };
+    let server =
+        net::serve(config, net::wire::Serializers::standard(), |_| Engine).expect("server starts");
+    let w = workload(&format!(
+        "warmup 0s\nduration 500ms\nparam vid uniform 0 {} as long\nop read 1 bytecode g.V(vid).out()\n",
+        IDS - 1
+    ));
+    let mut cfg = config_for(server.local_addr(), 2, Mode::Closed { in_flight: 2 });
+    cfg.credentials = Some(("bench".into(), "secret".into()));
+    let r = run::run(&cfg, w.clone()).expect("run");
+    let read = op(&r, "read");
+    assert!(read.count > 10 && read.errors.is_empty(), "{read:?}");
+    cfg.credentials = Some(("bench".into(), "wrong".into()));
+    let r = run::run(&cfg, w).expect("run");
+    let read = op(&r, "read");
+    assert_eq!(read.count, 0, "{read:?}");
+    assert!(
+        read.errors.get("401").copied().unwrap_or(0) >= 2,
+        "{read:?}"
+    );
+    server.shutdown().expect("shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -61,6 +61,12 @@ pub struct Args {
     /// The server's admin address, scraped (/metrics) for connections per core.
     #[arg(long)]
     pub admin: Option<SocketAddr>,
+    /// User for the server's SASL PLAIN authentication (with --password).
+    #[arg(long, requires = "password")]
+    pub user: Option<String>,
+    /// Password for --user.
+    #[arg(long, requires = "user")]
+    pub password: Option<String>,
     /// Write the JSON report here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -125,6 +131,7 @@ pub fn main(a: Args) -> Result<(), String> {
     cfg.admin = a.admin;
     cfg.progress = !a.quiet;
     cfg.seed = a.seed;
+    cfg.credentials = a.user.clone().zip(a.password.clone());
     let workloads: Vec<Workload> = a
         .workload
         .iter()

@@ -18,7 +18,8 @@ use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::net::TcpStream;
 use glommio::sync::Semaphore;
 use glommio::{LocalExecutorBuilder, Placement};
-use gremlin::codec::message::{encode_request_frame, Format};
+use gremlin::codec::message::{encode_request_frame, Format, RequestMessage};
+use gremlin::value::{Map, Uuid, Value};
 use hdrhistogram::Histogram;
 
 use super::report::{self, OpReport, WorkloadReport};
@@ -80,6 +81,9 @@ pub struct RunConfig {
     pub drain: Duration,
     /// Largest response message accepted.
     pub message_size_bytes_max: usize,
+    /// User and password answering the server's SASL PLAIN challenge (407), as
+    /// gremlinpython does; without them a 407 counts as an error.
+    pub credentials: Option<(String, String)>,
 }
 
 impl RunConfig {
@@ -98,6 +102,7 @@ impl RunConfig {
             connect_timeout: Duration::from_secs(10),
             drain: Duration::from_secs(5),
             message_size_bytes_max: 64 * 1024 * 1024,
+            credentials: None,
         }
     }
 }
@@ -185,6 +190,7 @@ struct Conn {
     closed: Cell<bool>,
     finishing: Cell<bool>,
     progress: Arc<Progress>,
+    credentials: Option<(String, String)>,
 }
 
 impl Conn {
@@ -227,6 +233,28 @@ impl Conn {
         }
     }
 
+    /// Answers a 407 challenge of request `id` with SASL PLAIN under the same request id
+    /// (`processor=traversal`, `op=authentication`, `args={sasl}`), as gremlinpython does.
+    fn authenticate(&self, id: Uuid, user: &str, password: &str) {
+        use base64::Engine as _;
+        let plain = format!("\0{user}\0{password}");
+        let mut args = Map::default();
+        args.insert(
+            Value::str("sasl"),
+            Value::str(&base64::engine::general_purpose::STANDARD.encode(plain)),
+        );
+        let message = RequestMessage {
+            request_id: id,
+            op: "authentication".to_string(),
+            processor: "traversal".to_string(),
+            args,
+        };
+        match encode_request_frame(Format::GraphBinaryV1, &message) {
+            Ok(frame) => self.push_frame(0x2, &frame),
+            Err(_) => self.count_other("encode"),
+        }
+    }
+
     fn on_response(&self, body: &[u8]) {
         let (id, code) = match ws::response_header(body) {
             Ok(h) => h,
@@ -237,6 +265,15 @@ impl Conn {
         };
         if code == 206 {
             return;
+        }
+        if code == 407 {
+            if let (Some(id), Some((user, password))) = (id, &self.credentials) {
+                if self.pending.borrow().contains_key(&id) {
+                    // The challenged request stays pending: its own response follows.
+                    self.authenticate(Uuid(id), user, password);
+                    return;
+                }
+            }
         }
         let Some((op, intended)) = id.and_then(|id| self.pending.borrow_mut().remove(&id)) else {
             self.count_other("unmatched-response");
@@ -499,6 +536,7 @@ async fn run_connection(
         closed: Cell::new(false),
         finishing: Cell::new(false),
         progress,
+        credentials: cfg.credentials.clone(),
     });
     let reader_task = glommio::spawn_local(read_loop(conn.clone(), reader, fr));
     let writer_task = glommio::spawn_local(write_loop(conn.clone(), writer, wake_rx));
