@@ -366,6 +366,11 @@ fn rust_cases() -> BTreeMap<String, Vec<u8>> {
         "param vid uniform 7 7\nop x 1 eval g.V(vid).count()",
     );
     add("eval-plain", "op x 1 eval g.V().count()");
+    let auth = workload::authentication_request(id, "bench", "s3cret");
+    cases.insert(
+        "authentication".to_string(),
+        encode_request_frame(Format::GraphBinaryV1, &auth).expect("auth"),
+    );
     cases
 }
 

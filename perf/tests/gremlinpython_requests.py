@@ -3,6 +3,7 @@ driver does (DriverRemoteConnection for traversals, Client.submit for scripts) a
 `name hex` line per case, for perf/tests/gremlin_load.rs to compare with coregraph-perf's bytes.
 The cases must match RUST_CASES in that test."""
 
+import base64
 import uuid
 
 from gremlin_python.driver import request
@@ -40,6 +41,10 @@ CASES = [
     ("long-ids", bytecode(g.V(long(1)).out("knows").has("age", P.gt(30)).values("name"), "gmodern")),
     ("eval-bindings", script("g.V(vid).count()", {"vid": long(7)})),
     ("eval-plain", script("g.V().count()", {})),
+    # What the protocol handler sends on a 407 (driver/protocol.py, username/password).
+    ("authentication", request.RequestMessage(
+        "traversal", "authentication",
+        {"sasl": base64.b64encode(b"".join([b"\x00", b"bench", b"\x00", b"s3cret"])).decode()})),
 ]
 
 serializer = GraphBinarySerializersV1()

@@ -18,8 +18,8 @@ use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::net::TcpStream;
 use glommio::sync::Semaphore;
 use glommio::{LocalExecutorBuilder, Placement};
-use gremlin::codec::message::{encode_request_frame, Format, RequestMessage};
-use gremlin::value::{Map, Uuid, Value};
+use gremlin::codec::message::{encode_request_frame, Format};
+use gremlin::value::Uuid;
 use hdrhistogram::Histogram;
 
 use super::report::{self, OpReport, WorkloadReport};
@@ -236,19 +236,7 @@ impl Conn {
     /// Answers a 407 challenge of request `id` with SASL PLAIN under the same request id
     /// (`processor=traversal`, `op=authentication`, `args={sasl}`), as gremlinpython does.
     fn authenticate(&self, id: Uuid, user: &str, password: &str) {
-        use base64::Engine as _;
-        let plain = format!("\0{user}\0{password}");
-        let mut args = Map::default();
-        args.insert(
-            Value::str("sasl"),
-            Value::str(&base64::engine::general_purpose::STANDARD.encode(plain)),
-        );
-        let message = RequestMessage {
-            request_id: id,
-            op: "authentication".to_string(),
-            processor: "traversal".to_string(),
-            args,
-        };
+        let message = super::workload::authentication_request(id, user, password);
         match encode_request_frame(Format::GraphBinaryV1, &message) {
             Ok(frame) => self.push_frame(0x2, &frame),
             Err(_) => self.count_other("encode"),

@@ -459,6 +459,25 @@ pub fn build_request(
     }
 }
 
+/// The answer to a 407 challenge of request `id`: SASL PLAIN (`\0user\0password`, base64)
+/// under the same request id, `processor=traversal`, `op=authentication`, as gremlinpython's
+/// protocol handler sends it.
+pub fn authentication_request(id: Uuid, user: &str, password: &str) -> RequestMessage {
+    use base64::Engine as _;
+    let plain = format!("\0{user}\0{password}");
+    let mut args = Map::default();
+    args.insert(
+        Value::str("sasl"),
+        Value::str(&base64::engine::general_purpose::STANDARD.encode(plain)),
+    );
+    RequestMessage {
+        request_id: id,
+        op: "authentication".to_string(),
+        processor: "traversal".to_string(),
+        args,
+    }
+}
+
 fn substitute_instructions(
     list: &[Instruction],
     values: &[(&str, Value)],
