@@ -351,11 +351,11 @@ fn rust_cases() -> BTreeMap<String, Vec<u8>> {
     let mut add = |name: &str, text: &str| {
         let w = Workload::parse(text, name).expect(name);
         let mut rng = workload::Rng::new(1);
-        let m = w.request(0, &mut rng, id);
-        cases.insert(
-            name.to_string(),
-            encode_request_frame(Format::GraphBinaryV1, &m).expect(name),
-        );
+        // The generator's own path: the op's pre-encoded template with fresh values spliced in.
+        let frame = w
+            .encode_frame(0, &mut rng, id, &mut workload::Scratch::default())
+            .to_vec();
+        cases.insert(name.to_string(), frame);
     };
     add(
         "long-ids",

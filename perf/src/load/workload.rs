@@ -174,20 +174,50 @@ pub struct Param {
 }
 
 impl Param {
-    /// The next value.
-    pub fn draw(&self, rng: &mut Rng) -> Value {
-        let n = match &self.dist {
+    fn draw_number(&self, rng: &mut Rng) -> i64 {
+        match &self.dist {
             Dist::Uniform { lo, hi } => {
                 let span = hi.abs_diff(*lo).saturating_add(1);
                 lo.wrapping_add(rng.below(span) as i64)
             }
             Dist::Zipf { lo, zipf } => lo.wrapping_add(zipf.sample(rng) as i64),
             Dist::Counter { next } => next.fetch_add(1, Ordering::Relaxed),
-        };
+        }
+    }
+
+    /// The next value.
+    pub fn draw(&self, rng: &mut Rng) -> Value {
+        let n = self.draw_number(rng);
         match self.ty {
             ValueType::Int => Value::Int(n as i32),
             ValueType::Long => Value::Long(n),
             ValueType::String => Value::str(&n.to_string()),
+        }
+    }
+
+    /// The next value, appended to `out` fully qualified in GraphBinary (what
+    /// `graphbinary::write_value(out, &self.draw(rng))` writes, without building a `Value`).
+    pub fn draw_graphbinary(&self, rng: &mut Rng, out: &mut Vec<u8>) {
+        let n = self.draw_number(rng);
+        match self.ty {
+            ValueType::Int => {
+                out.extend_from_slice(&[0x01, 0x00]);
+                out.extend_from_slice(&(n as i32).to_be_bytes());
+            }
+            ValueType::Long => {
+                out.extend_from_slice(&[0x02, 0x00]);
+                out.extend_from_slice(&n.to_be_bytes());
+            }
+            ValueType::String => {
+                use std::io::Write as _;
+                out.extend_from_slice(&[0x03, 0x00, 0, 0, 0, 0]);
+                let at = out.len();
+                let _ = write!(out, "{n}");
+                let len = (out.len() - at) as u32;
+                if let Some(slot) = out.get_mut(at - 4..at) {
+                    slot.copy_from_slice(&len.to_be_bytes());
+                }
+            }
         }
     }
 }
@@ -211,6 +241,93 @@ pub struct Op {
     pub text: String,
     /// Indices into [`Workload::params`] of the params this op uses.
     pub params: Vec<usize>,
+    /// The request frame pre-encoded around its parameter values.
+    pub encoded: EncodedTemplate,
+}
+
+/// An op's request frame (mime prefix and GraphBinary message) encoded once, split where the
+/// parameter values go: `pieces[0] value(slots[0]) pieces[1] ... pieces[n]`, the request id at
+/// [`REQUEST_ID_OFFSET`] of `pieces[0]`. GraphBinary composite values carry item counts, not
+/// byte lengths, so a value of any length can be spliced in; the test
+/// `encoded_templates_equal_the_full_encoder` holds this to the full encoder's bytes.
+#[derive(Clone, Debug, Default)]
+pub struct EncodedTemplate {
+    pieces: Vec<Vec<u8>>,
+    /// For each gap, the position in [`Op::params`] of the param whose value goes there.
+    slots: Vec<usize>,
+}
+
+/// Where the request id sits in a GraphBinary request frame: the mime length byte, the mime
+/// type, the version byte.
+pub const REQUEST_ID_OFFSET: usize = 1 + gremlin::codec::message::MIME_GRAPHBINARY_V1.len() + 1;
+
+/// Per-connection scratch space of [`Workload::encode_frame`] (reused, so a request costs no
+/// allocation once warm).
+#[derive(Default)]
+pub struct Scratch {
+    values: Vec<u8>,
+    ranges: Vec<(usize, usize)>,
+    frame: Vec<u8>,
+}
+
+/// The sentinel string standing for param `k` while a template is encoded: NUL bytes and a
+/// marker no Gremlin text produces by accident.
+fn sentinel(k: usize) -> String {
+    format!("\u{0}coregraph-perf-slot-{k}\u{0}")
+}
+
+impl EncodedTemplate {
+    /// Encodes `template` with sentinels for its `n_params` params and splits at them.
+    fn new(template: &Template, source: &str, params: &[&str]) -> Result<EncodedTemplate, String> {
+        let sentinels: Vec<String> = (0..params.len()).map(sentinel).collect();
+        let values: Vec<(&str, Value)> = params
+            .iter()
+            .zip(&sentinels)
+            .map(|(name, s)| (*name, Value::str(s)))
+            .collect();
+        let m = build_request(Some(template), source, &values, Uuid([0; 16]));
+        let frame = gremlin::codec::message::encode_request_frame(
+            gremlin::codec::message::Format::GraphBinaryV1,
+            &m,
+        )
+        .map_err(|e| format!("cannot encode: {e}"))?;
+        let needles: Vec<Vec<u8>> = sentinels
+            .iter()
+            .map(|s| {
+                let mut b = Vec::new();
+                gremlin::codec::graphbinary::write_value(&mut b, &Value::str(s))
+                    .map_err(|e| e.to_string())
+                    .map(|()| b)
+            })
+            .collect::<Result<_, _>>()?;
+        let mut pieces = Vec::new();
+        let mut slots = Vec::new();
+        let mut rest: &[u8] = &frame;
+        loop {
+            let next = needles
+                .iter()
+                .enumerate()
+                .filter_map(|(k, n)| {
+                    rest.windows(n.len().max(1))
+                        .position(|w| w == n.as_slice())
+                        .map(|at| (at, k))
+                })
+                .min();
+            let Some((at, k)) = next else { break };
+            let needle_len = needles.get(k).map_or(0, Vec::len);
+            pieces.push(rest.get(..at).unwrap_or_default().to_vec());
+            slots.push(k);
+            rest = rest.get(at + needle_len..).unwrap_or_default();
+        }
+        pieces.push(rest.to_vec());
+        if pieces
+            .first()
+            .is_none_or(|p| p.len() < REQUEST_ID_OFFSET + 16)
+        {
+            return Err("a parameter value lands before the request id".to_string());
+        }
+        Ok(EncodedTemplate { pieces, slots })
+    }
 }
 
 /// A workload: a weighted mix of operations, its parameters and timing.
@@ -380,12 +497,20 @@ impl Workload {
         };
         params.sort_unstable();
         params.dedup();
+        let names: Vec<&str> = params
+            .iter()
+            .filter_map(|&i| self.params.get(i))
+            .map(|p| p.name.as_str())
+            .collect();
+        let encoded = EncodedTemplate::new(&template, &self.source, &names)
+            .map_err(|e| format!("op '{name}': {e}"))?;
         Ok(Op {
             name: name.to_string(),
             weight,
             template,
             text: body.to_string(),
             params,
+            encoded,
         })
     }
 
@@ -400,6 +525,50 @@ impl Workload {
             x -= w;
         }
         self.ops.len().saturating_sub(1)
+    }
+
+    /// The request frame (mime prefix and GraphBinary message) for op `op_index` with fresh
+    /// parameter values and id `request_id`: the bytes of
+    /// `encode_request_frame(GraphBinaryV1, &self.request(..))` for the same random state,
+    /// spliced from the op's pre-encoded template. Empty for an unknown op.
+    pub fn encode_frame<'s>(
+        &self,
+        op_index: usize,
+        rng: &mut Rng,
+        request_id: Uuid,
+        scratch: &'s mut Scratch,
+    ) -> &'s [u8] {
+        scratch.values.clear();
+        scratch.ranges.clear();
+        scratch.frame.clear();
+        let Some(op) = self.ops.get(op_index) else {
+            return &scratch.frame;
+        };
+        for p in op.params.iter().filter_map(|&i| self.params.get(i)) {
+            let start = scratch.values.len();
+            p.draw_graphbinary(rng, &mut scratch.values);
+            scratch.ranges.push((start, scratch.values.len()));
+        }
+        let t = &op.encoded;
+        for (i, piece) in t.pieces.iter().enumerate() {
+            scratch.frame.extend_from_slice(piece);
+            if i == 0 {
+                if let Some(id) = scratch
+                    .frame
+                    .get_mut(REQUEST_ID_OFFSET..REQUEST_ID_OFFSET + 16)
+                {
+                    id.copy_from_slice(&request_id.0);
+                }
+            }
+            if let Some(&slot) = t.slots.get(i) {
+                if let Some(&(a, b)) = scratch.ranges.get(slot) {
+                    scratch
+                        .frame
+                        .extend_from_slice(scratch.values.get(a..b).unwrap_or_default());
+                }
+            }
+        }
+        &scratch.frame
     }
 
     /// The request for op `op_index` with fresh parameter values and id `request_id`: the
@@ -718,6 +887,51 @@ mod tests {
         ] {
             let e = Workload::parse(text, "t").expect_err(text);
             assert!(e.0.contains(what), "{text}: {e}");
+        }
+    }
+
+    /// The spliced frames are the full encoder's bytes, for every built-in and for ops with
+    /// a param used twice, in a predicate, in an eval's bindings, of each value type.
+    #[test]
+    fn encoded_templates_equal_the_full_encoder() {
+        use gremlin::codec::message::{encode_request_frame, Format};
+        let mut workloads: Vec<Workload> = BUILTINS
+            .iter()
+            .flat_map(|name| {
+                ["string", "long", "int"].map(|ty| builtin(name, 1 << 20, "zipf", ty, "0s", "1s"))
+            })
+            .collect::<Result<_, _>>()
+            .expect("built-ins");
+        workloads.push(
+            Workload::parse(
+                "source gmodern\nparam a uniform -5 5 as int\nparam b counter 99999 as string\n\
+                 param c zipf 1 1000 0.5 as long\n\
+                 op twice 1 bytecode g.V(c).has('x', within(a, b, c)).where(__.has('y', gt(a)))\n\
+                 op script 1 eval g.V(b).has('n', c).limit(a)\nop none 1 bytecode g.V().count()\n",
+                "mixed",
+            )
+            .expect("parses"),
+        );
+        let mut scratch = Scratch::default();
+        for w in &workloads {
+            for op in 0..w.ops.len() {
+                for seed in 0..50 {
+                    let mut r1 = Rng::new(seed);
+                    let mut r2 = Rng::new(seed);
+                    let id = Uuid([seed as u8; 16]);
+                    let slow =
+                        encode_request_frame(Format::GraphBinaryV1, &w.request(op, &mut r1, id))
+                            .expect("encodes");
+                    // Counters advanced on that draw: rewind the ones this op used.
+                    for &i in &w.ops[op].params {
+                        if let Dist::Counter { next } = &w.params[i].dist {
+                            next.fetch_sub(1, Ordering::Relaxed);
+                        }
+                    }
+                    let fast = w.encode_frame(op, &mut r2, id, &mut scratch);
+                    assert_eq!(fast, slow.as_slice(), "{} op {op} seed {seed}", w.name);
+                }
+            }
         }
     }
 
