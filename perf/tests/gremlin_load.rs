@@ -539,3 +539,23 @@ fn authentication_challenge_is_answered() {
     server.shutdown().expect("shutdown");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The example workload files parse (and name themselves).
+#[test]
+fn example_workloads_parse() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/workloads");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).expect("workloads dir") {
+        let path = entry.expect("entry").path();
+        let w = Workload::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            Some(w.name.as_str()),
+            path.file_stem().and_then(|s| s.to_str()),
+            "{}",
+            path.display()
+        );
+        assert!(!w.ops.is_empty());
+        n += 1;
+    }
+    assert!(n >= 2, "{n} example workloads");
+}
