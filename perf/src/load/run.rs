@@ -40,9 +40,6 @@ const READ_BUFFER_BYTES: usize = 64 * 1024;
 const POLL_MS: u64 = 2;
 /// How long the reader may take to see the server's Close answer, in milliseconds.
 const CLOSE_WAIT_MS_MAX: u64 = 1000;
-/// How far the open loop's first send of each connection is staggered: the connections'
-/// schedules are spread over one inter-request interval.
-const STAGGER: bool = true;
 
 /// Closed or open loop.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -341,6 +338,8 @@ impl Conn {
     fn fail_pending(&self, pending: Vec<(usize, Instant)>, what: &str) {
         let mut stats = self.stats.borrow_mut();
         for (op, intended) in pending {
+            // Done (as failures), so the progress line's in-flight figure drops too.
+            self.progress.done.fetch_add(1, Ordering::Relaxed);
             self.progress.errors.fetch_add(1, Ordering::Relaxed);
             if intended >= self.clock.measured_from && intended < self.clock.end {
                 if let Some(s) = stats.get_mut(op) {
@@ -544,11 +543,9 @@ async fn run_connection(
         Mode::Open { rate_per_s } => {
             let per_conn = rate_per_s / cfg.connections.max(1) as f64;
             let interval = Duration::from_secs_f64(1.0 / per_conn.max(1e-6));
-            let offset = if STAGGER {
-                interval.mul_f64(index as f64 / cfg.connections.max(1) as f64)
-            } else {
-                Duration::ZERO
-            };
+            // The connections' schedules are staggered over one interval, so the total
+            // rate is smooth rather than bursts of one request per connection.
+            let offset = interval.mul_f64(index as f64 / cfg.connections.max(1) as f64);
             let mut i: u32 = 0;
             loop {
                 let intended = clock.start + offset + interval * i;
