@@ -37,6 +37,8 @@ pub const OPS_MAX: usize = 64;
 pub const PARAMS_MAX: usize = 64;
 /// Largest id range a zipfian generator accepts (its zeta constant is summed at start-up).
 pub const ZIPF_ITEMS_MAX: u64 = 100_000_000;
+/// Longest warm-up or measured phase, in seconds (one week).
+pub const PHASE_S_MAX: u64 = 7 * 24 * 3600;
 /// Deepest nesting the parameter substitution walks (the parser bounds it lower already).
 const SUBSTITUTION_DEPTH_MAX: usize = 256;
 
@@ -348,13 +350,19 @@ fn bad(line_no: usize, m: impl std::fmt::Display) -> WorkloadError {
     WorkloadError(format!("line {line_no}: {m}"))
 }
 
-/// `2s`, `1.5s`, `500ms` or a bare number of seconds.
+/// `2s`, `1.5s`, `500ms` or a bare number of seconds, at most [`PHASE_S_MAX`].
 pub fn parse_duration(s: &str) -> Option<Duration> {
     if let Some(ms) = s.strip_suffix("ms") {
-        return ms.parse().ok().map(Duration::from_millis);
+        return ms
+            .parse()
+            .ok()
+            .map(Duration::from_millis)
+            .filter(|d| d.as_secs() <= PHASE_S_MAX);
     }
     let secs: f64 = s.strip_suffix('s').unwrap_or(s).parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| d.as_secs() <= PHASE_S_MAX)
 }
 
 /// Identifier-like words of a script (for finding the params an eval op names).
@@ -884,6 +892,8 @@ mod tests {
             ("frobnicate", "unknown directive"),
             ("op a 0 bytecode g.V()", "no op with a positive weight"),
             ("warmup soon", "bad duration"),
+            ("duration 1e300s", "bad duration"),
+            ("duration -1s", "bad duration"),
         ] {
             let e = Workload::parse(text, "t").expect_err(text);
             assert!(e.0.contains(what), "{text}: {e}");
