@@ -172,6 +172,7 @@ fn closed_loop_counts_requests_latencies_and_errors() {
         .expect("admin scraped");
     assert_eq!(cores.iter().sum::<u64>(), 4, "{cores:?}");
     assert!(r.other_errors.is_empty(), "{:?}", r.other_errors);
+    assert_eq!(r.send_lag_us, None, "closed loop has no schedule");
     let text = report::to_text(&[r]);
     assert!(text.contains("broken") && text.contains("595:"), "{text}");
     server.shutdown().expect("shutdown");
@@ -196,6 +197,9 @@ fn open_loop_sends_on_schedule() {
     );
     assert!(read.errors.is_empty(), "{read:?}");
     assert!(read.p50_us > 0);
+    let [lag_p50, lag_p99, lag_max] = r.send_lag_us.expect("open loop reports its send lag");
+    assert!(lag_p50 <= lag_p99 && lag_p99 <= lag_max);
+    assert!(report::to_text(&[r.clone()]).contains("generator send lag"));
     server.shutdown().expect("shutdown");
 }
 
@@ -222,6 +226,9 @@ fn open_loop_latency_includes_the_wait_for_a_stalled_server() {
     assert!(slow.max_us > 500_000, "max {} us", slow.max_us);
     // Scheduled requests never sent (the connection stayed at its cap) are counted, not
     // dropped: 100 scheduled in the window in all.
+    // The wait for a free slot shows as send lag too: the generator says it fell behind.
+    let [_, _, lag_max] = r.send_lag_us.expect("send lag");
+    assert!(lag_max > 100_000, "send lag max {lag_max} us");
     let unsent = slow.errors.get("not-sent").copied().unwrap_or(0);
     assert!(unsent > 50, "{slow:?}");
     let scheduled = slow.count + slow.error_count();

@@ -103,6 +103,10 @@ pub struct WorkloadReport {
     pub warmup_s: f64,
     pub duration_s: f64,
     pub ops: Vec<OpReport>,
+    /// Open loop: p50, p99 and max of how late the generator sent requests after their
+    /// scheduled start, microseconds (included in the latencies; large values mean the
+    /// generator, not the server, fell behind).
+    pub send_lag_us: Option<[u64; 3]>,
     /// Successful measured requests per second of each connection.
     pub per_connection_rps: Vec<f64>,
     /// How our connections landed on the server's cores (from its admin `/metrics`).
@@ -178,6 +182,15 @@ pub fn to_text(reports: &[WorkloadReport]) -> String {
             out,
             "  per-connection req/s: min {lo:.1}  median {mid:.1}  max {hi:.1}"
         );
+        if let Some([p50, p99, max]) = r.send_lag_us {
+            let _ = writeln!(
+                out,
+                "  generator send lag after the schedule: p50 {:.3} ms  p99 {:.3} ms  max {:.3} ms",
+                ms(p50),
+                ms(p99),
+                ms(max)
+            );
+        }
         match &r.server_connections_per_core {
             Some(cores) => {
                 let list: Vec<String> = cores
@@ -289,7 +302,14 @@ pub fn to_json(reports: &[WorkloadReport]) -> String {
             }
             json_f64(&mut out, *x);
         }
-        out.push_str("]},\"server_connections_per_core\":");
+        out.push_str("]},\"send_lag_us\":");
+        match r.send_lag_us {
+            Some([p50, p99, max]) => {
+                let _ = write!(out, "{{\"p50\":{p50},\"p99\":{p99},\"max\":{max}}}");
+            }
+            None => out.push_str("null"),
+        }
+        out.push_str(",\"server_connections_per_core\":");
         match &r.server_connections_per_core {
             Some(c) => {
                 let _ = write!(out, "{c:?}");

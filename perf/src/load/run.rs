@@ -128,8 +128,7 @@ pub struct OpStats {
 impl OpStats {
     fn new() -> OpStats {
         OpStats {
-            hist: Histogram::new_with_bounds(1, LATENCY_US_MAX, 3)
-                .expect("constant histogram bounds are valid"),
+            hist: latency_histogram(),
             ok: 0,
             errors: BTreeMap::new(),
         }
@@ -138,6 +137,18 @@ impl OpStats {
     fn error(&mut self, what: &str) {
         *self.errors.entry(what.to_string()).or_insert(0) += 1;
     }
+}
+
+/// What the connections of one executor record.
+struct ThreadStats {
+    ops: Vec<OpStats>,
+    /// Open loop: how late each measured request was sent after its scheduled start (the
+    /// generator's own lag, already included in the latencies), microseconds.
+    send_lag: Histogram<u64>,
+}
+
+fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, LATENCY_US_MAX, 3).expect("constant histogram bounds are valid")
 }
 
 /// Counters the progress line reads, shared by every executor.
@@ -161,7 +172,7 @@ struct Clock {
 
 /// What one executor hands back.
 struct ThreadResult {
-    ops: Vec<OpStats>,
+    stats: ThreadStats,
     /// Successful measured requests per connection.
     per_connection: Vec<u64>,
     /// Connection-level failures (`connect: ...`, `unmatched-response`, `protocol`).
@@ -179,7 +190,7 @@ struct Conn {
     wake: LocalSender<()>,
     /// Outstanding requests: id -> (op index, intended start).
     pending: RefCell<HashMap<[u8; 16], (usize, Instant)>>,
-    stats: Rc<RefCell<Vec<OpStats>>>,
+    stats: Rc<RefCell<ThreadStats>>,
     other: Rc<RefCell<BTreeMap<String, u64>>>,
     completed: Cell<u64>,
     /// Open loop: free request slots.
@@ -223,6 +234,18 @@ impl Conn {
         );
         self.pending.borrow_mut().insert(id.0, (op, intended));
         self.progress.sent.fetch_add(1, Ordering::Relaxed);
+        if matches!(self.mode, Mode::Open { .. })
+            && intended >= self.clock.measured_from
+            && intended < self.clock.end
+        {
+            let lag = Instant::now()
+                .saturating_duration_since(intended)
+                .as_micros();
+            self.stats
+                .borrow_mut()
+                .send_lag
+                .saturating_record(u64::try_from(lag).unwrap_or(u64::MAX).max(1));
+        }
         let _ = self.wake.try_send(());
     }
 
@@ -267,7 +290,7 @@ impl Conn {
             self.progress.errors.fetch_add(1, Ordering::Relaxed);
         }
         if intended >= self.clock.measured_from && intended < self.clock.end {
-            if let Some(s) = self.stats.borrow_mut().get_mut(op) {
+            if let Some(s) = self.stats.borrow_mut().ops.get_mut(op) {
                 if ok {
                     let us = now.saturating_duration_since(intended).as_micros();
                     s.hist
@@ -327,7 +350,7 @@ impl Conn {
                 share
             };
             if n > 0 {
-                if let Some(s) = stats.get_mut(i) {
+                if let Some(s) = stats.ops.get_mut(i) {
                     *s.errors.entry("not-sent".to_string()).or_insert(0) +=
                         u64::try_from(n).unwrap_or(u64::MAX);
                 }
@@ -342,7 +365,7 @@ impl Conn {
             self.progress.done.fetch_add(1, Ordering::Relaxed);
             self.progress.errors.fetch_add(1, Ordering::Relaxed);
             if intended >= self.clock.measured_from && intended < self.clock.end {
-                if let Some(s) = stats.get_mut(op) {
+                if let Some(s) = stats.ops.get_mut(op) {
                     s.error(what);
                 }
             }
@@ -468,7 +491,7 @@ async fn run_connection(
     workload: Arc<Workload>,
     index: usize,
     start: Arc<OnceLock<Clock>>,
-    stats: Rc<RefCell<Vec<OpStats>>>,
+    stats: Rc<RefCell<ThreadStats>>,
     other: Rc<RefCell<BTreeMap<String, u64>>>,
     progress: Arc<Progress>,
 ) -> u64 {
@@ -664,11 +687,10 @@ pub fn run(cfg: &RunConfig, workload: Arc<Workload>) -> Result<WorkloadReport, R
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("perf-gremlin-{t}"))
             .spawn(move || async move {
-                let stats = Rc::new(RefCell::new(
-                    (0..workload.ops.len())
-                        .map(|_| OpStats::new())
-                        .collect::<Vec<_>>(),
-                ));
+                let stats = Rc::new(RefCell::new(ThreadStats {
+                    ops: (0..workload.ops.len()).map(|_| OpStats::new()).collect(),
+                    send_lag: latency_histogram(),
+                }));
                 let other = Rc::new(RefCell::new(BTreeMap::new()));
                 let tasks: Vec<_> = (t..cfg.connections)
                     .step_by(threads)
@@ -690,7 +712,10 @@ pub fn run(cfg: &RunConfig, workload: Arc<Workload>) -> Result<WorkloadReport, R
                 }
                 progress.threads_done.fetch_add(1, Ordering::Relaxed);
                 ThreadResult {
-                    ops: stats.take(),
+                    stats: stats.replace(ThreadStats {
+                        ops: Vec::new(),
+                        send_lag: latency_histogram(),
+                    }),
                     per_connection,
                     other: other.take(),
                 }
@@ -754,13 +779,15 @@ pub fn run(cfg: &RunConfig, workload: Arc<Workload>) -> Result<WorkloadReport, R
         );
     }
     let mut ops: Vec<OpStats> = (0..workload.ops.len()).map(|_| OpStats::new()).collect();
+    let mut send_lag = latency_histogram();
     let mut per_connection = Vec::with_capacity(cfg.connections);
     let mut other: BTreeMap<String, u64> = BTreeMap::new();
     for h in handles {
         let r = h
             .join()
             .map_err(|e| RunError(format!("generator executor failed: {e}")))?;
-        for (acc, s) in ops.iter_mut().zip(r.ops) {
+        let _ = send_lag.add(&r.stats.send_lag);
+        for (acc, s) in ops.iter_mut().zip(r.stats.ops) {
             let _ = acc.hist.add(&s.hist);
             acc.ok += s.ok;
             for (k, v) in s.errors {
@@ -812,6 +839,8 @@ pub fn run(cfg: &RunConfig, workload: Arc<Workload>) -> Result<WorkloadReport, R
         warmup_s: workload.warmup.as_secs_f64(),
         duration_s: secs,
         ops: op_reports,
+        send_lag_us: (matches!(cfg.mode, Mode::Open { .. }) && !send_lag.is_empty())
+            .then(|| [0.5, 0.99, 1.0].map(|q| send_lag.value_at_quantile(q))),
         per_connection_rps: per_connection
             .iter()
             .map(|&n| n as f64 / secs.max(1e-9))
