@@ -199,7 +199,7 @@ fn open_loop_sends_on_schedule() {
     assert!(read.p50_us > 0);
     let [lag_p50, lag_p99, lag_max] = r.send_lag_us.expect("open loop reports its send lag");
     assert!(lag_p50 <= lag_p99 && lag_p99 <= lag_max);
-    assert!(report::to_text(&[r.clone()]).contains("generator send lag"));
+    assert!(report::to_text(std::slice::from_ref(&r)).contains("generator send lag"));
     server.shutdown().expect("shutdown");
 }
 
