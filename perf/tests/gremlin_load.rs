@@ -495,8 +495,8 @@ fn closed_loop_total_in_flight_is_held() {
     let r = run::run(&cfg, w).expect("run");
     let slow = op(&r, "slow");
     assert_eq!(DEDUP_CONCURRENT_MAX.load(Ordering::SeqCst), 5);
-    // 5 at a time, 20 ms each: about 250 per second.
-    assert!((150..=260).contains(&slow.count), "{slow:?}");
+    // 5 at a time, 20 ms each: at most 250 per second (fewer on a loaded machine).
+    assert!((80..=260).contains(&slow.count), "{slow:?}");
     assert!(slow.p50_us >= 20_000, "{slow:?}");
     let bad = RunConfig {
         connections: 8,
@@ -565,4 +565,17 @@ fn example_workloads_parse() {
         n += 1;
     }
     assert!(n >= 2, "{n} example workloads");
+}
+
+/// A server refusing the upgrade (wrong path: 404) fails the handshake, counted as such.
+#[test]
+fn refused_upgrade_is_reported() {
+    let server = start_server();
+    let w = workload("warmup 0s\nduration 200ms\nop read 1 bytecode g.V()\n");
+    let mut cfg = config(&server, 2, Mode::Closed { in_flight: 1 });
+    cfg.path = "/not-gremlin".to_string();
+    let r = run::run(&cfg, w).expect("run");
+    assert_eq!(r.connected, 0);
+    assert_eq!(r.other_errors.get("handshake-failed"), Some(&2), "{r:?}");
+    server.shutdown().expect("shutdown");
 }

@@ -36,6 +36,10 @@ pub struct Args {
     /// Measured duration (e.g. 10s); overrides the workload's.
     #[arg(long)]
     pub duration: Option<String>,
+    /// After the measured window, how long outstanding requests may take before they count
+    /// as `no-response` (e.g. 5s).
+    #[arg(long, default_value = "5s")]
+    pub drain: String,
     /// Traversal source name (aliases {g: SOURCE}); overrides the workload's.
     #[arg(long)]
     pub source: Option<String>,
@@ -128,6 +132,8 @@ pub fn main(a: Args) -> Result<(), String> {
         },
     };
     cfg.pending_max = a.pending_max;
+    cfg.drain = workload::parse_duration(&a.drain)
+        .ok_or_else(|| format!("bad --drain duration '{}'", a.drain))?;
     cfg.admin = a.admin;
     cfg.progress = !a.quiet;
     cfg.seed = a.seed;

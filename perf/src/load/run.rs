@@ -9,7 +9,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -160,6 +160,8 @@ struct Progress {
     connected: AtomicUsize,
     connect_failed: AtomicUsize,
     threads_done: AtomicUsize,
+    /// The first connection failure was printed (the others are only counted).
+    connect_error_shown: AtomicBool,
 }
 
 /// Timing of the run, published by the coordinating thread once every connection is up.
@@ -471,7 +473,9 @@ async fn connect(cfg: &RunConfig, rng: &mut Rng) -> Result<(TcpStream, Vec<u8>),
             return Err("handshake: connection closed".to_string());
         }
         buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
-        if let Some(len) = ws::check_handshake_response(&buf, &key).map_err(|e| e.0)? {
+        if let Some(len) =
+            ws::check_handshake_response(&buf, &key).map_err(|e| format!("handshake: {e}"))?
+        {
             return Ok((stream, buf.split_off(len)));
         }
     }
@@ -507,6 +511,9 @@ async fn run_connection(
             s
         }
         Err(e) => {
+            if !progress.connect_error_shown.swap(true, Ordering::Relaxed) {
+                eprintln!("coregraph-perf: connection {index} to {}: {e}", cfg.addr);
+            }
             let what = e.split(':').next().unwrap_or("connect").to_string();
             *other
                 .borrow_mut()
