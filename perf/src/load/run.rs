@@ -34,6 +34,8 @@ pub const IN_FLIGHT_PER_CONNECTION_MAX: usize = 4096;
 pub const RATE_PER_S_MAX: f64 = 10_000_000.0;
 /// Highest latency the histograms hold, in microseconds (one hour); above it saturates.
 pub const LATENCY_US_MAX: u64 = 3_600_000_000;
+/// Most distinct error kinds (status codes, ...) kept per operation; the rest count as `other`.
+pub const ERROR_KINDS_MAX: usize = 64;
 /// Socket read buffer of one connection.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
 /// How often waiting loops look at the clock, in milliseconds.
@@ -135,7 +137,13 @@ impl OpStats {
     }
 
     fn error(&mut self, what: &str) {
-        *self.errors.entry(what.to_string()).or_insert(0) += 1;
+        // A server may send any status code: past the limit, new kinds share one entry.
+        let key = if self.errors.len() >= ERROR_KINDS_MAX && !self.errors.contains_key(what) {
+            "other"
+        } else {
+            what
+        };
+        *self.errors.entry(key.to_string()).or_insert(0) += 1;
     }
 }
 
@@ -855,4 +863,26 @@ pub fn run(cfg: &RunConfig, workload: Arc<Workload>) -> Result<WorkloadReport, R
         server_connections_per_core: server_cores,
         other_errors: other,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// However many distinct codes a server sends, an op keeps at most ERROR_KINDS_MAX kinds.
+    #[test]
+    fn error_kinds_are_bounded() {
+        let mut s = OpStats::new();
+        for code in 0..1000 {
+            s.error(&code.to_string());
+        }
+        s.error("0");
+        assert_eq!(s.errors.len(), ERROR_KINDS_MAX + 1);
+        assert_eq!(s.errors.get("0"), Some(&2));
+        assert_eq!(
+            s.errors.get("other"),
+            Some(&(1000 - ERROR_KINDS_MAX as u64))
+        );
+        assert_eq!(s.errors.values().sum::<u64>(), 1001);
+    }
 }
