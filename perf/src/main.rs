@@ -1,5 +1,5 @@
-//! coregraph-perf: benchmarks (storage, index memory) and, later, the wire-protocol load
-//! generator.
+//! coregraph-perf: benchmarks (storage, index memory) and the Gremlin wire-protocol load
+//! generator (`perf gremlin`, in the library's `load` module).
 
 mod alloc;
 mod storage;
@@ -27,6 +27,9 @@ enum Cmd {
         #[arg(long, default_value_t = 10_000_000)]
         records: u64,
     },
+    /// Gremlin wire-protocol load generator: GraphBinary over WebSocket, many connections,
+    /// closed or open loop, HDR latency per operation (text, --json, --svg).
+    Gremlin(Box<perf::load::cli::Args>),
 }
 
 fn main() {
@@ -47,6 +50,12 @@ fn main() {
         Cmd::IndexMemory { records } => {
             let r = storage::index_memory(records, &ALLOC);
             println!("{r}");
+        }
+        Cmd::Gremlin(a) => {
+            if let Err(e) = perf::load::cli::main(*a) {
+                eprintln!("coregraph-perf gremlin: {e}");
+                std::process::exit(1);
+            }
         }
     }
 }
