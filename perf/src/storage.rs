@@ -306,9 +306,7 @@ async fn bench(a: Args, path: PathBuf) -> Result<(), StoreError> {
     let stop = Rc::new(Cell::new(false));
     let bg_tq = glommio::executor().create_task_queue(
         glommio::Shares::Static(100),
-        glommio::Latency::Matters(Duration::from_millis(
-            shards::runtime::BACKGROUND_LATENCY_MS,
-        )),
+        glommio::Latency::NotImportant,
         "bench-bg",
     );
     let bg = glommio::spawn_local_into(

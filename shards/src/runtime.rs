@@ -20,11 +20,6 @@ pub const STOP_POLL_MS: u64 = 50;
 pub const BACKGROUND_TICK_MS_MIN: u64 = 1;
 /// Rounds of background work per wake-up before sleeping again.
 pub const MAINTAIN_ROUNDS_MAX: usize = 64;
-/// Scheduling latency asked for the background task queue: when it has work (a full flush
-/// unit), the executor preempts the foreground queue within about this long (glommio's
-/// preempt timer; the default for `Latency::NotImportant` is 100 ms, during which a busy
-/// writer would fill its whole write queue).
-pub const BACKGROUND_LATENCY_MS: u64 = 1;
 /// How often tombstones and expired records are swept.
 pub const SWEEP_INTERVAL_MS: u64 = 1000;
 
@@ -75,7 +70,7 @@ pub fn serve_shards(
             .spawn(move || async move {
                 let bg = glommio::executor().create_task_queue(
                     Shares::Static(100),
-                    glommio::Latency::Matters(Duration::from_millis(BACKGROUND_LATENCY_MS)),
+                    glommio::Latency::NotImportant,
                     "storage-bg",
                 );
                 let mut shards = Vec::new();
