@@ -647,7 +647,16 @@ impl Shard {
     pub async fn delete(&self, digest: &Digest, mode: WriteMode) -> Result<bool, StoreError> {
         match self.write(digest, &[], mode, 0, true).await {
             Ok(_) => Ok(true),
-            Err(StoreError::NotFound) => Ok(false),
+            Err(StoreError::NotFound) => {
+                // The absence seen may be another writer's delete whose tombstone is still in
+                // the write buffer: in commit-to-device mode, answer only once what was seen
+                // is durable, or a crash could bring back a record whose delete was
+                // acknowledged (seen by the crash test: two concurrent deletes of a key).
+                if self.cfg.durability == Durability::CommitToDevice {
+                    self.flush().await?;
+                }
+                Ok(false)
+            }
             Err(e) => Err(e),
         }
     }
