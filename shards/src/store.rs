@@ -1103,7 +1103,14 @@ impl Shard {
                             st.cache.push_back((w.block, Rc::new(w.data)));
                         }
                     }
-                    while st.cache.len() > self.cfg.read_cache_blocks_max {
+                    // In memory the device is memory: a cached copy of a written block would
+                    // only hold its records a second time.
+                    let cache_max = if self.cfg.durability == Durability::InMemory {
+                        0
+                    } else {
+                        self.cfg.read_cache_blocks_max
+                    };
+                    while st.cache.len() > cache_max {
                         if let Some((_, d)) = st.cache.pop_front() {
                             if st.spare_blocks.len() < SPARE_BLOCK_BUFFERS_MAX {
                                 if let Ok(d) = Rc::try_unwrap(d) {
