@@ -43,7 +43,7 @@ pub struct Args {
     /// Fill level for the insert phase, percent of the file.
     #[arg(long, default_value_t = 75)]
     fill_pct: u64,
-    /// Defrag low-water mark, percent live (a file over 70% full needs it above the default 50).
+    /// Defrag low-water mark, percent live (a file 70% full needs about 65 or more; docs/PERF.md).
     #[arg(long, default_value_t = 85)]
     defrag_lwm_pct: u32,
     /// CPU to pin the executor to.
