@@ -19,6 +19,8 @@ use crate::alloc::Counting;
 const QD_MAX: usize = 1024;
 /// Sequential-write baseline write size.
 const SEQ_WRITE_SIZE_BYTES: usize = 1 << 20;
+/// Sequential-write baseline queue depth (at most `--qd`).
+const SEQ_WRITE_QD: usize = 4;
 
 /// Storage benchmark settings.
 #[derive(clap::Args, Clone)]
@@ -41,7 +43,7 @@ pub struct Args {
     /// Fill level for the insert phase, percent of the file.
     #[arg(long, default_value_t = 75)]
     fill_pct: u64,
-    /// Defrag low-water mark, percent live (a file over 70% full needs it above the default 50).
+    /// Defrag low-water mark, percent live (a file 70% full needs about 65 or more; docs/PERF.md).
     #[arg(long, default_value_t = 85)]
     defrag_lwm_pct: u32,
     /// CPU to pin the executor to.
@@ -52,12 +54,26 @@ pub struct Args {
     keep: bool,
 }
 
+#[derive(Clone)]
 struct Phase {
     name: &'static str,
     ops: u64,
     secs: f64,
     hist: Histogram<u64>,
     bytes: u64,
+    /// On-CPU and runnable-but-waiting time of the executor thread during the phase,
+    /// seconds (None: not measurable).
+    cpu_s: Option<(f64, f64)>,
+}
+
+/// On-CPU time and time spent runnable waiting for a CPU (other processes had it) of the
+/// calling thread in seconds, from /proc/thread-self/schedstat (Linux).
+fn thread_cpu_s() -> Option<(f64, f64)> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let mut f = s.split_whitespace();
+    let run: u64 = f.next()?.parse().ok()?;
+    let wait: u64 = f.next()?.parse().ok()?;
+    Some((run as f64 / 1e9, wait as f64 / 1e9))
 }
 
 impl Phase {
@@ -66,14 +82,20 @@ impl Phase {
     }
     fn line(&self) -> String {
         format!(
-            "{:<22} {:>10.0} ops/s {:>9.1} MiB/s  p50 {:>7} us  p99 {:>7} us  p99.9 {:>7} us  ({} ops)",
+            "{:<22} {:>10.0} ops/s {:>9.1} MiB/s  p50 {:>7} us  p99 {:>7} us  p99.9 {:>7} us  ({} ops, cpu {})",
             self.name,
             self.ops_s(),
             self.bytes as f64 / self.secs.max(1e-9) / (1 << 20) as f64,
             self.hist.value_at_quantile(0.5),
             self.hist.value_at_quantile(0.99),
             self.hist.value_at_quantile(0.999),
-            self.ops
+            self.ops,
+            self.cpu_s.map_or("?".to_string(), |(run, wait)| format!(
+                "{:.0}% = {:.2} us/op, waiting for a cpu {:.0}%",
+                100.0 * run / self.secs.max(1e-9),
+                run * 1e6 / self.ops.max(1) as f64,
+                100.0 * wait / self.secs.max(1e-9)
+            ))
         )
     }
 }
@@ -88,9 +110,15 @@ fn key(i: u64) -> Digest {
     Digest::of_int(b"bench", i as i64)
 }
 
+/// Longest wait for a flush before a refused write is retried anyway.
+const RETRY_WAIT_MS_MAX: u64 = 5;
+
 /// Runs `qd` tasks calling `op(task, i)` until `deadline` or `limit` ops; latency in us.
+/// A write refused with overload or device full waits for `shard`'s next flush (at most
+/// `RETRY_WAIT_MS_MAX`) and is retried.
 async fn drive<F, Fut>(
     name: &'static str,
+    shard: Option<Rc<Shard>>,
     qd: usize,
     dur: Duration,
     limit: u64,
@@ -105,11 +133,14 @@ where
     let next = Rc::new(Cell::new(0u64));
     let errors = Rc::new(Cell::new(0u64));
     let op = Rc::new(op);
+    let retry_wait = Duration::from_millis(RETRY_WAIT_MS_MAX);
+    let cpu0 = thread_cpu_s();
     let start = Instant::now();
     let deadline = start + dur;
     let mut tasks = Vec::new();
     for _ in 0..qd.clamp(1, QD_MAX) {
         let (h, next, op, errors) = (h.clone(), next.clone(), op.clone(), errors.clone());
+        let shard = shard.clone();
         tasks.push(glommio::spawn_local(async move {
             loop {
                 let i = next.get();
@@ -125,7 +156,18 @@ where
                         Err(StoreError::Overload) | Err(StoreError::DeviceFull)
                             if Instant::now() < deadline =>
                         {
-                            glommio::timer::sleep(Duration::from_micros(200)).await
+                            let sleep = glommio::timer::sleep(retry_wait);
+                            match &shard {
+                                Some(s) => {
+                                    futures_lite::future::or(s.wait_for_flush(), async {
+                                        sleep.await;
+                                    })
+                                    .await
+                                }
+                                None => {
+                                    sleep.await;
+                                }
+                            }
                         }
                         Err(_) => {
                             errors.set(errors.get() + 1);
@@ -135,6 +177,9 @@ where
                 }
                 let us = t.elapsed().as_micros() as u64;
                 let _ = h.borrow_mut().record(us.max(1));
+                // A real client awaits its socket between requests; without this a task whose
+                // operations complete at once would never let the flusher run.
+                glommio::yield_if_needed().await;
             }
         }));
     }
@@ -142,6 +187,9 @@ where
         t.await;
     }
     let secs = start.elapsed().as_secs_f64();
+    let cpu_s = thread_cpu_s()
+        .zip(cpu0)
+        .map(|(b, a)| (b.0 - a.0, b.1 - a.1));
     if errors.get() > 0 {
         eprintln!("{name}: {} operations failed", errors.get());
     }
@@ -153,6 +201,7 @@ where
         secs,
         hist,
         bytes: ops * bytes_per_op,
+        cpu_s,
     }
 }
 
@@ -198,6 +247,7 @@ async fn bench(a: Args, path: PathBuf) -> Result<(), StoreError> {
     let d = dev.clone();
     let base_read = drive(
         "device 4K random read",
+        None,
         a.qd,
         dur,
         u64::MAX,
@@ -215,13 +265,16 @@ async fn bench(a: Args, path: PathBuf) -> Result<(), StoreError> {
         },
     )
     .await;
-    let chunks = dev.size_bytes() / SEQ_WRITE_SIZE_BYTES as u64;
+    // As many bytes as the insert phase will write, so a host cache in front of the disk
+    // cannot absorb the whole pattern; timed both without and with the final fdatasync.
+    let chunks = dev.size_bytes() * a.fill_pct.min(100) / 100 / SEQ_WRITE_SIZE_BYTES as u64;
     let d = dev.clone();
     let buf = Rc::new(vec![0x5Au8; SEQ_WRITE_SIZE_BYTES]);
     let base_write = drive(
         "device 1M seq write",
-        a.qd.min(4),
-        dur,
+        None,
+        a.qd.min(SEQ_WRITE_QD),
+        Duration::from_secs(3600),
         chunks,
         SEQ_WRITE_SIZE_BYTES as u64,
         move |i| {
@@ -234,7 +287,13 @@ async fn bench(a: Args, path: PathBuf) -> Result<(), StoreError> {
         },
     )
     .await;
+    let t = Instant::now();
     dev.sync().await?;
+    let base_write_synced = Phase {
+        name: "  same + fdatasync",
+        secs: base_write.secs + t.elapsed().as_secs_f64(),
+        ..base_write.clone()
+    };
     let dev = Rc::try_unwrap(dev).map_err(|_| StoreError::Config("device still shared".into()))?;
 
     // The store on the same file (formatted afresh).
@@ -263,6 +322,7 @@ async fn bench(a: Args, path: PathBuf) -> Result<(), StoreError> {
     let (s, p) = (shard.clone(), payload.clone());
     let inserts = drive(
         "insert",
+        Some(shard.clone()),
         a.qd,
         Duration::from_secs(3600),
         n,
@@ -273,13 +333,20 @@ async fn bench(a: Args, path: PathBuf) -> Result<(), StoreError> {
         },
     )
     .await;
+    let t = Instant::now();
     shard.flush().await?;
+    let inserts_synced = Phase {
+        name: "  same + final flush",
+        secs: inserts.secs + t.elapsed().as_secs_f64(),
+        ..inserts.clone()
+    };
     let s1 = shard.stats();
     let inserted = inserts.ops;
 
     let s = shard.clone();
     let reads = drive(
         "random read",
+        Some(shard.clone()),
         a.qd,
         dur,
         u64::MAX,
@@ -298,6 +365,7 @@ async fn bench(a: Args, path: PathBuf) -> Result<(), StoreError> {
     let (s, p) = (shard.clone(), payload.clone());
     let overwrites = drive(
         "overwrite",
+        Some(shard.clone()),
         a.qd,
         dur,
         u64::MAX,
@@ -319,6 +387,7 @@ async fn bench(a: Args, path: PathBuf) -> Result<(), StoreError> {
     let (s, p) = (shard.clone(), payload.clone());
     let mix = drive(
         "50/50 read/overwrite",
+        Some(shard.clone()),
         a.qd,
         dur,
         u64::MAX,
@@ -344,7 +413,8 @@ async fn bench(a: Args, path: PathBuf) -> Result<(), StoreError> {
     println!();
     println!("{}", base_read.line());
     println!("{}", base_write.line());
-    for p in [&inserts, &reads, &overwrites, &mix] {
+    println!("{}", base_write_synced.line());
+    for p in [&inserts, &inserts_synced, &reads, &overwrites, &mix] {
         println!("{}", p.line());
     }
     let wa = |a: &ShardStats, b: &ShardStats| {
@@ -364,9 +434,11 @@ async fn bench(a: Args, path: PathBuf) -> Result<(), StoreError> {
         100.0 * (s2.cache_hits - s1.cache_hits) as f64 / (s2.reads - s1.reads).max(1) as f64
     );
     println!(
-        "insert: {:.2} of device sequential write bandwidth (record bytes; write amplification {:.2})",
+        "insert: {:.2} of device sequential write bandwidth (record bytes; write amplification {:.2}); with the final flush / fdatasync on both sides: {:.2}",
         (inserts.bytes as f64 / inserts.secs) / (base_write.bytes as f64 / base_write.secs).max(1e-9),
-        wa(&s0, &s1)
+        wa(&s0, &s1),
+        (inserts.bytes as f64 / inserts_synced.secs)
+            / (base_write.bytes as f64 / base_write_synced.secs).max(1e-9),
     );
     println!(
         "overwrite: write amplification {:.2} (device bytes / record bytes), defragmented blocks {}",
@@ -374,30 +446,53 @@ async fn bench(a: Args, path: PathBuf) -> Result<(), StoreError> {
         s3.defrag_blocks - s2.defrag_blocks
     );
     println!("50/50 mix: write amplification {:.2}", wa(&s3, &s4));
+    println!(
+        "insert phase: {} flushes, {} overload refusals (the writer waited for the flusher)",
+        s1.flushes - s0.flushes,
+        s1.overload_errors - s0.overload_errors
+    );
     Ok(())
 }
 
+/// Record count from which the worst figure right after a resize is reported (below it,
+/// fixed per-table overheads dominate and the limit is about large indexes).
+const INDEX_RESIZE_REPORT_FROM_RECORDS: u64 = 1_000_000;
+
 /// Inserts `records` entries into a primary index and reports bytes per record from the
-/// counting allocator: at the end, and right after the last table resize.
+/// counting allocator: at the end, right after the last table resize, and the worst right
+/// after any resize from `INDEX_RESIZE_REPORT_FROM_RECORDS` records on.
 pub fn index_memory(records: u64, alloc: &Counting) -> String {
     let base = alloc.allocated();
     let mut ix = Index::default();
     let mut cap = ix.capacity();
     let mut after_resize = (0u64, 0usize);
+    let mut worst = (0u64, 0.0f64);
+    let mut resizes = 0u64;
     for i in 0..records {
         ix.insert(key(i), Entry::new((i % 1000) as u32, 64, 1088, 1, 0, false));
         if ix.capacity() != cap {
             cap = ix.capacity();
-            after_resize = (i + 1, alloc.allocated() - base);
+            resizes += 1;
+            let bytes = alloc.allocated() - base;
+            after_resize = (i + 1, bytes);
+            let per = bytes as f64 / (i + 1) as f64;
+            if i + 1 >= INDEX_RESIZE_REPORT_FROM_RECORDS && per > worst.1 {
+                worst = (i + 1, per);
+            }
         }
     }
     let total = alloc.allocated() - base;
     format!(
-        "index: {records} records, {} bytes = {:.1} B/record (capacity {}); right after the last resize: {} records, {:.1} B/record",
+        "index: {records} records, {} bytes = {:.1} B/record (capacity {}, {} tables); right after the last resize: {} records, {:.1} B/record; worst right after any of {} resizes from {} records: {:.1} B/record at {} records",
         total,
         total as f64 / records.max(1) as f64,
         ix.capacity(),
+        shards::index::INDEX_SEGMENTS,
         after_resize.0,
-        after_resize.1 as f64 / after_resize.0.max(1) as f64
+        after_resize.1 as f64 / after_resize.0.max(1) as f64,
+        resizes,
+        INDEX_RESIZE_REPORT_FROM_RECORDS,
+        worst.1,
+        worst.0
     )
 }

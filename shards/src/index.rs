@@ -1,5 +1,6 @@
 //! The per-shard primary index: digest -> location, generation, void-time, in DRAM
-//! (hashbrown). 36 bytes per slot (20-byte digest + 16-byte entry).
+//! (hashbrown). 36 bytes per slot (20-byte digest + 16-byte entry), in `INDEX_SEGMENTS`
+//! tables of unequal shares so that they grow (double) one at a time, never all at once.
 
 use std::hash::{BuildHasher, Hash, Hasher};
 
@@ -106,8 +107,124 @@ impl BuildHasher for BuildDigestHasher {
     }
 }
 
-/// The primary index.
-pub type Index = hashbrown::HashMap<Digest, Entry, BuildDigestHasher>;
+/// One hashbrown table of the index.
+type Table = hashbrown::HashMap<Digest, Entry, BuildDigestHasher>;
+
+/// Tables the index is split into.
+pub const INDEX_SEGMENTS: usize = 32;
+/// Bits of the routing value that pick a table (a 4096-slot routing table, 4 KiB).
+const ROUTE_BITS: u32 = 12;
+const ROUTE_SLOTS: usize = 1 << ROUTE_BITS;
+
+/// The primary index: `INDEX_SEGMENTS` hashbrown tables; a digest's table is picked by its
+/// bytes 16..20 (the hash uses bytes 8..16, the partition bytes 0..4, so the three are
+/// independent).
+///
+/// Why segments of unequal shares: one hashbrown table doubles at once when it reaches 7/8
+/// load, so right after a resize it is 7/16 full and costs 37/(7/16) = 85 bytes per record
+/// (36-byte slot + 1 control byte). Table `j` here receives a share of the digests
+/// proportional to `2^(j / INDEX_SEGMENTS)`: the tables' sizes spread evenly (in log scale)
+/// over one doubling, so at any record count they are at different points of their growth
+/// and a resize doubles only one of them (about 1/32 of the memory). The average load is then
+/// about (7/8 - 7/16) / ln 2 = 0.63, 59 bytes per record, and the worst case right after any
+/// resize about 63 (docs/PERF.md, "Primary index memory"). A resize also copies one small
+/// table instead of the whole index (shorter pause, lower transient peak).
+pub struct Index {
+    tables: Vec<Table>,
+    /// Routing value's top `ROUTE_BITS` -> table.
+    route: Vec<u8>,
+    /// Routing slots per table (its share of the digests, in 1/`ROUTE_SLOTS`).
+    slots: Vec<usize>,
+}
+
+impl Default for Index {
+    fn default() -> Index {
+        Index::new()
+    }
+}
+
+impl Index {
+    /// An empty index.
+    pub fn new() -> Index {
+        let w: Vec<f64> = (0..INDEX_SEGMENTS)
+            .map(|j| (j as f64 / INDEX_SEGMENTS as f64).exp2())
+            .collect();
+        let total: f64 = w.iter().sum();
+        let mut slots: Vec<usize> = w
+            .iter()
+            .map(|x| ((x / total * ROUTE_SLOTS as f64).round() as usize).max(1))
+            .collect();
+        // Rounding leaves the sum a few slots off; the largest table absorbs the difference.
+        let sum: usize = slots.iter().sum();
+        if let Some(last) = slots.last_mut() {
+            *last = (*last + ROUTE_SLOTS).saturating_sub(sum).max(1);
+        }
+        let mut route = Vec::with_capacity(ROUTE_SLOTS);
+        for (j, &n) in slots.iter().enumerate() {
+            route.extend(std::iter::repeat_n(j as u8, n));
+        }
+        route.resize(ROUTE_SLOTS, (INDEX_SEGMENTS - 1) as u8);
+        Index {
+            tables: (0..INDEX_SEGMENTS).map(|_| Table::default()).collect(),
+            route,
+            slots,
+        }
+    }
+
+    fn table_of(&self, d: &Digest) -> usize {
+        let [.., a, b, c, e] = d.0;
+        let v = u32::from_le_bytes([a, b, c, e]);
+        self.route
+            .get((v >> (32 - ROUTE_BITS)) as usize)
+            .copied()
+            .unwrap_or(0) as usize
+    }
+
+    /// The entry of `d`.
+    pub fn get(&self, d: &Digest) -> Option<&Entry> {
+        self.tables.get(self.table_of(d))?.get(d)
+    }
+
+    /// Inserts or replaces the entry of `d`; returns the old one.
+    pub fn insert(&mut self, d: Digest, e: Entry) -> Option<Entry> {
+        let t = self.table_of(&d);
+        self.tables.get_mut(t)?.insert(d, e)
+    }
+
+    /// Removes the entry of `d`; returns it.
+    pub fn remove(&mut self, d: &Digest) -> Option<Entry> {
+        let t = self.table_of(d);
+        self.tables.get_mut(t)?.remove(d)
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.tables.iter().map(|t| t.len()).sum()
+    }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.tables.iter().all(|t| t.is_empty())
+    }
+
+    /// Entries the tables hold without growing (sum over the tables).
+    pub fn capacity(&self) -> usize {
+        self.tables.iter().map(|t| t.capacity()).sum()
+    }
+
+    /// Makes room for `n` more entries, each table for its share (plus 1%).
+    pub fn reserve(&mut self, n: usize) {
+        for (t, &s) in self.tables.iter_mut().zip(&self.slots) {
+            let share = (n as u128 * s as u128 * 101 / 100 / ROUTE_SLOTS as u128) as usize;
+            t.reserve(share);
+        }
+    }
+
+    /// Every entry, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Digest, &Entry)> + '_ {
+        self.tables.iter().flat_map(|t| t.iter())
+    }
+}
 
 /// Wrap-aware generation order: is `a` newer than `b`?
 pub fn generation_newer(a: u16, b: u16) -> bool {
@@ -137,6 +254,47 @@ mod tests {
         assert!(generation_newer(1, 65535));
         assert!(!generation_newer(65535, 1));
         assert!(!generation_newer(5, 5));
+    }
+
+    #[test]
+    fn routing_covers_every_table_with_growing_shares() {
+        let ix = Index::new();
+        assert_eq!(ix.route.len(), ROUTE_SLOTS);
+        assert_eq!(ix.slots.iter().sum::<usize>(), ROUTE_SLOTS);
+        for j in 0..INDEX_SEGMENTS {
+            let n = ix.route.iter().filter(|&&t| t as usize == j).count();
+            assert_eq!(n, ix.slots[j], "table {j}");
+        }
+        // Shares grow with the table number: the largest is about twice the smallest.
+        let (lo, hi) = (ix.slots[0] as f64, ix.slots[INDEX_SEGMENTS - 1] as f64);
+        assert!(hi / lo > 1.8 && hi / lo < 2.2, "{lo} {hi}");
+    }
+
+    #[test]
+    fn index_insert_remove_iter() {
+        let mut ix = Index::default();
+        assert!(ix.is_empty());
+        for i in 0..5000i64 {
+            assert_eq!(
+                ix.insert(Digest::of_int(b"s", i), Entry::new(1, 64, 64, 1, 0, false)),
+                None
+            );
+        }
+        let old = ix.insert(Digest::of_int(b"s", 7), Entry::new(2, 64, 64, 2, 0, false));
+        assert_eq!(old.map(|e| e.generation), Some(1));
+        assert_eq!(ix.len(), 5000);
+        assert_eq!(ix.iter().count(), 5000);
+        assert!(ix.tables.iter().all(|t| !t.is_empty()), "every table used");
+        for i in 0..2500i64 {
+            assert!(ix.remove(&Digest::of_int(b"s", i)).is_some());
+        }
+        assert_eq!(ix.remove(&Digest::of_int(b"s", 1)), None);
+        assert_eq!(ix.len(), 2500);
+        assert!(ix.get(&Digest::of_int(b"s", 2499)).is_none());
+        assert!(ix.get(&Digest::of_int(b"s", 2500)).is_some());
+        ix.reserve(100_000);
+        assert!(ix.capacity() >= 102_500);
+        assert_eq!(ix.len(), 2500);
     }
 
     #[test]

@@ -68,21 +68,32 @@ pub const fn stored_len(payload_len: usize) -> usize {
 /// Appends the encoded record to `out` (not padded).
 pub fn encode(meta: &RecordMeta, payload: &[u8], out: &mut Vec<u8>) {
     let start = out.len();
-    let len = encoded_len(payload.len()) as u32;
-    out.extend_from_slice(&RECORD_MAGIC.to_le_bytes());
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&meta.digest.0);
-    out.extend_from_slice(&meta.generation.to_le_bytes());
-    out.push(meta.flags);
-    out.push(0);
-    out.extend_from_slice(&meta.lut_stamp.to_le_bytes());
-    out.extend_from_slice(&meta.void_time_s.to_le_bytes());
-    out.extend_from_slice(&meta.block_seq.to_le_bytes());
-    debug_assert_eq!(out.len() - start, RECORD_HEADER_SIZE_BYTES);
-    out.extend_from_slice(payload);
-    let crc = crc32c::crc32c(&out[start..]);
-    out.extend_from_slice(&crc.to_le_bytes());
-    debug_assert_eq!(out.len() - start, len as usize);
+    out.resize(start + encoded_len(payload.len()), 0);
+    let n = encode_into(meta, payload, &mut out[start..]);
+    debug_assert_eq!(n, Some(out.len() - start));
+}
+
+/// Encodes the record at the start of `out` (not padded), in place: the write path encodes
+/// straight into the block buffer. Returns the encoded length, or `None` (nothing written)
+/// when `out` is shorter than that.
+pub fn encode_into(meta: &RecordMeta, payload: &[u8], out: &mut [u8]) -> Option<usize> {
+    let len = encoded_len(payload.len());
+    let out = out.get_mut(..len)?;
+    let (head, rest) = out.split_at_mut(RECORD_HEADER_SIZE_BYTES);
+    head[0..4].copy_from_slice(&RECORD_MAGIC.to_le_bytes());
+    head[4..8].copy_from_slice(&(len as u32).to_le_bytes());
+    head[8..28].copy_from_slice(&meta.digest.0);
+    head[28..30].copy_from_slice(&meta.generation.to_le_bytes());
+    head[30] = meta.flags;
+    head[31] = 0;
+    head[32..40].copy_from_slice(&meta.lut_stamp.to_le_bytes());
+    head[40..44].copy_from_slice(&meta.void_time_s.to_le_bytes());
+    head[44..52].copy_from_slice(&meta.block_seq.to_le_bytes());
+    let (body, crc_out) = rest.split_at_mut(payload.len());
+    body.copy_from_slice(payload);
+    let crc = crc32c::crc32c_append(crc32c::crc32c(head), body);
+    crc_out.copy_from_slice(&crc.to_le_bytes());
+    Some(len)
 }
 
 fn le_u32(b: &[u8], at: usize) -> u32 {

@@ -73,3 +73,52 @@ fn concurrent_commit_writers_share_flushes() {
     assert_eq!(found, WRITERS);
     eprintln!("{WRITERS} concurrent commit-to-device writes used {flushes} flushes");
 }
+
+/// Two concurrent commit-to-device deletes of one key: the second finds the first's tombstone
+/// still in the write buffer ("not found") and must not answer before that tombstone is
+/// durable, or a crash after its answer could bring the record back (found by the crash test).
+#[test]
+fn delete_seeing_a_buffered_delete_answers_after_it_is_durable() {
+    let dir = std::env::temp_dir().join(format!("cg-group-del-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("shard.dat");
+    let cfg = StoreConfig {
+        block_size_bytes: 256 * 1024,
+        flush_size_bytes: 64 * 1024,
+        record_size_max: 4096,
+        durability: Durability::CommitToDevice,
+        defrag_reserve_blocks: 2,
+        ..StoreConfig::default()
+    };
+    let (first, second, before, at_second) =
+        glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .spawn(move || async move {
+                let dev = Device::Dma(DmaDevice::open(&path, Some(4 << 20)).await.unwrap());
+                let shard = Rc::new(Shard::create(0, cfg, dev, Clock::System).await.unwrap());
+                let k = Digest::of_int(b"d", 1);
+                shard.put(&k, b"v", WriteMode::Plain, 0).await.unwrap();
+                let before = shard.stats().flushes;
+                let s = shard.clone();
+                // Runs first: appends the tombstone, then waits for its flush (real I/O).
+                let a = glommio::spawn_local(async move { s.delete(&k, WriteMode::Plain).await });
+                let s = shard.clone();
+                let b = glommio::spawn_local(async move {
+                    let r = s.delete(&k, WriteMode::Plain).await;
+                    (r, s.stats().flushes)
+                });
+                let first = a.await.unwrap();
+                let (second, at_second) = b.await;
+                (first, second.unwrap(), before, at_second)
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(first, "the first delete found the record");
+    assert!(!second, "the second delete found no live record");
+    assert!(
+        at_second > before,
+        "the second delete answered before any flush completed ({before} -> {at_second})"
+    );
+}
