@@ -22,7 +22,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Open the stores on pinned executors and serve until SIGINT/SIGTERM.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Generate a seeded benchmark graph as Gremlin load CSV files (vertices/, edges/).
     Gen(coregraph::gen::GenArgs),
     /// Manage the credentials file used when authentication is on (SASL PLAIN).
@@ -239,11 +239,14 @@ fn with_config_file(a: ServeArgs) -> Result<ServeArgs, String> {
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// A Prometheus series of shard counters: name, help, value.
+type Series = (&'static str, &'static str, fn(&shards::ShardStats) -> u64);
+
 /// Prometheus text of every shard's counters (as last published by its core).
 fn shard_metrics(cluster: &engine::runtime::Cluster) -> String {
     let mut out = String::new();
     let stats = cluster.shard_stats();
-    let series: [(&str, &str, fn(&shards::ShardStats) -> u64); 8] = [
+    let series: [Series; 8] = [
         (
             "coregraph_shard_index_entries",
             "Records in the shard's index (live, tombstones, expired).",
@@ -408,7 +411,7 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let r = match cli.cmd {
-        Cmd::Serve(a) => serve(a),
+        Cmd::Serve(a) => serve(*a),
         Cmd::Gen(a) => coregraph::gen::run(&a)
             .map(|_| ())
             .map_err(|e| e.to_string()),
