@@ -22,8 +22,6 @@ fn coregraph() -> Command {
     Command::new(env!("CARGO_BIN_EXE_coregraph"))
 }
 
-/// Starts `coregraph serve` in `cwd` on an ephemeral port with `executors` executors (all on
-/// the first CPU this process may use); returns it and its Gremlin address.
 /// A server process, killed (and reaped) when dropped unless [`stop`] stopped it.
 struct Server(Option<Child>);
 
@@ -36,7 +34,9 @@ impl Drop for Server {
     }
 }
 
-fn start(cwd: &Path, executors: usize) -> (Server, SocketAddr) {
+/// Starts `coregraph serve` in `cwd` on ephemeral ports (Gremlin and admin) with `executors`
+/// executors (all on the first CPU this process may use); returns it and its two addresses.
+fn start(cwd: &Path, executors: usize) -> (Server, SocketAddr, SocketAddr) {
     let cpu = net::server::allowed_cpus().expect("affinity")[0];
     let cpus = vec![cpu.to_string(); executors].join(",");
     let mut server = Server(Some(
@@ -69,17 +69,23 @@ fn start(cwd: &Path, executors: usize) -> (Server, SocketAddr) {
         .expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let deadline = Instant::now() + Duration::from_secs(PROCESS_WAIT_S);
+    let mut gremlin = None;
     loop {
         assert!(Instant::now() < deadline, "server did not start in time");
         let line = lines
             .next()
-            .expect("server printed its address before exiting")
+            .expect("server printed its addresses before exiting")
             .expect("stdout line");
         if let Some(rest) = line.split("serving Gremlin on ws://").nth(1) {
             let addr = rest.split('/').next().expect("address");
+            gremlin = Some(addr.parse().expect("socket address"));
+        }
+        if let Some(rest) = line.split("admin on http://").nth(1) {
+            let admin = rest.split(' ').next().expect("address");
+            let admin = admin.parse().expect("socket address");
             // Keep draining stdout so the server never blocks on a full pipe.
             std::thread::spawn(move || for _ in lines.by_ref() {});
-            return (server, addr.parse().expect("socket address"));
+            return (server, gremlin.expect("Gremlin address first"), admin);
         }
     }
 }
@@ -161,7 +167,7 @@ fn sigterm_flushes_and_a_restart_finds_the_data() {
     let cwd = std::env::temp_dir().join(format!("cg-serve-restart-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&cwd);
     std::fs::create_dir_all(&cwd).expect("dir");
-    let (server, addr) = start(&cwd, 2);
+    let (server, addr, admin) = start(&cwd, 2);
     assert!(
         cwd.join("coregraph-data").join("coregraph.meta").exists(),
         "the default data directory is under the working directory"
@@ -182,9 +188,20 @@ fn sigterm_flushes_and_a_restart_finds_the_data() {
     );
     assert_eq!(code, 200);
     drop(c);
+    // Per-shard storage figures on the admin port (published by each core every second).
+    let (status, body) = common::http_get(admin, "/metrics", None);
+    assert!(status.contains("200"), "{status}");
+    for shard in 0..4 {
+        assert!(
+            body.contains(&format!(
+                "coregraph_shard_writes_total{{shard=\"{shard}\"}}"
+            )),
+            "shard {shard} missing from /metrics:\n{body}"
+        );
+    }
     stop(server);
     // One executor now: every shard on it.
-    let (server, addr) = start(&cwd, 1);
+    let (server, addr, _) = start(&cwd, 1);
     let mut c = Client::connect(addr);
     let (code, items) = eval(&mut c, 3, "g.V().count()");
     assert_eq!((code, items), (200, vec![Value::Long(3)]));
