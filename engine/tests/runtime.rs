@@ -265,3 +265,102 @@ fn graph_written_on_one_core_reads_on_another() {
     drop(dir);
     let _ = std::fs::remove_dir_all(&path);
 }
+
+/// Past `remote_requests_waiting_max` waiting calls, calls fail at once with an overload
+/// error (no panic, no unbounded queue), and the core keeps working afterwards.
+#[test]
+fn remote_call_overload_is_an_error() {
+    let path = temp_dir("overload");
+    let dir = Arc::new(DataDir::open_or_create(&path, &opts()).expect("data dir"));
+    let cfg = RuntimeConfig {
+        remote_requests_in_flight_max: 1,
+        remote_requests_waiting_max: 2,
+        ..tight()
+    };
+    let arrived = Arc::new(AtomicUsize::new(0));
+    let outcomes = run_cores(&dir, 2, cfg, move |host, core| {
+        let arrived = arrived.clone();
+        async move {
+            let kv = host.kv();
+            // Keys owned by the other core.
+            let remote: Vec<Digest> = (0..10_000)
+                .map(|i| digest(core, i))
+                .filter(|d| kv.owner_core(d) != core)
+                .take(200)
+                .collect();
+            let mut tasks = Vec::new();
+            for d in remote.clone() {
+                let kv = kv.clone();
+                tasks.push(glommio::spawn_local(async move {
+                    kv.put(&d, b"x", WriteMode::Plain).await
+                }));
+            }
+            let (mut ok, mut overloaded) = (0, 0);
+            for t in tasks {
+                match t.await {
+                    Ok(_) => ok += 1,
+                    Err(e) if e.to_string().contains("overload") => overloaded += 1,
+                    Err(e) => panic!("unexpected error {e}"),
+                }
+            }
+            // Afterwards, one at a time, every call succeeds.
+            for d in &remote {
+                kv.put(d, b"y", WriteMode::Plain)
+                    .await
+                    .expect("put after overload");
+            }
+            barrier(&arrived, 2).await;
+            (ok, overloaded, host.route_stats().overloads)
+        }
+    });
+    for (core, (ok, overloaded, counted)) in outcomes.into_iter().enumerate() {
+        assert!(ok > 0, "core {core}: nothing succeeded");
+        assert!(overloaded > 0, "core {core}: no call was refused");
+        assert_eq!(counted, overloaded as u64, "core {core}: overloads counted");
+    }
+    drop(dir);
+    let _ = std::fs::remove_dir_all(&path);
+}
+
+/// A core that never joins makes the others' joins fail after `join_timeout_ms` instead of
+/// hanging; `Cluster::abort` fails them at once.
+#[test]
+fn join_without_every_core_fails_instead_of_hanging() {
+    let path = temp_dir("join");
+    let dir = Arc::new(DataDir::open_or_create(&path, &opts()).expect("data dir"));
+    let cfg = RuntimeConfig {
+        join_timeout_ms: 300,
+        ..tight()
+    };
+    let cluster = Cluster::new(dir.clone(), 2, cfg.clone()).expect("cluster");
+    let r = LocalExecutorBuilder::new(Placement::Unbound)
+        .spawn(move || async move { cluster.join(0).await.map(|_| ()) })
+        .expect("executor")
+        .join()
+        .expect("joined thread");
+    let e = r.expect_err("join must fail");
+    assert!(e.to_string().contains("join_timeout_ms"), "{e}");
+
+    let cluster = Cluster::new(
+        dir.clone(),
+        2,
+        RuntimeConfig {
+            join_timeout_ms: 60_000,
+            ..cfg
+        },
+    )
+    .expect("cluster");
+    let waiting = {
+        let cluster = cluster.clone();
+        LocalExecutorBuilder::new(Placement::Unbound)
+            .spawn(move || async move { cluster.join(1).await.map(|_| ()) })
+            .expect("executor")
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    cluster.abort("test says stop");
+    let e = waiting.join().expect("thread").expect_err("aborted");
+    assert!(e.to_string().contains("test says stop"), "{e}");
+    drop(cluster);
+    drop(dir);
+    let _ = std::fs::remove_dir_all(&path);
+}
