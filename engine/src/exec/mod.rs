@@ -1,15 +1,61 @@
 //! The query executor: runs a compiled Gremlin traversal over the graph model on an async
-//! record store spanning every core ([`Records`]). SEAM ONLY: the body lands with issue 4's
-//! executor work; the signatures here are what the server layer calls.
+//! record store spanning every core ([`Records`]), without ever blocking on a record read.
+//!
+//! The step machine and gremlin's `Graph` trait are synchronous; the store is not. A query
+//! therefore runs as optimistic **attempts** over a per-query record cache: an attempt runs
+//! the whole traversal synchronously against the cache ([`cache::CacheKv`] under the model);
+//! every record it reads that is not cached is recorded as a miss (and reads as absent), and
+//! the attempt's later graph calls fail fast. When an attempt ends with misses, the executor
+//! fetches them all with one [`Records::get_many`] (and the scan list of every core with
+//! [`Records::scan_all`] when a scan was asked), adds them to the cache and runs a fresh
+//! attempt. The first attempt that misses nothing is the answer: its logged mutations are
+//! replayed, in order, with the real model's async operations, and its finished traversers
+//! are returned. See `docs/ARCHITECTURE.md` ("Life of a query").
 
+pub mod cache;
+pub mod graph;
+#[cfg(test)]
+mod tests;
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use gremlin::bytecode::Bytecode;
-use gremlin::machine::{Limits, Traverser};
+use gremlin::graph::Graph;
+use gremlin::machine::io::IoHandler;
+use gremlin::machine::services::ServiceRegistry;
+use gremlin::machine::{Limits, Machine, Traverser};
+use gremlin::value::GraphData;
 use gremlin::GremlinError;
 
-use crate::model::kv::Records;
-use crate::model::ops::Model;
+use crate::exec::cache::{CacheKv, QueryCache};
+use crate::exec::graph::{AttemptGraph, IdList, WriteOp};
+use crate::model::adapter::to_gremlin;
+use crate::model::keys::ElementId;
+use crate::model::kv::{KvError, Records};
+use crate::model::ops::{ManualClock, Model};
+use crate::model::ModelError;
+
+/// Default: records (present or absent) one query may fetch into its cache.
+pub const QUERY_RECORDS_MAX: u64 = 1_000_000;
+/// Default: payload bytes one query's cache (plus one attempt's writes) may hold.
+pub const QUERY_CACHE_BYTES_MAX: u64 = 256 * 1024 * 1024;
+/// Default: attempts one query may take (each fetches what the previous one missed).
+pub const QUERY_ATTEMPTS_MAX: u32 = 256;
+/// Default: mutations one query may make.
+pub const QUERY_WRITES_MAX: usize = 100_000;
+/// Generated ids one query may hold.
+pub const QUERY_IDS_MAX: usize = 2 * QUERY_WRITES_MAX;
+/// Generated ids a query takes from the pool when it first runs short (then doubling).
+pub const ID_TAKE_IDS: usize = 16;
+
+/// The message of a query stopped by its deadline (the step machine's own message).
+pub const DEADLINE_MESSAGE: &str = "The traversal exceeded its time limit";
+/// The message of a query stopped because the client went away.
+pub const CANCEL_MESSAGE: &str = "The traversal was cancelled (the client went away)";
 
 /// Per-request options.
 #[derive(Clone, Debug, Default)]
@@ -20,18 +66,104 @@ pub struct RunOptions {
     pub cancel: Option<std::rc::Rc<std::cell::Cell<bool>>>,
 }
 
+/// The executor's own per-query limits (the step machine's are [`Limits`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExecLimits {
+    /// Records one query may fetch ([`QUERY_RECORDS_MAX`]).
+    pub records_max: u64,
+    /// Bytes one query may cache ([`QUERY_CACHE_BYTES_MAX`]).
+    pub cache_bytes_max: u64,
+    /// Attempts one query may take ([`QUERY_ATTEMPTS_MAX`]).
+    pub attempts_max: u32,
+    /// Mutations one query may make ([`QUERY_WRITES_MAX`]).
+    pub writes_max: usize,
+}
+
+impl Default for ExecLimits {
+    fn default() -> Self {
+        ExecLimits {
+            records_max: QUERY_RECORDS_MAX,
+            cache_bytes_max: QUERY_CACHE_BYTES_MAX,
+            attempts_max: QUERY_ATTEMPTS_MAX,
+            writes_max: QUERY_WRITES_MAX,
+        }
+    }
+}
+
+/// What one query cost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunStats {
+    /// Attempts run (1 when everything was cached from the start).
+    pub attempts: u32,
+    /// `get_many` calls (at most one per attempt).
+    pub fetch_calls: u32,
+    /// Records fetched (present or absent).
+    pub records_fetched: u64,
+    /// `scan_all` calls (at most one per query).
+    pub scans: u32,
+    /// Payload bytes cached at the end.
+    pub cache_bytes: u64,
+    /// Generated ids the query took from the executor's pool.
+    pub ids_taken: u64,
+    /// Mutations replayed on the store.
+    pub writes_replayed: u64,
+}
+
 /// One named graph's executor on one core.
 pub struct Executor<R: Records> {
     /// The graph model over the store that spans every core.
     pub model: Model<R>,
     /// Limits every query of this executor runs under.
     pub limits: Limits,
+    /// The executor's own per-query limits.
+    pub exec_limits: ExecLimits,
+    /// Services `call()` reaches (none unless set).
+    pub services: Option<Arc<ServiceRegistry>>,
+    /// Reads and writes `io()` graph files (`None`: `io()` fails).
+    pub io: Option<Arc<dyn IoHandler>>,
+    /// Generated ids reserved from the model's persisted allocator, not yet handed out.
+    id_pool: RefCell<VecDeque<ElementId>>,
+    /// Queries run so far (all attempts included).
+    attempts_total: Cell<u64>,
+}
+
+/// How an attempt ended.
+struct Attempt {
+    result: Result<Vec<Traverser>, GremlinError>,
+    log: Vec<WriteOp>,
+}
+
+fn kv_error(e: KvError) -> GremlinError {
+    GremlinError::Graph(format!("record store: {e}"))
+}
+
+fn check_stop(options: &RunOptions) -> Result<(), GremlinError> {
+    if options.cancel.as_ref().is_some_and(|c| c.get()) {
+        return Err(GremlinError::Runtime(CANCEL_MESSAGE.to_string()));
+    }
+    if options.deadline.is_some_and(|d| Instant::now() > d) {
+        return Err(GremlinError::Runtime(DEADLINE_MESSAGE.to_string()));
+    }
+    Ok(())
 }
 
 impl<R: Records> Executor<R> {
     /// An executor over `model`.
     pub fn new(model: Model<R>, limits: Limits) -> Executor<R> {
-        Executor { model, limits }
+        Executor {
+            model,
+            limits,
+            exec_limits: ExecLimits::default(),
+            services: None,
+            io: None,
+            id_pool: RefCell::new(VecDeque::new()),
+            attempts_total: Cell::new(0),
+        }
+    }
+
+    /// Attempts run by every query of this executor so far.
+    pub fn attempts_total(&self) -> u64 {
+        self.attempts_total.get()
     }
 
     /// Runs a traversal to completion; the finished traversers (value and bulk), in order.
@@ -40,9 +172,298 @@ impl<R: Records> Executor<R> {
         bytecode: &Bytecode,
         options: &RunOptions,
     ) -> Result<Vec<Traverser>, GremlinError> {
-        let _ = (bytecode, options, &self.model, &self.limits);
-        Err(GremlinError::Graph(
-            "the sharded query executor is not built yet".to_string(),
-        ))
+        self.run_with_stats(bytecode, options).await.0
+    }
+
+    /// [`Executor::run`], with what the query cost.
+    pub async fn run_with_stats(
+        &self,
+        bytecode: &Bytecode,
+        options: &RunOptions,
+    ) -> (Result<Vec<Traverser>, GremlinError>, RunStats) {
+        let mut stats = RunStats::default();
+        let cache = Rc::new(QueryCache::new(self.exec_limits.cache_bytes_max));
+        let mut ids = IdList::default();
+        let r = self
+            .run_attempts(bytecode, options, &cache, &mut ids, &mut stats)
+            .await;
+        // Ids the last attempt did not use were written nowhere: back to the pool.
+        let keep = if ids.committed { ids.used } else { 0 };
+        let unused = ids.ids.split_off(keep.min(ids.ids.len()));
+        let mut pool = self.id_pool.borrow_mut();
+        for id in unused.into_iter().rev() {
+            pool.push_front(id);
+        }
+        stats.cache_bytes = cache.bytes();
+        (r, stats)
+    }
+
+    async fn run_attempts(
+        &self,
+        bytecode: &Bytecode,
+        options: &RunOptions,
+        cache: &Rc<QueryCache>,
+        ids: &mut IdList,
+        stats: &mut RunStats,
+    ) -> Result<Vec<Traverser>, GremlinError> {
+        // One clock reading per query: every attempt sees the same expiry.
+        let now = self.model.now_s();
+        loop {
+            check_stop(options)?;
+            if stats.attempts >= self.exec_limits.attempts_max {
+                return Err(GremlinError::LimitExceeded {
+                    limit: "QUERY_ATTEMPTS_MAX",
+                    max: u64::from(self.exec_limits.attempts_max),
+                });
+            }
+            stats.attempts += 1;
+            self.attempts_total
+                .set(self.attempts_total.get().saturating_add(1));
+            let attempt = self.attempt(bytecode, options, cache, ids, now);
+            let needs = cache.take_needs();
+            if let Some((limit, max)) = needs.limit {
+                return Err(GremlinError::LimitExceeded { limit, max });
+            }
+            if needs.is_empty() {
+                // Complete: apply its writes (also when it failed: what a step did before
+                // the error stays done, as on TinkerGraph without transactions).
+                ids.committed = true;
+                self.replay(&attempt.log, stats).await?;
+                return attempt.result;
+            }
+            check_stop(options)?;
+            if needs.ids {
+                self.take_ids(ids, stats).await?;
+            }
+            let mut want = needs.missed;
+            if needs.scan && !cache.has_scan() {
+                let all = self.model.kv.scan_all().await.map_err(kv_error)?;
+                stats.scans += 1;
+                // Every scanned record is read by the scan that asked: fetch them now.
+                let mut seen: std::collections::HashSet<_> = want.iter().copied().collect();
+                for d in &all {
+                    if !cache.has(d) && seen.insert(*d) {
+                        want.push(*d);
+                    }
+                }
+                cache.set_scan(all);
+            }
+            if want.is_empty() {
+                continue;
+            }
+            let total = (cache.len() as u64).saturating_add(want.len() as u64);
+            if total > self.exec_limits.records_max {
+                return Err(GremlinError::LimitExceeded {
+                    limit: "QUERY_RECORDS_MAX",
+                    max: self.exec_limits.records_max,
+                });
+            }
+            let got = self.model.kv.get_many(&want).await.map_err(kv_error)?;
+            if got.len() != want.len() {
+                return Err(GremlinError::Graph(format!(
+                    "record store answered {} records for {} digests",
+                    got.len(),
+                    want.len()
+                )));
+            }
+            stats.fetch_calls += 1;
+            stats.records_fetched += want.len() as u64;
+            cache
+                .insert_all(&want, got)
+                .map_err(|(limit, max)| GremlinError::LimitExceeded { limit, max })?;
+        }
+    }
+
+    /// One attempt: a fresh machine over the cached model.
+    fn attempt(
+        &self,
+        bytecode: &Bytecode,
+        options: &RunOptions,
+        cache: &Rc<QueryCache>,
+        ids: &mut IdList,
+        now: u32,
+    ) -> Attempt {
+        let model = match Model::new(
+            CacheKv::new(cache.clone()),
+            self.model.space.clone(),
+            self.model.cfg.clone(),
+            Box::new(ManualClock(Cell::new(now))),
+        ) {
+            Ok(m) => m,
+            Err(e) => {
+                return Attempt {
+                    result: Err(to_gremlin(e)),
+                    log: Vec::new(),
+                }
+            }
+        };
+        let mut graph = AttemptGraph::new(
+            model,
+            self.services.clone(),
+            cache.clone(),
+            ids,
+            self.exec_limits.writes_max,
+        );
+        let result = self.run_machine(bytecode, options, &mut graph);
+        Attempt {
+            result,
+            log: graph.into_log(),
+        }
+    }
+
+    fn run_machine<G: Graph>(
+        &self,
+        bytecode: &Bytecode,
+        options: &RunOptions,
+        graph: &mut G,
+    ) -> Result<Vec<Traverser>, GremlinError> {
+        let mut m = Machine::with_limits(bytecode, self.limits)?;
+        m.deadline = options.deadline;
+        m.io = self.io.clone();
+        let start = m.start();
+        let out = m.run(graph, start)?;
+        if !out.moved.is_empty() || !out.at_coordinator.is_empty() {
+            return Err(GremlinError::Graph(
+                "executor: traversers left over on a single-owner graph".to_string(),
+            ));
+        }
+        Ok(out.finished)
+    }
+
+    /// Moves more reserved ids into the query's list (reserving from the persisted allocator
+    /// when the pool is dry). No `.await` between taking from the pool and owning the ids, so
+    /// two queries never hold the same id.
+    async fn take_ids(&self, ids: &mut IdList, stats: &mut RunStats) -> Result<(), GremlinError> {
+        let want = ids.ids.len().max(ID_TAKE_IDS);
+        if ids.ids.len().saturating_add(want) > QUERY_IDS_MAX {
+            return Err(GremlinError::LimitExceeded {
+                limit: "QUERY_IDS_MAX",
+                max: QUERY_IDS_MAX as u64,
+            });
+        }
+        loop {
+            {
+                let mut pool = self.id_pool.borrow_mut();
+                if pool.len() >= want {
+                    ids.ids.extend(pool.drain(..want));
+                    stats.ids_taken += want as u64;
+                    return Ok(());
+                }
+            }
+            let id = self.model.generate_id().await.map_err(to_gremlin)?;
+            self.id_pool.borrow_mut().push_back(id);
+        }
+    }
+
+    /// Applies an attempt's mutations in order with the store's operations.
+    async fn replay(&self, log: &[WriteOp], stats: &mut RunStats) -> Result<(), GremlinError> {
+        for (i, op) in log.iter().enumerate() {
+            self.apply(op).await.map_err(|e| {
+                let what = op.name();
+                match to_gremlin(e) {
+                    // TinkerPop's own message (e.g. a vertex id taken meanwhile).
+                    GremlinError::Runtime(m) => GremlinError::Runtime(m),
+                    other => GremlinError::Graph(format!(
+                        "write {} of {} ({what}) failed: {other}; the {i} before it stay applied",
+                        i + 1,
+                        log.len()
+                    )),
+                }
+            })?;
+            stats.writes_replayed += 1;
+        }
+        Ok(())
+    }
+
+    async fn apply(&self, op: &WriteOp) -> Result<(), ModelError> {
+        let m = &self.model;
+        match op {
+            WriteOp::AddVertex { id, label } => m.add_vertex(id.clone(), label, 0).await.map(drop),
+            WriteOp::AddEdge {
+                id,
+                label,
+                out,
+                in_,
+            } => m.add_edge(id.clone(), label, out, in_, 0).await.map(drop),
+            WriteOp::SetVertexProperty {
+                vertex,
+                cardinality,
+                key,
+                value,
+                id,
+                meta,
+            } => m
+                .set_vertex_property(
+                    vertex,
+                    *cardinality,
+                    key,
+                    value.clone(),
+                    id.clone(),
+                    meta.clone(),
+                )
+                .await
+                .map(drop),
+            WriteOp::SetEdgeProperty { edge, key, value } => {
+                m.set_edge_property(edge, key, value.clone()).await
+            }
+            WriteOp::SetMetaProperty {
+                vertex,
+                vp_id,
+                key,
+                value,
+            } => m.set_meta_property(vertex, vp_id, key, value.clone()).await,
+            WriteOp::DropVertex(id) => m.drop_vertex(id).await,
+            WriteOp::DropEdge(id) => m.drop_edge(id).await,
+            WriteOp::DropVertexProperty { vertex, vp_id } => {
+                m.drop_vertex_property(vertex, vp_id).await
+            }
+            WriteOp::DropEdgeProperty { edge, key } => m.drop_edge_property(edge, key).await,
+            WriteOp::DropMetaProperty { vertex, vp_id, key } => {
+                m.drop_meta_property(vertex, vp_id, key).await
+            }
+        }
+    }
+
+    /// Loads `data` into the store (ids, labels, multi- and meta-properties as given), with
+    /// the model's operations directly (for tests and bulk loads of small graphs).
+    pub async fn load(&self, data: &GraphData) -> Result<(), GremlinError> {
+        let m = &self.model;
+        let vid = |v| ElementId::from_value(v, "Vertex").map_err(to_gremlin);
+        for v in &data.vertices {
+            let id = vid(&v.id)?;
+            m.add_vertex(id.clone(), &v.label, 0)
+                .await
+                .map_err(to_gremlin)?;
+            for p in v.properties.iter().flatten() {
+                m.set_vertex_property(
+                    &id,
+                    gremlin::graph::Cardinality::List,
+                    &p.key,
+                    p.value.clone(),
+                    p.id.clone(),
+                    p.properties.clone().unwrap_or_default(),
+                )
+                .await
+                .map_err(to_gremlin)?;
+            }
+        }
+        for e in &data.edges {
+            let id = ElementId::from_value(&e.id, "Edge").map_err(to_gremlin)?;
+            m.add_edge(
+                id.clone(),
+                &e.label,
+                &vid(&e.out_v_id)?,
+                &vid(&e.in_v_id)?,
+                0,
+            )
+            .await
+            .map_err(to_gremlin)?;
+            for p in e.properties.iter().flatten() {
+                m.set_edge_property(&id, &p.key, p.value.clone())
+                    .await
+                    .map_err(to_gremlin)?;
+            }
+        }
+        Ok(())
     }
 }

@@ -25,7 +25,8 @@ pub struct ModelGraph<K: Kv = MemKv> {
     services: Option<Arc<ServiceRegistry>>,
 }
 
-fn to_gremlin(e: ModelError) -> GremlinError {
+/// The gremlin error of a model error (user-facing ones keep TinkerPop's message).
+pub(crate) fn to_gremlin(e: ModelError) -> GremlinError {
     match e {
         ModelError::VertexMissing(_)
         | ModelError::EdgeMissing(_)
