@@ -110,6 +110,8 @@ pub enum Step {
         label: Arg,
         from: Option<Arg>,
         to: Option<Arg>,
+        /// `addE(label).property(T.id, id)`, folded (`None`: the graph generates one).
+        id: Option<Arg>,
     },
     Adj {
         dir: Direction,
@@ -669,6 +671,30 @@ impl Compiler {
                     }
                 }
             }
+            // `addE(label).property(T.id, id)`: the edge's id, folded into the step.
+            if op == "property"
+                && args.len() == 2
+                && matches!(
+                    args.first()
+                        .and_then(|a| enum_name(a, EnumKind::T))
+                        .as_deref(),
+                    Some("id")
+                )
+                && matches!(
+                    steps.last().map(|s| &s.step),
+                    Some(Step::AddE { id: None, .. })
+                )
+            {
+                let new_id = self.arg(args.get(1).unwrap_or(&Value::Null))?;
+                if let Some(StepDef {
+                    step: Step::AddE { id, .. },
+                    ..
+                }) = steps.last_mut()
+                {
+                    *id = Some(new_id);
+                }
+                continue;
+            }
             let step = if op == "property"
                 && matches!(
                     args.first()
@@ -892,15 +918,22 @@ impl Compiler {
                 by.push(self.by(args)?.0);
                 Step::Math { expr, by }
             }
-            (Step::AddE { label, to, .. }, "from") => Step::AddE {
+            (Step::AddE { label, to, id, .. }, "from") => Step::AddE {
                 label,
                 from: Some(self.endpoint(args)?),
                 to,
+                id,
             },
-            (Step::AddE { label, from, .. }, "to") => Step::AddE {
+            (
+                Step::AddE {
+                    label, from, id, ..
+                },
+                "to",
+            ) => Step::AddE {
                 label,
                 from,
                 to: Some(self.endpoint(args)?),
+                id,
             },
             (
                 Step::Choose {
@@ -1172,6 +1205,7 @@ impl Compiler {
                 },
                 from: None,
                 to: None,
+                id: None,
             },
             "out" | "in" | "both" | "outE" | "inE" | "bothE" => Step::Adj {
                 dir: match op {

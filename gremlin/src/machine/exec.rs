@@ -95,10 +95,16 @@ pub(crate) fn children(s: &Step) -> Vec<Trav> {
             arg(a, &mut out);
             arg(b, &mut out);
         }
-        Step::AddE { label, from, to } => {
+        Step::AddE {
+            label,
+            from,
+            to,
+            id,
+        } => {
             arg(label, &mut out);
             from.iter().for_each(|a| arg(a, &mut out));
             to.iter().for_each(|a| arg(a, &mut out));
+            id.iter().for_each(|a| arg(a, &mut out));
         }
         Step::Property {
             key, value, meta, ..
@@ -1035,7 +1041,12 @@ impl<G: Graph> Ctx<'_, G> {
                     out.push(self.gen(t, vv));
                 }
             }
-            Step::AddE { label, from, to } => {
+            Step::AddE {
+                label,
+                from,
+                to,
+                id,
+            } => {
                 self.mutating()?;
                 for t in &trs {
                     let l = match self.arg_value(label, t)? {
@@ -1054,7 +1065,14 @@ impl<G: Graph> Ctx<'_, G> {
                         vertex_id(&f).ok_or_else(|| rt(format!("The value given to addE({l}).from() must resolve to a Vertex or the ID of a Vertex present in the graph")))?;
                     let tid = vertex_id(&to_v)
                         .ok_or_else(|| rt(format!("The value given to addE({l}).to() must resolve to a Vertex or the ID of a Vertex present in the graph")))?;
-                    let e = self.g.add_edge(None, &l, &fid, &tid)?;
+                    let eid = match id {
+                        Some(a) => match self.arg_value(a, t)? {
+                            Value::Null => None,
+                            v => Some(v),
+                        },
+                        None => None,
+                    };
+                    let e = self.g.add_edge(eid, &l, &fid, &tid)?;
                     if let Some(p) = self.m.options.partition.clone() {
                         if let Some(w) = &p.write {
                             self.g.set_edge_property(&e.id, &p.key, w.clone())?;
