@@ -123,7 +123,7 @@ pub struct Executor<R: Records> {
     pub io: Option<Arc<dyn IoHandler>>,
     /// Generated ids reserved from the model's persisted allocator, not yet handed out.
     id_pool: RefCell<VecDeque<ElementId>>,
-    /// Queries run so far (all attempts included).
+    /// Attempts run by every query so far.
     attempts_total: Cell<u64>,
 }
 
@@ -359,15 +359,17 @@ impl<R: Records> Executor<R> {
     async fn replay(&self, log: &[WriteOp], stats: &mut RunStats) -> Result<(), GremlinError> {
         for (i, op) in log.iter().enumerate() {
             self.apply(op).await.map_err(|e| {
-                let what = op.name();
+                let context = format!(
+                    "write {} of {} ({}) failed; the {i} before it stay applied",
+                    i + 1,
+                    log.len(),
+                    op.name()
+                );
                 match to_gremlin(e) {
-                    // TinkerPop's own message (e.g. a vertex id taken meanwhile).
-                    GremlinError::Runtime(m) => GremlinError::Runtime(m),
-                    other => GremlinError::Graph(format!(
-                        "write {} of {} ({what}) failed: {other}; the {i} before it stay applied",
-                        i + 1,
-                        log.len()
-                    )),
+                    // TinkerPop's own message first (e.g. a vertex id taken meanwhile).
+                    GremlinError::Runtime(m) => GremlinError::Runtime(format!("{m} ({context})")),
+                    GremlinError::Graph(m) => GremlinError::Graph(format!("{m} ({context})")),
+                    other => other,
                 }
             })?;
             stats.writes_replayed += 1;

@@ -1,6 +1,7 @@
 //! gremlin's `Graph` trait over the graph model on ONE core, for a store whose futures are
-//! ready at once (the in-memory [`MemKv`]): each call blocks on the model's future. The
-//! sharded engine will instead prefetch what a step batch reads (see `docs/graph-model.md`).
+//! ready at once (the in-memory [`MemKv`], or the query executor's per-query record cache,
+//! `crate::exec`): each call blocks on the model's future. Over the real store the executor
+//! runs it on that cache and fetches what an attempt missed (see `docs/graph-model.md`).
 
 use std::sync::Arc;
 
