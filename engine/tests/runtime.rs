@@ -85,21 +85,25 @@ where
 {
     let cluster = Cluster::new(dir.clone(), cores, cfg).expect("cluster");
     let (tx, rx) = mpsc::channel();
+    let mut handles = Vec::new();
     for core in 0..cores {
         let cluster = cluster.clone();
         let body = body.clone();
         let tx = tx.clone();
-        LocalExecutorBuilder::new(Placement::Unbound)
-            .name(&format!("rt-test-{core}"))
-            .spawn(move || async move {
-                let host = Rc::new(cluster.join(core).await.expect("join"));
-                let out = body(host.clone(), core).await;
-                let host = Rc::try_unwrap(host).ok().expect("host still shared");
-                host.shutdown().await.expect("shutdown");
-                let _ = tx.send((core, out));
-            })
-            .expect("executor");
+        handles.push(
+            LocalExecutorBuilder::new(Placement::Unbound)
+                .name(&format!("rt-test-{core}"))
+                .spawn(move || async move {
+                    let host = Rc::new(cluster.join(core).await.expect("join"));
+                    let out = body(host.clone(), core).await;
+                    let host = Rc::try_unwrap(host).ok().expect("host still shared");
+                    host.shutdown().await.expect("shutdown");
+                    let _ = tx.send((core, out));
+                })
+                .expect("executor"),
+        );
     }
+    drop(cluster);
     drop(tx);
     let mut outs: Vec<Option<T>> = (0..cores).map(|_| None).collect();
     for _ in 0..cores {
@@ -107,6 +111,10 @@ where
             .recv_timeout(Duration::from_secs(WATCHDOG_S))
             .expect("a core did not finish in time: deadlock or crash");
         outs[core] = Some(out);
+    }
+    // Every core has finished; its thread (holding the data directory) ends now.
+    for h in handles {
+        h.join().expect("executor thread");
     }
     outs.into_iter().map(|o| o.expect("every core")).collect()
 }
