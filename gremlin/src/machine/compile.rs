@@ -110,7 +110,7 @@ pub enum Step {
         label: Arg,
         from: Option<Arg>,
         to: Option<Arg>,
-        /// `addE(label).property(T.id, id)`, folded.
+        /// `addE(label).property(T.id, id)`, folded (`None`: the graph generates one).
         id: Option<Arg>,
     },
     Adj {
@@ -671,6 +671,30 @@ impl Compiler {
                     }
                 }
             }
+            // `addE(label).property(T.id, id)`: the edge's id, folded into the step.
+            if op == "property"
+                && args.len() == 2
+                && matches!(
+                    args.first()
+                        .and_then(|a| enum_name(a, EnumKind::T))
+                        .as_deref(),
+                    Some("id")
+                )
+                && matches!(
+                    steps.last().map(|s| &s.step),
+                    Some(Step::AddE { id: None, .. })
+                )
+            {
+                let new_id = self.arg(args.get(1).unwrap_or(&Value::Null))?;
+                if let Some(StepDef {
+                    step: Step::AddE { id, .. },
+                    ..
+                }) = steps.last_mut()
+                {
+                    *id = Some(new_id);
+                }
+                continue;
+            }
             let step = if op == "property"
                 && matches!(
                     args.first()
@@ -685,23 +709,6 @@ impl Compiler {
                     if let Step::AddV(l) = std::mem::replace(&mut last.step, Step::Identity) {
                         last.step = Step::AddVId(l, id);
                     }
-                }
-                continue;
-            } else if op == "property"
-                && matches!(
-                    args.first()
-                        .and_then(|a| enum_name(a, EnumKind::T))
-                        .as_deref(),
-                    Some("id")
-                )
-                && matches!(
-                    steps.last().map(|s| &s.step),
-                    Some(Step::AddE { id: None, .. })
-                )
-            {
-                let new_id = self.arg(args.get(1).unwrap_or(&Value::Null))?;
-                if let Some(Step::AddE { id, .. }) = steps.last_mut().map(|s| &mut s.step) {
-                    *id = Some(new_id);
                 }
                 continue;
             } else if op == "property" && after_add {
