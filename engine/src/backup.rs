@@ -53,6 +53,8 @@ pub struct Job {
     pub cores: Vec<CoreState>,
     /// `None` while running; then `Ok(records)` or the first error.
     pub result: Option<Result<u64, String>>,
+    /// End, ms since the Unix epoch (0 while running).
+    pub finished_ms: u64,
 }
 
 impl Job {
@@ -96,7 +98,7 @@ impl Job {
                         _ => 0,
                     })
                     .sum::<usize>(),
-                backup::now_ms().saturating_sub(self.started_ms)
+                self.finished_ms.saturating_sub(self.started_ms)
             ),
             Some(Err(e)) => format!("failed job {} to {}: {e}\n", self.id, self.to.display()),
         }
@@ -148,6 +150,7 @@ impl BackupCoordinator {
             started_ms: backup::now_ms(),
             cores: vec![CoreState::Pending; self.cores],
             result: None,
+            finished_ms: 0,
         });
         Ok(id)
     }
@@ -173,6 +176,7 @@ impl BackupCoordinator {
             _ => None,
         }) {
             job.result = Some(Err(e));
+            job.finished_ms = backup::now_ms();
             return;
         }
         if job.cores.iter().all(|c| matches!(c, CoreState::Done(_))) {
@@ -192,6 +196,7 @@ impl BackupCoordinator {
                     .map(|_| n)
                     .map_err(|e| format!("writing the manifest: {e}")),
             );
+            job.finished_ms = backup::now_ms();
         }
     }
 
