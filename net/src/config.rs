@@ -16,14 +16,15 @@ impl std::fmt::Debug for ExtraMetrics {
     }
 }
 
+/// An admin endpoint function: (method, path, raw query) -> (status line, body) or `None`.
+pub type AdminFn = dyn Fn(&str, &str, &str) -> Option<(String, String)> + Send + Sync;
+
 /// Extra admin HTTP endpoints (e.g. `POST /backup`): called with the method, the path and
 /// the raw query string after authentication; `Some((status line, body))` answers, `None`
 /// falls through to the built-in endpoints. Runs on the core serving the admin request, so
 /// it must be cheap (start work elsewhere, answer at once) and thread-safe.
 #[derive(Clone)]
-pub struct AdminHandler(
-    pub Arc<dyn Fn(&str, &str, &str) -> Option<(String, String)> + Send + Sync>,
-);
+pub struct AdminHandler(pub Arc<AdminFn>);
 
 impl std::fmt::Debug for AdminHandler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
