@@ -117,9 +117,9 @@ impl FileSink {
     }
 }
 
-/// Reads the current version of `digest` with its full header, from the device after a
-/// flush (so the record is not only in a write buffer). `None`: deleted or expired since
-/// the snapshot.
+/// Reads the current version of `digest` with its full header from the device (after a
+/// flush when it is still only in a write buffer), checked against the normal read path.
+/// `None`: deleted or expired since the snapshot.
 async fn read_current(shard: &Shard, digest: &Digest) -> Result<Option<BackupRecord>, StoreError> {
     let sector = crate::device::SECTOR_SIZE_BYTES as u64;
     for _ in 0..BACKUP_READ_ATTEMPTS_MAX {
@@ -135,30 +135,49 @@ async fn read_current(shard: &Shard, digest: &Digest) -> Result<Option<BackupRec
         let lo = off / sector * sector;
         let span = ((off - lo) as usize + len).div_ceil(sector as usize) * sector as usize;
         let buf = shard.device().read_at(lo, span).await?;
-        // Moved (defrag, overwrite) while reading, or the bytes are still only in a write
-        // buffer: make the buffers durable and look again.
+        // Moved (defrag, overwrite) while reading: look again.
         if shard.locate(digest) != Some((off, len, tomb)) {
             continue;
         }
         let from = (off - lo) as usize;
         let bytes = buf.get(from..from + len).unwrap_or_default();
-        match record::decode(bytes, shard.config().record_size_max) {
-            Ok((m, p, _)) if m.digest == *digest && !m.is_tombstone() => {
-                return Ok(Some(BackupRecord {
-                    digest: *digest,
-                    generation: m.generation,
-                    lut_stamp: m.lut_stamp,
-                    void_time_s: m.void_time_s,
-                    payload: bytes.get(p).unwrap_or_default().to_vec(),
-                }));
-            }
-            _ => shard.flush().await?,
+        let Ok((m, p, _)) = record::decode(bytes, shard.config().record_size_max) else {
+            shard.flush().await?;
+            continue;
+        };
+        // The bytes at that place may be a stale copy from an earlier life of the block (the
+        // newest copy still only in a write buffer): accept them only if they are the
+        // version the normal read path returns.
+        let Some(cur) = shard.get(digest).await? else {
+            return Ok(None);
+        };
+        let payload = bytes.get(p).unwrap_or_default();
+        if m.digest == *digest
+            && !m.is_tombstone()
+            && m.generation == cur.generation
+            && m.void_time_s == cur.void_time_s
+            && payload == cur.payload.as_slice()
+        {
+            return Ok(Some(BackupRecord {
+                digest: *digest,
+                generation: m.generation,
+                lut_stamp: m.lut_stamp,
+                void_time_s: m.void_time_s,
+                payload: cur.payload,
+            }));
         }
+        shard.flush().await?;
     }
-    Err(corrupt(format!(
-        "shard {}: could not read a stable copy of a record in {BACKUP_READ_ATTEMPTS_MAX} attempts",
-        shard.id()
-    )))
+    // A record rewritten faster than it can be read from the device: take the version the
+    // normal read path returns, without its last-update stamp (0; a restore holds one copy
+    // per digest, so the stamp orders nothing).
+    Ok(shard.get(digest).await?.map(|r| BackupRecord {
+        digest: *digest,
+        generation: r.generation,
+        lut_stamp: 0,
+        void_time_s: r.void_time_s,
+        payload: r.payload,
+    }))
 }
 
 /// Backs up one shard into `dir` (file [`backup_file_name`]) while it keeps serving.
