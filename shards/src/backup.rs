@@ -183,7 +183,8 @@ async fn read_current(shard: &Shard, digest: &Digest) -> Result<Option<BackupRec
 /// Backs up one shard into `dir` (file [`backup_file_name`]) while it keeps serving.
 ///
 /// Snapshot: the live digests of the index at the call. Each is then read in batches of
-/// [`BACKUP_BATCH_RECORDS_MAX`] (a flush first, then direct reads) and the version current
+/// [`BACKUP_BATCH_RECORDS_MAX`] (from the device; a flush when a record is still only in a
+/// write buffer) and the version current
 /// at that read is written: the snapshot's version or a newer one acknowledged (or being
 /// acknowledged) since. Records created after the snapshot are not included; records
 /// deleted or expired after it are left out. The task yields between batches; run it in a
@@ -210,7 +211,6 @@ pub async fn backup_shard(
     sink.push(0)?;
     let mut records = 0u64;
     for batch in digests.chunks(BACKUP_BATCH_RECORDS_MAX) {
-        shard.flush().await?;
         for d in batch {
             if let Some(r) = read_current(shard, d).await? {
                 let from = sink.buf.len();
