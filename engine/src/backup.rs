@@ -24,6 +24,9 @@ pub const BACKUP_POLL_MS: u64 = 100;
 /// CPU shares of the backup task queue (serving queues have the default 1000; storage
 /// background work 100).
 pub const BACKUP_SHARES: usize = 50;
+/// A core that has not picked a job up after this long fails the job (its worker is not
+/// running).
+pub const BACKUP_PICKUP_MS_MAX: u64 = 30_000;
 /// Longest backup target path accepted from the admin endpoint.
 pub const BACKUP_PATH_BYTES_MAX: usize = 4096;
 
@@ -157,7 +160,18 @@ impl BackupCoordinator {
 
     /// The current (or last) job.
     pub fn job(&self) -> Option<Job> {
-        lock(&self.st).job.clone()
+        let mut st = lock(&self.st);
+        let job = st.job.as_mut()?;
+        let waited = backup::now_ms().saturating_sub(job.started_ms);
+        if job.result.is_none() && waited > BACKUP_PICKUP_MS_MAX {
+            if let Some(core) = job.cores.iter().position(|c| *c == CoreState::Pending) {
+                job.result = Some(Err(format!(
+                    "core {core} did not start its part within {BACKUP_PICKUP_MS_MAX} ms (no backup worker?)"
+                )));
+                job.finished_ms = backup::now_ms();
+            }
+        }
+        Some(job.clone())
     }
 
     fn set(&self, id: u64, core: usize, state: CoreState) {
@@ -456,6 +470,65 @@ pub fn restore_and_repair(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_core_without_worker_fails_the_job_and_another_can_start() {
+        let data = std::env::temp_dir().join(format!("cg-coord-{}", std::process::id()));
+        let to = data.with_extension("bk");
+        let _ = std::fs::remove_dir_all(&data);
+        let _ = std::fs::remove_dir_all(&to);
+        let dir = DataDir::open_or_create(
+            &data,
+            &shards::DirOptions {
+                shard_count: Some(2),
+                shard_size_bytes: 16 << 20,
+                store: StoreConfig {
+                    block_size_bytes: 1 << 20,
+                    flush_size_bytes: 64 * 1024,
+                    record_size_max: 64 * 1024,
+                    ..StoreConfig::default()
+                },
+            },
+        )
+        .unwrap();
+        let cluster = Cluster::new(Arc::new(dir), 2, RuntimeConfig::default()).unwrap();
+        let c = BackupCoordinator::new(&cluster);
+        assert_eq!(
+            c.admin("GET", "/backup", "").unwrap().1,
+            "no backup has run\n"
+        );
+        assert_eq!(c.admin("GET", "/other", ""), None);
+        assert!(c
+            .admin("POST", "/backup", "to=rel")
+            .unwrap()
+            .0
+            .starts_with("400"));
+        assert!(c
+            .admin("POST", "/backup", "x=1")
+            .unwrap()
+            .0
+            .starts_with("400"));
+        let q = format!("to={}", percent_encode(&to.to_string_lossy()));
+        assert!(c.admin("POST", "/backup", &q).unwrap().0.starts_with("202"));
+        assert!(c.admin("POST", "/backup", &q).unwrap().0.starts_with("409"));
+        // Core 1 reports; core 0 never picks the job up.
+        c.set(1, 1, CoreState::Done(Vec::new()));
+        assert!(c.job().unwrap().result.is_none());
+        lock(&c.st).job.as_mut().unwrap().started_ms -= BACKUP_PICKUP_MS_MAX + 1;
+        let j = c.job().unwrap();
+        let e = j.result.clone().unwrap().unwrap_err();
+        assert!(e.contains("core 0"), "{e}");
+        assert!(
+            j.status_line().starts_with("failed job 1"),
+            "{}",
+            j.status_line()
+        );
+        // Nothing was written to the directory, so a new job may use it.
+        let body = c.admin("POST", "/backup", &q).unwrap();
+        assert!(body.0.starts_with("202"), "{body:?}");
+        let _ = std::fs::remove_dir_all(&data);
+        let _ = std::fs::remove_dir_all(&to);
+    }
 
     #[test]
     fn percent_coding_round_trips_and_rejects_bad_escapes() {
