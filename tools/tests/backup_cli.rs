@@ -35,7 +35,7 @@ impl Drop for Server {
 }
 
 /// `coregraph serve` in `cwd` (data in `cwd/coregraph-data`), 2 executors, ephemeral ports.
-fn start(cwd: &Path) -> (Server, SocketAddr, SocketAddr) {
+fn start(cwd: &Path, extra: &[&str]) -> (Server, SocketAddr, SocketAddr) {
     let cpu = net::server::allowed_cpus().expect("affinity")[0];
     let cpus = format!("{cpu},{cpu}");
     let mut server = Server(Some(
@@ -58,6 +58,7 @@ fn start(cwd: &Path) -> (Server, SocketAddr, SocketAddr) {
                 "--flush-size-kib",
                 "256",
             ])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -145,7 +146,7 @@ fn online_backup_restore_and_serve_the_restored_graph() {
     let (a, b) = (root.join("a"), root.join("b"));
     std::fs::create_dir_all(&a).expect("dir");
     std::fs::create_dir_all(&b).expect("dir");
-    let (server, addr, admin) = start(&a);
+    let (server, addr, admin) = start(&a, &[]);
     let mut c = Client::connect(addr);
     for i in 1..=VERTICES {
         let (code, _) = eval(
@@ -208,7 +209,7 @@ fn online_backup_restore_and_serve_the_restored_graph() {
     ]);
     assert!(!ok && out.contains("not empty"), "{out}");
 
-    let (server, addr, _) = start(&b);
+    let (server, addr, _) = start(&b, &[]);
     let mut c = Client::connect(addr);
     assert_eq!(
         eval(&mut c, 3, "g.V().count()"),
@@ -245,5 +246,50 @@ fn online_backup_restore_and_serve_the_restored_graph() {
     ]);
     assert!(!ok && out.contains("shard-002.cgb"), "{out}");
     assert!(!fresh.exists() || std::fs::read_dir(&fresh).expect("dir").next().is_none());
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn online_backup_needs_credentials_when_auth_is_on() {
+    let root = std::env::temp_dir().join(format!("cg-backup-auth-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).expect("dir");
+    let creds = root.join("creds");
+    let creds_s = creds.to_str().expect("utf8");
+    let (ok, out) = run(&[
+        "user",
+        "add",
+        "--credentials",
+        creds_s,
+        "admin",
+        "--password",
+        "s3cret",
+    ]);
+    assert!(ok, "{out}");
+    let (server, _, admin) = start(&root, &["--credentials", creds_s]);
+    let admin = admin.to_string();
+    let bk = root.join("bk");
+    let bk_s = bk.to_str().expect("utf8");
+    let (ok, out) = run(&["backup", "--admin", &admin, "--to", bk_s]);
+    assert!(!ok && out.contains("401"), "{out}");
+    assert!(!bk.exists(), "refused before touching the target");
+    let wrong = coregraph()
+        .args(["backup", "--admin", &admin, "--to", bk_s, "--user", "admin"])
+        .env("COREGRAPH_PASSWORD", "nope")
+        .output()
+        .expect("runs");
+    assert!(!wrong.status.success());
+    let good = coregraph()
+        .args(["backup", "--admin", &admin, "--to", bk_s, "--user", "admin"])
+        .env("COREGRAPH_PASSWORD", "s3cret")
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&good.stdout).to_string();
+    assert!(
+        good.status.success() && text.contains("done job 1"),
+        "{text}"
+    );
+    assert!(bk.join("MANIFEST").exists());
+    stop(server);
     let _ = std::fs::remove_dir_all(&root);
 }
