@@ -251,16 +251,24 @@ pub fn read_backup_file(
     mut each: impl FnMut(BackupRecord) -> Result<(), StoreError>,
 ) -> Result<u64, StoreError> {
     let name = path.display().to_string();
-    let mut data = Vec::new();
-    fs::File::open(path)
-        .map_err(|e| StoreError::Config(format!("{name}: {e}")))?
-        .read_to_end(&mut data)?;
     let bad = |what: String| corrupt(format!("backup file {name}: {what}"));
-    if data.len() < BACKUP_HEADER_SIZE_BYTES + BACKUP_TRAILER_SIZE_BYTES {
+    let file = fs::File::open(path).map_err(|e| StoreError::Config(format!("{name}: {e}")))?;
+    let size = file.metadata()?.len();
+    let min = (BACKUP_HEADER_SIZE_BYTES + BACKUP_TRAILER_SIZE_BYTES) as u64;
+    if size < min {
         return Err(bad("too short".into()));
     }
-    let body_end = data.len() - BACKUP_TRAILER_SIZE_BYTES;
-    let (body, trailer) = data.split_at(body_end);
+    let body_end = size - BACKUP_TRAILER_SIZE_BYTES as u64;
+    // Streamed: one record in memory at a time.
+    let mut r = std::io::BufReader::with_capacity(BACKUP_WRITE_BUFFER_BYTES, file);
+    let mut crc = 0u32;
+    let read =
+        |r: &mut std::io::BufReader<fs::File>, buf: &mut Vec<u8>, n: usize, crc: &mut u32| {
+            buf.resize(n, 0);
+            r.read_exact(buf)?;
+            *crc = crc32c::crc32c_append(*crc, buf);
+            Ok::<(), std::io::Error>(())
+        };
     let u32_at = |b: &[u8], at: usize| -> u32 {
         let mut a = [0u8; 4];
         if let Some(s) = b.get(at..at + 4) {
@@ -268,46 +276,45 @@ pub fn read_backup_file(
         }
         u32::from_le_bytes(a)
     };
-    if body.get(0..8) != Some(&BACKUP_FILE_MAGIC[..]) {
+    let mut head = Vec::new();
+    read(&mut r, &mut head, BACKUP_HEADER_SIZE_BYTES, &mut crc)?;
+    if head.get(0..8) != Some(&BACKUP_FILE_MAGIC[..]) {
         return Err(bad("bad magic".into()));
     }
-    if u32_at(body, 8) != BACKUP_FORMAT_VERSION {
+    if u32_at(&head, 8) != BACKUP_FORMAT_VERSION {
         return Err(bad(format!(
             "format version {}, this build reads {BACKUP_FORMAT_VERSION}",
-            u32_at(body, 8)
+            u32_at(&head, 8)
         )));
     }
-    if u32_at(body, 12) != shard {
+    if u32_at(&head, 12) != shard {
         return Err(bad(format!(
             "holds shard {}, expected {shard}",
-            u32_at(body, 12)
+            u32_at(&head, 12)
         )));
     }
-    if trailer.get(0..8) != Some(&BACKUP_END_MAGIC[..]) {
-        return Err(bad("trailer missing (file cut short?)".into()));
-    }
-    let mut c8 = [0u8; 8];
-    c8.copy_from_slice(trailer.get(8..16).unwrap_or(&[0; 8]));
-    let count = u64::from_le_bytes(c8);
-    let file_crc = u32_at(trailer, 16);
-    let mut at = BACKUP_HEADER_SIZE_BYTES;
+    let mut at = BACKUP_HEADER_SIZE_BYTES as u64;
     let mut n = 0u64;
-    while at < body.len() {
+    let mut payload = Vec::new();
+    let mut tail = Vec::new();
+    while at < body_end {
         let rec_bad = |what: &str| bad(format!("record {n} at byte {at}: {what}"));
-        let head = body
-            .get(at..at + BACKUP_RECORD_HEAD_SIZE_BYTES)
-            .ok_or_else(|| rec_bad("truncated header"))?;
-        let plen = u32_at(head, 0) as usize;
+        if body_end - at < (BACKUP_RECORD_HEAD_SIZE_BYTES + 4) as u64 {
+            return Err(rec_bad("truncated header"));
+        }
+        read(&mut r, &mut head, BACKUP_RECORD_HEAD_SIZE_BYTES, &mut crc)?;
+        let plen = u32_at(&head, 0) as usize;
         if record::encoded_len(plen) > record_size_max {
             return Err(rec_bad("payload length beyond record_size_max"));
         }
-        let end = at + BACKUP_RECORD_HEAD_SIZE_BYTES + plen;
-        let whole = body
-            .get(at..end + 4)
-            .ok_or_else(|| rec_bad("truncated payload"))?;
-        if crc32c::crc32c(whole.get(..whole.len() - 4).unwrap_or_default())
-            != u32_at(whole, whole.len() - 4)
-        {
+        let len = (BACKUP_RECORD_HEAD_SIZE_BYTES + plen + 4) as u64;
+        if body_end - at < len {
+            return Err(rec_bad("truncated payload"));
+        }
+        read(&mut r, &mut payload, plen, &mut crc)?;
+        read(&mut r, &mut tail, 4, &mut crc)?;
+        let rec_crc = crc32c::crc32c_append(crc32c::crc32c(&head), &payload);
+        if rec_crc != u32_at(&tail, 0) {
             return Err(rec_bad("CRC32C mismatch"));
         }
         let mut digest = [0u8; DIGEST_SIZE_BYTES];
@@ -325,16 +332,22 @@ pub fn read_backup_file(
             digest: Digest(digest),
             generation,
             lut_stamp: u64::from_le_bytes(lut),
-            void_time_s: u32_at(head, 34),
-            payload: whole
-                .get(BACKUP_RECORD_HEAD_SIZE_BYTES..whole.len() - 4)
-                .unwrap_or_default()
-                .to_vec(),
+            void_time_s: u32_at(&head, 34),
+            payload: std::mem::take(&mut payload),
         })?;
         n += 1;
-        at = end + 4;
+        at += len;
     }
-    if crc32c::crc32c(body) != file_crc {
+    let file_crc = crc;
+    let mut trailer = Vec::new();
+    read(&mut r, &mut trailer, BACKUP_TRAILER_SIZE_BYTES, &mut crc)?;
+    if trailer.get(0..8) != Some(&BACKUP_END_MAGIC[..]) {
+        return Err(bad("trailer missing (file cut short?)".into()));
+    }
+    let mut c8 = [0u8; 8];
+    c8.copy_from_slice(trailer.get(8..16).unwrap_or(&[0; 8]));
+    let count = u64::from_le_bytes(c8);
+    if u32_at(&trailer, 16) != file_crc {
         return Err(bad("file checksum mismatch".into()));
     }
     if n != count {
@@ -755,6 +768,11 @@ fn restore_shard_file(
             block_seq: block_no + 1,
         };
         let need = record::stored_len(r.payload.len());
+        if record::BLOCK_HEADER_SIZE_BYTES + need > block {
+            return Err(StoreError::Config(format!(
+                "a record of {need} bytes does not fit a block of {block}"
+            )));
+        }
         if cur.len() + need > block {
             write_block(&mut cur, block_no)?;
             block_no += 1;
