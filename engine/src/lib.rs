@@ -1,5 +1,6 @@
 //! Per-core runtime, graph model over the shards, and cross-core traversal coordination.
 
+pub mod backup;
 pub mod exec;
 pub mod load;
 pub mod model;

@@ -16,6 +16,22 @@ impl std::fmt::Debug for ExtraMetrics {
     }
 }
 
+/// An admin endpoint function: (method, path, raw query) -> (status line, body) or `None`.
+pub type AdminFn = dyn Fn(&str, &str, &str) -> Option<(String, String)> + Send + Sync;
+
+/// Extra admin HTTP endpoints (e.g. `POST /backup`): called with the method, the path and
+/// the raw query string after authentication; `Some((status line, body))` answers, `None`
+/// falls through to the built-in endpoints. Runs on the core serving the admin request, so
+/// it must be cheap (start work elsewhere, answer at once) and thread-safe.
+#[derive(Clone)]
+pub struct AdminHandler(pub Arc<AdminFn>);
+
+impl std::fmt::Debug for AdminHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminHandler(..)")
+    }
+}
+
 /// Settings of [`crate::serve`].
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -62,6 +78,8 @@ pub struct Config {
     pub auth_pending_ms_max: u64,
     /// Appended to `/metrics` when set.
     pub extra_metrics: Option<ExtraMetrics>,
+    /// Extra admin endpoints; `None`: only `/healthcheck` and `/metrics`.
+    pub admin_handler: Option<AdminHandler>,
     /// On shutdown, how long in-flight requests may run before they are cancelled.
     pub shutdown_grace: Duration,
 }
@@ -88,6 +106,7 @@ impl Default for Config {
             auth_pending_requests_max: 16,
             auth_pending_ms_max: 5_000,
             extra_metrics: None,
+            admin_handler: None,
             shutdown_grace: Duration::from_secs(10),
         }
     }

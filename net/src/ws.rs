@@ -337,6 +337,8 @@ pub struct RequestHead {
     pub method: String,
     /// The request target without its query string.
     pub path: String,
+    /// The query string (after `?`, not decoded; empty when none).
+    pub query: String,
     pub headers: Vec<(String, String)>,
 }
 
@@ -375,10 +377,11 @@ pub fn parse_request_head(buf: &[u8]) -> Result<(RequestHead, usize), HeadError>
     match req.parse(buf) {
         Ok(httparse::Status::Complete(len)) => {
             let target = req.path.unwrap_or("");
-            let path = target.split('?').next().unwrap_or("").to_string();
+            let (path, query) = target.split_once('?').unwrap_or((target, ""));
             let head = RequestHead {
                 method: req.method.unwrap_or("").to_string(),
-                path,
+                path: path.to_string(),
+                query: query.to_string(),
                 headers: req
                     .headers
                     .iter()

@@ -37,6 +37,7 @@
 //! the glommio direct-I/O file, the in-memory device or the power-cut simulator. The on-disk
 //! format is in `docs/storage-format.md`.
 
+pub mod backup;
 pub mod device;
 pub mod digest;
 pub mod dir;

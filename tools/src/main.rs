@@ -1,5 +1,5 @@
-//! The `coregraph` binary: subcommands serve, gen, user (load, import, export, backup and
-//! restore arrive with their issues).
+//! The `coregraph` binary: subcommands serve, gen, user, backup, restore (load, import and
+//! export arrive with their issues).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,6 +25,11 @@ enum Cmd {
     Serve(Box<ServeArgs>),
     /// Generate a seeded benchmark graph as Gremlin load CSV files (vertices/, edges/).
     Gen(coregraph::gen::GenArgs),
+    /// Back up every shard: online through a running server's admin port (--admin), or
+    /// offline from a data directory no server has open (--data-dir).
+    Backup(coregraph::backup::BackupArgs),
+    /// Restore a backup into an empty data directory, then repair half-written edges.
+    Restore(coregraph::backup::RestoreArgs),
     /// Manage the credentials file used when authentication is on (SASL PLAIN).
     User {
         #[command(subcommand)]
@@ -365,6 +370,8 @@ fn serve(a: ServeArgs) -> Result<(), String> {
     let cluster = engine::runtime::Cluster::new(Arc::new(dir), cpus.len(), runtime)
         .map_err(|e| e.to_string())?;
     let metrics_cluster = cluster.clone();
+    let backups = engine::backup::BackupCoordinator::new(&cluster);
+    let admin_backups = backups.clone();
     let status_cluster = cluster.clone();
     let config = net::Config {
         addr: a.addr,
@@ -384,10 +391,20 @@ fn serve(a: ServeArgs) -> Result<(), String> {
         extra_metrics: Some(net::config::ExtraMetrics(Arc::new(move || {
             shard_metrics(&metrics_cluster)
         }))),
+        admin_handler: Some(net::config::AdminHandler(Arc::new(move |m, p, q| {
+            admin_backups.admin(m, p, q)
+        }))),
         ..net::Config::default()
     };
     let server = net::serve_with(config, net::wire::Serializers::standard(), move |core| {
-        net::engine_service::EngineService::start(cluster.clone(), core)
+        let (cluster, backups) = (cluster.clone(), backups.clone());
+        async move {
+            let host = cluster.join(core).await?;
+            if let Err(e) = engine::backup::spawn_backup_worker(backups, &host) {
+                tracing::warn!(core, error = %e, "no backup worker on this core");
+            }
+            Ok::<_, engine::runtime::RuntimeError>(net::engine_service::EngineService::new(host))
+        }
     })
     .map_err(|e| e.to_string())?;
     let scheme = if a.tls_cert.is_some() { "wss" } else { "ws" };
@@ -400,7 +417,7 @@ fn serve(a: ServeArgs) -> Result<(), String> {
     ));
     if let Some(admin) = server.admin_addr() {
         say(&format!(
-            "coregraph: admin on http://{admin} (/healthcheck, /metrics)"
+            "coregraph: admin on http://{admin} (/healthcheck, /metrics, /backup)"
         ));
     }
     let waiter = net::signals::stop_on_termination_signal(server.stopper())
@@ -430,6 +447,8 @@ fn main() -> ExitCode {
             .map(|_| ())
             .map_err(|e| e.to_string()),
         Cmd::User { cmd } => user(cmd),
+        Cmd::Backup(a) => coregraph::backup::backup(&a),
+        Cmd::Restore(a) => coregraph::backup::restore(&a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

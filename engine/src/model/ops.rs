@@ -18,6 +18,9 @@ use crate::model::records::{
 use crate::model::wire::DecodeError;
 use crate::model::{ModelConfig, ModelError, RMW_ATTEMPTS_MAX};
 
+pub mod repair;
+pub use repair::RepairReport;
+
 /// Ids one core reserves from its persisted allocator at a time.
 pub const ID_BLOCK_IDS: u64 = 1024;
 /// Bits of a generated id below the core number.

@@ -528,6 +528,11 @@ impl CoreHost {
             .collect()
     }
 
+    /// The shards this core owns (for backup and inspection; use them on this core only).
+    pub fn shards(&self) -> Vec<Rc<Shard>> {
+        self.local.shards.iter().flatten().cloned().collect()
+    }
+
     /// This core's routing counters.
     pub fn route_stats(&self) -> RouteStats {
         self.local.stats.get()

@@ -1,4 +1,5 @@
-//! The admin HTTP port: `GET /healthcheck` and `GET /metrics` (Prometheus text), with HTTP
+//! The admin HTTP port: `GET /healthcheck`, `GET /metrics` (Prometheus text) and the endpoints of
+//! [`crate::config::AdminHandler`] (e.g. `POST /backup`), with HTTP
 //! Basic authentication against the same credentials when authentication is on.
 
 #![allow(unused_imports)]
@@ -68,7 +69,8 @@ pub(super) async fn admin_answer<S: GremlinService>(
     core: &Core<S>,
     head: &ws::RequestHead,
 ) -> Vec<u8> {
-    if head.method != "GET" {
+    let handler = core.shared.config.admin_handler.clone();
+    if head.method != "GET" && !(head.method == "POST" && handler.is_some()) {
         return ws::http_response("405 Method Not Allowed", "Allow: GET\r\n", "only GET\n");
     }
     if let Some(credentials) = core.shared.credentials.clone() {
@@ -89,6 +91,11 @@ pub(super) async fn admin_answer<S: GremlinService>(
                 "WWW-Authenticate: Basic realm=\"coregraph\"\r\n",
                 "authentication required\n",
             );
+        }
+    }
+    if let Some(h) = handler {
+        if let Some((status, body)) = (h.0)(&head.method, &head.path, &head.query) {
+            return ws::http_response(&status, "", &body);
         }
     }
     match head.path.as_str() {
