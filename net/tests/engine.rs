@@ -56,6 +56,11 @@ fn dir_options() -> DirOptions {
 /// The server over the engine on `path` with `cores` executors (all on the first allowed
 /// CPU: correctness does not need distinct CPUs) and graphs `g` and `social`.
 fn start_engine(path: &Path, cores: usize) -> net::ServerHandle {
+    start_engine_with(path, cores, net::Config::default())
+}
+
+/// [`start_engine`] with `config`'s settings (address and CPUs are the test's).
+fn start_engine_with(path: &Path, cores: usize, config: net::Config) -> net::ServerHandle {
     let dir = Arc::new(DataDir::open_or_create(path, &dir_options()).expect("data dir"));
     let cfg = engine::runtime::RuntimeConfig {
         graphs: vec!["g".into(), "social".into()],
@@ -70,7 +75,7 @@ fn start_engine(path: &Path, cores: usize) -> net::ServerHandle {
     let config = net::Config {
         addr: "127.0.0.1:0".parse().expect("addr"),
         cpus: vec![cpu; cores],
-        ..net::Config::default()
+        ..config
     };
     net::serve_with(config, net::wire::Serializers::standard(), move |core| {
         EngineService::start(cluster.clone(), core)
@@ -321,4 +326,55 @@ fn gremlinpython_on_the_engine() {
     let _ = std::fs::remove_dir_all(&path);
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("all ok"), "{stdout}");
+}
+
+/// The driver location in `var`; `None` (the test says NOT RUN) when unset, which under
+/// `CI=true` is a failure: `.ci/run` installs the drivers.
+fn driver_env(var: &str, driver: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(p) if !p.is_empty() => Some(p),
+        _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but {var} is not set: .ci/run installs {driver}"
+            );
+            eprintln!("{driver} engine test NOT RUN: set {var} (see net/README.md)");
+            None
+        }
+    }
+}
+
+/// Runs `cmd` to completion and asserts it succeeded and printed `all ok`.
+fn run_driver(mut cmd: Command) {
+    let out = cmd.output().expect("driver runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("all ok"), "{stdout}");
+}
+
+fn js_command(node_path: &str, args: &[&str]) -> Command {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/drivers/gremlin_js_engine.js"
+    );
+    let mut cmd = Command::new("node");
+    cmd.env("NODE_PATH", node_path).arg(script).args(args);
+    cmd
+}
+
+/// gremlin-javascript 3.8 (GraphBinary and GraphSON): modern graph loaded with traversal-API
+/// writes, bytecode and script reads and writes, result types, errors; auth off.
+#[test]
+fn gremlin_javascript_on_the_engine() {
+    let Some(node_path) = driver_env("COREGRAPH_NODE_PATH", "gremlin-javascript 3.8") else {
+        return;
+    };
+    let path = temp_dir("js");
+    let server = start_engine(&path, 2);
+    let url = format!("ws://{}/gremlin", server.local_addr());
+    let cmd = js_command(&node_path, &[&url]);
+    run_driver(cmd);
+    server.shutdown().expect("shutdown");
+    let _ = std::fs::remove_dir_all(&path);
 }
