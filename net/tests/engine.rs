@@ -378,3 +378,96 @@ fn gremlin_javascript_on_the_engine() {
     server.shutdown().expect("shutdown");
     let _ = std::fs::remove_dir_all(&path);
 }
+
+/// A certificate authority and a `localhost` server certificate signed by it, written as PEM
+/// files under `dir` (`ca.pem`, `cert.pem`, `key.pem`).
+fn make_pki(dir: &Path) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, IsCa,
+        KeyPair,
+    };
+    std::fs::create_dir_all(dir).expect("dir");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name = DistinguishedName::new();
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "coregraph test CA");
+    let ca =
+        CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("ca");
+    let leaf_key = KeyPair::generate().expect("key");
+    // Distinct names: with rcgen's default name on both, OpenSSL (node) takes the leaf for
+    // self-signed.
+    let mut leaf_params = CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+    leaf_params.distinguished_name = DistinguishedName::new();
+    leaf_params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    let leaf = leaf_params.signed_by(&leaf_key, &ca).expect("leaf");
+    std::fs::write(dir.join("ca.pem"), ca.pem()).expect("write ca");
+    std::fs::write(dir.join("cert.pem"), leaf.pem()).expect("write cert");
+    std::fs::write(dir.join("key.pem"), leaf_key.serialize_pem()).expect("write key");
+}
+
+/// Authentication on: a raw client without credentials gets 407 in both formats; then
+/// gremlin-javascript with the right password does everything of the test above and with a
+/// wrong one gets 401.
+#[test]
+fn gremlin_javascript_with_auth_on_the_engine() {
+    let Some(node_path) = driver_env("COREGRAPH_NODE_PATH", "gremlin-javascript 3.8") else {
+        return;
+    };
+    let path = temp_dir("js-auth");
+    let creds = temp_dir("js-auth-creds");
+    std::fs::create_dir_all(&creds).expect("dir");
+    let creds_file = creds.join("credentials");
+    net::auth::add_user(&creds_file, "marko", "rainbow").expect("add user");
+    let server = start_engine_with(
+        &path,
+        2,
+        net::Config {
+            credentials_path: Some(creds_file),
+            ..net::Config::default()
+        },
+    );
+    for format in [Format::GraphBinaryV1, Format::GraphSonV3] {
+        let mut c = Raw::connect(&server, format);
+        let (code, items, msg) = c.eval("g.V().count()", &[]);
+        assert_eq!((code, items.len()), (407, 0), "{format:?}: {msg}");
+    }
+    let url = format!("ws://{}/gremlin", server.local_addr());
+    run_driver(js_command(&node_path, &[&url, "marko", "rainbow", "wrong"]));
+    server.shutdown().expect("shutdown");
+    let _ = std::fs::remove_dir_all(&path);
+    let _ = std::fs::remove_dir_all(&creds);
+}
+
+/// TLS on (a certificate authority made by the test): gremlin-javascript over wss:// trusting
+/// only that authority.
+#[test]
+fn gremlin_javascript_over_tls_on_the_engine() {
+    let Some(node_path) = driver_env("COREGRAPH_NODE_PATH", "gremlin-javascript 3.8") else {
+        return;
+    };
+    let path = temp_dir("js-tls");
+    let pki = temp_dir("js-tls-pki");
+    make_pki(&pki);
+    let server = start_engine_with(
+        &path,
+        2,
+        net::Config {
+            tls: Some(net::tls::TlsConfig {
+                cert_chain_path: pki.join("cert.pem"),
+                private_key_path: pki.join("key.pem"),
+            }),
+            ..net::Config::default()
+        },
+    );
+    let url = format!("wss://localhost:{}/gremlin", server.local_addr().port());
+    let mut cmd = js_command(&node_path, &[&url]);
+    cmd.env("COREGRAPH_CA", pki.join("ca.pem"));
+    run_driver(cmd);
+    server.shutdown().expect("shutdown");
+    let _ = std::fs::remove_dir_all(&path);
+    let _ = std::fs::remove_dir_all(&pki);
+}

@@ -2,7 +2,8 @@
 // graph through traversal-API writes (explicit ids, GraphBinary), then with GraphBinary and
 // GraphSON 3 reads it back through bytecode and Client.submit scripts, checks result types
 // (elements, properties, paths, maps, lists, sets, numbers, strings, UUIDs, dates) against exact
-// values and errors with their status codes. Usage: node this.js URL [USER PASS [BADPASS]].
+// values and errors with their status codes. Usage: node this.js URL [USER PASS [BADPASS]];
+// with COREGRAPH_CA set (a PEM file) the URL is wss:// and only that authority is trusted.
 // NODE_PATH must reach the `gremlin` package.
 
 const gremlin = require('gremlin');
@@ -23,6 +24,11 @@ const EDGES = [[7, 1, 'knows', 2, 0.5], [8, 1, 'knows', 4, 1.0], [9, 1, 'created
 
 function options(mimeType, password) {
   const o = { traversalSource: 'g', mimeType };
+  if (process.env.COREGRAPH_CA) {
+    // TLS: trust only the test's certificate authority.
+    o.ca = [require('fs').readFileSync(process.env.COREGRAPH_CA)];
+    o.rejectUnauthorized = true;
+  }
   if (user) {
     o.authenticator = new gremlin.driver.auth.PlainTextSaslAuthenticator(user, password || pass);
   }
