@@ -291,41 +291,97 @@ fn modern_graph_through_the_wire_survives_a_restart() {
     let _ = std::fs::remove_dir_all(&path);
 }
 
-/// gremlinpython (GraphBinary and GraphSON): loads the modern graph with traversal-API writes
-/// and checks vertices, edges, valueMap, path, count and error codes.
-#[test]
-fn gremlinpython_on_the_engine() {
-    let python = match std::env::var("COREGRAPH_PYTHON") {
-        Ok(p) if !p.is_empty() => p,
-        _ => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but COREGRAPH_PYTHON is not set: .ci/run installs gremlinpython"
-            );
-            eprintln!(
-                "gremlinpython engine test NOT RUN: set COREGRAPH_PYTHON (see net/README.md)"
-            );
-            return;
-        }
+/// The gremlinpython versions to run: (environment variable naming the Python, driver).
+const PYTHONS: [(&str, &str); 2] = [
+    ("COREGRAPH_PYTHON", "gremlinpython 3.8"),
+    ("COREGRAPH_PYTHON37", "gremlinpython 3.7"),
+];
+
+/// Runs `tests/drivers/gremlinpython_engine.py` with `python` against a fresh engine started
+/// with `config` (`ca`: the PEM authority to trust, the URL is then wss://).
+fn run_python_engine(
+    python: &str,
+    name: &str,
+    config: net::Config,
+    ca: Option<&Path>,
+    args: &[&str],
+) {
+    let path = temp_dir(name);
+    let server = start_engine_with(&path, 2, config);
+    let url = match ca {
+        Some(_) => format!("wss://localhost:{}/gremlin", server.local_addr().port()),
+        None => format!("ws://{}/gremlin", server.local_addr()),
     };
-    let path = temp_dir("python");
-    let server = start_engine(&path, 2);
-    let url = format!("ws://{}/gremlin", server.local_addr());
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/drivers/gremlinpython_engine.py"
     );
-    let out = Command::new(python)
-        .arg(script)
-        .arg(&url)
-        .output()
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut cmd = Command::new(python);
+    cmd.arg(script).arg(&url).args(args);
+    if let Some(ca) = ca {
+        cmd.env("COREGRAPH_CA", ca);
+    }
+    let out = cmd.output().expect("python runs");
     server.shutdown().expect("shutdown");
     let _ = std::fs::remove_dir_all(&path);
-    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.contains("all ok"), "{stdout}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{name}: stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("all ok"), "{name}: {stdout}");
+}
+
+/// gremlinpython 3.8 and 3.7 (GraphBinary and GraphSON): loads the modern graph with
+/// traversal-API writes and checks elements, properties, paths, maps with element and list
+/// keys, lists, sets, every number width, strings, UUIDs, dates and error codes; auth off.
+#[test]
+fn gremlinpython_on_the_engine() {
+    for (var, driver) in PYTHONS {
+        let Some(python) = driver_env(var, driver) else {
+            continue;
+        };
+        run_python_engine(&python, "python", net::Config::default(), None, &[]);
+    }
+}
+
+/// gremlinpython 3.8 and 3.7 with authentication on (right password: everything works;
+/// wrong: 401) and over TLS with a certificate authority made by the test.
+#[test]
+fn gremlinpython_with_auth_and_tls_on_the_engine() {
+    let creds = temp_dir("py-creds");
+    std::fs::create_dir_all(&creds).expect("dir");
+    let creds_file = creds.join("credentials");
+    net::auth::add_user(&creds_file, "stephen", "password").expect("add user");
+    let pki = temp_dir("py-pki");
+    make_pki(&pki);
+    for (var, driver) in PYTHONS {
+        let Some(python) = driver_env(var, driver) else {
+            continue;
+        };
+        let auth = net::Config {
+            credentials_path: Some(creds_file.clone()),
+            ..net::Config::default()
+        };
+        run_python_engine(
+            &python,
+            "py-auth",
+            auth,
+            None,
+            &["stephen", "password", "wrong"],
+        );
+        let tls = net::Config {
+            tls: Some(net::tls::TlsConfig {
+                cert_chain_path: pki.join("cert.pem"),
+                private_key_path: pki.join("key.pem"),
+            }),
+            ..net::Config::default()
+        };
+        run_python_engine(&python, "py-tls", tls, Some(&pki.join("ca.pem")), &[]);
+    }
+    let _ = std::fs::remove_dir_all(&creds);
+    let _ = std::fs::remove_dir_all(&pki);
 }
 
 /// The driver location in `var`; `None` (the test says NOT RUN) when unset, which under
