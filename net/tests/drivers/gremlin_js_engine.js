@@ -103,6 +103,16 @@ async function reads(name, mimeType) {
   assert.deepStrictEqual(gc, new Map([[3, 1], [1, 1]]), name);
   const byV = (await g.V(1, 4).groupCount().next()).value;
   assert.deepStrictEqual([...byV.entries()].map(([k, v]) => [k.id, v]).sort(), [[1, 1], [4, 1]], name);
+  // Typed values sent in bytecode come back as sent.
+  const when = new Date(Date.UTC(2021, 0, 2, 3, 4, 5));
+  const back = await g.inject(7, 2.5, 'text', when, true).toList();
+  assert.deepStrictEqual(back.slice(0, 3), [7, 2.5, 'text'], name);
+  assert.ok(back[3] instanceof Date && back[3].getTime() === when.getTime(), `${name}: ${back[3]}`);
+  assert.strictEqual(back[4], true, name);
+  if (mimeType === GRAPHBINARY) {
+    assert.deepStrictEqual(await g.inject(123456789012345678901234567890n).toList(),
+      [123456789012345678901234567890n], name);
+  }
   // Writes through bytecode: an edge added and dropped again.
   const added = (await g.V(2).addE('knows').to(__.V(6)).property(T.id, 99).next()).value;
   assert.deepStrictEqual([added.id, added.outV.id, added.inV.id, added.label], [99, 2, 6, 'knows'], name);
@@ -155,6 +165,9 @@ async function scripts(name, mimeType) {
   assert.deepStrictEqual([...sets[0]].sort(), ['josh', 'marko', 'peter'], name);
   const ageSet = await all("g.V().hasLabel('person').values('age').order().fold().map(__.unfold().dedup().fold())");
   assert.deepStrictEqual(ageSet, [[27, 29, 32, 35]], name);
+  const set = await all("g.inject({1, 2, 'x'})");
+  assert.ok(set[0] instanceof Set, `${name}: ${set[0]}`);
+  assert.deepStrictEqual([...set[0]].map(String).sort(), ['1', '2', 'x'], name);
   const m = await all("g.V().hasLabel('person').group().by('name').by('age')");
   assert.deepStrictEqual(m, [new Map([['marko', [29]], ['vadas', [27]], ['josh', [32]], ['peter', [35]]])], name);
   const listKeys = await all("g.V().hasLabel('person').group().by(__.out('created').values('name').fold()).by(__.count())");
