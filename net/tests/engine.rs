@@ -1,9 +1,9 @@
 //! The server over the REAL engine (not the test service): a temp data directory, several
 //! cores (pinned to the same CPU when the machine has few), the TinkerPop modern graph loaded
 //! through Gremlin writes, then reads, errors and a restart through the wire with a raw
-//! GraphBinary / GraphSON client and with gremlinpython (when `COREGRAPH_PYTHON` is set; under
-//! `CI=true` it must be).
-
+//! GraphBinary / GraphSON client, and the stock drivers (gremlinpython 3.8 and 3.7 when
+//! `COREGRAPH_PYTHON` / `COREGRAPH_PYTHON37` are set, gremlin-javascript 3.8 when
+//! `COREGRAPH_NODE_PATH` is; under `CI=true` they must be) with auth off and on, and over TLS.
 mod common;
 
 use std::path::{Path, PathBuf};
