@@ -4,6 +4,7 @@
 //! GraphBinary / GraphSON client, and the stock drivers (gremlinpython 3.8 and 3.7 when
 //! `COREGRAPH_PYTHON` / `COREGRAPH_PYTHON37` are set, gremlin-javascript 3.8 when
 //! `COREGRAPH_NODE_PATH` is; under `CI=true` they must be) with auth off and on, and over TLS.
+
 mod common;
 
 use std::path::{Path, PathBuf};
