@@ -1,8 +1,9 @@
 //! The server over the REAL engine (not the test service): a temp data directory, several
 //! cores (pinned to the same CPU when the machine has few), the TinkerPop modern graph loaded
 //! through Gremlin writes, then reads, errors and a restart through the wire with a raw
-//! GraphBinary / GraphSON client and with gremlinpython (when `COREGRAPH_PYTHON` is set; under
-//! `CI=true` it must be).
+//! GraphBinary / GraphSON client, and the stock drivers (gremlinpython 3.8 and 3.7 when
+//! `COREGRAPH_PYTHON` / `COREGRAPH_PYTHON37` are set, gremlin-javascript 3.8 when
+//! `COREGRAPH_NODE_PATH` is; under `CI=true` they must be) with auth off and on, and over TLS.
 
 mod common;
 
@@ -56,6 +57,11 @@ fn dir_options() -> DirOptions {
 /// The server over the engine on `path` with `cores` executors (all on the first allowed
 /// CPU: correctness does not need distinct CPUs) and graphs `g` and `social`.
 fn start_engine(path: &Path, cores: usize) -> net::ServerHandle {
+    start_engine_with(path, cores, net::Config::default())
+}
+
+/// [`start_engine`] with `config`'s settings (address and CPUs are the test's).
+fn start_engine_with(path: &Path, cores: usize, config: net::Config) -> net::ServerHandle {
     let dir = Arc::new(DataDir::open_or_create(path, &dir_options()).expect("data dir"));
     let cfg = engine::runtime::RuntimeConfig {
         graphs: vec!["g".into(), "social".into()],
@@ -70,7 +76,7 @@ fn start_engine(path: &Path, cores: usize) -> net::ServerHandle {
     let config = net::Config {
         addr: "127.0.0.1:0".parse().expect("addr"),
         cpus: vec![cpu; cores],
-        ..net::Config::default()
+        ..config
     };
     net::serve_with(config, net::wire::Serializers::standard(), move |core| {
         EngineService::start(cluster.clone(), core)
@@ -286,39 +292,239 @@ fn modern_graph_through_the_wire_survives_a_restart() {
     let _ = std::fs::remove_dir_all(&path);
 }
 
-/// gremlinpython (GraphBinary and GraphSON): loads the modern graph with traversal-API writes
-/// and checks vertices, edges, valueMap, path, count and error codes.
-#[test]
-fn gremlinpython_on_the_engine() {
-    let python = match std::env::var("COREGRAPH_PYTHON") {
-        Ok(p) if !p.is_empty() => p,
-        _ => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but COREGRAPH_PYTHON is not set: .ci/run installs gremlinpython"
-            );
-            eprintln!(
-                "gremlinpython engine test NOT RUN: set COREGRAPH_PYTHON (see net/README.md)"
-            );
-            return;
-        }
+/// The gremlinpython versions to run: (environment variable naming the Python, driver).
+const PYTHONS: [(&str, &str); 2] = [
+    ("COREGRAPH_PYTHON", "gremlinpython 3.8"),
+    ("COREGRAPH_PYTHON37", "gremlinpython 3.7"),
+];
+
+/// Runs `tests/drivers/gremlinpython_engine.py` with `python` against a fresh engine started
+/// with `config` (`ca`: the PEM authority to trust, the URL is then wss://).
+fn run_python_engine(
+    python: &str,
+    name: &str,
+    config: net::Config,
+    ca: Option<&Path>,
+    args: &[&str],
+) {
+    let path = temp_dir(name);
+    let server = start_engine_with(&path, 2, config);
+    let url = match ca {
+        Some(_) => format!("wss://localhost:{}/gremlin", server.local_addr().port()),
+        None => format!("ws://{}/gremlin", server.local_addr()),
     };
-    let path = temp_dir("python");
-    let server = start_engine(&path, 2);
-    let url = format!("ws://{}/gremlin", server.local_addr());
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/drivers/gremlinpython_engine.py"
     );
-    let out = Command::new(python)
-        .arg(script)
-        .arg(&url)
-        .output()
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut cmd = Command::new(python);
+    cmd.arg(script).arg(&url).args(args);
+    if let Some(ca) = ca {
+        cmd.env("COREGRAPH_CA", ca);
+    }
+    let out = cmd.output().expect("python runs");
     server.shutdown().expect("shutdown");
     let _ = std::fs::remove_dir_all(&path);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{name}: stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("all ok"), "{name}: {stdout}");
+}
+
+/// gremlinpython 3.8 and 3.7 (GraphBinary and GraphSON): loads the modern graph with
+/// traversal-API writes and checks elements, properties, paths, maps with element and list
+/// keys, lists, sets, every number width, strings, UUIDs, dates and error codes; auth off.
+#[test]
+fn gremlinpython_on_the_engine() {
+    for (var, driver) in PYTHONS {
+        let Some(python) = driver_env(var, driver) else {
+            continue;
+        };
+        run_python_engine(&python, "python", net::Config::default(), None, &[]);
+    }
+}
+
+/// gremlinpython 3.8 and 3.7 with authentication on (right password: everything works;
+/// wrong: 401) and over TLS with a certificate authority made by the test.
+#[test]
+fn gremlinpython_with_auth_and_tls_on_the_engine() {
+    let creds = temp_dir("py-creds");
+    std::fs::create_dir_all(&creds).expect("dir");
+    let creds_file = creds.join("credentials");
+    net::auth::add_user(&creds_file, "stephen", "password").expect("add user");
+    let pki = temp_dir("py-pki");
+    make_pki(&pki);
+    for (var, driver) in PYTHONS {
+        let Some(python) = driver_env(var, driver) else {
+            continue;
+        };
+        let auth = net::Config {
+            credentials_path: Some(creds_file.clone()),
+            ..net::Config::default()
+        };
+        run_python_engine(
+            &python,
+            "py-auth",
+            auth,
+            None,
+            &["stephen", "password", "wrong"],
+        );
+        let tls = net::Config {
+            tls: Some(net::tls::TlsConfig {
+                cert_chain_path: pki.join("cert.pem"),
+                private_key_path: pki.join("key.pem"),
+            }),
+            ..net::Config::default()
+        };
+        run_python_engine(&python, "py-tls", tls, Some(&pki.join("ca.pem")), &[]);
+    }
+    let _ = std::fs::remove_dir_all(&creds);
+    let _ = std::fs::remove_dir_all(&pki);
+}
+
+/// The driver location in `var`; `None` (the test says NOT RUN) when unset, which under
+/// `CI=true` is a failure: `.ci/run` installs the drivers.
+fn driver_env(var: &str, driver: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(p) if !p.is_empty() => Some(p),
+        _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but {var} is not set: .ci/run installs {driver}"
+            );
+            eprintln!("{driver} engine test NOT RUN: set {var} (see net/README.md)");
+            None
+        }
+    }
+}
+
+/// Runs `cmd` to completion and asserts it succeeded and printed `all ok`.
+fn run_driver(mut cmd: Command) {
+    let out = cmd.output().expect("driver runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("all ok"), "{stdout}");
+}
+
+fn js_command(node_path: &str, args: &[&str]) -> Command {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/drivers/gremlin_js_engine.js"
+    );
+    let mut cmd = Command::new("node");
+    cmd.env("NODE_PATH", node_path).arg(script).args(args);
+    cmd
+}
+
+/// gremlin-javascript 3.8 (GraphBinary and GraphSON): modern graph loaded with traversal-API
+/// writes, bytecode and script reads and writes, result types, errors; auth off.
+#[test]
+fn gremlin_javascript_on_the_engine() {
+    let Some(node_path) = driver_env("COREGRAPH_NODE_PATH", "gremlin-javascript 3.8") else {
+        return;
+    };
+    let path = temp_dir("js");
+    let server = start_engine(&path, 2);
+    let url = format!("ws://{}/gremlin", server.local_addr());
+    let cmd = js_command(&node_path, &[&url]);
+    run_driver(cmd);
+    server.shutdown().expect("shutdown");
+    let _ = std::fs::remove_dir_all(&path);
+}
+
+/// A certificate authority and a `localhost` server certificate signed by it, written as PEM
+/// files under `dir` (`ca.pem`, `cert.pem`, `key.pem`).
+fn make_pki(dir: &Path) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, IsCa,
+        KeyPair,
+    };
+    std::fs::create_dir_all(dir).expect("dir");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name = DistinguishedName::new();
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "coregraph test CA");
+    let ca =
+        CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("ca");
+    let leaf_key = KeyPair::generate().expect("key");
+    // Distinct names: with rcgen's default name on both, OpenSSL (node) takes the leaf for
+    // self-signed.
+    let mut leaf_params = CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+    leaf_params.distinguished_name = DistinguishedName::new();
+    leaf_params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    let leaf = leaf_params.signed_by(&leaf_key, &ca).expect("leaf");
+    std::fs::write(dir.join("ca.pem"), ca.pem()).expect("write ca");
+    std::fs::write(dir.join("cert.pem"), leaf.pem()).expect("write cert");
+    std::fs::write(dir.join("key.pem"), leaf_key.serialize_pem()).expect("write key");
+}
+
+/// Authentication on: a raw client without credentials gets 407 in both formats; then
+/// gremlin-javascript with the right password does everything of the test above and with a
+/// wrong one gets 401.
+#[test]
+fn gremlin_javascript_with_auth_on_the_engine() {
+    let Some(node_path) = driver_env("COREGRAPH_NODE_PATH", "gremlin-javascript 3.8") else {
+        return;
+    };
+    let path = temp_dir("js-auth");
+    let creds = temp_dir("js-auth-creds");
+    std::fs::create_dir_all(&creds).expect("dir");
+    let creds_file = creds.join("credentials");
+    net::auth::add_user(&creds_file, "marko", "rainbow").expect("add user");
+    let server = start_engine_with(
+        &path,
+        2,
+        net::Config {
+            credentials_path: Some(creds_file),
+            ..net::Config::default()
+        },
+    );
+    for format in [Format::GraphBinaryV1, Format::GraphSonV3] {
+        let mut c = Raw::connect(&server, format);
+        let (code, items, msg) = c.eval("g.V().count()", &[]);
+        assert_eq!((code, items.len()), (407, 0), "{format:?}: {msg}");
+    }
+    let url = format!("ws://{}/gremlin", server.local_addr());
+    run_driver(js_command(&node_path, &[&url, "marko", "rainbow", "wrong"]));
+    server.shutdown().expect("shutdown");
+    let _ = std::fs::remove_dir_all(&path);
+    let _ = std::fs::remove_dir_all(&creds);
+}
+
+/// TLS on (a certificate authority made by the test): gremlin-javascript over wss:// trusting
+/// only that authority.
+#[test]
+fn gremlin_javascript_over_tls_on_the_engine() {
+    let Some(node_path) = driver_env("COREGRAPH_NODE_PATH", "gremlin-javascript 3.8") else {
+        return;
+    };
+    let path = temp_dir("js-tls");
+    let pki = temp_dir("js-tls-pki");
+    make_pki(&pki);
+    let server = start_engine_with(
+        &path,
+        2,
+        net::Config {
+            tls: Some(net::tls::TlsConfig {
+                cert_chain_path: pki.join("cert.pem"),
+                private_key_path: pki.join("key.pem"),
+            }),
+            ..net::Config::default()
+        },
+    );
+    let url = format!("wss://localhost:{}/gremlin", server.local_addr().port());
+    let mut cmd = js_command(&node_path, &[&url]);
+    cmd.env("COREGRAPH_CA", pki.join("ca.pem"));
+    run_driver(cmd);
+    server.shutdown().expect("shutdown");
+    let _ = std::fs::remove_dir_all(&path);
+    let _ = std::fs::remove_dir_all(&pki);
 }
