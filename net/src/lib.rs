@@ -29,6 +29,7 @@ pub mod auth;
 pub mod config;
 pub mod engine_service;
 pub mod fuzz;
+pub mod legacy;
 pub mod metrics;
 pub mod server;
 pub mod service;

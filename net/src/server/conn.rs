@@ -51,6 +51,8 @@ pub(super) struct Conn<S> {
     pub(super) out: LocalSender<Out>,
     pub(super) peer: String,
     pub(super) in_flight: Cell<usize>,
+    /// The client is a driver before TinkerPop 3.8: dates go out as `Date` (see `legacy`).
+    pub(super) legacy_dates: bool,
 }
 
 impl<S: GremlinService> Conn<S> {
@@ -178,6 +180,7 @@ where
         out: tx,
         peer,
         in_flight: Cell::new(0),
+        legacy_dates: crate::legacy::wants_legacy_dates(head.header("User-Agent")),
     });
     let mut session = Session {
         conn: conn.clone(),

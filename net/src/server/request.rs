@@ -291,7 +291,10 @@ pub(super) async fn stream_results<S: GremlinService>(
             return status::SUCCESS;
         }
         let n = batch_size.min(buffered.len());
-        let items: Vec<Value> = buffered.drain(..n).collect();
+        let mut items: Vec<Value> = buffered.drain(..n).collect();
+        if conn.legacy_dates {
+            items = items.into_iter().map(crate::legacy::legacy_dates).collect();
+        }
         let last = ended && buffered.is_empty();
         let frames = match encode_batch(serializer, id, items, last, &conn.peer, frame_max) {
             Ok(f) => f,
