@@ -27,6 +27,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod engine_service;
 pub mod fuzz;
 pub mod metrics;
 pub mod server;
@@ -37,5 +38,5 @@ pub mod wire;
 pub mod ws;
 
 pub use config::Config;
-pub use server::{serve, ServeError, ServerHandle, Stopper};
+pub use server::{serve, serve_with, ServeError, ServerHandle, Stopper};
 pub use service::{GremlinRequest, GremlinService, Query, ResultStream, ServiceError};

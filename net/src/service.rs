@@ -134,6 +134,13 @@ pub trait GremlinService: 'static {
         &self,
         request: GremlinRequest,
     ) -> impl Future<Output = Result<Self::Results, ServiceError>>;
+
+    /// Called once on the service's core when the server stops, after its connections have
+    /// drained (or the grace period ran out) and before the core's executor exits: flush,
+    /// stop background work. The default does nothing.
+    fn shutdown(&self) -> impl Future<Output = ()> {
+        async {}
+    }
 }
 
 /// A [`ResultStream`] over results already in memory.

@@ -3,9 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use shards::{DataDir, DirOptions, Durability, StoreConfig};
@@ -24,7 +22,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Open the stores on pinned executors and serve until SIGINT/SIGTERM.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Generate a seeded benchmark graph as Gremlin load CSV files (vertices/, edges/).
     Gen(coregraph::gen::GenArgs),
     /// Manage the credentials file used when authentication is on (SASL PLAIN).
@@ -105,9 +103,32 @@ enum DurabilityArg {
     Memory,
 }
 
+/// Settings of `coregraph serve`. Every flag can also be given in the file named by
+/// `--config`, one `name = value` per line (`#` starts a comment), e.g. `durability = commit`;
+/// flags on the command line win over the file.
 #[derive(clap::Args)]
+#[command(args_override_self = true)]
 struct ServeArgs {
-    /// Data directory (created if missing).
+    /// A settings file: `name = value` lines with the long flag names (without `--`).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Gremlin WebSocket address (every core accepts on it with SO_REUSEPORT).
+    #[arg(long, default_value = "127.0.0.1:8182")]
+    addr: std::net::SocketAddr,
+    /// WebSocket path.
+    #[arg(long, default_value = "/gremlin")]
+    path: String,
+    /// Admin HTTP address (`GET /healthcheck`, `GET /metrics`); off when absent.
+    #[arg(long)]
+    admin_addr: Option<std::net::SocketAddr>,
+    /// CPUs to run on, one pinned executor each (e.g. `0,2,3`); default: every CPU this
+    /// process may use (limited by --executors).
+    #[arg(long, value_delimiter = ',')]
+    cpus: Vec<usize>,
+    /// Executors: the first N CPUs of --cpus (or of the allowed CPUs); default: all of them.
+    #[arg(long)]
+    executors: Option<usize>,
+    /// Data directory (created if missing); relative paths are under the current directory.
     #[arg(long, default_value = "./coregraph-data")]
     data_dir: PathBuf,
     /// Shards at creation (default: number of CPUs); fixed afterwards.
@@ -128,28 +149,157 @@ struct ServeArgs {
     /// Write an idle, partly filled buffer after this many ms.
     #[arg(long, default_value_t = 1000)]
     flush_ms_max: u64,
-    /// Executors (pinned to CPUs 0..N); default: number of CPUs.
+    /// Graphs (traversal sources), comma-separated; the first is the default one, each its
+    /// own key space. Requests select one with the `g` alias (e.g. `g.with_remote(..., "social")`).
+    #[arg(long, value_delimiter = ',', default_value = "g")]
+    graphs: Vec<String>,
+    /// Authentication: a credentials file (`coregraph user add`); SASL PLAIN is then required.
     #[arg(long)]
-    executors: Option<usize>,
+    credentials: Option<PathBuf>,
+    /// TLS on the Gremlin and admin ports: the certificate chain (PEM); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM); needs --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// `evaluationTimeout` (ms) of requests that give none; 0 = none.
+    #[arg(long, default_value_t = 30_000)]
+    evaluation_timeout_ms: u64,
+    /// In-flight requests per connection (then 429).
+    #[arg(long, default_value_t = 16)]
+    requests_in_flight_max: usize,
+    /// Capacity of each core-to-core channel, in messages.
+    #[arg(long, default_value_t = engine::runtime::MESH_CAPACITY_MESSAGES_DEFAULT)]
+    mesh_capacity_messages: usize,
+    /// Edge-cache entries per vertex before it becomes a supernode.
+    #[arg(long, default_value_t = engine::model::EDGE_CACHE_ENTRIES_DEFAULT)]
+    edge_cache_entries: usize,
+    /// Edges per edge-pack record.
+    #[arg(long, default_value_t = engine::model::PACK_EDGES_DEFAULT)]
+    pack_edges: usize,
 }
 
-static STOP: AtomicBool = AtomicBool::new(false);
+/// Most bytes of a `--config` file.
+const CONFIG_FILE_BYTES_MAX: u64 = 1 << 20;
 
-extern "C" fn on_signal(_sig: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
+/// The `--config` file as command-line arguments (`--name value` pairs).
+fn config_file_args(path: &std::path::Path) -> Result<Vec<String>, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if meta.len() > CONFIG_FILE_BYTES_MAX {
+        return Err(format!(
+            "{}: larger than {CONFIG_FILE_BYTES_MAX} bytes",
+            path.display()
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut args = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or_default().trim();
+        if line.is_empty() {
+            continue;
+        }
+        let (k, v) = line.split_once('=').ok_or_else(|| {
+            format!(
+                "{}:{}: expected `name = value`, found {line:?}",
+                path.display(),
+                n + 1
+            )
+        })?;
+        let (k, v) = (k.trim(), v.trim().trim_matches('"'));
+        if k == "config" {
+            return Err(format!(
+                "{}:{}: a config file cannot name another",
+                path.display(),
+                n + 1
+            ));
+        }
+        args.push(format!("--{}", k.replace('_', "-")));
+        args.push(v.to_string());
+    }
+    Ok(args)
 }
 
-fn install_signal_handlers() {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe; the
-        // function pointer has the C ABI `signal` expects.
-        unsafe {
-            libc::signal(sig, on_signal as *const () as libc::sighandler_t);
+/// Re-reads the serve flags with the config file's settings first (flags win).
+fn with_config_file(a: ServeArgs) -> Result<ServeArgs, String> {
+    let Some(path) = a.config.clone() else {
+        return Ok(a);
+    };
+    #[derive(Parser)]
+    struct ServeOnly {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+    let mut argv = vec!["coregraph-serve".to_string()];
+    argv.extend(config_file_args(&path)?);
+    let mut cli = std::env::args().skip_while(|a| a != "serve");
+    let _ = cli.next();
+    argv.extend(cli);
+    ServeOnly::try_parse_from(argv)
+        .map(|s| s.args)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// A Prometheus series of shard counters: name, help, value.
+type Series = (&'static str, &'static str, fn(&shards::ShardStats) -> u64);
+
+/// Prometheus text of every shard's counters (as last published by its core).
+fn shard_metrics(cluster: &engine::runtime::Cluster) -> String {
+    let mut out = String::new();
+    let stats = cluster.shard_stats();
+    let series: [Series; 8] = [
+        (
+            "coregraph_shard_index_entries",
+            "Records in the shard's index (live, tombstones, expired).",
+            |s| s.index_entries,
+        ),
+        (
+            "coregraph_shard_live_bytes",
+            "Live bytes on the device.",
+            |s| s.live_bytes,
+        ),
+        ("coregraph_shard_blocks_free", "Free blocks.", |s| {
+            s.blocks_free
+        }),
+        (
+            "coregraph_shard_writes_total",
+            "Acknowledged puts and deletes.",
+            |s| s.writes,
+        ),
+        ("coregraph_shard_reads_total", "Reads.", |s| s.reads),
+        (
+            "coregraph_shard_device_reads_total",
+            "Reads served from the device.",
+            |s| s.device_reads,
+        ),
+        ("coregraph_shard_flushes_total", "Flushes.", |s| s.flushes),
+        (
+            "coregraph_shard_overload_errors_total",
+            "Writes refused for overload.",
+            |s| s.overload_errors,
+        ),
+    ];
+    for (name, help, get) in series {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {}\n",
+            if name.ends_with("_total") {
+                "counter"
+            } else {
+                "gauge"
+            }
+        ));
+        for (id, s) in &stats {
+            out.push_str(&format!("{name}{{shard=\"{id}\"}} {}\n", get(s)));
         }
     }
+    out
 }
 
 fn serve(a: ServeArgs) -> Result<(), String> {
+    // Before any thread starts (every executor inherits the mask): SIGINT/SIGTERM then reach
+    // only the signal thread, which stops the server gracefully.
+    net::signals::block_termination_signals()
+        .map_err(|e| format!("blocking termination signals: {e}"))?;
+    let a = with_config_file(a)?;
     let durability = match a.durability {
         DurabilityArg::Buffered => Durability::Buffered,
         DurabilityArg::Commit => Durability::CommitToDevice,
@@ -175,6 +325,17 @@ fn serve(a: ServeArgs) -> Result<(), String> {
             .components()
             .collect()
     };
+    let mut cpus = if a.cpus.is_empty() {
+        net::server::allowed_cpus().map_err(|e| format!("CPU affinity: {e}"))?
+    } else {
+        a.cpus.clone()
+    };
+    if let Some(n) = a.executors {
+        cpus.truncate(n.max(1));
+    }
+    if cpus.is_empty() {
+        return Err("no CPU to run on".to_string());
+    }
     let dir =
         DataDir::open_or_create(&path, &opts).map_err(|e| format!("{}: {e}", path.display()))?;
     println!(
@@ -184,39 +345,58 @@ fn serve(a: ServeArgs) -> Result<(), String> {
         dir.shard_count(),
         dir.meta().shard_size_bytes >> 20
     );
-    let cpus = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let executors = a.executors.unwrap_or(cpus).clamp(1, cpus);
-    let cpu_list: Vec<usize> = (0..executors).collect();
-    install_signal_handlers();
-    let stop = Arc::new(AtomicBool::new(false));
-    let watcher = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            while !STOP.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            stop.store(true, Ordering::SeqCst);
-        })
+    let runtime = engine::runtime::RuntimeConfig {
+        mesh_capacity_messages: a.mesh_capacity_messages,
+        graphs: a.graphs.clone(),
+        model: engine::model::ModelConfig {
+            edge_cache_entries: a.edge_cache_entries,
+            pack_edges: a.pack_edges,
+            ..engine::model::ModelConfig::default()
+        },
+        ..engine::runtime::RuntimeConfig::default()
     };
+    let cluster = engine::runtime::Cluster::new(Arc::new(dir), cpus.len(), runtime)
+        .map_err(|e| e.to_string())?;
+    let metrics_cluster = cluster.clone();
+    let config = net::Config {
+        addr: a.addr,
+        path: a.path.clone(),
+        admin_addr: a.admin_addr,
+        cpus: cpus.clone(),
+        credentials_path: a.credentials.clone(),
+        tls: match (&a.tls_cert, &a.tls_key) {
+            (Some(c), Some(k)) => Some(net::tls::TlsConfig {
+                cert_chain_path: c.clone(),
+                private_key_path: k.clone(),
+            }),
+            _ => None,
+        },
+        evaluation_timeout_ms_default: a.evaluation_timeout_ms,
+        requests_in_flight_max: a.requests_in_flight_max,
+        extra_metrics: Some(net::config::ExtraMetrics(Arc::new(move || {
+            shard_metrics(&metrics_cluster)
+        }))),
+        ..net::Config::default()
+    };
+    let server = net::serve_with(config, net::wire::Serializers::standard(), move |core| {
+        net::engine_service::EngineService::start(cluster.clone(), core)
+    })
+    .map_err(|e| e.to_string())?;
+    let scheme = if a.tls_cert.is_some() { "wss" } else { "ws" };
     println!(
-        "coregraph: {executors} executors own the stores (Gremlin on 127.0.0.1:8182 is not wired \
-         yet: it needs the engine of issue 4); stop with SIGINT or SIGTERM"
+        "coregraph: serving Gremlin on {scheme}://{}{} with {} executors (graphs: {}); stop with SIGINT or SIGTERM",
+        server.local_addr(),
+        a.path,
+        cpus.len(),
+        a.graphs.join(", ")
     );
-    let stats =
-        shards::runtime::serve_shards(Arc::new(dir), &cpu_list, stop).map_err(|e| e.to_string());
-    STOP.store(true, Ordering::SeqCst);
-    let _ = watcher.join();
-    let stats = stats?;
-    for (id, s) in stats {
-        tracing::info!(
-            shard = id,
-            records = s.index_entries,
-            live_bytes = s.live_bytes,
-            "shard flushed and closed"
-        );
+    if let Some(admin) = server.admin_addr() {
+        println!("coregraph: admin on http://{admin} (/healthcheck, /metrics)");
     }
+    let waiter = net::signals::stop_on_termination_signal(server.stopper())
+        .map_err(|e| format!("signal thread: {e}"))?;
+    server.join().map_err(|e| e.to_string())?;
+    drop(waiter);
     println!("coregraph: stores flushed; bye");
     Ok(())
 }
@@ -231,7 +411,7 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let r = match cli.cmd {
-        Cmd::Serve(a) => serve(a),
+        Cmd::Serve(a) => serve(*a),
         Cmd::Gen(a) => coregraph::gen::run(&a)
             .map(|_| ())
             .map_err(|e| e.to_string()),

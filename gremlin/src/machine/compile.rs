@@ -110,7 +110,7 @@ pub enum Step {
         label: Arg,
         from: Option<Arg>,
         to: Option<Arg>,
-        /// `addE(label).property(T.id, id)`, folded.
+        /// `addE(label).property(T.id, id)`, folded (`None`: the graph generates one).
         id: Option<Arg>,
     },
     Adj {
@@ -670,6 +670,30 @@ impl Compiler {
                         continue;
                     }
                 }
+            }
+            // `addE(label).property(T.id, id)`: the edge's id, folded into the step.
+            if op == "property"
+                && args.len() == 2
+                && matches!(
+                    args.first()
+                        .and_then(|a| enum_name(a, EnumKind::T))
+                        .as_deref(),
+                    Some("id")
+                )
+                && matches!(
+                    steps.last().map(|s| &s.step),
+                    Some(Step::AddE { id: None, .. })
+                )
+            {
+                let new_id = self.arg(args.get(1).unwrap_or(&Value::Null))?;
+                if let Some(StepDef {
+                    step: Step::AddE { id, .. },
+                    ..
+                }) = steps.last_mut()
+                {
+                    *id = Some(new_id);
+                }
+                continue;
             }
             let step = if op == "property"
                 && matches!(

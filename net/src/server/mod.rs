@@ -49,6 +49,8 @@ pub enum ServeError {
     Executor(String),
     /// The TLS certificate or key could not be loaded.
     Tls(crate::tls::TlsError),
+    /// A core's service (engine) could not be built: the factory's error, with its core.
+    Service(String),
 }
 
 impl std::fmt::Display for ServeError {
@@ -58,6 +60,7 @@ impl std::fmt::Display for ServeError {
             ServeError::Auth(e) => write!(f, "authentication: {e}"),
             ServeError::Executor(e) => write!(f, "executor: {e}"),
             ServeError::Tls(e) => write!(f, "{e}"),
+            ServeError::Service(e) => write!(f, "engine: {e}"),
         }
     }
 }
@@ -193,6 +196,27 @@ where
     S: GremlinService,
     F: Fn(usize) -> S + Send + Sync + 'static,
 {
+    serve_with(config, serializers, move |core| {
+        std::future::ready(Ok::<S, std::convert::Infallible>(service_factory(core)))
+    })
+}
+
+/// [`serve`] with an async, fallible factory: each core awaits `service_factory(core_index)`
+/// on its own executor (e.g. to open its shards and join the other cores) before it accepts
+/// connections. Returns once every core's service is ready, or, if any factory fails, stops
+/// every core and returns [`ServeError::Service`] with the first failure. When the server
+/// stops, each core awaits [`GremlinService::shutdown`] after its connections have drained.
+pub fn serve_with<S, F, Fut, E>(
+    config: Config,
+    serializers: Serializers,
+    service_factory: F,
+) -> Result<ServerHandle, ServeError>
+where
+    S: GremlinService,
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<S, E>> + 'static,
+    E: std::fmt::Display,
+{
     let cpus: Vec<usize> = if config.cpus.is_empty() {
         allowed_cpus().map_err(|e| ServeError::Executor(format!("CPU affinity: {e}")))?
     } else {
@@ -225,7 +249,15 @@ where
     let metrics = Arc::new(Metrics::new(cores));
     let config = Arc::new(config);
     let factory = Arc::new(service_factory);
+    // Each core reports once whether its service started.
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
     let mut executors = Vec::with_capacity(cores);
+    let stop_all = |stopper: &Stopper, executors: Vec<glommio::ExecutorJoinHandle<()>>| {
+        stopper.stop();
+        for h in executors {
+            let _ = h.join();
+        }
+    };
     for (core, ((cpu, socket), admin)) in cpus.iter().zip(sockets).zip(admin_sockets).enumerate() {
         let shared = Shared {
             config: config.clone(),
@@ -236,23 +268,51 @@ where
             metrics: metrics.clone(),
         };
         let factory = factory.clone();
+        let ready = ready_tx.clone();
         let handle = LocalExecutorBuilder::new(Placement::Fixed(*cpu))
             .name(&format!("coregraph-net-{core}"))
             .spawn(move || async move {
-                let service = factory(core);
+                let stopper = shared.stopper.clone();
+                // A stop while the factory runs (another core failed) abandons it.
+                let built = async { Some(factory(core).await) }
+                    .or(async {
+                        stopped(&stopper).await;
+                        None
+                    })
+                    .await;
+                let service = match built {
+                    Some(Ok(service)) => service,
+                    Some(Err(e)) => {
+                        let _ = ready.send(Err(format!("core {core}: {e}")));
+                        return;
+                    }
+                    None => {
+                        let _ = ready.send(Err(format!("core {core}: stopped while starting")));
+                        return;
+                    }
+                };
+                let _ = ready.send(Ok(()));
+                drop(ready);
                 core_main(core, shared, service, socket, admin).await;
             })
             .map_err(|e| ServeError::Executor(e.to_string()));
         match handle {
             Ok(h) => executors.push(h),
             Err(e) => {
-                stopper.stop();
-                for h in executors {
-                    let _ = h.join();
-                }
+                stop_all(&stopper, executors);
                 return Err(e);
             }
         }
+    }
+    drop(ready_tx);
+    for _ in 0..cores {
+        let failure = match ready_rx.recv() {
+            Ok(Ok(())) => continue,
+            Ok(Err(e)) => e,
+            Err(_) => "a core's executor ended while starting".to_string(),
+        };
+        stop_all(&stopper, executors);
+        return Err(ServeError::Service(failure));
     }
     Ok(ServerHandle {
         addr,
@@ -353,6 +413,8 @@ async fn core_main<S: GremlinService>(
     while core.connections.get() > 0 && Instant::now() < deadline {
         sleep(Duration::from_millis(STOP_POLL_MS)).await;
     }
+    // Then the engine stops (flushes) before the executor exits.
+    core.service.shutdown().await;
 }
 
 /// Reads an HTTP request head within the handshake timeout: the head and any bytes after it.

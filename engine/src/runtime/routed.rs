@@ -1,0 +1,461 @@
+//! [`RoutedKv`]: the record store as one core sees the whole cluster. A digest's partition
+//! names its shard, the shard its owner core; records of this core's shards are read and
+//! written directly, others by a message over the core mesh to their owner, whose inbox task
+//! serves it from its local shards and answers on a per-request [`oneshot`].
+
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use glommio::channels::channel_mesh::Senders;
+use glommio::sync::Semaphore;
+use shards::{DataDir, Shard};
+
+use crate::model::kv::{Digest, Got, Kv, KvError, Records, WriteMode};
+use crate::runtime::oneshot;
+use crate::runtime::RuntimeConfig;
+
+/// A request from one core to the owner of the records it names. Everything in it is `Send`:
+/// digests, payload bytes, the write mode, and the reply channel.
+pub(crate) enum Msg {
+    /// Read these records (all owned by the receiving core).
+    Get {
+        digests: Vec<Digest>,
+        reply: oneshot::Sender<Result<Vec<Option<Got>>, KvError>>,
+    },
+    /// Write one record.
+    Put {
+        digest: Digest,
+        payload: Vec<u8>,
+        mode: WriteMode,
+        reply: oneshot::Sender<Result<u16, KvError>>,
+    },
+    /// Delete one record.
+    Delete {
+        digest: Digest,
+        mode: WriteMode,
+        reply: oneshot::Sender<Result<bool, KvError>>,
+    },
+    /// Digests of every live record of the receiving core.
+    Scan {
+        reply: oneshot::Sender<Result<Vec<Digest>, KvError>>,
+    },
+}
+
+/// Messages cross threads: checked at compile time.
+const _: fn() = || {
+    fn is_send<T: Send>() {}
+    is_send::<Msg>();
+};
+
+/// Counters of one core's routing (cheap to copy).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RouteStats {
+    /// Requests this core sent to other cores.
+    pub messages_sent: u64,
+    /// Records this core asked other cores for.
+    pub remote_digests_read: u64,
+    /// Requests this core served for other cores.
+    pub messages_served: u64,
+    /// Calls refused because too many remote requests were already waiting.
+    pub overloads: u64,
+}
+
+/// One core's routing state, shared by every [`RoutedKv`] clone on the core.
+pub(crate) struct Local {
+    pub(crate) core: usize,
+    pub(crate) cores: usize,
+    pub(crate) dir: Arc<DataDir>,
+    /// Indexed by shard id; `Some` for the shards this core owns.
+    pub(crate) shards: Vec<Option<Rc<Shard>>>,
+    pub(crate) senders: Senders<Msg>,
+    /// Mesh peer index of each core.
+    pub(crate) peer_of_core: Vec<usize>,
+    pub(crate) cfg: RuntimeConfig,
+    /// Remote requests this core may have outstanding at once.
+    pub(crate) outgoing: Rc<Semaphore>,
+    /// One sender at a time per peer channel (so a full channel has one waiter).
+    pub(crate) peer_send: Vec<Rc<Semaphore>>,
+    /// Remote calls waiting for an `outgoing` permit.
+    pub(crate) waiting: Cell<usize>,
+    /// Remote calls holding a permit (sent or sending, reply not yet in).
+    pub(crate) in_flight: Cell<usize>,
+    /// Set by shutdown: new remote calls fail.
+    pub(crate) closing: Cell<bool>,
+    pub(crate) stats: Cell<RouteStats>,
+}
+
+impl Local {
+    pub(crate) fn bump(&self, f: impl FnOnce(&mut RouteStats)) {
+        let mut s = self.stats.get();
+        f(&mut s);
+        self.stats.set(s);
+    }
+
+    fn owner_core(&self, d: &Digest) -> usize {
+        self.dir.shard_of(d) as usize % self.cores.max(1)
+    }
+
+    fn shard(&self, d: &Digest) -> Result<&Rc<Shard>, KvError> {
+        let id = self.dir.shard_of(d);
+        self.shards
+            .get(id as usize)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| {
+                KvError::Store(format!(
+                    "shard {id} is not owned by core {} (routing error)",
+                    self.core
+                ))
+            })
+    }
+
+    /// Digests of every live record of this core's shards, shards in id order.
+    pub(crate) fn scan(&self) -> Vec<Digest> {
+        let mut out = Vec::new();
+        for s in self.shards.iter().flatten() {
+            out.extend(s.scan_digests(None));
+        }
+        out
+    }
+
+    /// Reads records of this core's shards, at most `local_reads_concurrent_max` at a time.
+    pub(crate) async fn read(&self, digests: &[Digest]) -> Result<Vec<Option<Got>>, KvError> {
+        let lanes = self
+            .cfg
+            .local_reads_concurrent_max
+            .clamp(1, digests.len().max(1));
+        let lane_futs: Vec<_> = (0..lanes)
+            .map(|lane| {
+                Box::pin(async move {
+                    let mut got = Vec::new();
+                    for (i, d) in digests.iter().enumerate().skip(lane).step_by(lanes) {
+                        let shard = self.shard(d)?;
+                        got.push((i, Kv::get(&**shard, d).await?));
+                    }
+                    Ok::<_, KvError>(got)
+                })
+            })
+            .collect();
+        let mut out = vec![None; digests.len()];
+        for r in join_all(lane_futs).await {
+            for (i, g) in r? {
+                if let Some(slot) = out.get_mut(i) {
+                    *slot = g;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Serves one request from another core. Touches only this core's shards, so it never
+    /// waits on another core (the deadlock-freedom argument in docs/ARCHITECTURE.md).
+    pub(crate) async fn serve(&self, msg: Msg) {
+        self.bump(|s| s.messages_served += 1);
+        match msg {
+            Msg::Get { digests, reply } => reply.send(self.read(&digests).await),
+            Msg::Put {
+                digest,
+                payload,
+                mode,
+                reply,
+            } => {
+                let r = match self.shard(&digest) {
+                    Ok(s) => Kv::put(&**s, &digest, &payload, mode).await,
+                    Err(e) => Err(e),
+                };
+                reply.send(r);
+            }
+            Msg::Delete {
+                digest,
+                mode,
+                reply,
+            } => {
+                let r = match self.shard(&digest) {
+                    Ok(s) => Kv::delete(&**s, &digest, mode).await,
+                    Err(e) => Err(e),
+                };
+                reply.send(r);
+            }
+            Msg::Scan { reply } => {
+                let d = self.scan();
+                reply.send(if d.len() > self.cfg.scan_digests_max {
+                    Err(scan_limit(&self.cfg))
+                } else {
+                    Ok(d)
+                });
+            }
+        }
+    }
+}
+
+fn scan_limit(cfg: &RuntimeConfig) -> KvError {
+    KvError::Store(format!(
+        "limit scan_digests_max ({}) exceeded",
+        cfg.scan_digests_max
+    ))
+}
+
+/// Decrements a counter when dropped (so a cancelled call leaves the counts right).
+struct CountGuard<'a>(&'a Cell<usize>);
+
+impl<'a> CountGuard<'a> {
+    fn new(c: &'a Cell<usize>) -> CountGuard<'a> {
+        c.set(c.get() + 1);
+        CountGuard(c)
+    }
+}
+
+impl Drop for CountGuard<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
+}
+
+/// The store spanning every core, as the graph model and the query executor on one core use
+/// it. Cheap to clone (an `Rc`); not `Send` (it belongs to its core).
+#[derive(Clone)]
+pub struct RoutedKv {
+    pub(crate) local: Rc<Local>,
+}
+
+impl RoutedKv {
+    /// The core this store belongs to.
+    pub fn core(&self) -> usize {
+        self.local.core
+    }
+
+    /// The core owning the record under `digest`.
+    pub fn owner_core(&self, digest: &Digest) -> usize {
+        self.local.owner_core(digest)
+    }
+
+    /// This core's routing counters.
+    pub fn route_stats(&self) -> RouteStats {
+        self.local.stats.get()
+    }
+
+    /// Sends a request to `core` and waits for its answer. Fails fast (never waits without
+    /// bound) when `remote_requests_waiting_max` calls already wait for a slot.
+    async fn call<T>(
+        &self,
+        core: usize,
+        make: impl FnOnce(oneshot::Sender<T>) -> Msg,
+    ) -> Result<T, KvError> {
+        let l = &*self.local;
+        if l.closing.get() {
+            return Err(KvError::Store(format!("core {} is shutting down", l.core)));
+        }
+        if l.waiting.get() >= l.cfg.remote_requests_waiting_max {
+            l.bump(|s| s.overloads += 1);
+            return Err(KvError::Store(format!(
+                "overload: limit remote_requests_waiting_max ({}) reached on core {}",
+                l.cfg.remote_requests_waiting_max, l.core
+            )));
+        }
+        let (peer, peer_send) = match (l.peer_of_core.get(core), l.peer_send.get(core)) {
+            (Some(p), Some(s)) => (*p, s.clone()),
+            _ => return Err(KvError::Store(format!("no core {core}"))),
+        };
+        let _permit = {
+            let _waiting = CountGuard::new(&l.waiting);
+            l.outgoing
+                .acquire_permit(1)
+                .await
+                .map_err(|e| KvError::Store(format!("core {} is shutting down: {e}", l.core)))?
+        };
+        let _in_flight = CountGuard::new(&l.in_flight);
+        let (tx, rx) = oneshot::channel();
+        {
+            let _one_sender = peer_send
+                .acquire_permit(1)
+                .await
+                .map_err(|e| KvError::Store(format!("core {} is shutting down: {e}", l.core)))?;
+            if l.closing.get() {
+                return Err(KvError::Store(format!("core {} is shutting down", l.core)));
+            }
+            l.senders
+                .send_to(peer, make(tx))
+                .await
+                .map_err(|_| KvError::Store(format!("core {core} is not accepting requests")))?;
+        }
+        l.bump(|s| s.messages_sent += 1);
+        rx.await
+            .ok_or_else(|| KvError::Store(format!("core {core} dropped the request")))
+    }
+}
+
+impl Kv for RoutedKv {
+    async fn get(&self, digest: &Digest) -> Result<Option<Got>, KvError> {
+        let core = self.local.owner_core(digest);
+        if core == self.local.core {
+            return Kv::get(&**self.local.shard(digest)?, digest).await;
+        }
+        let digests = vec![*digest];
+        self.local.bump(|s| s.remote_digests_read += 1);
+        let mut got = self
+            .call(core, |reply| Msg::Get { digests, reply })
+            .await??;
+        Ok(got.pop().flatten())
+    }
+
+    async fn put(&self, digest: &Digest, payload: &[u8], mode: WriteMode) -> Result<u16, KvError> {
+        let core = self.local.owner_core(digest);
+        if core == self.local.core {
+            return Kv::put(&**self.local.shard(digest)?, digest, payload, mode).await;
+        }
+        let (digest, payload) = (*digest, payload.to_vec());
+        self.call(core, |reply| Msg::Put {
+            digest,
+            payload,
+            mode,
+            reply,
+        })
+        .await?
+    }
+
+    async fn delete(&self, digest: &Digest, mode: WriteMode) -> Result<bool, KvError> {
+        let core = self.local.owner_core(digest);
+        if core == self.local.core {
+            return Kv::delete(&**self.local.shard(digest)?, digest, mode).await;
+        }
+        let digest = *digest;
+        self.call(core, |reply| Msg::Delete {
+            digest,
+            mode,
+            reply,
+        })
+        .await?
+    }
+
+    fn scan(&self) -> Vec<Digest> {
+        self.local.scan()
+    }
+}
+
+type ScanPart<'a> = Pin<Box<dyn Future<Output = Result<Vec<Digest>, KvError>> + 'a>>;
+type Part<'a> = Pin<Box<dyn Future<Output = Result<Vec<(usize, Option<Got>)>, KvError>> + 'a>>;
+
+impl Records for RoutedKv {
+    /// Groups `digests` by owner core: this core's are read directly (concurrently, bounded by
+    /// `local_reads_concurrent_max`), each other core gets one message per
+    /// `message_digests_max` digests; all cores are asked at once.
+    async fn get_many(&self, digests: &[Digest]) -> Result<Vec<Option<Got>>, KvError> {
+        let l = &*self.local;
+        let mut per_core: Vec<(Vec<usize>, Vec<Digest>)> = vec![(Vec::new(), Vec::new()); l.cores];
+        for (i, d) in digests.iter().enumerate() {
+            if let Some((idx, ds)) = per_core.get_mut(l.owner_core(d)) {
+                idx.push(i);
+                ds.push(*d);
+            }
+        }
+        let chunk = l.cfg.message_digests_max.max(1);
+        let mut parts: Vec<Part<'_>> = Vec::new();
+        for (core, (idx, ds)) in per_core.into_iter().enumerate() {
+            if ds.is_empty() {
+                continue;
+            }
+            if core == l.core {
+                parts.push(Box::pin(async move {
+                    let got = l.read(&ds).await?;
+                    Ok(idx.into_iter().zip(got).collect())
+                }));
+                continue;
+            }
+            parts.push(Box::pin(async move {
+                let mut out = Vec::with_capacity(ds.len());
+                for (ic, dc) in idx.chunks(chunk).zip(ds.chunks(chunk)) {
+                    let digests = dc.to_vec();
+                    l.bump(|s| s.remote_digests_read += dc.len() as u64);
+                    let got = self
+                        .call(core, |reply| Msg::Get { digests, reply })
+                        .await??;
+                    if got.len() != dc.len() {
+                        return Err(KvError::Store(format!(
+                            "core {core} answered {} records for {} digests",
+                            got.len(),
+                            dc.len()
+                        )));
+                    }
+                    out.extend(ic.iter().copied().zip(got));
+                }
+                Ok(out)
+            }));
+        }
+        let mut out = vec![None; digests.len()];
+        for r in join_all(parts).await {
+            for (i, g) in r? {
+                if let Some(slot) = out.get_mut(i) {
+                    *slot = g;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn scan_all(&self) -> Result<Vec<Digest>, KvError> {
+        let l = &*self.local;
+        let mut parts: Vec<ScanPart<'_>> = Vec::new();
+        for core in 0..l.cores {
+            if core == l.core {
+                parts.push(Box::pin(async move { Ok(l.scan()) }));
+            } else {
+                parts.push(Box::pin(async move {
+                    self.call(core, |reply| Msg::Scan { reply }).await?
+                }));
+            }
+        }
+        let mut out = Vec::new();
+        for r in join_all(parts).await {
+            out.extend(r?);
+            if out.len() > l.cfg.scan_digests_max {
+                return Err(scan_limit(&l.cfg));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Polls every future until all are done; outputs in input order.
+pub(crate) struct JoinAll<F: Future + Unpin> {
+    futs: Vec<Option<F>>,
+    out: Vec<Option<F::Output>>,
+}
+
+/// Runs `futs` concurrently on the current task.
+pub(crate) fn join_all<F: Future + Unpin>(futs: Vec<F>) -> JoinAll<F> {
+    let out = futs.iter().map(|_| None).collect();
+    JoinAll {
+        futs: futs.into_iter().map(Some).collect(),
+        out,
+    }
+}
+
+// The outputs are never pinned: only the futures are polled through `Pin`.
+impl<F: Future + Unpin> Unpin for JoinAll<F> {}
+
+impl<F: Future + Unpin> Future for JoinAll<F> {
+    type Output = Vec<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let mut pending = false;
+        for (slot, out) in this.futs.iter_mut().zip(this.out.iter_mut()) {
+            if let Some(f) = slot {
+                match Pin::new(f).poll(cx) {
+                    Poll::Ready(v) => {
+                        *out = Some(v);
+                        *slot = None;
+                    }
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            return Poll::Pending;
+        }
+        Poll::Ready(this.out.iter_mut().filter_map(Option::take).collect())
+    }
+}
