@@ -277,7 +277,15 @@ struct Shared {
     plans: Vec<FilePlan>,
     /// Per core: (plan index, range index) to read, vertex files first.
     work: Vec<Vec<(usize, usize)>>,
-    meshes: Mutex<Vec<Option<(MeshBuilder<M1, Full>, MeshBuilder<M2, Full>, MeshBuilder<M3, Full>)>>>,
+    meshes: Mutex<
+        Vec<
+            Option<(
+                MeshBuilder<M1, Full>,
+                MeshBuilder<M2, Full>,
+                MeshBuilder<M3, Full>,
+            )>,
+        >,
+    >,
     peers: Mutex<Vec<Option<usize>>>,
     counters: Counters,
     sink: Mutex<ErrorSink>,
@@ -547,7 +555,11 @@ impl CoreLoad {
     // ----- stage 2: the edge writer of this core (one task) -----
 
     async fn to_writer(&self, list: Vec<EdgeMsg>) -> Result<(), String> {
-        let tx = self.writer_tx.borrow().clone().ok_or("edge writer closed")?;
+        let tx = self
+            .writer_tx
+            .borrow()
+            .clone()
+            .ok_or("edge writer closed")?;
         tx.send(list)
             .await
             .map_err(|_| "edge writer stopped".to_string())
@@ -1248,6 +1260,7 @@ pub fn run_load(
     };
     let cluster = Cluster::new(dir, cores, runtime).map_err(|e| LoadError::Store(e.to_string()))?;
     let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<(), String>)>();
+    let mut handles = Vec::with_capacity(cores);
     for core in 0..cores {
         let cluster = cluster.clone();
         let shared = shared.clone();
@@ -1256,7 +1269,7 @@ pub fn run_load(
             Some(&cpu) => Placement::Fixed(cpu),
             None => Placement::Unbound,
         };
-        LocalExecutorBuilder::new(placement)
+        let h = LocalExecutorBuilder::new(placement)
             .name(&format!("load-{core}"))
             .spawn(move || async move {
                 let r = async {
@@ -1269,6 +1282,7 @@ pub fn run_load(
                 let _ = tx.send((core, r));
             })
             .map_err(|e| LoadError::Setup(format!("starting executor {core}: {e}")))?;
+        handles.push(h);
     }
     drop(tx);
     let mut first_err = None;
@@ -1293,6 +1307,13 @@ pub fn run_load(
         if opts.progress && last_progress.elapsed() >= Duration::from_millis(PROGRESS_MS) {
             last_progress = Instant::now();
             progress(&shared, started);
+        }
+    }
+    drop(cluster);
+    // The executors hold the data directory (and its lock) until they exit.
+    for h in handles {
+        if h.join().is_err() {
+            first_err.get_or_insert("a load executor panicked".into());
         }
     }
     let mut summary = LoadSummary {

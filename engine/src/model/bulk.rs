@@ -66,8 +66,7 @@ pub struct PackPlan {
 /// meta-properties aside).
 fn same_props(a: &[VProp], b: &[VProp]) -> bool {
     a.len() == b.len()
-        && a
-            .iter()
+        && a.iter()
             .zip(b.iter())
             .all(|(x, y)| x.key == y.key && x.value == y.value)
 }
@@ -282,15 +281,15 @@ impl<K: Kv> Model<K> {
         if entries.is_empty() {
             return Ok(entries);
         }
-        let mut have: HashSet<(Dir, ElementId)> = rec
-            .cache
-            .iter()
-            .map(|e| (e.dir, e.edge.clone()))
-            .collect();
+        let mut have: HashSet<(Dir, ElementId)> =
+            rec.cache.iter().map(|e| (e.dir, e.edge.clone())).collect();
         if rec.is_supernode() {
             let vd = self.space.vertex_digest(&rec.id);
             for lp in &rec.index {
-                if !entries.iter().any(|e| e.dir == lp.dir && e.label == lp.label) {
+                if !entries
+                    .iter()
+                    .any(|e| e.dir == lp.dir && e.label == lp.label)
+                {
                     continue;
                 }
                 for page in 0..lp.pages {
@@ -324,14 +323,15 @@ impl<K: Kv> Model<K> {
             seqd.push((seq, e));
         }
         if !rec.is_supernode() && rec.cache.len() + seqd.len() <= cap {
-            rec.cache.extend(seqd.into_iter().map(|(seq, e)| CacheEntry {
-                seq,
-                edge: e.edge,
-                label: e.label,
-                dir: e.dir,
-                other: e.other,
-                pack_no: e.pack_no,
-            }));
+            rec.cache
+                .extend(seqd.into_iter().map(|(seq, e)| CacheEntry {
+                    seq,
+                    edge: e.edge,
+                    label: e.label,
+                    dir: e.dir,
+                    other: e.other,
+                    pack_no: e.pack_no,
+                }));
             return Ok(());
         }
         // Supernode: every entry goes to the index, cached ones first (in seq order).
@@ -384,10 +384,7 @@ impl<K: Kv> Model<K> {
         rec.flags |= FLAG_SUPERNODE;
         let mut groups: Vec<(Dir, Arc<str>, Vec<IndexEntry>)> = Vec::new();
         for (dir, label, entry) in to_index {
-            match groups
-                .iter_mut()
-                .find(|(d, l, _)| *d == dir && *l == label)
-            {
+            match groups.iter_mut().find(|(d, l, _)| *d == dir && *l == label) {
                 Some((_, _, list)) => list.push(entry),
                 None => groups.push((dir, label, vec![entry])),
             }

@@ -324,7 +324,11 @@ impl<K: Kv> Model<K> {
             .filter(|v| v.is_live(now) && v.id == *id))
     }
 
-    pub(crate) async fn pack(&self, out: &ElementId, pack_no: u32) -> Result<Option<EdgePack>, ModelError> {
+    pub(crate) async fn pack(
+        &self,
+        out: &ElementId,
+        pack_no: u32,
+    ) -> Result<Option<EdgePack>, ModelError> {
         let d = pack_digest(&self.space.vertex_digest(out), pack_no);
         Ok(self.read::<EdgePack>(&d).await?.map(|r| r.0))
     }
