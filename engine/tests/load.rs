@@ -127,6 +127,7 @@ fn load(data: &Path, input: &Path, cores: usize, errors: &Path, errors_max: u64)
         errors_path: errors.to_path_buf(),
         errors_max,
         batch_rows: 64,
+        writer_buffer_edges: 300,
         progress: false,
         ..LoadOptions::default()
     };

@@ -64,6 +64,10 @@ struct LoadArgs {
     /// Rows per batch sent between cores.
     #[arg(long, default_value_t = engine::load::pipeline::BATCH_ROWS_DEFAULT)]
     batch_rows: usize,
+    /// Edges each core gathers before writing them grouped per out vertex (memory: about
+    /// 200 bytes per edge).
+    #[arg(long, default_value_t = engine::load::pipeline::WRITER_BUFFER_EDGES_DEFAULT)]
+    writer_buffer_edges: usize,
     /// Edge-cache entries per vertex before it becomes a supernode.
     #[arg(long, default_value_t = engine::model::EDGE_CACHE_ENTRIES_DEFAULT)]
     edge_cache_entries: usize,
@@ -99,6 +103,7 @@ fn load(a: LoadArgs) -> Result<(), String> {
         errors_path: a.errors.clone(),
         errors_max: a.errors_max,
         batch_rows: a.batch_rows,
+        writer_buffer_edges: a.writer_buffer_edges,
         ..engine::load::LoadOptions::default()
     };
     let summary =

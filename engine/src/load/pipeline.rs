@@ -55,6 +55,11 @@ pub const BATCH_ROWS_DEFAULT: usize = 2048;
 pub const BATCH_ROWS_MAX: usize = 1 << 16;
 /// Capacity of each loader channel, in batches.
 pub const LOAD_CHANNEL_BATCHES: usize = 8;
+/// Default edges one core's edge writer gathers before it writes (so that a vertex's packs
+/// and record are written once per many of its edges, not once per edge).
+pub const WRITER_BUFFER_EDGES_DEFAULT: usize = 1 << 20;
+/// Largest edge-writer buffer.
+pub const WRITER_BUFFER_EDGES_MAX: usize = 16 << 20;
 /// Batches queued for one core's edge writer.
 pub const WRITER_QUEUE_BATCHES: usize = 16;
 /// Files smaller than this are read by one core whole.
@@ -89,6 +94,8 @@ pub struct LoadOptions {
     pub errors_max: u64,
     /// Rows per inter-core batch.
     pub batch_rows: usize,
+    /// Edges each core's edge writer gathers before writing them grouped per out vertex.
+    pub writer_buffer_edges: usize,
     /// CSV reader limits.
     pub limits: Limits,
     /// Print a progress line every [`PROGRESS_MS`] (tracing, info level).
@@ -105,6 +112,7 @@ impl Default for LoadOptions {
             errors_path: PathBuf::from("coregraph-load-errors.txt"),
             errors_max: ERRORS_MAX_DEFAULT,
             batch_rows: BATCH_ROWS_DEFAULT,
+            writer_buffer_edges: WRITER_BUFFER_EDGES_DEFAULT,
             limits: Limits::default(),
             progress: true,
         }
@@ -1058,10 +1066,29 @@ async fn run_core(shared: Arc<Shared>, host: &CoreHost) -> Result<(), String> {
     let writer = {
         let me = me.clone();
         let fail = fail.clone();
+        let max = shared
+            .opts
+            .writer_buffer_edges
+            .clamp(1, WRITER_BUFFER_EDGES_MAX);
         glommio::spawn_local(async move {
-            while let Some(batch) = writer_rx.recv().await {
-                if let Err(e) = me.write_edges(batch).await {
-                    fail(e);
+            let mut buf: Vec<EdgeMsg> = Vec::new();
+            loop {
+                let next = writer_rx.recv().await;
+                let end = next.is_none();
+                if let Some(batch) = next {
+                    if buf.is_empty() {
+                        buf = batch;
+                    } else {
+                        buf.extend(batch);
+                    }
+                }
+                if (end || buf.len() >= max) && !buf.is_empty() {
+                    if let Err(e) = me.write_edges(std::mem::take(&mut buf)).await {
+                        fail(e);
+                    }
+                }
+                if end {
+                    break;
                 }
             }
         })
