@@ -74,6 +74,73 @@ pub const ERRORS_MAX_DEFAULT: u64 = 1000;
 pub const PROGRESS_MS: u64 = 1000;
 /// How often waits poll a flag.
 const POLL_MS: u64 = 2;
+/// Retries of a write the store refused for overload (its write queue is full) before the
+/// load fails; the wait grows from 1 ms to [`OVERLOAD_WAIT_MS_MAX`].
+pub const OVERLOAD_RETRIES_MAX: u32 = 20_000;
+/// Longest wait between two retries of an overloaded write.
+pub const OVERLOAD_WAIT_MS_MAX: u64 = 20;
+
+/// The store as the loader writes it: a write refused for overload (the device is slower
+/// than the loader) is retried after a pause instead of failing the load.
+#[derive(Clone)]
+pub struct RetryKv {
+    inner: RoutedKv,
+}
+
+fn overloaded(e: &crate::model::kv::KvError) -> bool {
+    // `shards::StoreError::Overload` reaches the model as a store message.
+    matches!(e, crate::model::kv::KvError::Store(m) if m.contains("overload"))
+}
+
+impl crate::model::kv::Kv for RetryKv {
+    async fn get(
+        &self,
+        digest: &Digest,
+    ) -> Result<Option<crate::model::kv::Got>, crate::model::kv::KvError> {
+        self.inner.get(digest).await
+    }
+
+    async fn put(
+        &self,
+        digest: &Digest,
+        payload: &[u8],
+        mode: crate::model::kv::WriteMode,
+    ) -> Result<u16, crate::model::kv::KvError> {
+        let mut wait = 1;
+        for _ in 0..OVERLOAD_RETRIES_MAX {
+            match self.inner.put(digest, payload, mode).await {
+                Err(e) if overloaded(&e) => {
+                    glommio::timer::sleep(Duration::from_millis(wait)).await;
+                    wait = (wait * 2).min(OVERLOAD_WAIT_MS_MAX);
+                }
+                r => return r,
+            }
+        }
+        self.inner.put(digest, payload, mode).await
+    }
+
+    async fn delete(
+        &self,
+        digest: &Digest,
+        mode: crate::model::kv::WriteMode,
+    ) -> Result<bool, crate::model::kv::KvError> {
+        let mut wait = 1;
+        for _ in 0..OVERLOAD_RETRIES_MAX {
+            match self.inner.delete(digest, mode).await {
+                Err(e) if overloaded(&e) => {
+                    glommio::timer::sleep(Duration::from_millis(wait)).await;
+                    wait = (wait * 2).min(OVERLOAD_WAIT_MS_MAX);
+                }
+                r => return r,
+            }
+        }
+        self.inner.delete(digest, mode).await
+    }
+
+    fn scan(&self) -> Vec<Digest> {
+        self.inner.scan()
+    }
+}
 /// How long the calling thread waits for a core to finish after the others did.
 const CORE_WAIT_S_MAX: u64 = 24 * 3600;
 
@@ -361,7 +428,7 @@ struct CoreLoad {
     shared: Arc<Shared>,
     core: usize,
     cores: usize,
-    model: Model<RoutedKv>,
+    model: Model<RetryKv>,
     kv: RoutedKv,
     peer_of_core: Vec<usize>,
     s1: Senders<M1>,
@@ -815,7 +882,7 @@ impl CoreLoad {
                 }
             }
         };
-        match self.kv.put(&ld, &loc.encode(), mode).await {
+        match self.model.kv.put(&ld, &loc.encode(), mode).await {
             Ok(_) => Claimed::New,
             Err(KvError::Exists) => Claimed::Duplicate(format!(
                 "edge id {} appears more than once in this load",
@@ -1010,7 +1077,7 @@ async fn run_core(shared: Arc<Shared>, host: &CoreHost) -> Result<(), String> {
     let space = KeySpace::new(&shared.opts.graph).map_err(store_err)?;
     let kv = host.kv();
     let model = Model::new(
-        kv.clone(),
+        RetryKv { inner: kv.clone() },
         space,
         shared.opts.model.clone(),
         Box::new(SystemClock),
