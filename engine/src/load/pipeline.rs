@@ -345,6 +345,16 @@ struct ErrorSink {
     write_failed: Option<String>,
 }
 
+/// One core's builders of the three loader meshes.
+type Meshes = (
+    MeshBuilder<M1, Full>,
+    MeshBuilder<M2, Full>,
+    MeshBuilder<M3, Full>,
+);
+
+/// Vertex id -> (label, void time), for the in-vertex check.
+type LabelCache = HashMap<Arc<str>, (Arc<str>, u32)>;
+
 /// Everything the cores share.
 struct Shared {
     input: PathBuf,
@@ -352,15 +362,7 @@ struct Shared {
     plans: Vec<FilePlan>,
     /// Per core: (plan index, range index) to read, vertex files first.
     work: Vec<Vec<(usize, usize)>>,
-    meshes: Mutex<
-        Vec<
-            Option<(
-                MeshBuilder<M1, Full>,
-                MeshBuilder<M2, Full>,
-                MeshBuilder<M3, Full>,
-            )>,
-        >,
-    >,
+    meshes: Mutex<Vec<Option<Meshes>>>,
     peers: Mutex<Vec<Option<usize>>>,
     counters: Counters,
     sink: Mutex<ErrorSink>,
@@ -371,9 +373,8 @@ struct Shared {
     total_bytes: u64,
 }
 
-// The mesh builders are `Send` (glommio says so) but keep an `Rc` inside: they are cloned on
-// the planning thread only and each clone is taken by exactly one core.
-// SAFETY: not needed; `Mutex<Vec<Option<MeshBuilder>>>` is Sync because MeshBuilder is Send.
+// The mesh builders keep an `Rc` inside: they are cloned on the planning thread only and each
+// clone is taken (and joined) by exactly one core.
 
 impl Shared {
     fn reject(&self, file: &str, line: u64, kind: &str, message: &str) {
@@ -436,7 +437,7 @@ struct CoreLoad {
     s3: Senders<M3>,
     /// One sender at a time per (mesh, peer).
     gates: Vec<Rc<Semaphore>>,
-    labels: RefCell<HashMap<Arc<str>, (Arc<str>, u32)>>,
+    labels: RefCell<LabelCache>,
     run_vertices: RefCell<HashSet<Arc<str>>>,
     run_edges: RefCell<HashSet<Digest>>,
     /// The edge writer's queue; taken (closed) when every batch is queued.
@@ -944,7 +945,6 @@ impl CoreLoad {
                 .into_owned();
             let reader = csv::open_range(plan, range, sh.opts.limits)
                 .map_err(|e| format!("{}: {e}", plan.file))?;
-            let mut last_pos = range.start;
             let mut n = 0u64;
             for row in reader {
                 if sh.stopping() {
@@ -978,11 +978,9 @@ impl CoreLoad {
                     }
                 }
                 if n % 1024 == 0 {
-                    // Rough byte progress: rows do not carry offsets; estimate by share.
                     glommio::yield_if_needed().await;
                 }
             }
-            let _ = &mut last_pos;
             sh.counters
                 .bytes_done
                 .fetch_add(range.end - range.start, Ordering::Relaxed);
@@ -1284,7 +1282,7 @@ fn plan(
                 items.push((r.end - r.start, pi, ri));
             }
         }
-        items.sort_by(|a, b| b.0.cmp(&a.0));
+        items.sort_by_key(|x| std::cmp::Reverse(x.0));
         let mut load = vec![0u64; cores];
         for (size, pi, ri) in items {
             total += size;
