@@ -659,16 +659,20 @@ impl CoreLoad {
         let mut planned: Vec<(ElementId, Vec<(EdgeMsg, u32)>)> = Vec::new();
         let mut claims: Vec<Vec<(usize, usize, Claim)>> =
             (0..self.cores).map(|_| Vec::new()).collect();
-        for from in order {
+        let sizes: Vec<(Arc<str>, usize)> = order
+            .iter()
+            .map(|f| (f.clone(), groups.get(f).map_or(0, Vec::len)))
+            .collect();
+        let plans = in_lanes(sizes, |(from, n)| async move {
+            self.model.plan_out_edges(&vertex_id(&from), n).await
+        })
+        .await;
+        for (from, plan) in order.into_iter().zip(plans) {
             let Some(list) = groups.remove(&from) else {
                 continue;
             };
             let out = vertex_id(&from);
-            let plan = self
-                .model
-                .plan_out_edges(&out, list.len())
-                .await
-                .map_err(store_err)?;
+            let plan = plan.map_err(store_err)?;
             let Some(plan) = plan else {
                 for e in &list {
                     sh.reject(
@@ -741,6 +745,7 @@ impl CoreLoad {
         // Write packs and out entries; collect in entries per in-owner core.
         let mut ins: Vec<Vec<(ElementId, NewEntry, bool)>> =
             (0..self.cores).map(|_| Vec::new()).collect();
+        let mut writes = Vec::new();
         for ((out, list), res) in planned.into_iter().zip(results) {
             let mut new = Vec::new();
             let mut present = Vec::new();
@@ -790,10 +795,15 @@ impl CoreLoad {
             if new.is_empty() && present.is_empty() {
                 continue;
             }
-            self.model
-                .bulk_add_out_edges(&out, new, present)
-                .await
-                .map_err(store_err)?;
+            writes.push((out, new, present));
+        }
+        // Distinct out vertices: written concurrently (each vertex record under its lock).
+        for r in in_lanes(writes, |(out, new, present)| async move {
+            self.model.bulk_add_out_edges(&out, new, present).await
+        })
+        .await
+        {
+            r.map_err(store_err)?;
         }
         for (c, list) in ins.into_iter().enumerate() {
             if list.is_empty() {
@@ -906,14 +916,19 @@ impl CoreLoad {
                 }
             }
         }
-        for k in order {
-            let Some(entries) = groups.remove(&k) else {
-                continue;
-            };
+        let items: Vec<((ElementId, bool), Vec<NewEntry>)> = order
+            .into_iter()
+            .filter_map(|k| groups.remove(&k).map(|g| (k, g)))
+            .collect();
+        for r in in_lanes(items, |(k, entries)| async move {
             self.model
                 .bulk_add_entries(&k.0, entries, k.1)
                 .await
-                .map_err(|e| format!("in entries of vertex {}: {e}", k.0))?;
+                .map_err(|e| format!("in entries of vertex {}: {e}", k.0))
+        })
+        .await
+        {
+            r?;
         }
         Ok(())
     }
@@ -1008,6 +1023,84 @@ impl CoreLoad {
             self.handle1(m).await
         } else {
             self.send1(c, m).await
+        }
+    }
+}
+
+/// Record operations one core's writer keeps in flight at once (the store's reads wait on
+/// the device; one at a time leaves the core idle).
+pub const WRITER_LANES: usize = 32;
+
+type Lane<'a, R> = std::pin::Pin<Box<dyn std::future::Future<Output = Vec<(usize, R)>> + 'a>>;
+
+/// Runs `f` over `items` in [`WRITER_LANES`] concurrent lanes on this task; results in input
+/// order.
+async fn in_lanes<'a, T: 'a, R: 'a, F, Fut>(items: Vec<T>, f: F) -> Vec<R>
+where
+    F: Fn(T) -> Fut + 'a,
+    Fut: std::future::Future<Output = R> + 'a,
+{
+    let n = items.len();
+    let width = WRITER_LANES.clamp(1, n.max(1));
+    let mut per: Vec<Vec<(usize, T)>> = (0..width).map(|_| Vec::new()).collect();
+    for (i, t) in items.into_iter().enumerate() {
+        if let Some(l) = per.get_mut(i % width) {
+            l.push((i, t));
+        }
+    }
+    let f = Rc::new(f);
+    let lanes: Vec<Lane<'a, R>> = per
+        .into_iter()
+        .map(|lane| {
+            let f = f.clone();
+            Box::pin(async move {
+                let mut out = Vec::with_capacity(lane.len());
+                for (i, t) in lane {
+                    out.push((i, f(t).await));
+                }
+                out
+            }) as Lane<'a, R>
+        })
+        .collect();
+    let mut all: Vec<(usize, R)> = JoinAll(lanes.into_iter().map(Some).collect(), Vec::new())
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    all.sort_by_key(|x| x.0);
+    all.into_iter().map(|x| x.1).collect()
+}
+
+/// Polls every lane until all are done.
+struct JoinAll<'a, R>(Vec<Option<Lane<'a, R>>>, Vec<Vec<(usize, R)>>);
+
+// Only the boxed lanes are polled through `Pin`; the outputs are never pinned.
+impl<R> Unpin for JoinAll<'_, R> {}
+
+impl<R> std::future::Future for JoinAll<'_, R> {
+    type Output = Vec<Vec<(usize, R)>>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.get_mut();
+        let mut pending = false;
+        for slot in this.0.iter_mut() {
+            if let Some(fut) = slot {
+                match fut.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        this.1.push(v);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(std::mem::take(&mut this.1))
         }
     }
 }
