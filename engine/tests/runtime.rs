@@ -85,21 +85,25 @@ where
 {
     let cluster = Cluster::new(dir.clone(), cores, cfg).expect("cluster");
     let (tx, rx) = mpsc::channel();
+    let mut handles = Vec::new();
     for core in 0..cores {
         let cluster = cluster.clone();
         let body = body.clone();
         let tx = tx.clone();
-        LocalExecutorBuilder::new(Placement::Unbound)
-            .name(&format!("rt-test-{core}"))
-            .spawn(move || async move {
-                let host = Rc::new(cluster.join(core).await.expect("join"));
-                let out = body(host.clone(), core).await;
-                let host = Rc::try_unwrap(host).ok().expect("host still shared");
-                host.shutdown().await.expect("shutdown");
-                let _ = tx.send((core, out));
-            })
-            .expect("executor");
+        handles.push(
+            LocalExecutorBuilder::new(Placement::Unbound)
+                .name(&format!("rt-test-{core}"))
+                .spawn(move || async move {
+                    let host = Rc::new(cluster.join(core).await.expect("join"));
+                    let out = body(host.clone(), core).await;
+                    let host = Rc::try_unwrap(host).ok().expect("host still shared");
+                    host.shutdown().await.expect("shutdown");
+                    let _ = tx.send((core, out));
+                })
+                .expect("executor"),
+        );
     }
+    drop(cluster);
     drop(tx);
     let mut outs: Vec<Option<T>> = (0..cores).map(|_| None).collect();
     for _ in 0..cores {
@@ -107,6 +111,10 @@ where
             .recv_timeout(Duration::from_secs(WATCHDOG_S))
             .expect("a core did not finish in time: deadlock or crash");
         outs[core] = Some(out);
+    }
+    // Every core has finished; its thread (holding the data directory) ends now.
+    for h in handles {
+        h.join().expect("executor thread");
     }
     outs.into_iter().map(|o| o.expect("every core")).collect()
 }
@@ -363,4 +371,116 @@ fn join_without_every_core_fails_instead_of_hanging() {
     drop(cluster);
     drop(dir);
     let _ = std::fs::remove_dir_all(&path);
+}
+
+/// Runs gremlin-lang text on a graph executor; the traversers' values (bulk expanded).
+async fn run_text(
+    exec: &engine::exec::Executor<engine::runtime::RoutedKv>,
+    text: &str,
+) -> Vec<gremlin::value::Value> {
+    let bc = gremlin::parser::parse(text, &|_| None).expect("parses");
+    let trs = exec
+        .run(&bc, &engine::exec::RunOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{text}: {e}"));
+    trs.into_iter()
+        .flat_map(|t| std::iter::repeat_n(t.value, usize::try_from(t.bulk).unwrap_or(0)))
+        .collect()
+}
+
+/// Vertices of the traversal test graph; vertex `i` has edges to `(7i+1) % N` and
+/// `(13i+5) % N`.
+const GRAPH_VERTICES: i64 = 120;
+
+/// Heavy cross-core traversals with mesh capacity 1 on 4 shards: every core writes part of a
+/// graph through Gremlin, then runs many concurrent multi-hop traversals whose records are
+/// spread over every core; all finish (watchdog) and every core gets the expected answers.
+fn traversals_with_capacity_one(cores: usize) {
+    use gremlin::value::Value;
+    let path = temp_dir(&format!("traverse-{cores}"));
+    let dir = Arc::new(DataDir::open_or_create(&path, &opts()).expect("data dir"));
+    let arrived = Arc::new(AtomicUsize::new(0));
+    let answers = run_cores(&dir, cores, tight(), move |host, core| {
+        let arrived = arrived.clone();
+        async move {
+            let g = host.executor("g").expect("g");
+            let mine = |i: &i64| (*i as usize) % cores == core;
+            for i in (0..GRAPH_VERTICES).filter(mine) {
+                run_text(
+                    &g,
+                    &format!("g.addV('n').property(T.id, {i}L).property('k', {i})"),
+                )
+                .await;
+            }
+            barrier(&arrived, cores).await;
+            for i in (0..GRAPH_VERTICES).filter(mine) {
+                for j in [(7 * i + 1) % GRAPH_VERTICES, (13 * i + 5) % GRAPH_VERTICES] {
+                    run_text(&g, &format!("g.V({i}L).addE('e').to(__.V({j}L))")).await;
+                }
+            }
+            barrier(&arrived, 2 * cores).await;
+            // Many concurrent traversals per core.
+            let mut tasks = Vec::new();
+            for i in 0..GRAPH_VERTICES {
+                let g = g.clone();
+                tasks.push(glommio::spawn_local(async move {
+                    let two = run_text(&g, &format!("g.V({i}L).out().out().values('k')")).await;
+                    let back = run_text(&g, &format!("g.V({i}L).out().in().count()")).await;
+                    (two, back)
+                }));
+            }
+            let mut per_vertex = Vec::new();
+            for t in tasks {
+                per_vertex.push(t.await);
+            }
+            let v = run_text(&g, "g.V().count()").await;
+            let e = run_text(&g, "g.E().count()").await;
+            barrier(&arrived, 3 * cores).await;
+            (per_vertex, v, e)
+        }
+    });
+    let n = GRAPH_VERTICES;
+    let out = |i: i64| [(7 * i + 1) % n, (13 * i + 5) % n];
+    let mut in_degree = vec![0i64; n as usize];
+    for i in 0..n {
+        for j in out(i) {
+            in_degree[j as usize] += 1;
+        }
+    }
+    for (core, (per_vertex, v, e)) in answers.into_iter().enumerate() {
+        assert_eq!(v, vec![Value::Long(n)], "core {core}: vertex count");
+        assert_eq!(e, vec![Value::Long(2 * n)], "core {core}: edge count");
+        for (i, (two, back)) in per_vertex.into_iter().enumerate() {
+            let i = i as i64;
+            let mut got: Vec<i64> = two
+                .iter()
+                .map(|v| match v {
+                    Value::Int(k) => i64::from(*k),
+                    other => panic!("k is {other:?}"),
+                })
+                .collect();
+            got.sort();
+            let mut want: Vec<i64> = out(i).iter().flat_map(|&j| out(j)).collect();
+            want.sort();
+            assert_eq!(got, want, "core {core}: two hops from {i}");
+            let want_back: i64 = out(i).iter().map(|&j| in_degree[j as usize]).sum();
+            assert_eq!(
+                back,
+                vec![Value::Long(want_back)],
+                "core {core}: out().in() of {i}"
+            );
+        }
+    }
+    drop(dir);
+    let _ = std::fs::remove_dir_all(&path);
+}
+
+#[test]
+fn traversals_on_two_cores_with_capacity_one() {
+    traversals_with_capacity_one(2);
+}
+
+#[test]
+fn traversals_on_four_cores_with_capacity_one() {
+    traversals_with_capacity_one(4);
 }

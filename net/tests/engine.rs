@@ -258,6 +258,17 @@ fn modern_graph_through_the_wire_survives_a_restart() {
                 .and_then(Value::as_str),
             Some("stop here")
         );
+        // An eval alias names the graph a script variable stands for.
+        for (source, want) in [("g", 6), ("social", 0)] {
+            let mut aliases = Map::default();
+            aliases.insert(Value::str("s"), Value::str(source));
+            let (code, items, msg) = c.eval("s.V().count()", &[("aliases", Value::Map(aliases))]);
+            assert_eq!(
+                (code, items),
+                (200, vec![Value::Long(want)]),
+                "{source}: {msg}"
+            );
+        }
         let (code, items, _) = c.eval("g.V().hasLabel('nothing')", &[]);
         assert_eq!((code, items.len()), (204, 0));
         let (code, items, _) = c.eval("g.V().values('name').next()", &[]);

@@ -380,6 +380,13 @@ fn shard_metrics(cluster: &engine::runtime::Cluster) -> String {
     out
 }
 
+/// Prints a status line; a closed standard output (the operator's pipe went away) is no
+/// reason to fail.
+fn say(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
+
 fn serve(a: ServeArgs) -> Result<(), String> {
     // Before any thread starts (every executor inherits the mask): SIGINT/SIGTERM then reach
     // only the signal thread, which stops the server gracefully.
@@ -424,13 +431,13 @@ fn serve(a: ServeArgs) -> Result<(), String> {
     }
     let dir =
         DataDir::open_or_create(&path, &opts).map_err(|e| format!("{}: {e}", path.display()))?;
-    println!(
+    say(&format!(
         "coregraph: data in {} ({}, {} shards, {} MiB per shard)",
         dir.path().display(),
         if dir.created() { "created" } else { "existing" },
         dir.shard_count(),
         dir.meta().shard_size_bytes >> 20
-    );
+    ));
     let runtime = engine::runtime::RuntimeConfig {
         mesh_capacity_messages: a.mesh_capacity_messages,
         graphs: a.graphs.clone(),
@@ -444,6 +451,7 @@ fn serve(a: ServeArgs) -> Result<(), String> {
     let cluster = engine::runtime::Cluster::new(Arc::new(dir), cpus.len(), runtime)
         .map_err(|e| e.to_string())?;
     let metrics_cluster = cluster.clone();
+    let status_cluster = cluster.clone();
     let config = net::Config {
         addr: a.addr,
         path: a.path.clone(),
@@ -469,21 +477,27 @@ fn serve(a: ServeArgs) -> Result<(), String> {
     })
     .map_err(|e| e.to_string())?;
     let scheme = if a.tls_cert.is_some() { "wss" } else { "ws" };
-    println!(
+    say(&format!(
         "coregraph: serving Gremlin on {scheme}://{}{} with {} executors (graphs: {}); stop with SIGINT or SIGTERM",
         server.local_addr(),
         a.path,
         cpus.len(),
         a.graphs.join(", ")
-    );
+    ));
     if let Some(admin) = server.admin_addr() {
-        println!("coregraph: admin on http://{admin} (/healthcheck, /metrics)");
+        say(&format!(
+            "coregraph: admin on http://{admin} (/healthcheck, /metrics)"
+        ));
     }
     let waiter = net::signals::stop_on_termination_signal(server.stopper())
         .map_err(|e| format!("signal thread: {e}"))?;
     server.join().map_err(|e| e.to_string())?;
     drop(waiter);
-    println!("coregraph: stores flushed; bye");
+    let failures = status_cluster.shutdown_errors();
+    if !failures.is_empty() {
+        return Err(format!("shutdown: {}", failures.join("; ")));
+    }
+    say("coregraph: stores flushed; bye");
     Ok(())
 }
 

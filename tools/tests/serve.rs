@@ -46,6 +46,8 @@ fn start(cwd: &Path, executors: usize) -> (Server, SocketAddr, SocketAddr) {
                 "serve",
                 "--addr",
                 "127.0.0.1:0",
+                "--admin-addr",
+                "127.0.0.1:0",
                 "--cpus",
                 &cpus,
                 "--shards",
@@ -67,15 +69,21 @@ fn start(cwd: &Path, executors: usize) -> (Server, SocketAddr, SocketAddr) {
         .as_mut()
         .and_then(|c| c.stdout.take())
         .expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
+    // A reader thread forwards stdout lines (and keeps draining the pipe afterwards), so the
+    // wait below has a real timeout.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
     let deadline = Instant::now() + Duration::from_secs(PROCESS_WAIT_S);
     let mut gremlin = None;
     loop {
-        assert!(Instant::now() < deadline, "server did not start in time");
-        let line = lines
-            .next()
-            .expect("server printed its addresses before exiting")
-            .expect("stdout line");
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .expect("server printed its addresses in time");
         if let Some(rest) = line.split("serving Gremlin on ws://").nth(1) {
             let addr = rest.split('/').next().expect("address");
             gremlin = Some(addr.parse().expect("socket address"));
@@ -83,8 +91,6 @@ fn start(cwd: &Path, executors: usize) -> (Server, SocketAddr, SocketAddr) {
         if let Some(rest) = line.split("admin on http://").nth(1) {
             let admin = rest.split(' ').next().expect("address");
             let admin = admin.parse().expect("socket address");
-            // Keep draining stdout so the server never blocks on a full pipe.
-            std::thread::spawn(move || for _ in lines.by_ref() {});
             return (server, gremlin.expect("Gremlin address first"), admin);
         }
     }

@@ -59,6 +59,8 @@ pub const SCAN_DIGESTS_MAX_DEFAULT: usize = 64 << 20;
 pub const JOIN_TIMEOUT_MS_DEFAULT: u64 = 300_000;
 /// Default time shutdown waits for other cores before flushing anyway.
 pub const SHUTDOWN_WAIT_MS_MAX_DEFAULT: u64 = 30_000;
+/// Default time each shard's final flush may take at shutdown.
+pub const SHUTDOWN_FLUSH_MS_MAX_DEFAULT: u64 = 60_000;
 /// How often each core publishes its shard counters to the cluster.
 pub const STATS_PUBLISH_MS: u64 = 1000;
 /// How often waits poll a flag.
@@ -94,6 +96,9 @@ pub struct RuntimeConfig {
     pub join_timeout_ms: u64,
     /// Time shutdown waits for in-flight requests and the other cores.
     pub shutdown_wait_ms_max: u64,
+    /// Time shutdown allows each shard's final flush; past it the shard is reported as not
+    /// flushed instead of being waited for forever.
+    pub shutdown_flush_ms_max: u64,
     /// Names of the graphs (traversal sources); the first is the default. Each is its own
     /// key space.
     pub graphs: Vec<String>,
@@ -115,6 +120,7 @@ impl Default for RuntimeConfig {
             scan_digests_max: SCAN_DIGESTS_MAX_DEFAULT,
             join_timeout_ms: JOIN_TIMEOUT_MS_DEFAULT,
             shutdown_wait_ms_max: SHUTDOWN_WAIT_MS_MAX_DEFAULT,
+            shutdown_flush_ms_max: SHUTDOWN_FLUSH_MS_MAX_DEFAULT,
             graphs: vec![DEFAULT_GRAPH.to_string()],
             model: ModelConfig::default(),
             limits: Limits::default(),
@@ -206,6 +212,8 @@ struct Inner {
     failure: Mutex<Option<String>>,
     /// Last published counters of every shard.
     stats: Mutex<BTreeMap<u32, ShardStats>>,
+    /// Failures of `CoreHost::shutdown` (a shard not flushed), for the process's exit status.
+    shutdown_errors: Mutex<Vec<String>>,
 }
 
 /// The runtime shared by every core: `Send + Sync + Clone`. Build one per process start;
@@ -240,6 +248,7 @@ impl Cluster {
                 executor_ids: Mutex::new(vec![None; cores]),
                 failure: Mutex::new(None),
                 stats: Mutex::new(BTreeMap::new()),
+                shutdown_errors: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -257,6 +266,11 @@ impl Cluster {
     /// The data directory.
     pub fn dir(&self) -> &Arc<DataDir> {
         &self.inner.dir
+    }
+
+    /// What went wrong in the cores' shutdowns so far (empty: every shard flushed).
+    pub fn shutdown_errors(&self) -> Vec<String> {
+        lock(&self.inner.shutdown_errors).clone()
     }
 
     /// Makes every `join` still in progress (and every later one) fail with `why`.
@@ -563,12 +577,25 @@ impl CoreHost {
             })
             .await;
         let mut first_error = None;
-        for (flag, task) in self.background {
+        // Stop the background work (its last act is a flush) and flush once more, each step
+        // bounded: a flush that never completes is reported, not waited for forever.
+        let flush_limit = Duration::from_millis(l.cfg.shutdown_flush_ms_max);
+        for ((flag, task), s) in self.background.into_iter().zip(l.shards.iter().flatten()) {
             flag.set(true);
-            task.await;
-        }
-        for s in l.shards.iter().flatten() {
-            if let Err(e) = s.flush().await {
+            let done = async {
+                task.await;
+                s.flush().await.map_err(|e| e.to_string())
+            }
+            .or(async {
+                glommio::timer::sleep(flush_limit).await;
+                Err(format!(
+                    "did not finish within shutdown_flush_ms_max ({} ms)",
+                    l.cfg.shutdown_flush_ms_max
+                ))
+            })
+            .await;
+            if let Err(e) = done {
+                tracing::error!(core = l.core, shard = s.id(), error = %e, "final flush failed");
                 first_error.get_or_insert(RuntimeError::Store(format!(
                     "flushing shard {}: {e}",
                     s.id()
@@ -579,7 +606,10 @@ impl CoreHost {
         drop(self.publisher.1);
         self.cluster.publish(l);
         match first_error {
-            Some(e) => Err(e),
+            Some(e) => {
+                lock(&self.cluster.inner.shutdown_errors).push(format!("core {}: {e}", l.core));
+                Err(e)
+            }
             None => Ok(l
                 .shards
                 .iter()
