@@ -30,11 +30,97 @@ enum Cmd {
     Backup(coregraph::backup::BackupArgs),
     /// Restore a backup into an empty data directory, then repair half-written edges.
     Restore(coregraph::backup::RestoreArgs),
+    /// Bulk-load a Gremlin load CSV directory (vertices/, edges/) into a data directory,
+    /// offline (the server must not be running on it), on every core; flushed when done.
+    Load(Box<LoadArgs>),
     /// Manage the credentials file used when authentication is on (SASL PLAIN).
     User {
         #[command(subcommand)]
         cmd: UserCmd,
     },
+}
+
+/// Settings of `coregraph load`.
+#[derive(clap::Args)]
+struct LoadArgs {
+    /// The load directory (holding vertices/ and edges/).
+    input: PathBuf,
+    /// Data directory (created if missing).
+    #[arg(long, default_value = "./coregraph-data")]
+    data_dir: PathBuf,
+    /// Executors (cores) to load with; default: every CPU this process may use.
+    #[arg(long)]
+    executors: Option<usize>,
+    /// Shards at creation (default: number of CPUs); fixed afterwards.
+    #[arg(long)]
+    shards: Option<u32>,
+    /// Data file size per shard at creation, in MiB.
+    #[arg(long, default_value_t = 256)]
+    shard_size_mib: u64,
+    /// Graph (traversal source) to load into.
+    #[arg(long, default_value = "g")]
+    graph: String,
+    /// File listing rejected rows (`file:line: kind: message`).
+    #[arg(long, default_value = "./coregraph-load-errors.txt")]
+    errors: PathBuf,
+    /// Rejected rows allowed; one more stops the load.
+    #[arg(long, default_value_t = engine::load::pipeline::ERRORS_MAX_DEFAULT)]
+    errors_max: u64,
+    /// Rows per batch sent between cores.
+    #[arg(long, default_value_t = engine::load::pipeline::BATCH_ROWS_DEFAULT)]
+    batch_rows: usize,
+    /// Edges each core gathers before writing them grouped per out vertex (memory: about
+    /// 200 bytes per edge).
+    #[arg(long, default_value_t = engine::load::pipeline::WRITER_BUFFER_EDGES_DEFAULT)]
+    writer_buffer_edges: usize,
+    /// Edge-cache entries per vertex before it becomes a supernode.
+    #[arg(long, default_value_t = engine::model::EDGE_CACHE_ENTRIES_DEFAULT)]
+    edge_cache_entries: usize,
+    /// Edges per edge-pack record.
+    #[arg(long, default_value_t = engine::model::PACK_EDGES_DEFAULT)]
+    pack_edges: usize,
+}
+
+fn load(a: LoadArgs) -> Result<(), String> {
+    let opts = DirOptions {
+        shard_count: a.shards,
+        shard_size_bytes: a.shard_size_mib << 20,
+        store: StoreConfig::default(),
+    };
+    let mut cpus = net::server::allowed_cpus().map_err(|e| format!("CPU affinity: {e}"))?;
+    if let Some(n) = a.executors {
+        cpus.truncate(n.max(1));
+    }
+    if cpus.is_empty() {
+        return Err("no CPU to run on".to_string());
+    }
+    let dir = DataDir::open_or_create(&a.data_dir, &opts)
+        .map_err(|e| format!("{}: {e}", a.data_dir.display()))?;
+    let lopts = engine::load::LoadOptions {
+        cores: cpus.len(),
+        cpus,
+        graph: a.graph.clone(),
+        model: engine::model::ModelConfig {
+            edge_cache_entries: a.edge_cache_entries,
+            pack_edges: a.pack_edges,
+            ..engine::model::ModelConfig::default()
+        },
+        errors_path: a.errors.clone(),
+        errors_max: a.errors_max,
+        batch_rows: a.batch_rows,
+        writer_buffer_edges: a.writer_buffer_edges,
+        ..engine::load::LoadOptions::default()
+    };
+    let summary =
+        engine::load::run_load(Arc::new(dir), &a.input, lopts).map_err(|e| e.to_string())?;
+    println!("{summary}");
+    if summary.errors_total > 0 {
+        println!("load: rejected rows are listed in {}", a.errors.display());
+    }
+    match summary.stopped {
+        Some(s) => Err(s),
+        None => Ok(()),
+    }
 }
 
 #[derive(Subcommand)]
@@ -449,6 +535,7 @@ fn main() -> ExitCode {
         Cmd::User { cmd } => user(cmd),
         Cmd::Backup(a) => coregraph::backup::backup(&a),
         Cmd::Restore(a) => coregraph::backup::restore(&a),
+        Cmd::Load(a) => load(*a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

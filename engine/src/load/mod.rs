@@ -1,4 +1,7 @@
-//! Bulk loading: readers of the Gremlin load CSV format (issue 6). The pipeline that writes
-//! rows into the shards builds on [`csv`].
+//! Bulk loading (issue 6): readers of the Gremlin load CSV format ([`csv`]) and the parallel
+//! loader that writes their rows into the shards ([`pipeline`]).
 
 pub mod csv;
+pub mod pipeline;
+
+pub use pipeline::{run_load, LoadError, LoadOptions, LoadSummary};

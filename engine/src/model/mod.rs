@@ -6,6 +6,7 @@
 //! set, generation-checked, retried) -> [`adapter`] (gremlin's `Graph` trait on one core).
 
 pub mod adapter;
+pub mod bulk;
 pub mod keys;
 pub mod kv;
 pub mod locks;

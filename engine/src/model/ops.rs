@@ -263,7 +263,7 @@ impl<K: Kv> Model<K> {
         self.clock.now_s()
     }
 
-    async fn read<R: Rec>(&self, d: &Digest) -> Result<Option<(R, u16)>, ModelError> {
+    pub(crate) async fn read<R: Rec>(&self, d: &Digest) -> Result<Option<(R, u16)>, ModelError> {
         match self.kv.get(d).await? {
             None => Ok(None),
             Some(g) => Ok(Some((R::decode_rec(&g.payload)?, g.generation))),
@@ -308,7 +308,7 @@ impl<K: Kv> Model<K> {
         })
     }
 
-    async fn lock(&self, d: Digest) -> Result<KeyGuard<'_>, ModelError> {
+    pub(crate) async fn lock(&self, d: Digest) -> Result<KeyGuard<'_>, ModelError> {
         self.locks.lock(d).await.ok_or(ModelError::Limit {
             limit: "KEY_WAITERS_MAX",
             max: crate::model::locks::KEY_WAITERS_MAX as u64,
@@ -327,7 +327,11 @@ impl<K: Kv> Model<K> {
             .filter(|v| v.is_live(now) && v.id == *id))
     }
 
-    async fn pack(&self, out: &ElementId, pack_no: u32) -> Result<Option<EdgePack>, ModelError> {
+    pub(crate) async fn pack(
+        &self,
+        out: &ElementId,
+        pack_no: u32,
+    ) -> Result<Option<EdgePack>, ModelError> {
         let d = pack_digest(&self.space.vertex_digest(out), pack_no);
         Ok(self.read::<EdgePack>(&d).await?.map(|r| r.0))
     }
@@ -923,7 +927,7 @@ impl<K: Kv> Model<K> {
         self.index_insert(v, dir, label, entry).await
     }
 
-    fn indexed(&self, props: &[Property]) -> Vec<Property> {
+    pub(crate) fn indexed(&self, props: &[Property]) -> Vec<Property> {
         props
             .iter()
             .filter(|p| self.cfg.indexed_edge_keys.contains(&p.key))

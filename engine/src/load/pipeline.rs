@@ -1,0 +1,1561 @@
+//! The bulk loader (`coregraph load`): reads a Gremlin load CSV directory with every core and
+//! writes it into the shards, offline (the data directory is locked, no server runs on it).
+//!
+//! Pipeline (one glommio executor per core; see `docs/graph-model.md`, "Bulk loading"):
+//! 1. Files, and byte ranges of big files, are planned on the calling thread and shared out
+//!    across cores by size. Each core parses its ranges and sends every row, in batches, to
+//!    the core that owns it.
+//! 2. **Vertices**: the owner writes each vertex record whole ([`Model::load_vertex`]). Then
+//!    a barrier: every core has written every vertex it owns before any edge is read.
+//! 3. **Edges**: a row goes (mesh 1) to the owner of its *in* vertex, which checks the vertex
+//!    and adds its label; then (mesh 2) to the owner of its *out* vertex, whose single edge
+//!    writer groups a batch per out vertex, plans its packs, claims the edge ids (mesh 3:
+//!    create-only locators on the edge ids' owners, answered on a oneshot), writes the
+//!    packs and the vertex record once per batch ([`Model::bulk_add_out_edges`]), and sends
+//!    the in entries (mesh 3) to the in vertices' owners ([`Model::bulk_add_entries`]).
+//!    A row is checked completely (both endpoints, id) before its first write, so a bad row
+//!    never leaves half an edge.
+//! 4. At the end every core shuts down its host, which flushes every shard to the device.
+//!
+//! Deadlock freedom: the stages form a chain (mesh 1 -> mesh 2 -> mesh 3), each mesh has its
+//! own bounded channels, and the last stage's handlers never send on a mesh (they answer on
+//! oneshots and read through the runtime, whose handlers only touch local shards). So every
+//! send waits only on a stage further down the chain, which always drains.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use glommio::channels::channel_mesh::{Full, MeshBuilder, Senders};
+use glommio::channels::local_channel;
+use glommio::sync::Semaphore;
+use glommio::{LocalExecutorBuilder, Placement};
+use gremlin::value::{Property, Value};
+use shards::DataDir;
+
+use crate::load::csv::{
+    self, Cardinality, EdgeRow, FileKind, FilePlan, Limits, Row, RowError, VertexRow,
+};
+use crate::model::bulk::{BulkEdge, NewEntry, VertexLoad};
+use crate::model::keys::{Dir, ElementId, IntWidth, KeySpace};
+use crate::model::kv::Digest;
+use crate::model::ops::{Model, SystemClock};
+use crate::model::records::EdgeLocator;
+use crate::model::{ModelConfig, ModelError};
+use crate::runtime::{oneshot, Cluster, CoreHost, RoutedKv, RuntimeConfig};
+
+/// Default rows per batch sent from one core to another.
+pub const BATCH_ROWS_DEFAULT: usize = 2048;
+/// Largest batch.
+pub const BATCH_ROWS_MAX: usize = 1 << 16;
+/// Capacity of each loader channel, in batches.
+pub const LOAD_CHANNEL_BATCHES: usize = 8;
+/// Default edges one core's edge writer gathers before it writes (so that a vertex's packs
+/// and record are written once per many of its edges, not once per edge).
+pub const WRITER_BUFFER_EDGES_DEFAULT: usize = 1 << 20;
+/// Largest edge-writer buffer.
+pub const WRITER_BUFFER_EDGES_MAX: usize = 16 << 20;
+/// Batches queued for one core's edge writer.
+pub const WRITER_QUEUE_BATCHES: usize = 16;
+/// Files smaller than this are read by one core whole.
+pub const SPLIT_BYTES_MIN: u64 = 8 << 20;
+/// Vertex labels remembered per core for the in-vertex check (then read from the store).
+pub const LABEL_CACHE_ENTRIES_MAX: usize = 16 << 20;
+/// Ids remembered per core to tell a duplicate in this load from a rerun.
+pub const RUN_IDS_MAX: usize = 64 << 20;
+/// Default error budget: rows that may fail before the load stops.
+pub const ERRORS_MAX_DEFAULT: u64 = 1000;
+/// Interval of the progress line.
+pub const PROGRESS_MS: u64 = 1000;
+/// How often waits poll a flag.
+const POLL_MS: u64 = 2;
+/// Retries of a write the store refused for overload (its write queue is full) before the
+/// load fails; the wait grows from 1 ms to [`OVERLOAD_WAIT_MS_MAX`].
+pub const OVERLOAD_RETRIES_MAX: u32 = 20_000;
+/// Longest wait between two retries of an overloaded write.
+pub const OVERLOAD_WAIT_MS_MAX: u64 = 20;
+
+/// The store as the loader writes it: a write refused for overload (the device is slower
+/// than the loader) is retried after a pause instead of failing the load.
+#[derive(Clone)]
+pub struct RetryKv {
+    inner: RoutedKv,
+}
+
+fn overloaded(e: &crate::model::kv::KvError) -> bool {
+    // `shards::StoreError::Overload` reaches the model as a store message.
+    matches!(e, crate::model::kv::KvError::Store(m) if m.contains("overload"))
+}
+
+impl crate::model::kv::Kv for RetryKv {
+    async fn get(
+        &self,
+        digest: &Digest,
+    ) -> Result<Option<crate::model::kv::Got>, crate::model::kv::KvError> {
+        self.inner.get(digest).await
+    }
+
+    async fn put(
+        &self,
+        digest: &Digest,
+        payload: &[u8],
+        mode: crate::model::kv::WriteMode,
+    ) -> Result<u16, crate::model::kv::KvError> {
+        let mut wait = 1;
+        for _ in 0..OVERLOAD_RETRIES_MAX {
+            match self.inner.put(digest, payload, mode).await {
+                Err(e) if overloaded(&e) => {
+                    glommio::timer::sleep(Duration::from_millis(wait)).await;
+                    wait = (wait * 2).min(OVERLOAD_WAIT_MS_MAX);
+                }
+                r => return r,
+            }
+        }
+        self.inner.put(digest, payload, mode).await
+    }
+
+    async fn delete(
+        &self,
+        digest: &Digest,
+        mode: crate::model::kv::WriteMode,
+    ) -> Result<bool, crate::model::kv::KvError> {
+        let mut wait = 1;
+        for _ in 0..OVERLOAD_RETRIES_MAX {
+            match self.inner.delete(digest, mode).await {
+                Err(e) if overloaded(&e) => {
+                    glommio::timer::sleep(Duration::from_millis(wait)).await;
+                    wait = (wait * 2).min(OVERLOAD_WAIT_MS_MAX);
+                }
+                r => return r,
+            }
+        }
+        self.inner.delete(digest, mode).await
+    }
+
+    fn scan(&self) -> Vec<Digest> {
+        self.inner.scan()
+    }
+}
+/// How long the calling thread waits for a core to finish after the others did.
+const CORE_WAIT_S_MAX: u64 = 24 * 3600;
+
+/// Settings of one load.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// Cores (executors) to load with.
+    pub cores: usize,
+    /// CPUs to pin the executors to (empty: unpinned).
+    pub cpus: Vec<usize>,
+    /// The named graph to load into.
+    pub graph: String,
+    /// The graph model's settings.
+    pub model: ModelConfig,
+    /// Where rejected rows are written (`file:line: kind: message` per line).
+    pub errors_path: PathBuf,
+    /// Rows that may be rejected; one more stops the load.
+    pub errors_max: u64,
+    /// Rows per inter-core batch.
+    pub batch_rows: usize,
+    /// Edges each core's edge writer gathers before writing them grouped per out vertex.
+    pub writer_buffer_edges: usize,
+    /// CSV reader limits.
+    pub limits: Limits,
+    /// Print a progress line every [`PROGRESS_MS`] (tracing, info level).
+    pub progress: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            cores: 1,
+            cpus: Vec::new(),
+            graph: crate::runtime::DEFAULT_GRAPH.to_string(),
+            model: ModelConfig::default(),
+            errors_path: PathBuf::from("coregraph-load-errors.txt"),
+            errors_max: ERRORS_MAX_DEFAULT,
+            batch_rows: BATCH_ROWS_DEFAULT,
+            writer_buffer_edges: WRITER_BUFFER_EDGES_DEFAULT,
+            limits: Limits::default(),
+            progress: true,
+        }
+    }
+}
+
+/// What a load did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadSummary {
+    pub files: usize,
+    pub bytes: u64,
+    pub vertex_rows: u64,
+    pub edge_rows: u64,
+    pub vertices_created: u64,
+    /// Vertices found already loaded, identical (a rerun).
+    pub vertices_present: u64,
+    pub edges_created: u64,
+    /// Edges found already loaded, identical (a rerun).
+    pub edges_present: u64,
+    /// Rejected rows (and files), by kind.
+    pub errors: BTreeMap<String, u64>,
+    pub errors_total: u64,
+    /// Set when the error budget stopped the load.
+    pub stopped: Option<String>,
+    pub elapsed_ms: u64,
+    /// Time of the vertex phase and of the edge phase (to the end of the flush).
+    pub vertex_phase_ms: u64,
+    pub edge_phase_ms: u64,
+}
+
+impl std::fmt::Display for LoadSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = (self.elapsed_ms as f64 / 1000.0).max(1e-3);
+        let edge_secs = (self.edge_phase_ms as f64 / 1000.0).max(1e-3);
+        writeln!(
+            f,
+            "load: {} files, {:.1} MiB in {secs:.2} s (vertices {:.2} s, edges {:.2} s incl. flush)",
+            self.files,
+            self.bytes as f64 / (1 << 20) as f64,
+            self.vertex_phase_ms as f64 / 1000.0,
+            edge_secs,
+        )?;
+        writeln!(
+            f,
+            "load: vertices: {} rows, {} created, {} already present",
+            self.vertex_rows, self.vertices_created, self.vertices_present
+        )?;
+        writeln!(
+            f,
+            "load: edges: {} rows, {} created, {} already present; {:.0} edges/s in the edge phase",
+            self.edge_rows,
+            self.edges_created,
+            self.edges_present,
+            (self.edges_created + self.edges_present) as f64 / edge_secs
+        )?;
+        write!(f, "load: {} rejected rows", self.errors_total)?;
+        for (k, n) in &self.errors {
+            write!(f, ", {k}: {n}")?;
+        }
+        if let Some(s) = &self.stopped {
+            write!(f, "\nload: STOPPED: {s}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a load could not run (rejected rows are not errors of the load: see the summary).
+#[derive(Debug)]
+pub enum LoadError {
+    /// The input directory, the error file or a setting.
+    Setup(String),
+    /// The runtime or the store failed.
+    Store(String),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Setup(m) => write!(f, "load: {m}"),
+            LoadError::Store(m) => write!(f, "load: store: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// An edge row on its way, with its id settled.
+#[derive(Clone, Debug)]
+struct EdgeMsg {
+    file: Arc<str>,
+    line: u64,
+    id: ElementId,
+    label: Arc<str>,
+    from: Arc<str>,
+    to: Arc<str>,
+    props: Vec<Property>,
+    /// Filled by the in vertex's owner.
+    in_label: Arc<str>,
+    in_void_s: u32,
+}
+
+enum M1 {
+    Vertices(Vec<VertexRow>),
+    Edges(Vec<EdgeMsg>),
+    /// The sender has sent all its rows of this phase.
+    Done,
+}
+
+enum M2 {
+    Edges(Vec<EdgeMsg>),
+    Done,
+}
+
+/// A claim of an edge id: the locator to write create-only.
+struct Claim {
+    edge: ElementId,
+    out: ElementId,
+    pack_no: u32,
+    label: Arc<str>,
+    in_id: ElementId,
+    props: Vec<Property>,
+}
+
+#[derive(Debug)]
+enum Claimed {
+    /// The locator is written: write the edge.
+    New,
+    /// The same edge is already loaded (a rerun), in this pack.
+    Present(u32),
+    /// The id is taken by another edge, or appears twice in this load.
+    Duplicate(String),
+    /// The store failed.
+    Failed(String),
+}
+
+enum M3 {
+    Claims(Vec<Claim>, oneshot::Sender<Vec<Claimed>>),
+    /// In entries: (in vertex, entry, ensure), plus the rows for error reports.
+    InEntries(Vec<(ElementId, NewEntry, bool)>),
+    Done,
+}
+
+/// Counters shared by every core.
+#[derive(Default)]
+struct Counters {
+    vertex_rows: AtomicU64,
+    edge_rows: AtomicU64,
+    vertices_created: AtomicU64,
+    vertices_present: AtomicU64,
+    edges_created: AtomicU64,
+    edges_present: AtomicU64,
+    bytes_done: AtomicU64,
+    errors: AtomicU64,
+}
+
+struct ErrorSink {
+    out: std::io::BufWriter<std::fs::File>,
+    by_kind: BTreeMap<String, u64>,
+    write_failed: Option<String>,
+}
+
+/// One core's builders of the three loader meshes.
+type Meshes = (
+    MeshBuilder<M1, Full>,
+    MeshBuilder<M2, Full>,
+    MeshBuilder<M3, Full>,
+);
+
+/// Vertex id -> (label, void time), for the in-vertex check.
+type LabelCache = HashMap<Arc<str>, (Arc<str>, u32)>;
+
+/// Everything the cores share.
+struct Shared {
+    input: PathBuf,
+    opts: LoadOptions,
+    plans: Vec<FilePlan>,
+    /// Per core: (plan index, range index) to read, vertex files first.
+    work: Vec<Vec<(usize, usize)>>,
+    meshes: Mutex<Vec<Option<Meshes>>>,
+    peers: Mutex<Vec<Option<usize>>>,
+    counters: Counters,
+    sink: Mutex<ErrorSink>,
+    stop: AtomicBool,
+    stopped: Mutex<Option<String>>,
+    vertices_done: AtomicUsize,
+    vertex_phase_end: Mutex<Option<Instant>>,
+    total_bytes: u64,
+}
+
+// The mesh builders keep an `Rc` inside: they are cloned on the planning thread only and each
+// clone is taken (and joined) by exactly one core.
+
+impl Shared {
+    fn reject(&self, file: &str, line: u64, kind: &str, message: &str) {
+        let n = self.counters.errors.fetch_add(1, Ordering::AcqRel) + 1;
+        {
+            let mut s = lock(&self.sink);
+            *s.by_kind.entry(kind.to_string()).or_insert(0) += 1;
+            if s.write_failed.is_none() {
+                if let Err(e) = writeln!(s.out, "{file}:{line}: {kind}: {message}") {
+                    s.write_failed = Some(e.to_string());
+                }
+            }
+        }
+        if n > self.opts.errors_max && !self.stop.swap(true, Ordering::AcqRel) {
+            *lock(&self.stopped) = Some(format!(
+                "error budget exceeded: more than {} rejected rows (--errors-max); rows are listed in {}",
+                self.opts.errors_max,
+                self.opts.errors_path.display()
+            ));
+        }
+    }
+
+    fn row_error(&self, e: &RowError) {
+        self.reject(&e.file, e.line, &format!("{:?}", e.kind), &e.message);
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+}
+
+/// Derives the id of an edge row without `~id`: a Long from the file's path relative to
+/// the load directory and the row's line, so a rerun gives the row the same id. Bit 62 is
+/// set (generated ids of the running server stay below 2^58); for one file the 62 low bits
+/// are a bijection of the line, across files a collision is possible (about n^2 / 2^63 for
+/// n edges) and is then reported as a duplicate edge id, never applied silently.
+pub fn derived_edge_id(rel_path: &str, line: u64) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in rel_path.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut x = h.wrapping_add(line.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^= x >> 31;
+    ((x & ((1u64 << 62) - 1)) | (1u64 << 62)) as i64
+}
+
+/// One core's loader state.
+struct CoreLoad {
+    shared: Arc<Shared>,
+    core: usize,
+    cores: usize,
+    model: Model<RetryKv>,
+    kv: RoutedKv,
+    peer_of_core: Vec<usize>,
+    s1: Senders<M1>,
+    s2: Senders<M2>,
+    s3: Senders<M3>,
+    /// One sender at a time per (mesh, peer).
+    gates: Vec<Rc<Semaphore>>,
+    labels: RefCell<LabelCache>,
+    run_vertices: RefCell<HashSet<Arc<str>>>,
+    run_edges: RefCell<HashSet<Digest>>,
+    /// The edge writer's queue; taken (closed) when every batch is queued.
+    writer_tx: RefCell<Option<Rc<local_channel::LocalSender<Vec<EdgeMsg>>>>>,
+}
+
+fn vertex_id(s: &Arc<str>) -> ElementId {
+    ElementId::Str(s.clone())
+}
+
+fn store_err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+impl CoreLoad {
+    fn owner(&self, d: &Digest) -> usize {
+        self.kv.owner_core(d)
+    }
+
+    fn vertex_owner(&self, id: &Arc<str>) -> usize {
+        self.owner(&self.model.space.vertex_digest(&vertex_id(id)))
+    }
+
+    async fn gate(&self, mesh: usize, core: usize) -> Option<glommio::sync::Permit<'_>> {
+        let g = self.gates.get(mesh * self.cores + core)?;
+        g.acquire_permit(1).await.ok()
+    }
+
+    async fn send1(&self, core: usize, m: M1) -> Result<(), String> {
+        let peer = *self.peer_of_core.get(core).ok_or("no such core")?;
+        let _g = self.gate(0, core).await;
+        self.s1
+            .send_to(peer, m)
+            .await
+            .map_err(|_| format!("core {core} stopped receiving rows"))
+    }
+
+    async fn send2(&self, core: usize, m: M2) -> Result<(), String> {
+        let peer = *self.peer_of_core.get(core).ok_or("no such core")?;
+        let _g = self.gate(1, core).await;
+        self.s2
+            .send_to(peer, m)
+            .await
+            .map_err(|_| format!("core {core} stopped receiving edges"))
+    }
+
+    async fn send3(&self, core: usize, m: M3) -> Result<(), String> {
+        let peer = *self.peer_of_core.get(core).ok_or("no such core")?;
+        let _g = self.gate(2, core).await;
+        self.s3
+            .send_to(peer, m)
+            .await
+            .map_err(|_| format!("core {core} stopped receiving claims"))
+    }
+
+    // ----- stage 1 -----
+
+    async fn handle1(&self, m: M1) -> Result<(), String> {
+        match m {
+            M1::Vertices(rows) => {
+                for r in rows {
+                    self.write_vertex(r).await?;
+                }
+                Ok(())
+            }
+            M1::Edges(rows) => self.resolve_in(rows).await,
+            M1::Done => Ok(()),
+        }
+    }
+
+    async fn write_vertex(&self, r: VertexRow) -> Result<(), String> {
+        let sh = &self.shared;
+        let mut props: Vec<(Arc<str>, Value)> = Vec::new();
+        for p in r.properties {
+            match p.cardinality {
+                Cardinality::Single => {
+                    // One value per single column (the reader splits only multi columns).
+                    for v in p.values.into_iter().take(1) {
+                        props.push((p.name.clone(), v));
+                    }
+                }
+                Cardinality::List => {
+                    props.extend(p.values.into_iter().map(|v| (p.name.clone(), v)));
+                }
+                Cardinality::Set => {
+                    for v in p.values {
+                        if !props.iter().any(|(k, x)| *k == p.name && *x == v) {
+                            props.push((p.name.clone(), v));
+                        }
+                    }
+                }
+            }
+        }
+        let id = vertex_id(&r.id);
+        match self.model.load_vertex(id, r.label.clone(), props).await {
+            Ok(found) => {
+                let dup = {
+                    let mut run = self.run_vertices.borrow_mut();
+                    if run.len() < RUN_IDS_MAX {
+                        !run.insert(r.id.clone())
+                    } else {
+                        run.contains(&r.id)
+                    }
+                };
+                if dup {
+                    sh.reject(
+                        &r.file,
+                        r.line,
+                        "DuplicateVertex",
+                        &format!("vertex id {:?} appears more than once in this load", r.id),
+                    );
+                    return Ok(());
+                }
+                {
+                    let mut labels = self.labels.borrow_mut();
+                    if labels.len() < LABEL_CACHE_ENTRIES_MAX {
+                        labels.insert(r.id.clone(), (r.label.clone(), 0));
+                    }
+                }
+                match found {
+                    VertexLoad::Created => &sh.counters.vertices_created,
+                    VertexLoad::Identical => &sh.counters.vertices_present,
+                }
+                .fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(ModelError::VertexExists(_)) => {
+                let msg = if self.run_vertices.borrow().contains(&r.id) {
+                    format!("vertex id {:?} appears more than once in this load", r.id)
+                } else {
+                    format!(
+                        "vertex id {:?} already exists with another label or other properties",
+                        r.id
+                    )
+                };
+                sh.reject(&r.file, r.line, "DuplicateVertex", &msg);
+                Ok(())
+            }
+            Err(e @ (ModelError::Encode(_) | ModelError::Limit { .. })) => {
+                sh.reject(&r.file, r.line, "BadVertex", &e.to_string());
+                Ok(())
+            }
+            Err(e) => Err(format!("{}:{}: {e}", r.file, r.line)),
+        }
+    }
+
+    /// On the in vertex's owner: checks the in vertex, adds its label, forwards each edge to
+    /// its out vertex's owner.
+    async fn resolve_in(&self, rows: Vec<EdgeMsg>) -> Result<(), String> {
+        let mut per: Vec<Vec<EdgeMsg>> = (0..self.cores).map(|_| Vec::new()).collect();
+        for mut e in rows {
+            let cached = self.labels.borrow().get(&e.to).cloned();
+            let found = match cached {
+                Some(x) => Some(x),
+                None => self
+                    .model
+                    .vertex(&vertex_id(&e.to))
+                    .await
+                    .map_err(store_err)?
+                    .map(|v| (v.label, v.void_time_s)),
+            };
+            let Some((label, void)) = found else {
+                self.shared.reject(
+                    &e.file,
+                    e.line,
+                    "MissingVertex",
+                    &format!("~to vertex {:?} does not exist", e.to),
+                );
+                continue;
+            };
+            e.in_label = label;
+            e.in_void_s = void;
+            let c = self.vertex_owner(&e.from);
+            if let Some(list) = per.get_mut(c) {
+                list.push(e);
+            }
+        }
+        for (c, list) in per.into_iter().enumerate() {
+            if list.is_empty() {
+                continue;
+            }
+            if c == self.core {
+                self.to_writer(list).await?;
+            } else {
+                self.send2(c, M2::Edges(list)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    // ----- stage 2: the edge writer of this core (one task) -----
+
+    async fn to_writer(&self, list: Vec<EdgeMsg>) -> Result<(), String> {
+        let tx = self
+            .writer_tx
+            .borrow()
+            .clone()
+            .ok_or("edge writer closed")?;
+        tx.send(list)
+            .await
+            .map_err(|_| "edge writer stopped".to_string())
+    }
+
+    async fn write_edges(&self, rows: Vec<EdgeMsg>) -> Result<(), String> {
+        let sh = &self.shared;
+        // Group per out vertex, in arrival order.
+        let mut order: Vec<Arc<str>> = Vec::new();
+        let mut groups: HashMap<Arc<str>, Vec<EdgeMsg>> = HashMap::new();
+        for e in rows {
+            match groups.get_mut(&e.from) {
+                Some(g) => g.push(e),
+                None => {
+                    order.push(e.from.clone());
+                    groups.insert(e.from.clone(), vec![e]);
+                }
+            }
+        }
+        // Plan packs; collect claims per edge-id owner.
+        let mut planned: Vec<(ElementId, Vec<(EdgeMsg, u32)>)> = Vec::new();
+        let mut claims: Vec<Vec<(usize, usize, Claim)>> =
+            (0..self.cores).map(|_| Vec::new()).collect();
+        let sizes: Vec<(Arc<str>, usize)> = order
+            .iter()
+            .map(|f| (f.clone(), groups.get(f).map_or(0, Vec::len)))
+            .collect();
+        let plans = in_lanes(sizes, |(from, n)| async move {
+            self.model.plan_out_edges(&vertex_id(&from), n).await
+        })
+        .await;
+        for (from, plan) in order.into_iter().zip(plans) {
+            let Some(list) = groups.remove(&from) else {
+                continue;
+            };
+            let out = vertex_id(&from);
+            let plan = plan.map_err(store_err)?;
+            let Some(plan) = plan else {
+                for e in &list {
+                    sh.reject(
+                        &e.file,
+                        e.line,
+                        "MissingVertex",
+                        &format!("~from vertex {:?} does not exist", e.from),
+                    );
+                }
+                continue;
+            };
+            let gi = planned.len();
+            let mut with = Vec::with_capacity(list.len());
+            for (i, (e, p)) in list.into_iter().zip(plan.pack_nos).enumerate() {
+                let c = self.owner(&self.model.space.edge_digest(&e.id));
+                if let Some(cl) = claims.get_mut(c) {
+                    cl.push((
+                        gi,
+                        i,
+                        Claim {
+                            edge: e.id.clone(),
+                            out: out.clone(),
+                            pack_no: p,
+                            label: e.label.clone(),
+                            in_id: vertex_id(&e.to),
+                            props: e.props.clone(),
+                        },
+                    ));
+                }
+                with.push((e, p));
+            }
+            planned.push((out, with));
+        }
+        // Claim every id (all owners at once).
+        let mut results: Vec<Vec<Option<Claimed>>> = planned
+            .iter()
+            .map(|(_, l)| l.iter().map(|_| None).collect())
+            .collect();
+        let mut waits = Vec::new();
+        for (c, list) in claims.into_iter().enumerate() {
+            if list.is_empty() {
+                continue;
+            }
+            let (pos, reqs): (Vec<(usize, usize)>, Vec<Claim>) =
+                list.into_iter().map(|(g, i, cl)| ((g, i), cl)).unzip();
+            if c == self.core {
+                let got = self.claim(reqs).await;
+                waits.push((pos, None, Some(got)));
+            } else {
+                let (tx, rx) = oneshot::channel();
+                self.send3(c, M3::Claims(reqs, tx)).await?;
+                waits.push((pos, Some(rx), None));
+            }
+        }
+        for (pos, rx, got) in waits {
+            let got = match (rx, got) {
+                (_, Some(g)) => g,
+                (Some(rx), None) => rx.await.ok_or("a core dropped a claim request")?,
+                (None, None) => Vec::new(),
+            };
+            if got.len() != pos.len() {
+                return Err("a claim answer has the wrong length".into());
+            }
+            for ((g, i), r) in pos.into_iter().zip(got) {
+                if let Some(slot) = results.get_mut(g).and_then(|x| x.get_mut(i)) {
+                    *slot = Some(r);
+                }
+            }
+        }
+        // Write packs and out entries; collect in entries per in-owner core.
+        let mut ins: Vec<Vec<(ElementId, NewEntry, bool)>> =
+            (0..self.cores).map(|_| Vec::new()).collect();
+        let mut writes = Vec::new();
+        for ((out, list), res) in planned.into_iter().zip(results) {
+            let mut new = Vec::new();
+            let mut present = Vec::new();
+            for ((e, p), r) in list.into_iter().zip(res) {
+                let in_id = vertex_id(&e.to);
+                let entry = |pack_no: u32, dir: Dir, other: &ElementId| NewEntry {
+                    dir,
+                    label: e.label.clone(),
+                    edge: e.id.clone(),
+                    other: other.clone(),
+                    pack_no,
+                    props: e.props.clone(),
+                };
+                let in_core = self.vertex_owner(&e.to);
+                match r {
+                    Some(Claimed::New) => {
+                        if let Some(l) = ins.get_mut(in_core) {
+                            l.push((in_id.clone(), entry(p, Dir::In, &out), false));
+                        }
+                        sh.counters.edges_created.fetch_add(1, Ordering::Relaxed);
+                        new.push((
+                            BulkEdge {
+                                id: e.id,
+                                label: e.label,
+                                in_id,
+                                in_label: e.in_label,
+                                in_void_s: e.in_void_s,
+                                props: e.props,
+                            },
+                            p,
+                        ));
+                    }
+                    Some(Claimed::Present(q)) => {
+                        present.push(entry(q, Dir::Out, &in_id));
+                        if let Some(l) = ins.get_mut(in_core) {
+                            l.push((in_id.clone(), entry(q, Dir::In, &out), true));
+                        }
+                        sh.counters.edges_present.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Some(Claimed::Duplicate(m)) => {
+                        sh.reject(&e.file, e.line, "DuplicateEdge", &m);
+                    }
+                    Some(Claimed::Failed(m)) => return Err(format!("{}:{}: {m}", e.file, e.line)),
+                    None => return Err("an edge id was not claimed".into()),
+                }
+            }
+            if new.is_empty() && present.is_empty() {
+                continue;
+            }
+            writes.push((out, new, present));
+        }
+        // Distinct out vertices: written concurrently (each vertex record under its lock).
+        for r in in_lanes(writes, |(out, new, present)| async move {
+            self.model.bulk_add_out_edges(&out, new, present).await
+        })
+        .await
+        {
+            r.map_err(store_err)?;
+        }
+        for (c, list) in ins.into_iter().enumerate() {
+            if list.is_empty() {
+                continue;
+            }
+            if c == self.core {
+                self.add_in_entries(list).await?;
+            } else {
+                self.send3(c, M3::InEntries(list)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    // ----- stage 3 -----
+
+    async fn handle3(&self, m: M3) -> Result<(), String> {
+        match m {
+            M3::Claims(reqs, reply) => {
+                let got = self.claim(reqs).await;
+                reply.send(got);
+                Ok(())
+            }
+            M3::InEntries(list) => self.add_in_entries(list).await,
+            M3::Done => Ok(()),
+        }
+    }
+
+    async fn claim(&self, reqs: Vec<Claim>) -> Vec<Claimed> {
+        let mut out = Vec::with_capacity(reqs.len());
+        for r in reqs {
+            out.push(self.claim_one(r).await);
+        }
+        out
+    }
+
+    async fn claim_one(&self, r: Claim) -> Claimed {
+        use crate::model::kv::{Kv, KvError, WriteMode};
+        let ld = self.model.space.edge_digest(&r.edge);
+        let first = {
+            let mut run = self.run_edges.borrow_mut();
+            if run.len() < RUN_IDS_MAX {
+                run.insert(ld)
+            } else {
+                !run.contains(&ld)
+            }
+        };
+        if !first {
+            return Claimed::Duplicate(format!(
+                "edge id {} appears more than once in this load",
+                r.edge
+            ));
+        }
+        let loc = EdgeLocator {
+            edge: r.edge.clone(),
+            out: r.out.clone(),
+            pack_no: r.pack_no,
+        };
+        let existing = match self.model.read::<EdgeLocator>(&ld).await {
+            Ok(x) => x,
+            Err(e) => return Claimed::Failed(e.to_string()),
+        };
+        let mode = match existing {
+            None => WriteMode::CreateOnly,
+            Some((old, _)) => {
+                let in_pack = match self.model.pack(&old.out, old.pack_no).await {
+                    Ok(p) => p.and_then(|p| p.edges.into_iter().find(|x| x.id == r.edge)),
+                    Err(e) => return Claimed::Failed(e.to_string()),
+                };
+                match in_pack {
+                    Some(x)
+                        if old.out == r.out
+                            && x.label == r.label
+                            && x.in_id == r.in_id
+                            && x.props == r.props =>
+                    {
+                        return Claimed::Present(old.pack_no)
+                    }
+                    Some(_) => {
+                        return Claimed::Duplicate(format!(
+                            "edge id {} already exists with other endpoints, label or properties",
+                            r.edge
+                        ))
+                    }
+                    // A locator whose edge never reached its pack (an interrupted load).
+                    None => WriteMode::Plain,
+                }
+            }
+        };
+        match self.model.kv.put(&ld, &loc.encode(), mode).await {
+            Ok(_) => Claimed::New,
+            Err(KvError::Exists) => Claimed::Duplicate(format!(
+                "edge id {} appears more than once in this load",
+                r.edge
+            )),
+            Err(e) => Claimed::Failed(e.to_string()),
+        }
+    }
+
+    async fn add_in_entries(&self, list: Vec<(ElementId, NewEntry, bool)>) -> Result<(), String> {
+        let mut order: Vec<(ElementId, bool)> = Vec::new();
+        let mut groups: HashMap<(ElementId, bool), Vec<NewEntry>> = HashMap::new();
+        for (v, e, ensure) in list {
+            let k = (v, ensure);
+            match groups.get_mut(&k) {
+                Some(g) => g.push(e),
+                None => {
+                    order.push(k.clone());
+                    groups.insert(k, vec![e]);
+                }
+            }
+        }
+        let items: Vec<((ElementId, bool), Vec<NewEntry>)> = order
+            .into_iter()
+            .filter_map(|k| groups.remove(&k).map(|g| (k, g)))
+            .collect();
+        for r in in_lanes(items, |(k, entries)| async move {
+            self.model
+                .bulk_add_entries(&k.0, entries, k.1)
+                .await
+                .map_err(|e| format!("in entries of vertex {}: {e}", k.0))
+        })
+        .await
+        {
+            r?;
+        }
+        Ok(())
+    }
+
+    // ----- the parser (producer) -----
+
+    /// Reads this core's ranges of `kind` files and sends their rows to their owners.
+    async fn produce(&self, kind: FileKind) -> Result<(), String> {
+        let sh = self.shared.clone();
+        let batch = sh.opts.batch_rows.clamp(1, BATCH_ROWS_MAX);
+        let mut vbufs: Vec<Vec<VertexRow>> = (0..self.cores).map(|_| Vec::new()).collect();
+        let mut ebufs: Vec<Vec<EdgeMsg>> = (0..self.cores).map(|_| Vec::new()).collect();
+        let work = sh.work.get(self.core).cloned().unwrap_or_default();
+        for (pi, ri) in work {
+            let Some(plan) = sh.plans.get(pi) else {
+                continue;
+            };
+            if plan.header.kind() != kind {
+                continue;
+            }
+            let Some(range) = plan.ranges.get(ri).copied() else {
+                continue;
+            };
+            let rel: String = plan
+                .path
+                .strip_prefix(&sh.input)
+                .unwrap_or(&plan.path)
+                .to_string_lossy()
+                .into_owned();
+            let reader = csv::open_range(plan, range, sh.opts.limits)
+                .map_err(|e| format!("{}: {e}", plan.file))?;
+            let mut n = 0u64;
+            for row in reader {
+                if sh.stopping() {
+                    break;
+                }
+                n += 1;
+                match row {
+                    Err(e) => sh.row_error(&e),
+                    Ok(Row::Vertex(v)) => {
+                        sh.counters.vertex_rows.fetch_add(1, Ordering::Relaxed);
+                        let c = self.vertex_owner(&v.id);
+                        if let Some(b) = vbufs.get_mut(c) {
+                            b.push(v);
+                            if b.len() >= batch {
+                                let list = std::mem::take(b);
+                                self.route1(c, M1::Vertices(list)).await?;
+                            }
+                        }
+                    }
+                    Ok(Row::Edge(e)) => {
+                        sh.counters.edge_rows.fetch_add(1, Ordering::Relaxed);
+                        let m = edge_msg(e, &rel);
+                        let c = self.vertex_owner(&m.to);
+                        if let Some(b) = ebufs.get_mut(c) {
+                            b.push(m);
+                            if b.len() >= batch {
+                                let list = std::mem::take(b);
+                                self.route1(c, M1::Edges(list)).await?;
+                            }
+                        }
+                    }
+                }
+                if n % 1024 == 0 {
+                    glommio::yield_if_needed().await;
+                }
+            }
+            sh.counters
+                .bytes_done
+                .fetch_add(range.end - range.start, Ordering::Relaxed);
+        }
+        for (c, b) in vbufs.into_iter().enumerate() {
+            if !b.is_empty() {
+                self.route1(c, M1::Vertices(b)).await?;
+            }
+        }
+        for (c, b) in ebufs.into_iter().enumerate() {
+            if !b.is_empty() {
+                self.route1(c, M1::Edges(b)).await?;
+            }
+        }
+        for c in 0..self.cores {
+            if c != self.core {
+                self.send1(c, M1::Done).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn route1(&self, c: usize, m: M1) -> Result<(), String> {
+        if c == self.core {
+            self.handle1(m).await
+        } else {
+            self.send1(c, m).await
+        }
+    }
+}
+
+/// Record operations one core's writer keeps in flight at once (the store's reads wait on
+/// the device; one at a time leaves the core idle).
+pub const WRITER_LANES: usize = 32;
+
+type Lane<'a, R> = std::pin::Pin<Box<dyn std::future::Future<Output = Vec<(usize, R)>> + 'a>>;
+
+/// Runs `f` over `items` in [`WRITER_LANES`] concurrent lanes on this task; results in input
+/// order.
+async fn in_lanes<'a, T: 'a, R: 'a, F, Fut>(items: Vec<T>, f: F) -> Vec<R>
+where
+    F: Fn(T) -> Fut + 'a,
+    Fut: std::future::Future<Output = R> + 'a,
+{
+    let n = items.len();
+    let width = WRITER_LANES.clamp(1, n.max(1));
+    let mut per: Vec<Vec<(usize, T)>> = (0..width).map(|_| Vec::new()).collect();
+    for (i, t) in items.into_iter().enumerate() {
+        if let Some(l) = per.get_mut(i % width) {
+            l.push((i, t));
+        }
+    }
+    let f = Rc::new(f);
+    let lanes: Vec<Lane<'a, R>> = per
+        .into_iter()
+        .map(|lane| {
+            let f = f.clone();
+            Box::pin(async move {
+                let mut out = Vec::with_capacity(lane.len());
+                for (i, t) in lane {
+                    out.push((i, f(t).await));
+                }
+                out
+            }) as Lane<'a, R>
+        })
+        .collect();
+    let mut all: Vec<(usize, R)> = JoinAll(lanes.into_iter().map(Some).collect(), Vec::new())
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    all.sort_by_key(|x| x.0);
+    all.into_iter().map(|x| x.1).collect()
+}
+
+/// Polls every lane until all are done.
+struct JoinAll<'a, R>(Vec<Option<Lane<'a, R>>>, Vec<Vec<(usize, R)>>);
+
+// Only the boxed lanes are polled through `Pin`; the outputs are never pinned.
+impl<R> Unpin for JoinAll<'_, R> {}
+
+impl<R> std::future::Future for JoinAll<'_, R> {
+    type Output = Vec<Vec<(usize, R)>>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.get_mut();
+        let mut pending = false;
+        for slot in this.0.iter_mut() {
+            if let Some(fut) = slot {
+                match fut.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        this.1.push(v);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(std::mem::take(&mut this.1))
+        }
+    }
+}
+
+fn edge_msg(e: EdgeRow, rel: &str) -> EdgeMsg {
+    let id = match &e.id {
+        Some(s) => ElementId::Str(s.clone()),
+        None => ElementId::Int {
+            value: derived_edge_id(rel, e.line),
+            width: IntWidth::Long,
+        },
+    };
+    let props = e
+        .properties
+        .into_iter()
+        .filter_map(|p| {
+            let v = p.values.into_iter().next()?;
+            Some(Property {
+                key: p.name,
+                value: v,
+            })
+        })
+        .collect();
+    EdgeMsg {
+        file: e.file,
+        line: e.line,
+        id,
+        label: e.label,
+        from: e.from,
+        to: e.to,
+        props,
+        in_label: Arc::from(""),
+        in_void_s: 0,
+    }
+}
+
+/// Polls until `count` reaches `n` (without blocking the executor).
+async fn wait_for(count: &AtomicUsize, n: usize) {
+    while count.load(Ordering::Acquire) < n {
+        glommio::timer::sleep(Duration::from_millis(POLL_MS)).await;
+    }
+}
+
+/// The load on one core, from joining the meshes to the end of the edge phase.
+async fn run_core(shared: Arc<Shared>, host: &CoreHost) -> Result<(), String> {
+    let core = host.core();
+    let cores = host.cluster().cores();
+    let (b1, b2, b3) = lock(&shared.meshes)
+        .get_mut(core)
+        .and_then(Option::take)
+        .ok_or("loader mesh taken twice")?;
+    let (s1, mut r1) = b1.join().await.map_err(|_| "joining mesh 1")?;
+    let (s2, mut r2) = b2.join().await.map_err(|_| "joining mesh 2")?;
+    let (s3, mut r3) = b3.join().await.map_err(|_| "joining mesh 3")?;
+    if let Some(slot) = lock(&shared.peers).get_mut(core) {
+        *slot = Some(s1.peer_id());
+    }
+    let peer_of_core = loop {
+        let p: Option<Vec<usize>> = lock(&shared.peers).iter().copied().collect();
+        if let Some(p) = p {
+            break p;
+        }
+        glommio::timer::sleep(Duration::from_millis(POLL_MS)).await;
+    };
+    let space = KeySpace::new(&shared.opts.graph).map_err(store_err)?;
+    let kv = host.kv();
+    let model = Model::new(
+        RetryKv { inner: kv.clone() },
+        space,
+        shared.opts.model.clone(),
+        Box::new(SystemClock),
+    )
+    .map_err(store_err)?
+    .with_core(u16::try_from(core).unwrap_or(u16::MAX));
+    let (writer_tx, writer_rx) = local_channel::new_bounded(WRITER_QUEUE_BATCHES);
+    let me = Rc::new(CoreLoad {
+        shared: shared.clone(),
+        core,
+        cores,
+        model,
+        kv,
+        peer_of_core,
+        s1,
+        s2,
+        s3,
+        gates: (0..3 * cores).map(|_| Rc::new(Semaphore::new(1))).collect(),
+        labels: RefCell::new(HashMap::new()),
+        run_vertices: RefCell::new(HashSet::new()),
+        run_edges: RefCell::new(HashSet::new()),
+        writer_tx: RefCell::new(Some(Rc::new(writer_tx))),
+    });
+    let first_error: Rc<RefCell<Option<String>>> = Rc::new(RefCell::new(None));
+    let fail = {
+        let shared = shared.clone();
+        let first_error = first_error.clone();
+        move |e: String| {
+            tracing::error!(core, "load: {e}");
+            first_error.borrow_mut().get_or_insert(e);
+            if !shared.stop.swap(true, Ordering::AcqRel) {
+                *lock(&shared.stopped) = Some("a store error stopped the load".into());
+            }
+        }
+    };
+    // Stage 3 receivers (never send on a mesh).
+    let mut t3 = Vec::new();
+    for (_, rx) in r3.streams() {
+        let me = me.clone();
+        let fail = fail.clone();
+        t3.push(glommio::spawn_local(async move {
+            while let Some(m) = rx.recv().await {
+                if matches!(m, M3::Done) {
+                    break;
+                }
+                if let Err(e) = me.handle3(m).await {
+                    fail(e);
+                }
+            }
+        }));
+    }
+    // The edge writer: one per core, fed by this core's stage 1 and by mesh 2.
+    let writer = {
+        let me = me.clone();
+        let fail = fail.clone();
+        let max = shared
+            .opts
+            .writer_buffer_edges
+            .clamp(1, WRITER_BUFFER_EDGES_MAX);
+        glommio::spawn_local(async move {
+            let mut buf: Vec<EdgeMsg> = Vec::new();
+            loop {
+                let next = writer_rx.recv().await;
+                let end = next.is_none();
+                if let Some(batch) = next {
+                    if buf.is_empty() {
+                        buf = batch;
+                    } else {
+                        buf.extend(batch);
+                    }
+                }
+                if (end || buf.len() >= max) && !buf.is_empty() {
+                    if let Err(e) = me.write_edges(std::mem::take(&mut buf)).await {
+                        fail(e);
+                    }
+                }
+                if end {
+                    break;
+                }
+            }
+        })
+    };
+    let mut t2 = Vec::new();
+    for (_, rx) in r2.streams() {
+        let me = me.clone();
+        let fail = fail.clone();
+        t2.push(glommio::spawn_local(async move {
+            while let Some(m) = rx.recv().await {
+                match m {
+                    M2::Done => break,
+                    M2::Edges(list) => {
+                        if let Err(e) = me.to_writer(list).await {
+                            fail(e);
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    // Stage 1 receivers: a stream ends after the vertex phase's Done and the edge phase's
+    // Done; the vertex barrier counts the first.
+    let vdone = Rc::new(std::cell::Cell::new(0usize));
+    let mut t1 = Vec::new();
+    for (_, rx) in r1.streams() {
+        let me = me.clone();
+        let fail = fail.clone();
+        let vdone = vdone.clone();
+        t1.push(glommio::spawn_local(async move {
+            let mut dones = 0;
+            while let Some(m) = rx.recv().await {
+                if matches!(m, M1::Done) {
+                    dones += 1;
+                    if dones == 1 {
+                        vdone.set(vdone.get() + 1);
+                        continue;
+                    }
+                    break;
+                }
+                if let Err(e) = me.handle1(m).await {
+                    fail(e);
+                }
+            }
+        }));
+    }
+    // Vertex phase.
+    if let Err(e) = me.produce(FileKind::Vertex).await {
+        fail(e);
+    }
+    while vdone.get() < cores - 1 {
+        glommio::timer::sleep(Duration::from_millis(POLL_MS)).await;
+    }
+    shared.vertices_done.fetch_add(1, Ordering::AcqRel);
+    wait_for(&shared.vertices_done, cores).await;
+    {
+        let mut end = lock(&shared.vertex_phase_end);
+        if end.is_none() {
+            *end = Some(Instant::now());
+        }
+    }
+    // Edge phase.
+    if let Err(e) = me.produce(FileKind::Edge).await {
+        fail(e);
+    }
+    for t in t1 {
+        t.await;
+    }
+    for c in 0..cores {
+        if c != core {
+            if let Err(e) = me.send2(c, M2::Done).await {
+                fail(e);
+            }
+        }
+    }
+    for t in t2 {
+        t.await;
+    }
+    // Every batch for this core's writer is queued: close the queue and let it drain.
+    me.writer_tx.borrow_mut().take();
+    writer.await;
+    for c in 0..cores {
+        if c != core {
+            if let Err(e) = me.send3(c, M3::Done).await {
+                fail(e);
+            }
+        }
+    }
+    for t in t3 {
+        t.await;
+    }
+    let e = first_error.borrow_mut().take();
+    match e {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Plans the files of `input` and shares their ranges out across `cores` by size.
+#[allow(clippy::type_complexity)]
+fn plan(
+    input: &Path,
+    cores: usize,
+    limits: Limits,
+    header_errors: &mut Vec<RowError>,
+) -> Result<(Vec<FilePlan>, Vec<Vec<(usize, usize)>>, u64), LoadError> {
+    let files = csv::discover(input).map_err(|e| LoadError::Setup(e.to_string()))?;
+    let mut plans = Vec::new();
+    for f in files {
+        let len = std::fs::metadata(&f.path).map(|m| m.len()).unwrap_or(0);
+        let parts = if len >= SPLIT_BYTES_MIN { cores } else { 1 };
+        match csv::plan_file(&f.path, f.kind, parts, limits) {
+            Ok(p) => plans.push(p),
+            Err(e) => header_errors.push(e),
+        }
+    }
+    let mut work: Vec<Vec<(usize, usize)>> = (0..cores).map(|_| Vec::new()).collect();
+    let mut total = 0u64;
+    for kind in [FileKind::Vertex, FileKind::Edge] {
+        let mut items: Vec<(u64, usize, usize)> = Vec::new();
+        for (pi, p) in plans.iter().enumerate() {
+            if p.header.kind() != kind {
+                continue;
+            }
+            for (ri, r) in p.ranges.iter().enumerate() {
+                items.push((r.end - r.start, pi, ri));
+            }
+        }
+        items.sort_by_key(|x| std::cmp::Reverse(x.0));
+        let mut load = vec![0u64; cores];
+        for (size, pi, ri) in items {
+            total += size;
+            let (c, _) = load
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, l)| **l)
+                .unwrap_or((0, &0));
+            if let (Some(l), Some(w)) = (load.get_mut(c), work.get_mut(c)) {
+                *l += size;
+                w.push((pi, ri));
+            }
+        }
+    }
+    Ok((plans, work, total))
+}
+
+/// Loads the Gremlin load CSV directory `input` into `dir` with `opts.cores` executors and
+/// returns the summary once every shard is flushed to the device. Rejected rows are in the
+/// summary and the error file; an `Err` means the load itself could not run.
+pub fn run_load(
+    dir: Arc<DataDir>,
+    input: &Path,
+    opts: LoadOptions,
+) -> Result<LoadSummary, LoadError> {
+    let started = Instant::now();
+    let cores = opts.cores.max(1);
+    KeySpace::new(&opts.graph).map_err(|e| LoadError::Setup(e.to_string()))?;
+    let mut header_errors = Vec::new();
+    let (plans, work, total_bytes) = plan(input, cores, opts.limits, &mut header_errors)?;
+    let errors_file = std::fs::File::create(&opts.errors_path)
+        .map_err(|e| LoadError::Setup(format!("{}: {e}", opts.errors_path.display())))?;
+    let b1 = MeshBuilder::<M1, Full>::full(cores, LOAD_CHANNEL_BATCHES);
+    let b2 = MeshBuilder::<M2, Full>::full(cores, LOAD_CHANNEL_BATCHES);
+    let b3 = MeshBuilder::<M3, Full>::full(cores, LOAD_CHANNEL_BATCHES);
+    let meshes = (0..cores)
+        .map(|_| Some((b1.clone(), b2.clone(), b3.clone())))
+        .collect();
+    drop((b1, b2, b3));
+    let files = plans.len() + header_errors.len();
+    let shared = Arc::new(Shared {
+        input: input.to_path_buf(),
+        opts: opts.clone(),
+        plans,
+        work,
+        meshes: Mutex::new(meshes),
+        peers: Mutex::new(vec![None; cores]),
+        counters: Counters::default(),
+        sink: Mutex::new(ErrorSink {
+            out: std::io::BufWriter::new(errors_file),
+            by_kind: BTreeMap::new(),
+            write_failed: None,
+        }),
+        stop: AtomicBool::new(false),
+        stopped: Mutex::new(None),
+        vertices_done: AtomicUsize::new(0),
+        vertex_phase_end: Mutex::new(None),
+        total_bytes,
+    });
+    for e in &header_errors {
+        shared.row_error(e);
+    }
+    let runtime = RuntimeConfig {
+        graphs: vec![opts.graph.clone()],
+        model: opts.model.clone(),
+        ..RuntimeConfig::default()
+    };
+    let cluster = Cluster::new(dir, cores, runtime).map_err(|e| LoadError::Store(e.to_string()))?;
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<(), String>)>();
+    let mut handles = Vec::with_capacity(cores);
+    for core in 0..cores {
+        let cluster = cluster.clone();
+        let shared = shared.clone();
+        let tx = tx.clone();
+        let placement = match opts.cpus.get(core) {
+            Some(&cpu) => Placement::Fixed(cpu),
+            None => Placement::Unbound,
+        };
+        let h = LocalExecutorBuilder::new(placement)
+            .name(&format!("load-{core}"))
+            .spawn(move || async move {
+                let r = async {
+                    let host = cluster.join(core).await.map_err(store_err)?;
+                    let r = run_core(shared, &host).await;
+                    let flushed = host.shutdown().await.map_err(store_err);
+                    r.and(flushed.map(|_| ()))
+                }
+                .await;
+                let _ = tx.send((core, r));
+            })
+            .map_err(|e| LoadError::Setup(format!("starting executor {core}: {e}")))?;
+        handles.push(h);
+    }
+    drop(tx);
+    let mut first_err = None;
+    let mut done = 0;
+    let mut last_progress = Instant::now();
+    while done < cores {
+        match rx.recv_timeout(Duration::from_millis(PROGRESS_MS.min(200))) {
+            Ok((core, r)) => {
+                done += 1;
+                if let Err(e) = r {
+                    first_err.get_or_insert(format!("core {core}: {e}"));
+                    cluster.abort(&e);
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if started.elapsed() > Duration::from_secs(CORE_WAIT_S_MAX) {
+                    return Err(LoadError::Store("a core did not finish".into()));
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if opts.progress && last_progress.elapsed() >= Duration::from_millis(PROGRESS_MS) {
+            last_progress = Instant::now();
+            progress(&shared, started);
+        }
+    }
+    drop(cluster);
+    // The executors hold the data directory (and its lock) until they exit.
+    for h in handles {
+        if h.join().is_err() {
+            first_err.get_or_insert("a load executor panicked".into());
+        }
+    }
+    let mut summary = LoadSummary {
+        files,
+        bytes: shared.total_bytes,
+        ..LoadSummary::default()
+    };
+    let c = &shared.counters;
+    summary.vertex_rows = c.vertex_rows.load(Ordering::Acquire);
+    summary.edge_rows = c.edge_rows.load(Ordering::Acquire);
+    summary.vertices_created = c.vertices_created.load(Ordering::Acquire);
+    summary.vertices_present = c.vertices_present.load(Ordering::Acquire);
+    summary.edges_created = c.edges_created.load(Ordering::Acquire);
+    summary.edges_present = c.edges_present.load(Ordering::Acquire);
+    summary.errors_total = c.errors.load(Ordering::Acquire);
+    {
+        let mut s = lock(&shared.sink);
+        summary.errors = s.by_kind.clone();
+        if let Err(e) = s.out.flush() {
+            s.write_failed.get_or_insert(e.to_string());
+        }
+        if let Some(e) = &s.write_failed {
+            return Err(LoadError::Setup(format!(
+                "writing {}: {e}",
+                opts.errors_path.display()
+            )));
+        }
+    }
+    summary.stopped = lock(&shared.stopped).clone();
+    summary.elapsed_ms = started.elapsed().as_millis() as u64;
+    let vend = lock(&shared.vertex_phase_end).unwrap_or(started);
+    summary.vertex_phase_ms = vend.duration_since(started).as_millis() as u64;
+    summary.edge_phase_ms = vend.elapsed().as_millis() as u64;
+    match first_err {
+        Some(e) => Err(LoadError::Store(e)),
+        None => Ok(summary),
+    }
+}
+
+fn progress(shared: &Shared, started: Instant) {
+    let c = &shared.counters;
+    let rows = c.vertex_rows.load(Ordering::Relaxed) + c.edge_rows.load(Ordering::Relaxed);
+    let secs = started.elapsed().as_secs_f64().max(1e-3);
+    let done = c.bytes_done.load(Ordering::Relaxed);
+    let rate = rows as f64 / secs;
+    let byte_rate = done as f64 / secs;
+    let eta = if byte_rate > 0.0 {
+        shared.total_bytes.saturating_sub(done) as f64 / byte_rate
+    } else {
+        f64::NAN
+    };
+    tracing::info!(
+        "load: {rows} rows read ({:.0} rows/s), {} vertices, {} edges written, {} rejected, {:.0}% of bytes, ETA {eta:.0} s",
+        rate,
+        c.vertices_created.load(Ordering::Relaxed) + c.vertices_present.load(Ordering::Relaxed),
+        c.edges_created.load(Ordering::Relaxed) + c.edges_present.load(Ordering::Relaxed),
+        c.errors.load(Ordering::Relaxed),
+        done as f64 * 100.0 / shared.total_bytes.max(1) as f64,
+    );
+}
