@@ -5,129 +5,13 @@
 
 #[path = "../../net/tests/common/mod.rs"]
 mod common;
-
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod process;
 
 use common::Client;
-use gremlin::codec::message::{self, Format, RequestMessage};
-use gremlin::value::{Map, Uuid, Value};
+use gremlin::value::Value;
+use process::{coregraph, eval, start, stop};
 
-const PROCESS_WAIT_S: u64 = 60;
 const VERTICES: i64 = 40;
-
-fn coregraph() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_coregraph"))
-}
-
-struct Server(Option<Child>);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// `coregraph serve` in `cwd` (data in `cwd/coregraph-data`), 2 executors, ephemeral ports.
-fn start(cwd: &Path, extra: &[&str]) -> (Server, SocketAddr, SocketAddr) {
-    let cpu = net::server::allowed_cpus().expect("affinity")[0];
-    let cpus = format!("{cpu},{cpu}");
-    let mut server = Server(Some(
-        coregraph()
-            .current_dir(cwd)
-            .args([
-                "serve",
-                "--addr",
-                "127.0.0.1:0",
-                "--admin-addr",
-                "127.0.0.1:0",
-                "--cpus",
-                &cpus,
-                "--shards",
-                "4",
-                "--shard-size-mib",
-                "32",
-                "--block-size-mib",
-                "2",
-                "--flush-size-kib",
-                "256",
-            ])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("coregraph starts"),
-    ));
-    let stdout = server
-        .0
-        .as_mut()
-        .and_then(|c| c.stdout.take())
-        .expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let deadline = Instant::now() + Duration::from_secs(PROCESS_WAIT_S);
-    let mut gremlin = None;
-    loop {
-        assert!(Instant::now() < deadline, "server did not start in time");
-        let line = lines.next().expect("addresses printed").expect("line");
-        if let Some(rest) = line.split("serving Gremlin on ws://").nth(1) {
-            gremlin = Some(rest.split('/').next().expect("addr").parse().expect("addr"));
-        }
-        if let Some(rest) = line.split("admin on http://").nth(1) {
-            let admin = rest.split(' ').next().expect("addr").parse().expect("addr");
-            std::thread::spawn(move || for _ in lines.by_ref() {});
-            return (server, gremlin.expect("Gremlin address first"), admin);
-        }
-    }
-}
-
-fn stop(mut server: Server) {
-    let mut child = server.0.take().expect("running");
-    // SAFETY: `kill` with the pid of a child we started and have not waited for.
-    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    assert_eq!(rc, 0);
-    let deadline = Instant::now() + Duration::from_secs(PROCESS_WAIT_S);
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            assert!(status.success(), "{status}");
-            return;
-        }
-        assert!(Instant::now() < deadline, "server did not stop");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn eval(c: &mut Client, id: u8, script: &str) -> (i32, Vec<Value>) {
-    let mut args = Map::default();
-    args.insert(Value::str("gremlin"), Value::str(script));
-    let req = RequestMessage {
-        request_id: Uuid([id; 16]),
-        op: "eval".into(),
-        processor: String::new(),
-        args,
-    };
-    c.send_frame(
-        true,
-        2,
-        &message::encode_request_frame(Format::GraphBinaryV1, &req).expect("encode"),
-    );
-    let mut items = Vec::new();
-    loop {
-        let (_, _, payload) = c.read_frame().expect("response");
-        let r = message::decode_response(Format::GraphBinaryV1, &payload).expect("decodes");
-        if let Value::List(l) = r.result_data {
-            items.extend(l);
-        }
-        if r.status_code != 206 {
-            return (r.status_code, items);
-        }
-    }
-}
 
 fn run(args: &[&str]) -> (bool, String) {
     let out = coregraph().args(args).output().expect("runs");
@@ -146,7 +30,7 @@ fn online_backup_restore_and_serve_the_restored_graph() {
     let (a, b) = (root.join("a"), root.join("b"));
     std::fs::create_dir_all(&a).expect("dir");
     std::fs::create_dir_all(&b).expect("dir");
-    let (server, addr, admin) = start(&a, &[]);
+    let (server, addr, admin) = start(&a, 2, &[]);
     let mut c = Client::connect(addr);
     for i in 1..=VERTICES {
         let (code, _) = eval(
@@ -209,7 +93,7 @@ fn online_backup_restore_and_serve_the_restored_graph() {
     ]);
     assert!(!ok && out.contains("not empty"), "{out}");
 
-    let (server, addr, _) = start(&b, &[]);
+    let (server, addr, _) = start(&b, 2, &[]);
     let mut c = Client::connect(addr);
     assert_eq!(
         eval(&mut c, 3, "g.V().count()"),
@@ -266,7 +150,7 @@ fn online_backup_needs_credentials_when_auth_is_on() {
         "s3cret",
     ]);
     assert!(ok, "{out}");
-    let (server, _, admin) = start(&root, &["--credentials", creds_s]);
+    let (server, _, admin) = start(&root, 2, &["--credentials", creds_s]);
     let admin = admin.to_string();
     let bk = root.join("bk");
     let bk_s = bk.to_str().expect("utf8");
