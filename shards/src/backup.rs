@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 
 use crate::device::BlockDevice;
 use crate::digest::{Digest, DIGEST_SIZE_BYTES, PARTITION_COUNT};
-use crate::dir::{DataDir, DirOptions, META_FILE, PARTITIONS_FILE};
+use crate::dir::{
+    decode_partitions, encode_partitions, write_atomic, DataDir, DirOptions, META_FILE,
+    PARTITIONS_FILE,
+};
 use crate::record::{self, RecordMeta, RECORD_ALIGN_BYTES};
 use crate::store::{
     encode_file_header, Shard, StoreConfig, FILE_HEADER_SIZE_BYTES, SEQ_RESERVE_STEP,
@@ -401,7 +404,7 @@ impl Manifest {
             self.block_size_bytes,
             self.flush_size_bytes,
             self.shard_size_bytes,
-            crc32c::crc32c(&partitions_bytes(&self.partitions)),
+            crc32c::crc32c(&encode_partitions(&self.partitions)),
             self.started_ms,
             self.finished_ms
         );
@@ -453,8 +456,9 @@ impl Manifest {
             .ok_or_else(|| bad("bad shard_count".into()))?;
         let pcrc = u32::from_str_radix(get("partitions_crc32c")?, 16)
             .map_err(|_| bad("bad partitions_crc32c".into()))?;
-        let partitions = decode_partitions(partitions_file, shard_count)?;
-        if crc32c::crc32c(&partitions_bytes(&partitions)) != pcrc {
+        let partitions = decode_partitions(partitions_file, shard_count)
+            .map_err(|e| corrupt(format!("backup {e}")))?;
+        if crc32c::crc32c(&encode_partitions(&partitions)) != pcrc {
             return Err(bad(format!(
                 "{PARTITIONS_FILE} does not match the manifest"
             )));
@@ -499,46 +503,6 @@ impl Manifest {
             shards,
         })
     }
-}
-
-fn partitions_bytes(p: &[u16]) -> Vec<u8> {
-    let mut out: Vec<u8> = p.iter().flat_map(|s| s.to_le_bytes()).collect();
-    let crc = crc32c::crc32c(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
-    out
-}
-
-fn decode_partitions(b: &[u8], shard_count: u32) -> Result<Vec<u16>, StoreError> {
-    let n = PARTITION_COUNT * 2;
-    let ok = b.len() == n + 4
-        && b.get(..n)
-            .map(crc32c::crc32c)
-            .map(u32::to_le_bytes)
-            .as_ref()
-            .map(|c| &c[..])
-            == b.get(n..);
-    if !ok {
-        return Err(corrupt(format!(
-            "backup {PARTITIONS_FILE}: bad size or checksum"
-        )));
-    }
-    let p: Vec<u16> = b
-        .get(..n)
-        .unwrap_or_default()
-        .chunks_exact(2)
-        .map(|c| {
-            u16::from_le_bytes([
-                c.first().copied().unwrap_or(0),
-                c.get(1).copied().unwrap_or(0),
-            ])
-        })
-        .collect();
-    if p.iter().any(|&s| s as u32 >= shard_count) {
-        return Err(corrupt(format!(
-            "backup {PARTITIONS_FILE}: a shard beyond the shard count"
-        )));
-    }
-    Ok(p)
 }
 
 /// Milliseconds since the Unix epoch, system clock.
@@ -598,21 +562,9 @@ pub fn write_manifest(
             m.shard_count
         )));
     }
-    write_synced(&to.join(PARTITIONS_FILE), &partitions_bytes(&m.partitions))?;
-    write_synced(&to.join(MANIFEST_FILE), m.encode().as_bytes())?;
+    write_atomic(&to.join(PARTITIONS_FILE), &encode_partitions(&m.partitions))?;
+    write_atomic(&to.join(MANIFEST_FILE), m.encode().as_bytes())?;
     Ok(m)
-}
-
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let tmp = path.with_extension("tmp");
-    let mut f = fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    fs::rename(&tmp, path)?;
-    if let Some(d) = path.parent() {
-        fs::File::open(d)?.sync_all()?;
-    }
-    Ok(())
 }
 
 /// Reads and checks a backup's manifest.
@@ -700,7 +652,7 @@ pub fn restore(from: &Path, to: &Path, store: &StoreConfig) -> Result<RestoreSum
         });
         drop(d);
         if !same {
-            write_synced(&to.join(PARTITIONS_FILE), &partitions_bytes(&m.partitions))?;
+            write_atomic(&to.join(PARTITIONS_FILE), &encode_partitions(&m.partitions))?;
         }
     }
     let mut records = 0;

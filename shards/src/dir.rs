@@ -208,7 +208,7 @@ impl DataDir {
     }
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let tmp = path.with_extension("tmp");
     let mut f = fs::File::create(&tmp)?;
     f.write_all(bytes)?;
@@ -220,14 +220,14 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn encode_partitions(p: &[u16]) -> Vec<u8> {
+pub(crate) fn encode_partitions(p: &[u16]) -> Vec<u8> {
     let mut out: Vec<u8> = p.iter().flat_map(|s| s.to_le_bytes()).collect();
     let crc = crc32c::crc32c(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
 }
 
-fn decode_partitions(b: &[u8], shard_count: u32) -> Result<Vec<u16>, StoreError> {
+pub(crate) fn decode_partitions(b: &[u8], shard_count: u32) -> Result<Vec<u16>, StoreError> {
     let n = PARTITION_COUNT * 2;
     if b.len() != n + 4 || crc32c::crc32c(&b[..n]).to_le_bytes() != b[n..] {
         return Err(StoreError::Corrupt(format!(
