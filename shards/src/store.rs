@@ -320,6 +320,9 @@ struct State {
     last_lut_stamp: u64,
     flush_started: u64,
     durable_upto: u64,
+    /// The flush that makes the newest user write durable (`flush_started + 1` when it was
+    /// appended): a refusal that observed the index waits for it in commit-to-device mode.
+    last_write_need: u64,
     failed_flushes: VecDeque<u64>,
     last_flush_ms: u64,
     tombstones: u64,
@@ -448,6 +451,7 @@ impl Shard {
             last_lut_stamp: 0,
             flush_started: 0,
             durable_upto: 0,
+            last_write_need: 0,
             failed_flushes: VecDeque::new(),
             last_flush_ms: clock.now_ms(),
             tombstones: 0,
@@ -647,16 +651,8 @@ impl Shard {
     pub async fn delete(&self, digest: &Digest, mode: WriteMode) -> Result<bool, StoreError> {
         match self.write(digest, &[], mode, 0, true).await {
             Ok(_) => Ok(true),
-            Err(StoreError::NotFound) => {
-                // The absence seen may be another writer's delete whose tombstone is still in
-                // the write buffer: in commit-to-device mode, answer only once what was seen
-                // is durable, or a crash could bring back a record whose delete was
-                // acknowledged (seen by the crash test: two concurrent deletes of a key).
-                if self.cfg.durability == Durability::CommitToDevice {
-                    self.flush().await?;
-                }
-                Ok(false)
-            }
+            // `write` answered "not found" only once the absence it saw was durable.
+            Err(StoreError::NotFound) => Ok(false),
             Err(e) => Err(e),
         }
     }
@@ -676,7 +672,54 @@ impl Shard {
                 max_bytes: self.cfg.record_size_max,
             });
         }
-        let (gen, need) = {
+        let (gen, need) = match self.write_now(digest, payload, mode, ttl_s, tombstone) {
+            Ok(done) => done,
+            Err(
+                e @ (StoreError::Exists
+                | StoreError::GenerationMismatch { .. }
+                | StoreError::NotFound),
+            ) => {
+                // The state that refused the write (another writer's record, generation or
+                // tombstone) may still be only in the write buffer. In commit-to-device mode
+                // answer only once it is durable, or a crash after the answer could undo what
+                // the answer reported (seen by the crash test: two concurrent deletes).
+                if self.cfg.durability == Durability::CommitToDevice {
+                    let need = self.st.borrow().last_write_need;
+                    self.wait_durable(need).await?;
+                }
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        match self.cfg.durability {
+            Durability::CommitToDevice => self.wait_durable(need).await?,
+            Durability::Buffered => {
+                // Wake the background flusher when a flush unit is full.
+                let st = self.st.borrow();
+                let dirty = st
+                    .main
+                    .as_ref()
+                    .map_or(0, |w| w.fill - align_down(w.written));
+                if !st.sealed.is_empty() || dirty as u64 >= self.cfg.flush_size_bytes {
+                    self.wake_flusher.notify_all();
+                }
+            }
+            Durability::InMemory => {}
+        }
+        Ok(gen)
+    }
+
+    /// The synchronous half of [`Shard::write`]: checks the mode, appends and indexes the
+    /// record; returns its generation and the flush that makes it durable.
+    fn write_now(
+        &self,
+        digest: &Digest,
+        payload: &[u8],
+        mode: WriteMode,
+        ttl_s: u32,
+        tombstone: bool,
+    ) -> Result<(u16, u64), StoreError> {
+        {
             let mut guard = self.st.borrow_mut();
             let st = &mut *guard;
             let now_ms = self.clock.now_ms();
@@ -742,24 +785,9 @@ impl Shard {
             self.replace_entry(st, *digest, old, Some(entry), lut);
             st.stats.writes += 1;
             st.stats.user_bytes_written += stored as u64;
-            (gen, st.flush_started + 1)
-        };
-        match self.cfg.durability {
-            Durability::CommitToDevice => self.wait_durable(need).await?,
-            Durability::Buffered => {
-                // Wake the background flusher when a flush unit is full.
-                let st = self.st.borrow();
-                let dirty = st
-                    .main
-                    .as_ref()
-                    .map_or(0, |w| w.fill - align_down(w.written));
-                if !st.sealed.is_empty() || dirty as u64 >= self.cfg.flush_size_bytes {
-                    self.wake_flusher.notify_all();
-                }
-            }
-            Durability::InMemory => {}
+            st.last_write_need = st.flush_started + 1;
+            Ok((gen, st.flush_started + 1))
         }
-        Ok(gen)
     }
 
     /// Updates the index and live-byte accounting for `digest` from `old` to `new`.

@@ -4,7 +4,7 @@
 use std::rc::Rc;
 
 use shards::device::{Device, DmaDevice};
-use shards::{Clock, Digest, Durability, Shard, StoreConfig, WriteMode};
+use shards::{Clock, Digest, Durability, Shard, StoreConfig, StoreError, WriteMode};
 
 const WRITERS: u64 = 64;
 
@@ -121,4 +121,92 @@ fn delete_seeing_a_buffered_delete_answers_after_it_is_durable() {
         at_second > before,
         "the second delete answered before any flush completed ({before} -> {at_second})"
     );
+}
+
+/// A create-only write and a generation-checked write that race a commit-to-device write of
+/// the same key are refused because of a record still in the write buffer: the refusals must
+/// not be answered before that record is durable, or a crash after them would leave a key
+/// reported as existing (or as at a newer generation) absent (or at the old one).
+#[test]
+fn refusals_seeing_a_buffered_write_answer_after_it_is_durable() {
+    let dir = std::env::temp_dir().join(format!("cg-group-refuse-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("shard.dat");
+    let cfg = StoreConfig {
+        block_size_bytes: 256 * 1024,
+        flush_size_bytes: 64 * 1024,
+        record_size_max: 4096,
+        durability: Durability::CommitToDevice,
+        defrag_reserve_blocks: 2,
+        ..StoreConfig::default()
+    };
+    let outcomes = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .spawn(move || async move {
+            let dev = Device::Dma(DmaDevice::open(&path, Some(4 << 20)).await.unwrap());
+            let shard = Rc::new(Shard::create(0, cfg, dev, Clock::System).await.unwrap());
+            let created = Digest::of_int(b"c", 1);
+            let updated = Digest::of_int(b"c", 2);
+            let gen = shard
+                .put(&updated, b"v1", WriteMode::Plain, 0)
+                .await
+                .unwrap();
+            let mut out = Vec::new();
+            // Create-only against a buffered create.
+            let before = shard.stats().flushes;
+            let s = shard.clone();
+            let a = glommio::spawn_local(async move {
+                s.put(&created, b"first", WriteMode::CreateOnly, 0).await
+            });
+            let s = shard.clone();
+            let b = glommio::spawn_local(async move {
+                let r = s.put(&created, b"second", WriteMode::CreateOnly, 0).await;
+                (r, s.stats().flushes)
+            });
+            let first = a.await;
+            let (second, at_second) = b.await;
+            out.push((
+                "create-only",
+                first.is_ok(),
+                matches!(second, Err(StoreError::Exists)),
+                before,
+                at_second,
+            ));
+            // Generation check against a buffered overwrite.
+            let before = shard.stats().flushes;
+            let s = shard.clone();
+            let a = glommio::spawn_local(async move {
+                s.put(&updated, b"v2", WriteMode::ExpectGeneration(gen), 0)
+                    .await
+            });
+            let s = shard.clone();
+            let b = glommio::spawn_local(async move {
+                let r = s
+                    .put(&updated, b"v2'", WriteMode::ExpectGeneration(gen), 0)
+                    .await;
+                (r, s.stats().flushes)
+            });
+            let first = a.await;
+            let (second, at_second) = b.await;
+            out.push((
+                "generation",
+                first.is_ok(),
+                matches!(second, Err(StoreError::GenerationMismatch { .. })),
+                before,
+                at_second,
+            ));
+            out
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    for (what, first_ok, second_refused, before, at_second) in outcomes {
+        assert!(first_ok, "{what}: the first write succeeded");
+        assert!(second_refused, "{what}: the second write was refused");
+        assert!(
+            at_second > before,
+            "{what}: the refusal answered before any flush completed ({before} -> {at_second})"
+        );
+    }
 }
