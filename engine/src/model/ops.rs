@@ -807,7 +807,12 @@ impl<K: Kv> Model<K> {
                     .find(|e| e.id == id && e.void_time_s == VOID_PENDING_S)
                 {
                     Some(e) => {
-                        e.void_time_s = void;
+                        // A void time of 1 (long past) must not read as pending: 2 is as past.
+                        e.void_time_s = if void == VOID_PENDING_S {
+                            void + 1
+                        } else {
+                            void
+                        };
                         Ok(Action::Put(p, true))
                     }
                     None => Ok(Action::Keep(false)),
