@@ -4,7 +4,8 @@
 //! every record; a new data directory over the same device formats it again and never sees
 //! the earlier directory's records; an unformatted device in an existing directory is
 //! refused. Where loop devices are not allowed (not root, a container without
-//! `/dev/loop-control`) the test prints that it skipped, loudly, and passes.
+//! `/dev/loop-control`) the test prints that it skipped, loudly, and passes. The zeroing
+//! format itself (without the ioctl) is also tested on a plain file, everywhere.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -192,5 +193,89 @@ fn loop_device_as_a_shard() {
     let e = session(&second, None, "b").expect_err("must refuse");
     assert!(e.contains("block device without a shard header"), "{e}");
     drop(lo);
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+/// The zeroing format without `BLKZEROOUT` (its fallback, and what every machine can run): a
+/// device holding an earlier shard with many blocks of records is formatted by
+/// `Shard::create_zeroing` writing zeros itself; after new writes and a cold start none of
+/// the earlier records is back (their blocks' sequence numbers are reused by the new shard).
+#[test]
+fn zeroing_format_without_the_ioctl_forgets_the_earlier_shard() {
+    use shards::{Device, DmaDevice, Shard};
+    let scratch = std::env::temp_dir().join(format!("cg-zeroing-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).expect("scratch dir");
+    let path = scratch.join("device.img");
+    let p = path.clone();
+    let found = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .spawn(move || async move {
+            let cfg = opts().store;
+            let put_all = |shard: Shard, tag: &'static str| async move {
+                for k in 0..KEYS {
+                    shard
+                        .put(
+                            &Digest::of_int(tag.as_bytes(), k),
+                            &value(tag, k),
+                            WriteMode::Plain,
+                            0,
+                        )
+                        .await
+                        .expect("put");
+                }
+                shard.flush().await.expect("flush");
+                let s = shard.stats();
+                s.blocks_total - s.blocks_free
+            };
+            let dev = Device::Dma(
+                DmaDevice::open(&p, Some(DEVICE_SIZE_BYTES))
+                    .await
+                    .expect("create"),
+            );
+            let shard = Shard::create(0, cfg.clone(), dev, Clock::System)
+                .await
+                .expect("format");
+            let used_first = put_all(shard, "a").await;
+            let dev = Device::Dma(DmaDevice::open(&p, None).await.expect("open"));
+            let shard = Shard::create_zeroing(0, cfg.clone(), dev, Clock::System, false)
+                .await
+                .expect("zeroing format");
+            let used_second = put_all(shard, "b").await;
+            let dev = Device::Dma(DmaDevice::open(&p, None).await.expect("reopen"));
+            let (shard, _) = Shard::open(0, cfg, dev, Clock::System)
+                .await
+                .expect("cold start");
+            let count = |tag: &'static str| {
+                let shard = &shard;
+                async move {
+                    let mut n = 0;
+                    for k in 0..KEYS {
+                        n += usize::from(
+                            shard
+                                .get(&Digest::of_int(tag.as_bytes(), k))
+                                .await
+                                .expect("get")
+                                .is_some(),
+                        );
+                    }
+                    n
+                }
+            };
+            (used_first, used_second, count("a").await, count("b").await)
+        })
+        .expect("executor")
+        .join()
+        .expect("join");
+    let (used_first, used_second, a, b) = found;
+    // Not vacuous: the earlier shard used blocks the new one does not overwrite.
+    assert!(
+        used_first > used_second,
+        "blocks used {used_first} then {used_second}"
+    );
+    assert_eq!(
+        (a, b),
+        (0, KEYS as usize),
+        "earlier records back, or new ones lost"
+    );
     let _ = std::fs::remove_dir_all(&scratch);
 }
