@@ -284,6 +284,26 @@ impl BlockDevice for SimDevice {
     }
 }
 
+/// `BLKZEROOUT` (`_IO(0x12, 127)` in `linux/fs.h`): zero a byte range of a block device.
+const BLKZEROOUT: libc::c_ulong = 0x127F;
+
+/// Zeroes bytes `[start, start + len)` of the block device at `path` with the `BLKZEROOUT`
+/// ioctl (the device or the kernel writes the zeros; the range's page cache is dropped).
+/// `start` and `len` must be multiples of 512. An error means the caller must write zeros
+/// itself.
+pub fn zero_block_device_range(path: &Path, start: u64, len: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::OpenOptions::new().write(true).open(path)?;
+    let range: [u64; 2] = [start, len];
+    // SAFETY: BLKZEROOUT reads a `u64[2]` (start, length) from the pointer, which points at
+    // `range`, alive for the call; `f` is an open descriptor we own.
+    let rc = unsafe { libc::ioctl(f.as_raw_fd(), BLKZEROOUT as _, range.as_ptr()) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    f.sync_all()
+}
+
 /// A direct-I/O file or raw block device through glommio (io_uring). Must be created and
 /// used on a glommio executor thread.
 pub struct DmaDevice {

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use crate::device::{Device, DmaDevice, MemDevice};
+use crate::device::{BlockDevice, Device, DmaDevice, MemDevice};
 use crate::digest::{Digest, PARTITION_COUNT};
 use crate::store::{Clock, ColdStartReport, Durability, Shard, StoreConfig};
 use crate::{StoreError, FORMAT_VERSION};
@@ -63,6 +63,8 @@ pub struct DataDir {
     partitions: Vec<u16>,
     store: StoreConfig,
     created: bool,
+    /// Block-device shards this `DataDir` formatted (never formatted twice).
+    formatted: std::sync::Mutex<Vec<u32>>,
 }
 
 fn cfg_err(m: String) -> StoreError {
@@ -135,6 +137,7 @@ impl DataDir {
             partitions,
             store,
             created,
+            formatted: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -195,6 +198,33 @@ impl DataDir {
             ));
         }
         let p = self.shard_path(id);
+        let fresh_here = self.created && !lock_formatted(&self.formatted).contains(&id);
+        if is_block_device(&p) && (fresh_here || !has_shard_header(&p)?) {
+            // A raw block device (the shard path is a symlink to it): used as it is, without
+            // preallocation or truncation, its size taken from the device. Formatted (whatever
+            // it holds) the first time a directory this process created opens it; otherwise
+            // only when it has no shard header and its first sector is zero (a cut format).
+            if !fresh_here && !first_sector_zero(&p)? {
+                return Err(cfg_err(format!(
+                    "{} is a block device without a shard header in an existing data \
+                     directory; not formatting it (zero its first 4096 bytes to allow it)",
+                    p.display()
+                )));
+            }
+            let dev = Device::Dma(DmaDevice::open(&p, None).await?);
+            // The whole device, header included (a cut format leaves no header).
+            let zeroed = match crate::device::zero_block_device_range(&p, 0, dev.size_bytes()) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(path = %p.display(), error = %e,
+                        "BLKZEROOUT failed; writing zeros over the whole device");
+                    false
+                }
+            };
+            let shard = Shard::create_zeroing(id, self.store.clone(), dev, clock, zeroed).await?;
+            lock_formatted(&self.formatted).push(id);
+            return Ok((shard, ColdStartReport::default()));
+        }
         if p.exists() {
             let dev = Device::Dma(DmaDevice::open(&p, None).await?);
             Shard::open(id, self.store.clone(), dev, clock).await
@@ -206,6 +236,35 @@ impl DataDir {
             ))
         }
     }
+}
+
+fn lock_formatted(m: &std::sync::Mutex<Vec<u32>>) -> std::sync::MutexGuard<'_, Vec<u32>> {
+    // A plain list: consistent even after a panic elsewhere.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether `path` (followed through symlinks) is a block device.
+fn is_block_device(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    fs::metadata(path).is_ok_and(|m| m.file_type().is_block_device())
+}
+
+/// The first sector of `path` (read through the page cache).
+fn first_sector(path: &Path) -> Result<Vec<u8>, StoreError> {
+    use std::io::Read;
+    let mut buf = vec![0u8; crate::device::SECTOR_SIZE_BYTES];
+    fs::File::open(path)?.read_exact(&mut buf)?;
+    Ok(buf)
+}
+
+/// Whether `path` starts with a shard file header's magic.
+fn has_shard_header(path: &Path) -> Result<bool, StoreError> {
+    Ok(first_sector(path)?.starts_with(crate::store::FILE_MAGIC))
+}
+
+/// Whether the first sector of `path` is all zeros.
+fn first_sector_zero(path: &Path) -> Result<bool, StoreError> {
+    Ok(first_sector(path)?.iter().all(|b| *b == 0))
 }
 
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {

@@ -420,6 +420,38 @@ impl Shard {
         Ok(shard)
     }
 
+    /// Formats a device that was not zero-filled by us (a raw block device, which may hold
+    /// anything, including records of an earlier shard whose block sequence numbers the new
+    /// shard would reuse, making them current again): zeroes the file header (synced first,
+    /// so a cut format leaves no header), then the rest of the device (`zeroed_by_device`:
+    /// the caller already zeroed it, e.g. with `BLKZEROOUT`; otherwise written here in
+    /// [`crate::device::ZERO_FILL_CHUNK_BYTES_MAX`] chunks), syncs, then writes the header
+    /// like [`Shard::create`].
+    pub async fn create_zeroing(
+        id: u32,
+        cfg: StoreConfig,
+        dev: Device,
+        clock: Clock,
+        zeroed_by_device: bool,
+    ) -> Result<Shard, StoreError> {
+        cfg.validate()?;
+        Self::block_count(&cfg, &dev)?;
+        dev.write_at(0, &[0u8; SECTOR_SIZE_BYTES]).await?;
+        dev.sync().await?;
+        if !zeroed_by_device {
+            let size = dev.size_bytes();
+            let chunk = vec![0u8; crate::device::ZERO_FILL_CHUNK_BYTES_MAX];
+            let mut off = FILE_HEADER_SIZE_BYTES;
+            while off < size {
+                let n = (size - off).min(chunk.len() as u64) as usize;
+                dev.write_at(off, chunk.get(..n).unwrap_or(&chunk)).await?;
+                off += n as u64;
+            }
+        }
+        dev.sync().await?;
+        Self::create(id, cfg, dev, clock).await
+    }
+
     fn block_count(cfg: &StoreConfig, dev: &Device) -> Result<u64, StoreError> {
         let n = dev.size_bytes().saturating_sub(FILE_HEADER_SIZE_BYTES) / cfg.block_size_bytes;
         if n < cfg.defrag_reserve_blocks as u64 + 3 {

@@ -13,7 +13,7 @@ use crate::model::kv::{Digest, Kv, KvError, WriteMode};
 use crate::model::locks::{KeyGuard, KeyLocks};
 use crate::model::records::{
     earliest_void, expired, CacheEntry, EdgeLocator, EdgePack, IdGen, IndexEntry, IndexPage,
-    LabelPages, PackEdge, VProp, VertexRecord, FLAG_DROPPING, FLAG_SUPERNODE,
+    LabelPages, PackEdge, VProp, VertexRecord, FLAG_DROPPING, FLAG_SUPERNODE, VOID_PENDING_S,
 };
 use crate::model::wire::DecodeError;
 use crate::model::{ModelConfig, ModelError, RMW_ATTEMPTS_MAX};
@@ -465,7 +465,15 @@ impl<K: Kv> Model<K> {
             let Some(e) = pack.edges.iter().find(|e| e.id == a.edge) else {
                 continue;
             };
-            if expired(e.void_time_s, now) || !filter.iter().all(|f| e.props.iter().any(|p| p == f))
+            // An entry left by an add that lost its id to another add names a slot of
+            // other endpoints: not this vertex's edge.
+            let ends_here = match a.dir {
+                Dir::Out => pack.owner == v.id,
+                Dir::In => e.in_id == v.id,
+            };
+            if !ends_here
+                || expired(e.void_time_s, now)
+                || !filter.iter().all(|f| e.props.iter().any(|p| p == f))
             {
                 continue;
             }
@@ -735,8 +743,12 @@ impl<K: Kv> Model<K> {
     // ----- edges -----
 
     /// Adds edge `id` `out -label-> in` (`void_time_s` 0 = never). Order: the edge goes into
-    /// a pack of `out` (its locator first, claiming the id), then the out vertex's entry,
-    /// then the in vertex's entry. A failure after the pack write drops the edge again.
+    /// a pack of `out` as a **pending** slot (void time [`VOID_PENDING_S`]: invisible; its
+    /// locator first, claiming the id), then the out vertex's entry, then the in vertex's
+    /// entry, then the slot is rewritten with its real void time: that one write (on the
+    /// out vertex's core) makes the edge visible from both endpoints and by id at once. A
+    /// failure before it drops the edge again; a crash before it leaves an invisible edge
+    /// that [`Model::repair_edges`] and any later drop of either endpoint reclaim.
     pub async fn add_edge(
         &self,
         id: ElementId,
@@ -760,7 +772,7 @@ impl<K: Kv> Model<K> {
             label: label.clone(),
             in_id: in_v.id.clone(),
             in_label: in_v.label.clone(),
-            void_time_s: void,
+            void_time_s: VOID_PENDING_S,
             props: Vec::new(),
         };
         let pack_no = self.place_in_pack(&out_v.id, &edge).await?;
@@ -782,14 +794,53 @@ impl<K: Kv> Model<K> {
                 return Err(e);
             }
         }
-        // A concurrent drop of the out vertex may have removed the edge between the two
-        // entry writes; then the in entry just written dangles: take it back.
-        let ld = self.space.edge_digest(&id);
-        if self.read::<EdgeLocator>(&ld).await?.is_none() {
+        // Commit: the pending slot gets its real void time.
+        let pd = pack_digest(&self.space.vertex_digest(out), pack_no);
+        let committed = self
+            .rmw(&pd, |p: Option<EdgePack>| {
+                let Some(mut p) = p else {
+                    return Ok(Action::Keep(false));
+                };
+                match p
+                    .edges
+                    .iter_mut()
+                    .find(|e| e.id == id && e.void_time_s == VOID_PENDING_S)
+                {
+                    Some(e) => {
+                        // A void time of 1 (long past) must not read as pending: 2 is as past.
+                        e.void_time_s = if void == VOID_PENDING_S {
+                            void + 1
+                        } else {
+                            void
+                        };
+                        Ok(Action::Put(p, true))
+                    }
+                    None => Ok(Action::Keep(false)),
+                }
+            })
+            .await?;
+        if committed {
+            return Ok(view);
+        }
+        // The slot was taken meanwhile: a drop of an endpoint (purging its edges), or an add
+        // of the same id that took the uncommitted id over. Entries of ours are removed
+        // unless the id is claimed again (readers skip entries whose slot does not name
+        // their vertex either way).
+        if self
+            .read::<EdgeLocator>(&self.space.edge_digest(&id))
+            .await?
+            .is_none()
+        {
+            self.remove_entry(out, Dir::Out, &label, &id).await?;
             self.remove_entry(in_, Dir::In, &label, &id).await?;
+        }
+        if self.vertex(out).await?.is_none() {
             return Err(ModelError::VertexMissing(out.clone()));
         }
-        Ok(view)
+        if self.vertex(in_).await?.is_none() {
+            return Err(ModelError::VertexMissing(in_.clone()));
+        }
+        Err(ModelError::EdgeExists(id))
     }
 
     /// Puts `edge` into the open pack of `out` (opening a new one when full), after claiming
@@ -1095,8 +1146,11 @@ impl<K: Kv> Model<K> {
         Ok(())
     }
 
-    /// Drops an edge (absent: no-op): its entries on both endpoints first (readers stop
-    /// seeing it), then its pack slot, then its locator.
+    /// Drops an edge (absent: no-op): its pack slot first (that one write on the out
+    /// vertex's core hides the edge from both endpoints and by id at once; an empty pack is
+    /// deleted), then its entries on both endpoints, then its locator. A crash after the
+    /// slot write leaves entries and a locator that name no slot: readers skip them, and
+    /// [`Model::repair_edges`] or a later drop of an endpoint removes them.
     pub async fn drop_edge(&self, id: &ElementId) -> Result<(), ModelError> {
         let ld = self.space.edge_digest(id);
         let Some((loc, _)) = self.read::<EdgeLocator>(&ld).await? else {
@@ -1108,24 +1162,24 @@ impl<K: Kv> Model<K> {
         let vd = self.space.vertex_digest(&loc.out);
         let pd = pack_digest(&vd, loc.pack_no);
         let found = self
-            .read::<EdgePack>(&pd)
-            .await?
-            .and_then(|(p, _)| p.edges.into_iter().find(|e| e.id == *id));
-        if let Some(e) = &found {
-            self.remove_entry(&loc.out, Dir::Out, &e.label, id).await?;
-            self.remove_entry(&e.in_id, Dir::In, &e.label, id).await?;
-            self.rmw(&pd, |p: Option<EdgePack>| {
+            .rmw(&pd, |p: Option<EdgePack>| {
                 let Some(mut p) = p else {
-                    return Ok(Action::Keep(()));
+                    return Ok(Action::Keep(None));
+                };
+                let Some(e) = p.edges.iter().find(|x| x.id == *id).cloned() else {
+                    return Ok(Action::Keep(None));
                 };
                 p.edges.retain(|x| x.id != *id);
                 if p.edges.is_empty() {
-                    Ok(Action::Delete(()))
+                    Ok(Action::Delete(Some(e)))
                 } else {
-                    Ok(Action::Put(p, ()))
+                    Ok(Action::Put(p, Some(e)))
                 }
             })
             .await?;
+        if let Some(e) = &found {
+            self.remove_entry(&loc.out, Dir::Out, &e.label, id).await?;
+            self.remove_entry(&e.in_id, Dir::In, &e.label, id).await?;
         }
         self.rmw(&ld, |l: Option<EdgeLocator>| match l {
             Some(l) if l.edge == *id => Ok(Action::Delete(())),
@@ -1280,7 +1334,10 @@ impl<K: Kv> Model<K> {
                             .edges
                             .iter()
                             .find(|e| e.id == l.edge)
-                            .is_some_and(|e| expired(e.void_time_s, now)),
+                            // A pending slot may be an add in progress: left to repair.
+                            .is_some_and(|e| {
+                                e.void_time_s != VOID_PENDING_S && expired(e.void_time_s, now)
+                            }),
                         None => false,
                     };
                     if gone {

@@ -253,9 +253,15 @@ impl VertexRecord {
     }
 }
 
-/// Whether a void time has passed (0 never does).
+/// The void time of an edge slot written by an add that has not committed yet (its
+/// entries are being written): it reads as expired at any clock, so the edge is invisible
+/// until the add rewrites the slot with its real void time (see `docs/graph-model.md`,
+/// "Operations and write order").
+pub const VOID_PENDING_S: u32 = 1;
+
+/// Whether a void time has passed (0 never does; [`VOID_PENDING_S`] always has).
 pub fn expired(void_time_s: u32, now_s: u32) -> bool {
-    void_time_s != 0 && void_time_s <= now_s
+    void_time_s != 0 && (void_time_s == VOID_PENDING_S || void_time_s <= now_s)
 }
 
 /// The earliest of void times (0 = never).
@@ -270,7 +276,8 @@ pub struct PackEdge {
     pub label: Arc<str>,
     pub in_id: ElementId,
     pub in_label: Arc<str>,
-    /// Earliest void time of the edge and both endpoints at creation; 0 = never.
+    /// Earliest void time of the edge and both endpoints at creation; 0 = never;
+    /// [`VOID_PENDING_S`] while the add is not committed.
     pub void_time_s: u32,
     pub props: Vec<Property>,
 }

@@ -1,16 +1,19 @@
 //! Edge repair after a restore (or a crash between the writes of a cross-core edge): makes
 //! every edge present at both endpoints or at neither, by the recovery rule of
-//! `docs/graph-model.md`: a locator whose pack slot exists (and whose endpoints exist) is a
-//! committed edge and gets any missing entry; anything else is not, and its leftovers (pack
-//! slot without locator, locator without pack slot, entries of uncommitted edges) are
-//! removed. Not for a graph that is being written concurrently.
+//! `docs/graph-model.md`: a locator whose pack slot exists and is not pending (and whose
+//! endpoints exist) is a committed edge and gets any missing entry; anything else is not,
+//! and its leftovers (pending slot, pack slot without locator, locator without pack slot,
+//! entries of uncommitted edges) are removed. Not for a graph that is being written
+//! concurrently.
 
 use std::sync::Arc;
 
 use super::{Action, Model};
 use crate::model::keys::{pack_digest, Dir, ElementId};
 use crate::model::kv::Kv;
-use crate::model::records::{EdgeLocator, EdgePack, VertexRecord, MAGIC_LOCATOR, MAGIC_VERTEX};
+use crate::model::records::{
+    EdgeLocator, EdgePack, VertexRecord, MAGIC_LOCATOR, MAGIC_VERTEX, VOID_PENDING_S,
+};
 use crate::model::ModelError;
 
 /// Pack numbers examined per vertex at most (a vertex's packs are `0..next_pack`).
@@ -54,7 +57,11 @@ impl<K: Kv> Model<K> {
             .pack(&l.out, l.pack_no)
             .await?
             .filter(|p| p.owner == l.out)
-            .and_then(|p| p.edges.into_iter().find(|e| e.id == *edge));
+            .and_then(|p| {
+                p.edges
+                    .into_iter()
+                    .find(|e| e.id == *edge && e.void_time_s != VOID_PENDING_S)
+            });
         Ok(slot.map(|s| (l, s)))
     }
 
@@ -117,10 +124,12 @@ impl<K: Kv> Model<K> {
                     continue;
                 };
                 for e in p.edges {
-                    let ok = self
-                        .locator_of(&e.id)
-                        .await?
-                        .is_some_and(|l| l.out == *vid && l.pack_no == pack_no);
+                    // A pending slot is an add a crash cut before its commit.
+                    let ok = e.void_time_s != VOID_PENDING_S
+                        && self
+                            .locator_of(&e.id)
+                            .await?
+                            .is_some_and(|l| l.out == *vid && l.pack_no == pack_no);
                     if ok {
                         continue;
                     }
