@@ -1,8 +1,10 @@
 //! Graph files in and out of the store: streaming GraphSON import/export ([`graphson`]), the
 //! `g.io(file).read()` / `.write()` requests the executor runs with it ([`IoRequest`]), and
-//! the confinement of their file names to the server's io directory ([`resolve_under`]).
+//! the confinement of their file names to the server's io directory ([`resolve_under`]), and
+//! the offline runner of `coregraph import` / `coregraph export` ([`offline`]).
 
 pub mod graphson;
+pub mod offline;
 
 use std::path::{Component, Path, PathBuf};
 
