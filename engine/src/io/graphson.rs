@@ -545,3 +545,42 @@ pub async fn export_file<R: Records>(
     }
     r
 }
+
+/// One line per element of `g` (vertices with every property id, type, value and
+/// meta-property; edges with both endpoints, labels and properties), sorted: two graphs are
+/// the same exactly when these lists are equal. For tests and checks that compare graphs
+/// element by element.
+pub fn element_lines(g: &gremlin::value::GraphData) -> Vec<String> {
+    let mut out = Vec::with_capacity(g.vertices.len() + g.edges.len());
+    for v in &g.vertices {
+        let props: Vec<String> = v
+            .properties
+            .iter()
+            .flatten()
+            .map(|p| {
+                format!(
+                    "{:?}={:?}#{:?}{:?}",
+                    p.key,
+                    p.value,
+                    p.id,
+                    p.properties.as_deref().unwrap_or_default()
+                )
+            })
+            .collect();
+        out.push(format!("V {:?} {:?} {props:?}", v.id, v.label));
+    }
+    for e in &g.edges {
+        out.push(format!(
+            "E {:?} {:?} {:?}({:?})->{:?}({:?}) {:?}",
+            e.id,
+            e.label,
+            e.out_v_id,
+            e.out_v_label,
+            e.in_v_id,
+            e.in_v_label,
+            e.properties.as_deref().unwrap_or_default()
+        ));
+    }
+    out.sort();
+    out
+}

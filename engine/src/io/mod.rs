@@ -5,6 +5,8 @@
 
 pub mod graphson;
 pub mod offline;
+#[cfg(test)]
+mod graphson_tests;
 
 use std::path::{Component, Path, PathBuf};
 
@@ -78,9 +80,8 @@ impl IoRequest {
                 }
             }
         }
-        let action = action.ok_or_else(|| {
-            GremlinError::compile("io() must be followed by read() or write()")
-        })?;
+        let action = action
+            .ok_or_else(|| GremlinError::compile("io() must be followed by read() or write()"))?;
         let key = match action {
             IoAction::Read => READER_KEY,
             IoAction::Write => WRITER_KEY,
