@@ -31,6 +31,9 @@ pub struct IoCommon {
     /// Data file size per shard at creation, in MiB.
     #[arg(long, default_value_t = 256)]
     pub shard_size_mib: u64,
+    /// Write block size in MiB (fixed at creation).
+    #[arg(long, default_value_t = 8)]
+    pub block_size_mib: u64,
     /// Graph (traversal source).
     #[arg(long, default_value = "g")]
     pub graph: String,
@@ -65,7 +68,10 @@ fn open(c: &IoCommon) -> Result<(Arc<DataDir>, OfflineOptions), String> {
     let opts = DirOptions {
         shard_count: c.shards,
         shard_size_bytes: c.shard_size_mib << 20,
-        store: StoreConfig::default(),
+        store: StoreConfig {
+            block_size_bytes: c.block_size_mib << 20,
+            ..StoreConfig::default()
+        },
     };
     let mut cpus = net::server::allowed_cpus().map_err(|e| format!("CPU affinity: {e}"))?;
     if let Some(n) = c.executors {
@@ -127,8 +133,8 @@ impl ImportSink for CliSink {
 pub fn import(a: &ImportArgs) -> Result<(), String> {
     let started = Instant::now();
     let (dir, o) = open(&a.common)?;
-    let out = std::fs::File::create(&a.errors)
-        .map_err(|e| format!("{}: {e}", a.errors.display()))?;
+    let out =
+        std::fs::File::create(&a.errors).map_err(|e| format!("{}: {e}", a.errors.display()))?;
     let sink = CliSink {
         file: a.file.display().to_string(),
         out: std::io::BufWriter::new(out),

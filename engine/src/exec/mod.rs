@@ -303,7 +303,15 @@ impl<R: Records> Executor<R> {
         let path = crate::io::resolve_under(dir, &req.file).map_err(GremlinError::Runtime)?;
         match req.action {
             IoAction::Read => {
-                let rep = import_file(&self.model, &path, ImportOptions::default(), &mut NoSink)
+                let m = &self.model;
+                let model = Model::new(
+                    crate::io::retry::OverloadRetry(&m.kv),
+                    m.space.clone(),
+                    m.cfg.clone(),
+                    Box::new(crate::model::ops::SystemClock),
+                )
+                .map_err(to_gremlin)?;
+                let rep = import_file(&model, &path, ImportOptions::default(), &mut NoSink)
                     .await
                     .map_err(|e| GremlinError::Runtime(format!("io(): {}: {e}", req.file)))?;
                 if rep.errors > 0 {

@@ -416,7 +416,11 @@ async fn write_vertex<K: Kv>(
     let mut rec = VertexRecord::new(id.clone(), v.label.clone(), 0);
     rec.props = props;
     let d = model.space.vertex_digest(id);
-    match model.kv.put(&d, &rec.encode()?, WriteMode::CreateOnly).await {
+    match model
+        .kv
+        .put(&d, &rec.encode()?, WriteMode::CreateOnly)
+        .await
+    {
         Ok(_) => return Ok(()),
         Err(KvError::Exists) => {}
         Err(e) => return Err(e.into()),

@@ -4,9 +4,10 @@
 //! the offline runner of `coregraph import` / `coregraph export` ([`offline`]).
 
 pub mod graphson;
-pub mod offline;
 #[cfg(test)]
 mod graphson_tests;
+pub mod offline;
+pub mod retry;
 
 use std::path::{Component, Path, PathBuf};
 

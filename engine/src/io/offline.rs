@@ -14,7 +14,9 @@ use shards::DataDir;
 use crate::io::graphson::{
     export_file, import_file, ExportReport, ImportOptions, ImportReport, ImportSink, IoError,
 };
+use crate::io::retry::OverloadRetry;
 use crate::model::keys::KeySpace;
+use crate::model::ops::{Model, SystemClock};
 use crate::model::ModelConfig;
 use crate::runtime::{Cluster, RuntimeConfig};
 
@@ -182,7 +184,15 @@ async fn run_job<S: ImportSink>(
             opts,
             mut sink,
         } => {
-            let rep = import_file(&ex.model, &file, opts, &mut sink).await?;
+            let m = &ex.model;
+            let model = Model::new(
+                OverloadRetry(&m.kv),
+                m.space.clone(),
+                m.cfg.clone(),
+                Box::new(SystemClock),
+            )
+            .map_err(|e| IoError::Config(e.to_string()))?;
+            let rep = import_file(&model, &file, opts, &mut sink).await?;
             Ok(Outcome::Imported(rep, sink))
         }
         Job::Export { file, mut progress } => {
