@@ -1,5 +1,5 @@
-//! The `coregraph` binary: subcommands serve, gen, user, backup, restore (load, import and
-//! export arrive with their issues).
+//! The `coregraph` binary: subcommands serve, gen, user, backup, restore, load, import and
+//! export.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -136,11 +136,9 @@ fn tinkerpop_files_round_trip_exactly() {
         assert_round_trip(&copy, &expected);
     }
     // crew: multi-properties (several `location`s) with meta-properties survived.
-    let text = std::fs::read_to_string(data.join("tinkerpop-crew.json")).unwrap();
     let m = model();
     import(&m, &tmp.join("tinkerpop-crew.json"));
     let back = gs::read_graph(&export_text(&m)).unwrap();
-    let _ = text;
     let marko = back
         .vertices
         .iter()
