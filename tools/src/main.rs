@@ -1,5 +1,5 @@
-//! The `coregraph` binary: subcommands serve, gen, user, backup, restore, load, import and
-//! export.
+//! The `coregraph` binary: subcommands serve, gen, user, backup, restore (load, import and
+//! export arrive with their issues).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
