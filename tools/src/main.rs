@@ -33,6 +33,11 @@ enum Cmd {
     /// Bulk-load a Gremlin load CSV directory (vertices/, edges/) into a data directory,
     /// offline (the server must not be running on it), on every core; flushed when done.
     Load(Box<LoadArgs>),
+    /// Import a GraphSON 3.0 adjacency-list file (TinkerPop's `g.io()` format) into a data
+    /// directory, offline; rejected elements are listed with their line.
+    Import(Box<coregraph::io::ImportArgs>),
+    /// Export a data directory's graph as a GraphSON 3.0 adjacency-list file, offline.
+    Export(Box<coregraph::io::ExportArgs>),
     /// Manage the credentials file used when authentication is on (SASL PLAIN).
     User {
         #[command(subcommand)]
@@ -268,6 +273,10 @@ struct ServeArgs {
     /// Edges per edge-pack record.
     #[arg(long, default_value_t = engine::model::PACK_EDGES_DEFAULT)]
     pack_edges: usize,
+    /// Directory `g.io(file).read()` / `.write()` files are confined to (created if
+    /// missing); default: `io` under the data directory.
+    #[arg(long)]
+    io_dir: Option<PathBuf>,
 }
 
 /// Most bytes of a `--config` file.
@@ -443,7 +452,9 @@ fn serve(a: ServeArgs) -> Result<(), String> {
         dir.shard_count(),
         dir.meta().shard_size_bytes >> 20
     ));
+    let io_dir = coregraph::io::serve_io_dir(a.io_dir.as_deref(), dir.path())?;
     let runtime = engine::runtime::RuntimeConfig {
+        io_dir: Some(io_dir),
         mesh_capacity_messages: a.mesh_capacity_messages,
         graphs: a.graphs.clone(),
         model: engine::model::ModelConfig {
@@ -536,6 +547,8 @@ fn main() -> ExitCode {
         Cmd::Backup(a) => coregraph::backup::backup(&a),
         Cmd::Restore(a) => coregraph::backup::restore(&a),
         Cmd::Load(a) => load(*a),
+        Cmd::Import(a) => coregraph::io::import(&a),
+        Cmd::Export(a) => coregraph::io::export(&a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -120,8 +120,13 @@ pub struct Executor<R: Records> {
     pub exec_limits: ExecLimits,
     /// Services `call()` reaches (none unless set).
     pub services: Option<Arc<ServiceRegistry>>,
-    /// Reads and writes `io()` graph files (`None`: `io()` fails).
+    /// Reads and writes `io()` graph files through the step machine (whole files in memory;
+    /// used when `io_dir` is `None`; both `None`: `io()` fails).
     pub io: Option<Arc<dyn IoHandler>>,
+    /// The directory `io(file).read()` / `.write()` files are confined to; when set, an
+    /// io() traversal runs as a streaming GraphSON import or export over the store
+    /// ([`crate::io::graphson`]), not through the attempts cache.
+    pub io_dir: Option<std::path::PathBuf>,
     /// Generated ids reserved from the model's persisted allocator, not yet handed out.
     id_pool: RefCell<VecDeque<ElementId>>,
     /// Attempts run by every query so far.
@@ -157,6 +162,7 @@ impl<R: Records> Executor<R> {
             exec_limits: ExecLimits::default(),
             services: None,
             io: None,
+            io_dir: None,
             id_pool: RefCell::new(VecDeque::new()),
             attempts_total: Cell::new(0),
         }
@@ -183,6 +189,15 @@ impl<R: Records> Executor<R> {
         options: &RunOptions,
     ) -> (Result<Vec<Traverser>, GremlinError>, RunStats) {
         let mut stats = RunStats::default();
+        if let Some(dir) = &self.io_dir {
+            if let Some(req) = crate::io::IoRequest::of(bytecode) {
+                let r = match req {
+                    Ok(req) => self.run_io(dir, &req).await,
+                    Err(e) => Err(e),
+                };
+                return (r, stats);
+            }
+        }
         let cache = Rc::new(QueryCache::new(self.exec_limits.cache_bytes_max));
         let mut ids = IdList::default();
         let r = self
@@ -273,6 +288,49 @@ impl<R: Records> Executor<R> {
                 .insert_all(&want, got)
                 .map_err(|(limit, max)| GremlinError::LimitExceeded { limit, max })?;
         }
+    }
+
+    /// Runs an `io()` request as a streaming import or export of the whole graph (no
+    /// deadline: stopping half way would leave half a graph). A read that rejected elements
+    /// fails with the counts and the first rejections (what was imported stays).
+    async fn run_io(
+        &self,
+        dir: &std::path::Path,
+        req: &crate::io::IoRequest,
+    ) -> Result<Vec<Traverser>, GremlinError> {
+        use crate::io::graphson::{export_file, import_file, ImportOptions, NoSink};
+        use gremlin::machine::io::IoAction;
+        let path = crate::io::resolve_under(dir, &req.file).map_err(GremlinError::Runtime)?;
+        match req.action {
+            IoAction::Read => {
+                let m = &self.model;
+                let model = Model::new(
+                    crate::io::retry::OverloadRetry(&m.kv),
+                    m.space.clone(),
+                    m.cfg.clone(),
+                    Box::new(crate::model::ops::SystemClock),
+                )
+                .map_err(to_gremlin)?;
+                let rep = import_file(&model, &path, ImportOptions::default(), &mut NoSink)
+                    .await
+                    .map_err(|e| GremlinError::Runtime(format!("io(): {}: {e}", req.file)))?;
+                if rep.errors > 0 {
+                    let first: Vec<String> =
+                        rep.first_errors.iter().map(ToString::to_string).collect();
+                    return Err(GremlinError::Runtime(format!(
+                        "io(): {}: {rep}; first rejections: {}",
+                        req.file,
+                        first.join("; ")
+                    )));
+                }
+            }
+            IoAction::Write => {
+                export_file(&self.model, &path, &mut |_| {})
+                    .await
+                    .map_err(|e| GremlinError::Runtime(format!("io(): {}: {e}", req.file)))?;
+            }
+        }
+        Ok(Vec::new())
     }
 
     /// One attempt: a fresh machine over the cached model.

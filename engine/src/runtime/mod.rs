@@ -106,6 +106,8 @@ pub struct RuntimeConfig {
     pub model: ModelConfig,
     /// Query limits (every graph).
     pub limits: Limits,
+    /// The directory `g.io(file)` reads and writes under (`None`: io() is refused).
+    pub io_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for RuntimeConfig {
@@ -124,6 +126,7 @@ impl Default for RuntimeConfig {
             graphs: vec![DEFAULT_GRAPH.to_string()],
             model: ModelConfig::default(),
             limits: Limits::default(),
+            io_dir: None,
         }
     }
 }
@@ -435,10 +438,9 @@ impl Cluster {
             )
             .map_err(|e| RuntimeError::Config(e.to_string()))?
             .with_core(u16::try_from(core).unwrap_or(u16::MAX));
-            graphs.push((
-                name.clone(),
-                Rc::new(Executor::new(model, local.cfg.limits)),
-            ));
+            let mut ex = Executor::new(model, local.cfg.limits);
+            ex.io_dir = local.cfg.io_dir.clone();
+            graphs.push((name.clone(), Rc::new(ex)));
         }
         let publish_stop = Rc::new(Cell::new(false));
         let publisher = {

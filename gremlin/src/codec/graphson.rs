@@ -1,6 +1,7 @@
 //! GraphSON 3.0 (`application/vnd.gremlin-v3.0+json`): typed JSON for every [`Value`], the
 //! request/response envelopes (PROTOCOL.md section 7), and the adjacency-list graph files of
-//! `../shared/tinkerpop/data/*.json` ([`read_graph`], [`write_graph`]).
+//! `../shared/tinkerpop/data/*.json` ([`read_graph`], [`write_graph`]; one line at a time:
+//! [`read_vertex_line`], [`write_vertex_line`]).
 //!
 //! Shape decisions:
 //! - Element `properties` are omitted when absent or empty (as Java writes them) and an
@@ -1511,8 +1512,94 @@ fn graph_of(v: &Json) -> R<GraphData> {
 // Adjacency-list graph files
 // ------------------------------------------------------------------------------------------
 
-/// An edge seen under some vertex's `inE`: id, out-vertex id, in-vertex id, label, properties.
-type InOnlyEdge = (Value, Value, Value, Arc<str>, Option<Vec<Property>>);
+/// One line of an adjacency-list file: a vertex with the edges listed under it. `out_e` are
+/// its out-edges (`out_v_*` = this vertex, `in_v_label` empty: the line does not say it);
+/// `in_e` its in-edges (`in_v_*` = this vertex, `out_v_label` empty). Edge property lists are
+/// always `Some`, as are the vertex's property and meta-property lists.
+#[derive(Clone, Debug)]
+pub struct VertexLine {
+    pub vertex: Vertex,
+    pub out_e: Vec<Edge>,
+    pub in_e: Vec<Edge>,
+}
+
+/// Reads one line of a GraphSON 3.0 adjacency-list file (one vertex with its `outE` and
+/// `inE`). Error offsets are within `line`.
+pub fn read_vertex_line(line: &str) -> Result<VertexLine, DecodeError> {
+    let j = json::parse(line)?;
+    let id = value_from_json(field(&j, "id", "vertex")?)?;
+    let label = label_of(&j, "label", "vertex")?;
+    let mut props = Vec::new();
+    if let Some(p) = j.get("properties") {
+        let Json::Object(members) = p else {
+            return Err(invalid("vertex properties must be an object"));
+        };
+        for (key, list) in members {
+            for item in array_of(list, "vertex property list")? {
+                let mut vp = vertex_property_of(item, Some(key))?;
+                vp.properties.get_or_insert_with(Vec::new);
+                props.push(vp);
+            }
+        }
+    }
+    let edge_props = |item: &Json| -> R<Vec<Property>> {
+        let mut out = Vec::new();
+        match item.get("properties") {
+            None | Some(Json::Null) => {}
+            Some(Json::Object(members)) => {
+                for (k, val) in members {
+                    out.push(Property {
+                        key: Arc::from(k.as_str()),
+                        value: value_from_json(val)?,
+                    });
+                }
+            }
+            Some(_) => return Err(invalid("edge properties must be an object")),
+        }
+        Ok(out)
+    };
+    let mut lists: [Vec<Edge>; 2] = [Vec::new(), Vec::new()];
+    for (slot, key, other_key) in [(0, "outE", "inV"), (1, "inE", "outV")] {
+        let Some(e) = j.get(key) else { continue };
+        let Json::Object(groups) = e else {
+            return Err(invalid(format!("{key} must be an object")));
+        };
+        for (elabel, list) in groups {
+            let elabel: Arc<str> = Arc::from(elabel.as_str());
+            for item in array_of(list, key)? {
+                let eid = value_from_json(field(item, "id", "edge")?)?;
+                let other = value_from_json(field(item, other_key, "edge")?)?;
+                let properties = Some(edge_props(item)?);
+                let (out_v_id, out_v_label, in_v_id, in_v_label) = if slot == 0 {
+                    (id.clone(), label.clone(), other, Arc::from(""))
+                } else {
+                    (other, Arc::from(""), id.clone(), label.clone())
+                };
+                if let Some(l) = lists.get_mut(slot) {
+                    l.push(Edge {
+                        id: eid,
+                        label: elabel.clone(),
+                        out_v_id,
+                        out_v_label,
+                        in_v_id,
+                        in_v_label,
+                        properties,
+                    });
+                }
+            }
+        }
+    }
+    let [out_e, in_e] = lists;
+    Ok(VertexLine {
+        vertex: Vertex {
+            id,
+            label,
+            properties: Some(props),
+        },
+        out_e,
+        in_e,
+    })
+}
 
 /// Reads a GraphSON 3.0 adjacency-list file (one vertex per line, edges under `outE` of their
 /// tail and `inE` of their head) into a graph. Each edge is taken once, from `outE`; an edge
@@ -1521,10 +1608,9 @@ type InOnlyEdge = (Value, Value, Value, Arc<str>, Option<Vec<Property>>);
 pub fn read_graph(text: &str) -> Result<GraphData, DecodeError> {
     let mut g = GraphData::default();
     let mut labels: HashMap<Value, Arc<str>> = HashMap::new();
-    // Edges seen in outE, and inE-only candidates: (edge json, in-vertex id, edge label).
     let mut out_ids: HashSet<Value> = HashSet::new();
-    let mut in_only: Vec<InOnlyEdge> = Vec::new();
-    // Edge in-vertex labels are resolved once every vertex is known.
+    // Edges seen only under some inE (so far): taken once every line is read.
+    let mut in_only: Vec<Edge> = Vec::new();
     let mut line_start = 0usize;
     for (n, line) in text.split('\n').enumerate() {
         let this_start = line_start;
@@ -1539,107 +1625,41 @@ pub fn read_graph(text: &str) -> Result<GraphData, DecodeError> {
                 format!("line {}: {}", n + 1, e.detail),
             )
         };
-        let j = json::parse(line).map_err(at)?;
-        let id = value_from_json(field(&j, "id", "vertex").map_err(at)?).map_err(at)?;
-        let label = label_of(&j, "label", "vertex").map_err(at)?;
-        let mut props = Vec::new();
-        if let Some(p) = j.get("properties") {
-            let Json::Object(members) = p else {
-                return Err(at(invalid("vertex properties must be an object")));
-            };
-            for (key, list) in members {
-                for item in array_of(list, "vertex property list").map_err(at)? {
-                    let mut vp = vertex_property_of(item, Some(key)).map_err(at)?;
-                    vp.properties.get_or_insert_with(Vec::new);
-                    props.push(vp);
-                }
+        let VertexLine {
+            vertex,
+            out_e,
+            in_e,
+        } = read_vertex_line(line).map_err(at)?;
+        for e in out_e {
+            if !out_ids.insert(e.id.clone()) {
+                return Err(at(invalid(format!("edge id {:?} appears twice", e.id))));
             }
+            g.edges.push(e);
         }
-        let edges = |key: &str| -> R<Vec<(Arc<str>, &Json)>> {
-            let mut out = Vec::new();
-            if let Some(e) = j.get(key) {
-                let Json::Object(groups) = e else {
-                    return Err(invalid(format!("{key} must be an object")));
-                };
-                for (elabel, list) in groups {
-                    let elabel: Arc<str> = Arc::from(elabel.as_str());
-                    for item in array_of(list, key)? {
-                        out.push((elabel.clone(), item));
-                    }
-                }
-            }
-            Ok(out)
-        };
-        let edge_props = |item: &Json| -> R<Vec<Property>> {
-            let mut out = Vec::new();
-            match item.get("properties") {
-                None | Some(Json::Null) => {}
-                Some(Json::Object(members)) => {
-                    for (k, val) in members {
-                        out.push(Property {
-                            key: Arc::from(k.as_str()),
-                            value: value_from_json(val)?,
-                        });
-                    }
-                }
-                Some(_) => return Err(invalid("edge properties must be an object")),
-            }
-            Ok(out)
-        };
-        for (elabel, item) in edges("outE").map_err(at)? {
-            let eid = value_from_json(field(item, "id", "edge").map_err(at)?).map_err(at)?;
-            let in_v = value_from_json(field(item, "inV", "edge").map_err(at)?).map_err(at)?;
-            if !out_ids.insert(eid.clone()) {
-                return Err(at(invalid(format!("edge id {eid:?} appears twice"))));
-            }
-            g.edges.push(Edge {
-                id: eid,
-                label: elabel,
-                out_v_id: id.clone(),
-                out_v_label: label.clone(),
-                in_v_id: in_v,
-                in_v_label: Arc::from(""),
-                properties: Some(edge_props(item).map_err(at)?),
-            });
+        in_only.extend(in_e);
+        if labels
+            .insert(vertex.id.clone(), vertex.label.clone())
+            .is_some()
+        {
+            return Err(at(invalid(format!(
+                "vertex id {:?} appears twice",
+                vertex.id
+            ))));
         }
-        for (elabel, item) in edges("inE").map_err(at)? {
-            let eid = value_from_json(field(item, "id", "edge").map_err(at)?).map_err(at)?;
-            let out_v = value_from_json(field(item, "outV", "edge").map_err(at)?).map_err(at)?;
-            in_only.push((
-                eid,
-                out_v,
-                id.clone(),
-                elabel,
-                Some(edge_props(item).map_err(at)?),
-            ));
-        }
-        if labels.insert(id.clone(), label.clone()).is_some() {
-            return Err(at(invalid(format!("vertex id {id:?} appears twice"))));
-        }
-        g.vertices.push(Vertex {
-            id,
-            label,
-            properties: Some(props),
-        });
+        g.vertices.push(vertex);
     }
-    for (eid, out_v, in_v, elabel, properties) in in_only {
-        if out_ids.contains(&eid) {
+    for mut e in in_only {
+        if out_ids.contains(&e.id) {
             continue;
         }
-        let out_v_label = labels
-            .get(&out_v)
-            .cloned()
-            .ok_or_else(|| invalid(format!("edge {eid:?} comes from unknown vertex {out_v:?}")))?;
-        out_ids.insert(eid.clone());
-        g.edges.push(Edge {
-            id: eid,
-            label: elabel,
-            out_v_id: out_v,
-            out_v_label,
-            in_v_id: in_v,
-            in_v_label: Arc::from(""),
-            properties,
-        });
+        e.out_v_label = labels.get(&e.out_v_id).cloned().ok_or_else(|| {
+            invalid(format!(
+                "edge {:?} comes from unknown vertex {:?}",
+                e.id, e.out_v_id
+            ))
+        })?;
+        out_ids.insert(e.id.clone());
+        g.edges.push(e);
     }
     for e in &mut g.edges {
         e.in_v_label = labels.get(&e.in_v_id).cloned().ok_or_else(|| {
@@ -1650,6 +1670,75 @@ pub fn read_graph(text: &str) -> Result<GraphData, DecodeError> {
         })?;
     }
     Ok(g)
+}
+
+/// Appends one adjacency-list line (with its `\n`) for vertex `vx`: `in_e` under `inE` and
+/// `out_e` under `outE`, each grouped by label in first-appearance order, then the vertex's
+/// properties grouped by key. The line [`read_vertex_line`] reads back.
+pub fn write_vertex_line(
+    text: &mut String,
+    vx: &Vertex,
+    out_e: &[&Edge],
+    in_e: &[&Edge],
+) -> Result<(), EncodeError> {
+    let mut w = W {
+        out: text,
+        depth: 0,
+    };
+    w.out.push_str("{\"id\":");
+    w.value(&vx.id)?;
+    w.out.push_str(",\"label\":");
+    write_string(w.out, &vx.label);
+    for (key, edges, other_end) in [("inE", in_e, "outV"), ("outE", out_e, "inV")] {
+        if edges.is_empty() {
+            continue;
+        }
+        let _ = write!(w.out, ",\"{key}\":{{");
+        let groups = group_by_key(edges, |e| &e.label);
+        for (i, (label, group)) in groups.into_iter().enumerate() {
+            w.key(i == 0, label);
+            w.out.push('[');
+            for (j, e) in group.into_iter().enumerate() {
+                if j > 0 {
+                    w.out.push(',');
+                }
+                w.out.push_str("{\"id\":");
+                w.value(&e.id)?;
+                let _ = write!(w.out, ",\"{other_end}\":");
+                w.value(if other_end == "inV" {
+                    &e.in_v_id
+                } else {
+                    &e.out_v_id
+                })?;
+                w.properties_member(e.properties.as_deref())?;
+                w.out.push('}');
+            }
+            w.out.push(']');
+        }
+        w.out.push('}');
+    }
+    if let Some(props) = vx.properties.as_deref().filter(|p| !p.is_empty()) {
+        w.out.push_str(",\"properties\":{");
+        for (i, (key, group)) in group_by_key(props, |vp| &vp.key).into_iter().enumerate() {
+            w.key(i == 0, key);
+            w.out.push('[');
+            for (j, vp) in group.into_iter().enumerate() {
+                if j > 0 {
+                    w.out.push(',');
+                }
+                w.out.push_str("{\"id\":");
+                w.value(&vp.id)?;
+                w.out.push_str(",\"value\":");
+                w.value(&vp.value)?;
+                w.properties_member(vp.properties.as_deref())?;
+                w.out.push('}');
+            }
+            w.out.push(']');
+        }
+        w.out.push('}');
+    }
+    w.out.push_str("}\n");
+    Ok(())
 }
 
 /// Writes a graph as a GraphSON 3.0 adjacency-list file that [`read_graph`] (and TinkerPop's
@@ -1688,64 +1777,9 @@ pub fn write_graph(g: &GraphData) -> Result<String, EncodeError> {
     }
     let mut text = String::new();
     for vx in &g.vertices {
-        let mut w = W {
-            out: &mut text,
-            depth: 0,
-        };
-        w.out.push_str("{\"id\":");
-        w.value(&vx.id)?;
-        w.out.push_str(",\"label\":");
-        write_string(w.out, &vx.label);
-        for (key, edges, other_end) in [
-            ("inE", in_edges.get(&vx.id), "outV"),
-            ("outE", out_edges.get(&vx.id), "inV"),
-        ] {
-            let Some(edges) = edges else { continue };
-            let _ = write!(w.out, ",\"{key}\":{{");
-            let groups = group_by_key(edges, |e| &e.label);
-            for (i, (label, group)) in groups.into_iter().enumerate() {
-                w.key(i == 0, label);
-                w.out.push('[');
-                for (j, e) in group.into_iter().enumerate() {
-                    if j > 0 {
-                        w.out.push(',');
-                    }
-                    w.out.push_str("{\"id\":");
-                    w.value(&e.id)?;
-                    let _ = write!(w.out, ",\"{other_end}\":");
-                    w.value(if other_end == "inV" {
-                        &e.in_v_id
-                    } else {
-                        &e.out_v_id
-                    })?;
-                    w.properties_member(e.properties.as_deref())?;
-                    w.out.push('}');
-                }
-                w.out.push(']');
-            }
-            w.out.push('}');
-        }
-        if let Some(props) = vx.properties.as_deref().filter(|p| !p.is_empty()) {
-            w.out.push_str(",\"properties\":{");
-            for (i, (key, group)) in group_by_key(props, |vp| &vp.key).into_iter().enumerate() {
-                w.key(i == 0, key);
-                w.out.push('[');
-                for (j, vp) in group.into_iter().enumerate() {
-                    if j > 0 {
-                        w.out.push(',');
-                    }
-                    w.out.push_str("{\"id\":");
-                    w.value(&vp.id)?;
-                    w.out.push_str(",\"value\":");
-                    w.value(&vp.value)?;
-                    w.properties_member(vp.properties.as_deref())?;
-                    w.out.push('}');
-                }
-                w.out.push(']');
-            }
-            w.out.push('}');
-        }
-        w.out.push_str("}\n");
+        let out_e = out_edges.get(&vx.id).map(Vec::as_slice).unwrap_or_default();
+        let in_e = in_edges.get(&vx.id).map(Vec::as_slice).unwrap_or_default();
+        write_vertex_line(&mut text, vx, out_e, in_e)?;
     }
     Ok(text)
 }
