@@ -39,6 +39,7 @@ pub fn start(cwd: &Path, executors: usize, extra: &[&str]) -> (Server, SocketAdd
 
 /// [`start`], then both output pipes closed once the addresses are read, as when the parent
 /// that read them has exited.
+#[allow(dead_code)] // serve.rs only; the module is shared with backup_cli.rs
 pub fn start_orphaned(
     cwd: &Path,
     executors: usize,
