@@ -82,6 +82,9 @@ pub struct Config {
     pub admin_handler: Option<AdminHandler>,
     /// On shutdown, how long in-flight requests may run before they are cancelled.
     pub shutdown_grace: Duration,
+    /// How often waiting loops look at the stop flag (accepting stays woken by its socket
+    /// alone; see `server::accept_loop`).
+    pub stop_poll: Duration,
 }
 
 impl Default for Config {
@@ -108,6 +111,7 @@ impl Default for Config {
             extra_metrics: None,
             admin_handler: None,
             shutdown_grace: Duration::from_secs(10),
+            stop_poll: Duration::from_millis(20),
         }
     }
 }

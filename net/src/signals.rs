@@ -70,8 +70,10 @@ pub fn stop_on_termination_signal(stopper: Stopper) -> io::Result<JoinHandle<i32
                     break;
                 }
             }
-            tracing::info!(signal, "termination signal: stopping the server");
+            // Stop first: nothing after this may keep the server from stopping (logging
+            // included, whose writer may be a closed pipe).
             stopper.stop();
+            tracing::info!(signal, "termination signal: stopping the server");
             signal
         })
 }

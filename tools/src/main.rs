@@ -536,6 +536,10 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // A failed write (stderr closed: the parent that read it exited) is dropped quietly;
+        // by default the subscriber reports it with `eprintln!`, which panics on a closed
+        // stderr, and a panic in the signal thread left `serve` hanging on SIGTERM.
+        .log_internal_errors(false)
         .init();
     let cli = Cli::parse();
     let r = match cli.cmd {
@@ -553,7 +557,9 @@ fn main() -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("coregraph: {e}");
+            use std::io::Write as _;
+            // Not eprintln!: it panics when stderr is closed.
+            let _ = writeln!(std::io::stderr(), "coregraph: {e}");
             ExitCode::FAILURE
         }
     }

@@ -8,7 +8,7 @@ mod process;
 
 use common::Client;
 use gremlin::value::Value;
-use process::{coregraph, eval, start, stop};
+use process::{coregraph, eval, start, start_orphaned, stop};
 
 #[test]
 fn serve_help_explains_the_settings() {
@@ -81,5 +81,25 @@ fn sigterm_flushes_and_a_restart_finds_the_data() {
     assert_eq!((code, items), (200, vec![Value::str("vadas")]));
     drop(c);
     stop(server);
+    let _ = std::fs::remove_dir_all(&cwd);
+}
+
+/// A server whose parent exited (stdout and stderr closed pipes) still stops cleanly on
+/// SIGTERM: it used to hang, because the log subscriber reported the failed write with
+/// `eprintln!`, which panicked in the signal thread before it stopped the server.
+#[test]
+fn sigterm_stops_a_server_whose_output_pipes_are_closed() {
+    let cwd = std::env::temp_dir().join(format!("cg-serve-orphan-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cwd);
+    std::fs::create_dir_all(&cwd).expect("dir");
+    let (server, addr, admin) = start_orphaned(&cwd, 2, &[]);
+    // Work that logs (with RUST_LOG unset: info) and answers.
+    let mut c = Client::connect(addr);
+    let (code, items) = eval(&mut c, 1, "g.addV('thing').property(T.id, 1)");
+    assert_eq!((code, items.len()), (200, 1));
+    drop(c);
+    let (status, _) = common::http_get(admin, "/healthcheck", None);
+    assert!(status.contains("200"), "{status}");
+    stop(server); // asserts exit 0 within PROCESS_WAIT_S
     let _ = std::fs::remove_dir_all(&cwd);
 }

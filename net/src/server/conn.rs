@@ -217,7 +217,7 @@ where
         }
         let read = async { Some(reader.read(&mut chunk).await) }
             .or(async {
-                stopped(&core.shared.stopper).await;
+                stopped(&core.shared.stopper, core.shared.config.stop_poll).await;
                 None
             })
             .await;

@@ -273,10 +273,11 @@ where
             .name(&format!("coregraph-net-{core}"))
             .spawn(move || async move {
                 let stopper = shared.stopper.clone();
+                let stop_poll = shared.config.stop_poll;
                 // A stop while the factory runs (another core failed) abandons it.
                 let built = async { Some(factory(core).await) }
                     .or(async {
-                        stopped(&stopper).await;
+                        stopped(&stopper, stop_poll).await;
                         None
                     })
                     .await;
@@ -348,10 +349,10 @@ impl<S> Core<S> {
     }
 }
 
-/// Resolves once the server is asked to stop.
-async fn stopped(stopper: &Stopper) {
+/// Resolves once the server is asked to stop, looking every `period`.
+async fn stopped(stopper: &Stopper, period: Duration) {
     while !stopper.is_stopped() {
-        sleep(Duration::from_millis(STOP_POLL_MS)).await;
+        sleep(period).await;
     }
 }
 
@@ -360,6 +361,37 @@ fn into_listener(socket: socket2::Socket) -> TcpListener {
     // SAFETY: `fd` is a bound, listening TCP socket whose sole ownership was just released by
     // `into_raw_fd`; the listener takes it over and closes it on drop.
     unsafe { TcpListener::from_raw_fd(fd) }
+}
+
+/// Accepts connections on `listener` until its task is cancelled.
+///
+/// Runs as a task of its own, awaiting nothing but the accept, so the accept is polled only
+/// when the listener has news. glommio's accept keeps one clone of the task's waker per poll
+/// until a connection arrives, and a task's reference count is an `i16`: when this loop was
+/// `accept().or(stopped())`, the stop-poll timer re-polled an idle accept every STOP_POLL_MS
+/// and after 32767 polls (about 11 idle minutes) the count overflowed and the core panicked.
+async fn accept_loop<S: GremlinService>(core: Rc<Core<S>>, listener: TcpListener) {
+    let index = core.index;
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                if core.connections.get() >= core.shared.config.connections_per_core_max {
+                    tracing::warn!(
+                        core = index,
+                        "connection limit reached; closing new connection"
+                    );
+                    drop(stream);
+                    continue;
+                }
+                glommio::spawn_local(start_connection(core.clone(), stream, false)).detach();
+            }
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(core = index, error = %e, "accept failed");
+                sleep(Duration::from_millis(STOP_POLL_MS)).await;
+            }
+        }
+    }
 }
 
 async fn core_main<S: GremlinService>(
@@ -378,34 +410,10 @@ async fn core_main<S: GremlinService>(
     let listener = into_listener(socket);
     let admin_task =
         admin.map(|a| glommio::spawn_local(admin_accept(core.clone(), into_listener(a))));
-    loop {
-        let accepted = async { Some(listener.accept().await) }
-            .or(async {
-                stopped(&core.shared.stopper).await;
-                None
-            })
-            .await;
-        match accepted {
-            None => break,
-            Some(Ok(stream)) => {
-                if core.connections.get() >= core.shared.config.connections_per_core_max {
-                    tracing::warn!(
-                        core = index,
-                        "connection limit reached; closing new connection"
-                    );
-                    drop(stream);
-                    continue;
-                }
-                glommio::spawn_local(start_connection(core.clone(), stream, false)).detach();
-            }
-            Some(Err(e)) => {
-                // EMFILE and friends: back off instead of spinning.
-                tracing::warn!(core = index, error = %e, "accept failed");
-                sleep(Duration::from_millis(STOP_POLL_MS)).await;
-            }
-        }
-    }
-    drop(listener);
+    let acceptor = glommio::spawn_local(accept_loop(core.clone(), listener));
+    stopped(&core.shared.stopper, core.shared.config.stop_poll).await;
+    // Cancelling the acceptor drops the listener: no new connections from here on.
+    acceptor.cancel().await;
     drop(admin_task);
     // Connections see the stop flag themselves; wait for them (bounded by the grace period
     // plus a little for the close handshake), then return, which drops what is left.

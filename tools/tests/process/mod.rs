@@ -34,6 +34,26 @@ impl Drop for Server {
 /// executors (all on the first CPU this process may use) and `extra` flags; returns it and
 /// its two addresses.
 pub fn start(cwd: &Path, executors: usize, extra: &[&str]) -> (Server, SocketAddr, SocketAddr) {
+    start_with(cwd, executors, extra, false)
+}
+
+/// [`start`], then both output pipes closed once the addresses are read, as when the parent
+/// that read them has exited.
+#[allow(dead_code)] // serve.rs only; the module is shared with backup_cli.rs
+pub fn start_orphaned(
+    cwd: &Path,
+    executors: usize,
+    extra: &[&str],
+) -> (Server, SocketAddr, SocketAddr) {
+    start_with(cwd, executors, extra, true)
+}
+
+fn start_with(
+    cwd: &Path,
+    executors: usize,
+    extra: &[&str],
+    orphaned: bool,
+) -> (Server, SocketAddr, SocketAddr) {
     let cpu = net::server::allowed_cpus().expect("affinity")[0];
     let cpus = vec![cpu.to_string(); executors].join(",");
     let mut server = Server(Some(
@@ -58,7 +78,11 @@ pub fn start(cwd: &Path, executors: usize, extra: &[&str]) -> (Server, SocketAdd
             ])
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(if orphaned {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .spawn()
             .expect("coregraph starts"),
     ));
@@ -70,9 +94,13 @@ pub fn start(cwd: &Path, executors: usize, extra: &[&str]) -> (Server, SocketAdd
     // A reader thread forwards stdout lines (and keeps draining the pipe afterwards), so the
     // wait below has a real timeout.
     let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let last = line.contains("admin on http://");
             let _ = tx.send(line);
+            if orphaned && last {
+                return; // drops (closes) stdout
+            }
         }
     });
     let deadline = Instant::now() + Duration::from_secs(PROCESS_WAIT_S);
@@ -89,6 +117,10 @@ pub fn start(cwd: &Path, executors: usize, extra: &[&str]) -> (Server, SocketAdd
         if let Some(rest) = line.split("admin on http://").nth(1) {
             let admin = rest.split(' ').next().expect("address");
             let admin = admin.parse().expect("socket address");
+            if orphaned {
+                reader.join().expect("stdout reader");
+                drop(server.0.as_mut().and_then(|c| c.stderr.take()));
+            }
             return (server, gremlin.expect("Gremlin address first"), admin);
         }
     }
