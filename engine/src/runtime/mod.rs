@@ -39,6 +39,7 @@ use crate::model::ops::{Model, SystemClock};
 use crate::model::ModelConfig;
 
 use routed::{Local, Msg};
+pub(crate) use routed::join_all;
 pub use routed::{RouteStats, RoutedKv};
 
 /// Default capacity of each channel of the core mesh, in messages.
