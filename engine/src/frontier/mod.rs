@@ -6,7 +6,7 @@
 //! Shapes taken (see [`plan::plan`]): `V()`/`V(ids)`, then any run of `out/in/both(labels)`,
 //! `outE/inE/bothE`, `inV/outV/bothV/otherV`, `has/hasLabel/hasId(P)` and `hasNot` on the
 //! current element, optionally one of `values(keys)`/`id()`/`label()`, then barrier steps
-//! that need no graph (`count`, `dedup`, `limit`/`range`, `fold`, `sum`/`min`/`max`/`mean`,
+//! that need no graph (`count`, `dedup`, `limit`/`range`, `fold`, `min`/`max`,
 //! `is`), optionally `profile()`. Anything else runs on the attempts executor (`crate::exec`).
 //!
 //! Where results go: every owner answers its batch to the coordinator (on the request's

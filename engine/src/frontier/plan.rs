@@ -30,15 +30,14 @@ fn dirs(d: Direction) -> Vec<Dir> {
     }
 }
 
-/// Whether a coordinator step needs no graph (runs on gathered values alone).
+/// Whether a coordinator step needs no graph (runs on gathered values alone). Not `sum`/
+/// `mean`: they multiply by bulk, and merged bulks would change the number type (Int to Long).
 fn graph_free(s: &Step) -> bool {
     match s {
         Step::Count(false)
         | Step::Fold(None)
-        | Step::Sum(false)
         | Step::Min(false)
         | Step::Max(false)
-        | Step::Mean(false)
         | Step::Is(_)
         | Step::Identity => true,
         Step::Dedup {
