@@ -33,8 +33,8 @@ use gremlin::value::GraphData;
 use gremlin::GremlinError;
 
 use crate::exec::cache::{CacheKv, QueryCache};
-use crate::frontier::{self, FrontierStats, Query};
 use crate::exec::graph::{AttemptGraph, IdList, WriteOp};
+use crate::frontier::{self, FrontierStats, Query};
 use crate::model::adapter::to_gremlin;
 use crate::model::keys::ElementId;
 use crate::model::kv::{KvError, Records};

@@ -22,8 +22,8 @@ use indexmap::IndexMap;
 use crate::exec::{CANCEL_MESSAGE, DEADLINE_MESSAGE};
 use crate::frontier::plan::without_profile;
 use crate::frontier::{
-    add_at, Batch, Check, Elem, FrontierStats, Op, Query, Reply, Tr, FRONTIER_BATCHES_IN_FLIGHT_PER_CORE_MAX,
-    FRONTIER_BATCH_MAX, FRONTIER_ROUNDS_MAX,
+    add_at, Batch, Check, Elem, FrontierStats, Op, Query, Reply, Tr,
+    FRONTIER_BATCHES_IN_FLIGHT_PER_CORE_MAX, FRONTIER_BATCH_MAX, FRONTIER_ROUNDS_MAX,
 };
 use crate::model::kv::Digest;
 use crate::runtime::join_all;
@@ -45,7 +45,10 @@ pub trait Transport {
     ) -> Result<Reply, GremlinError>;
 }
 
-fn check_stop(deadline: Option<Instant>, cancel: &Option<Rc<Cell<bool>>>) -> Result<(), GremlinError> {
+fn check_stop(
+    deadline: Option<Instant>,
+    cancel: &Option<Rc<Cell<bool>>>,
+) -> Result<(), GremlinError> {
     if cancel.as_ref().is_some_and(|c| c.get()) {
         return Err(GremlinError::Runtime(CANCEL_MESSAGE.to_string()));
     }
@@ -181,7 +184,13 @@ pub async fn run<T: Transport>(
                         .collect();
                     let firsts: Vec<u32> = wave
                         .iter()
-                        .map(|b| if b.scan { 0 } else { b.trs.first().map_or(0, |t| t.at) })
+                        .map(|b| {
+                            if b.scan {
+                                0
+                            } else {
+                                b.trs.first().map_or(0, |t| t.at)
+                            }
+                        })
                         .collect();
                     let futs: Vec<_> = wave
                         .into_iter()
@@ -229,8 +238,12 @@ pub async fn run<T: Transport>(
     }
     let n = plan.ops.len();
     let finished = finish(&without_profile(bytecode), limits, q.deadline, n, results)?;
-    stats.reads.resize(plan.step_names.len().max(stats.reads.len()), 0);
-    stats.messages.resize(plan.step_names.len().max(stats.messages.len()), 0);
+    stats
+        .reads
+        .resize(plan.step_names.len().max(stats.reads.len()), 0);
+    stats
+        .messages
+        .resize(plan.step_names.len().max(stats.messages.len()), 0);
     if plan.profile {
         return Ok((vec![profile(&plan.step_names, &stats)], stats));
     }
@@ -266,10 +279,7 @@ fn finish(
     let mut finished = Vec::new();
     let mut step = from;
     while step < steps {
-        let coordinator = m
-            .steps()
-            .get(step)
-            .is_some_and(|s| s.step.is_coordinator());
+        let coordinator = m.steps().get(step).is_some_and(|s| s.step.is_coordinator());
         if coordinator {
             pending = m.run_step(&mut g, step as u32, pending)?;
             step += 1;
@@ -314,8 +324,7 @@ fn profile(names: &[String], stats: &FrontierStats) -> Traverser {
                 ),
                 (
                     Arc::from("crossCoreMessages"),
-                    i64::try_from(stats.messages.get(i).copied().unwrap_or(0))
-                        .unwrap_or(i64::MAX),
+                    i64::try_from(stats.messages.get(i).copied().unwrap_or(0)).unwrap_or(i64::MAX),
                 ),
             ],
             annotations: vec![(Arc::from("percentDur"), Value::Double(0.0))],

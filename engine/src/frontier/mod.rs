@@ -138,7 +138,10 @@ pub enum Check {
     Exists,
     /// The edge that led here must be live in this vertex's pack `pack_no` (an `in()` step
     /// reached this vertex, the edge's out end, from its in end).
-    Edge { edge: ElementId, pack_no: u32 },
+    Edge {
+        edge: ElementId,
+        pack_no: u32,
+    },
 }
 
 /// A frontier traverser: plain data, sent between cores.

@@ -255,11 +255,19 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
                     Elem::E(_) => false,
                 },
                 (Op::HasId(p), Here::E(e)) => sem::test(p, &e.id.to_value())?,
-                (Op::HasNot(k), Here::V(rec)) => {
-                    !rec.iter().flat_map(|r| r.props.iter()).any(|vp| vp.key == *k)
-                }
+                (Op::HasNot(k), Here::V(rec)) => !rec
+                    .iter()
+                    .flat_map(|r| r.props.iter())
+                    .any(|vp| vp.key == *k),
                 (Op::HasNot(k), Here::E(e)) => !e.props.iter().any(|pr| pr.key == *k),
-                (Op::Adj { dirs, labels, edges }, Here::V(rec)) => {
+                (
+                    Op::Adj {
+                        dirs,
+                        labels,
+                        edges,
+                    },
+                    Here::V(rec),
+                ) => {
                     let Some(rec) = rec.as_ref() else {
                         return Ok(());
                     };
@@ -506,8 +514,7 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
     let mut done = 0usize;
     while let Some(t) = run.work.pop() {
         done += 1;
-        if done % DEADLINE_CHECK_TRAVERSERS == 0 && q.deadline.is_some_and(|d| Instant::now() > d)
-        {
+        if done % DEADLINE_CHECK_TRAVERSERS == 0 && q.deadline.is_some_and(|d| Instant::now() > d) {
             return Err(GremlinError::Runtime(DEADLINE_MESSAGE.to_string()));
         }
         if t.bulk <= 0 {

@@ -144,7 +144,9 @@ pub fn plan(bytecode: &Bytecode, limits: Limits) -> Option<Plan> {
     let mapped = matches!(ops.last(), Some(Op::Values(_) | Op::Id | Op::Label));
     // Before the first count, only dedup/limit: a reference (id) is all they compare, and
     // without a dedup only the bulk counts.
-    let first_count = rest.iter().position(|s| matches!(s.step, Step::Count(false)));
+    let first_count = rest
+        .iter()
+        .position(|s| matches!(s.step, Step::Count(false)));
     let need = match first_count {
         Some(c) if !mapped => {
             let before = rest.get(..c).unwrap_or(&[]);

@@ -298,7 +298,11 @@ fn limit_answers_a_subset_of_the_full_answer() {
     let ex = loaded(&cfg, &g);
     for (limited, full, n) in [
         ("g.V(0).out().limit(3)", "g.V(0).out()", 3usize),
-        ("g.V().out().values('name').limit(7)", "g.V().out().values('name')", 7),
+        (
+            "g.V().out().values('name').limit(7)",
+            "g.V().out().values('name')",
+            7,
+        ),
         ("g.V().both().limit(1000)", "g.V().both()", 1000),
     ] {
         let all = expand(&block_on(ex.run(&bc(full), &RunOptions::default())).unwrap());
@@ -376,7 +380,11 @@ fn one_and_two_hop_costs_are_bounded() {
         ))
         .unwrap();
         // The vertex, its packs (at most one per neighbour): nothing else.
-        assert!(s.reads_total() <= 1 + n1, "one hop read {}", s.reads_total());
+        assert!(
+            s.reads_total() <= 1 + n1,
+            "one hop read {}",
+            s.reads_total()
+        );
         assert!(
             s.messages_total() <= 2 * (cores as u64 - 1),
             "one hop sent {}",
@@ -466,7 +474,10 @@ fn deadline_and_limits_stop_the_query() {
         None,
         2,
     ));
-    assert!(matches!(r, Err(GremlinError::Runtime(ref m)) if m.contains("time limit")), "{r:?}");
+    assert!(
+        matches!(r, Err(GremlinError::Runtime(ref m)) if m.contains("time limit")),
+        "{r:?}"
+    );
     q.deadline = None;
     let cancel = Some(std::rc::Rc::new(Cell::new(true)));
     let r = block_on(coord::run(
@@ -477,11 +488,27 @@ fn deadline_and_limits_stop_the_query() {
         cancel,
         2,
     ));
-    assert!(matches!(r, Err(GremlinError::Runtime(ref m)) if m.contains("cancelled")), "{r:?}");
-    q.traversers_max = 5;
-    let r = block_on(coord::run(&fake, Arc::new(q), &b, Limits::default(), None, 2));
     assert!(
-        matches!(r, Err(GremlinError::LimitExceeded { limit: "traversers_max", .. })),
+        matches!(r, Err(GremlinError::Runtime(ref m)) if m.contains("cancelled")),
+        "{r:?}"
+    );
+    q.traversers_max = 5;
+    let r = block_on(coord::run(
+        &fake,
+        Arc::new(q),
+        &b,
+        Limits::default(),
+        None,
+        2,
+    ));
+    assert!(
+        matches!(
+            r,
+            Err(GremlinError::LimitExceeded {
+                limit: "traversers_max",
+                ..
+            })
+        ),
         "{r:?}"
     );
 }
@@ -498,4 +525,3 @@ impl Query {
         }
     }
 }
-

@@ -38,8 +38,8 @@ use crate::model::keys::KeySpace;
 use crate::model::ops::{Model, SystemClock};
 use crate::model::ModelConfig;
 
-use routed::{Local, Msg};
 pub(crate) use routed::join_all;
+use routed::{Local, Msg};
 pub use routed::{RouteStats, RoutedKv};
 
 /// Default capacity of each channel of the core mesh, in messages.

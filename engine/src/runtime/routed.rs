@@ -400,8 +400,7 @@ impl Transport for RoutedKv {
     ) -> Result<Reply, GremlinError> {
         let l = &*self.local;
         if core == l.core {
-            return owner::process(LocalShards(l), |d| l.owner_core(d) == l.core, q, batch)
-                .await;
+            return owner::process(LocalShards(l), |d| l.owner_core(d) == l.core, q, batch).await;
         }
         let query = q.clone();
         self.call(core, |reply| Msg::Frontier {
