@@ -22,7 +22,7 @@ use indexmap::IndexMap;
 use crate::exec::{CANCEL_MESSAGE, DEADLINE_MESSAGE};
 use crate::frontier::plan::without_profile;
 use crate::frontier::{
-    add_at, Batch, Check, Elem, FrontierStats, Op, Query, Reply, Tr,
+    add_at, Batch, Check, Elem, FrontierStats, Need, Op, Query, Reply, Tr,
     FRONTIER_BATCHES_IN_FLIGHT_PER_CORE_MAX, FRONTIER_BATCH_MAX, FRONTIER_ROUNDS_MAX,
 };
 use crate::model::kv::Digest;
@@ -79,12 +79,14 @@ pub async fn run<T: Transport>(
     let (mut frontier, mut scan) = match plan.ops.first() {
         Some(Op::Start(Some(ids))) => (
             ids.iter()
-                .map(|id| Tr {
+                .enumerate()
+                .map(|(i, id)| Tr {
                     elem: Elem::V(id.clone()),
                     at: 1,
                     bulk: 1,
                     check: Check::Exists,
                     hint: None,
+                    ord: vec![u32::try_from(i).unwrap_or(u32::MAX)],
                 })
                 .collect::<Vec<_>>(),
             false,
@@ -96,7 +98,9 @@ pub async fn run<T: Transport>(
             ))
         }
     };
-    let mut results: IndexMap<Value, i64> = IndexMap::new();
+    let merge_results = plan.need != Need::Value;
+    let mut merged_results: IndexMap<Value, (i64, Vec<u32>)> = IndexMap::new();
+    let mut results: Vec<(Value, i64, Vec<u32>)> = Vec::new();
     let mut results_bulk: u64 = 0;
     let stop_after = plan.stop_after;
     loop {
@@ -119,8 +123,12 @@ pub async fn run<T: Transport>(
         for t in frontier.drain(..) {
             match merged.entry((t.elem.clone(), t.at, t.check.clone())) {
                 indexmap::map::Entry::Occupied(mut o) => {
-                    let b = &mut o.get_mut().bulk;
-                    *b = b.saturating_add(t.bulk);
+                    // As the step machine merges: one traverser, at the first one's place.
+                    let m = o.get_mut();
+                    m.bulk = m.bulk.saturating_add(t.bulk);
+                    if t.ord < m.ord {
+                        m.ord = t.ord;
+                    }
                 }
                 indexmap::map::Entry::Vacant(v) => {
                     v.insert(t);
@@ -158,6 +166,7 @@ pub async fn run<T: Transport>(
             if first_scan {
                 batches.push(Batch {
                     scan: true,
+                    scan_ord: u32::try_from(core).unwrap_or(u32::MAX),
                     trs: Vec::new(),
                 });
             }
@@ -165,6 +174,7 @@ pub async fn run<T: Transport>(
             while trs.peek().is_some() {
                 batches.push(Batch {
                     scan: false,
+                    scan_ord: 0,
                     trs: trs.by_ref().take(FRONTIER_BATCH_MAX).collect(),
                 });
             }
@@ -198,7 +208,7 @@ pub async fn run<T: Transport>(
                         .collect();
                     for (at, r) in firsts.into_iter().zip(join_all(futs).await) {
                         let r = r?;
-                        let n: i64 = r.results.iter().map(|(_, b)| *b).sum();
+                        let n: i64 = r.results.iter().map(|(_, b, _)| *b).sum();
                         got.set(got.get().saturating_add(u64::try_from(n).unwrap_or(0)));
                         if stop_after.is_some_and(|s| got.get() >= s) {
                             stop.set(true);
@@ -221,12 +231,19 @@ pub async fn run<T: Transport>(
                 for (i, n) in r.reads.iter().enumerate() {
                     add_at(&mut stats.reads, i, *n);
                 }
-                for (v, b) in r.results {
+                for (v, b, o) in r.results {
                     results_bulk = results_bulk.saturating_add(u64::try_from(b).unwrap_or(0));
-                    let e = results.entry(v).or_insert(0);
-                    *e = e.saturating_add(b);
+                    if merge_results {
+                        let e = merged_results.entry(v).or_insert_with(|| (0, o.clone()));
+                        e.0 = e.0.saturating_add(b);
+                        if o < e.1 {
+                            e.1 = o;
+                        }
+                    } else {
+                        results.push((v, b, o));
+                    }
                 }
-                if results.len() as u64 > q.traversers_max {
+                if (results.len() + merged_results.len()) as u64 > q.traversers_max {
                     return Err(limit(q.traversers_max));
                 }
                 frontier.extend(r.forward);
@@ -237,6 +254,9 @@ pub async fn run<T: Transport>(
         }
     }
     let n = plan.ops.len();
+    results.extend(merged_results.into_iter().map(|(v, (b, o))| (v, b, o)));
+    // The attempts executor's order (stable: one traverser's values stay in their order).
+    results.sort_by(|a, b| a.2.cmp(&b.2));
     let finished = finish(&without_profile(bytecode), limits, q.deadline, n, results)?;
     stats
         .reads
@@ -256,7 +276,7 @@ fn finish(
     limits: Limits,
     deadline: Option<Instant>,
     from: usize,
-    results: IndexMap<Value, i64>,
+    results: Vec<(Value, i64, Vec<u32>)>,
 ) -> Result<Vec<Traverser>, GremlinError> {
     let mut m = Machine::with_limits(bytecode, limits)?;
     m.deadline = deadline;
@@ -265,7 +285,7 @@ fn finish(
     let at = u32::try_from(from).unwrap_or(u32::MAX);
     let mut pending: Vec<Traverser> = results
         .into_iter()
-        .map(|(v, bulk)| {
+        .map(|(v, bulk, _)| {
             let mut t = Traverser::new(v);
             t.track_path = false;
             t.path.objects.clear();

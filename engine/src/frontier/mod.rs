@@ -155,6 +155,11 @@ pub struct Tr {
     /// The element's label as the edge that led here has it (for a vertex whose record is
     /// gone, as the attempts executor answers a reference).
     pub hint: Option<Arc<str>>,
+    /// Where the traverser stands in the attempts executor's order: the index of its start,
+    /// then of the branch taken at each step that branched (compared lexicographically, this
+    /// is the order in which the step machine generates traversers step by step). One entry
+    /// per round at most, so bounded by [`FRONTIER_ROUNDS_MAX`].
+    pub ord: Vec<u32>,
 }
 
 /// One request to one core.
@@ -162,6 +167,9 @@ pub struct Tr {
 pub struct Batch {
     /// Start by scanning this core's vertices (`V()`).
     pub scan: bool,
+    /// The first `ord` entry of the scanned traversers (the core's number: the attempts
+    /// executor lists cores in order).
+    pub scan_ord: u32,
     pub trs: Vec<Tr>,
 }
 
@@ -170,8 +178,8 @@ pub struct Batch {
 pub struct Reply {
     /// Traversers now at another core's element.
     pub forward: Vec<Tr>,
-    /// Finished values with their bulk.
-    pub results: Vec<(Value, i64)>,
+    /// Finished values with their bulk and order.
+    pub results: Vec<(Value, i64, Vec<u32>)>,
     /// Records read, by operation index.
     pub reads: Vec<u64>,
 }

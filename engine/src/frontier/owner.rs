@@ -118,14 +118,32 @@ struct Run<'a, K: Kv, F: Fn(&Digest) -> bool> {
     model: &'a Model<ReadKv<K, F>>,
     work: Vec<Tr>,
     forward: Vec<Tr>,
-    results: IndexMap<Value, i64>,
+    /// Results by value (only counted: merged, first order kept).
+    merged: IndexMap<Value, (i64, Vec<u32>)>,
+    /// Results in order (their values are returned).
+    listed: Vec<(Value, i64, Vec<u32>)>,
+}
+
+/// The order of the `i`-th branch of a traverser at `ord`.
+fn branch(ord: &[u32], i: usize) -> Vec<u32> {
+    let mut o = Vec::with_capacity(ord.len() + 1);
+    o.extend_from_slice(ord);
+    o.push(u32::try_from(i).unwrap_or(u32::MAX));
+    o
 }
 
 impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
-    fn emit(&mut self, v: Value, bulk: i64) -> Result<(), GremlinError> {
-        let n = self.results.entry(v).or_insert(0);
-        *n = n.saturating_add(bulk);
-        if self.results.len() as u64 > self.q.traversers_max {
+    fn emit(&mut self, v: Value, bulk: i64, ord: &[u32]) -> Result<(), GremlinError> {
+        if self.q.plan.need == Need::Value {
+            self.listed.push((v, bulk, ord.to_vec()));
+        } else {
+            let n = self.merged.entry(v).or_insert_with(|| (0, ord.to_vec()));
+            n.0 = n.0.saturating_add(bulk);
+            if *ord < *n.1 {
+                n.1 = ord.to_vec();
+            }
+        }
+        if (self.listed.len() + self.merged.len()) as u64 > self.q.traversers_max {
             return Err(limit(self.q.traversers_max));
         }
         Ok(())
@@ -274,18 +292,24 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
                     return self.adjacent(&t, rec, dirs, labels, *edges).await;
                 }
                 (Op::EdgeV(dirs), Here::E(e)) => {
-                    for d in dirs {
+                    let mut next = Vec::with_capacity(dirs.len());
+                    for (i, d) in dirs.iter().enumerate() {
                         let (id, label) = match d {
                             Dir::Out => (&e.out_id, &e.out_label),
                             Dir::In => (&e.in_id, &e.in_label),
                         };
-                        self.push(Tr {
+                        next.push(Tr {
                             elem: Elem::V(id.clone()),
                             at: t.at + 1,
                             bulk: t.bulk,
                             check: Check::None,
                             hint: Some(label.clone()),
-                        })?;
+                            ord: branch(&t.ord, i),
+                        });
+                    }
+                    // Last in, first out: push in reverse so the first branch goes first.
+                    for n in next.into_iter().rev() {
+                        self.push(n)?;
                     }
                     return Ok(());
                 }
@@ -302,6 +326,7 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
                         bulk: t.bulk,
                         check: Check::None,
                         hint: Some(label.clone()),
+                        ord: t.ord.clone(),
                     });
                 }
                 (Op::Values(_) | Op::Id | Op::Label, _) => {
@@ -338,7 +363,9 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
             .await
             .map_err(to_gremlin)?;
         let now = model.now_s();
+        let mut all = Vec::new();
         for a in adj {
+            let ord = branch(&t.ord, all.len());
             let next = match a.dir {
                 Dir::Out => {
                     let pack = model.pack(&rec.id, a.pack_no).await.map_err(to_gremlin)?;
@@ -361,6 +388,7 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
                             bulk: t.bulk,
                             check: Check::None,
                             hint: None,
+                            ord,
                         }
                     } else {
                         Tr {
@@ -369,6 +397,7 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
                             bulk: t.bulk,
                             check: Check::None,
                             hint: Some(e.in_label.clone()),
+                            ord,
                         }
                     }
                 }
@@ -383,6 +412,7 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
                     bulk: t.bulk,
                     check: Check::None,
                     hint: None,
+                    ord,
                 },
                 Dir::In => Tr {
                     elem: Elem::V(a.other.clone()),
@@ -393,9 +423,17 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
                         pack_no: a.pack_no,
                     },
                     hint: None,
+                    ord,
                 },
             };
-            self.push(next)?;
+            all.push(next);
+            if all.len() as u64 > self.q.traversers_max {
+                return Err(limit(self.q.traversers_max));
+            }
+        }
+        // Last in, first out: push in reverse so the first neighbour goes first.
+        for n in all.into_iter().rev() {
+            self.push(n)?;
         }
         Ok(())
     }
@@ -409,7 +447,7 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
                 let want = |k: &Arc<str>| keys.is_empty() || keys.contains(k);
                 for vp in rec.iter().flat_map(|r| r.props.iter()) {
                     if want(&vp.key) {
-                        self.emit(vp.value.clone(), bulk)?;
+                        self.emit(vp.value.clone(), bulk, &t.ord)?;
                     }
                 }
             }
@@ -417,25 +455,27 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
                 let want = |k: &Arc<str>| keys.is_empty() || keys.contains(k);
                 for p in &e.props {
                     if want(&p.key) {
-                        self.emit(p.value.clone(), bulk)?;
+                        self.emit(p.value.clone(), bulk, &t.ord)?;
                     }
                 }
             }
             (Some(Op::Id), Here::V(_)) => {
                 if let Elem::V(id) = &t.elem {
-                    self.emit(id.to_value(), bulk)?;
+                    self.emit(id.to_value(), bulk, &t.ord)?;
                 }
             }
-            (Some(Op::Id), Here::E(e)) => self.emit(e.id.to_value(), bulk)?,
+            (Some(Op::Id), Here::E(e)) => self.emit(e.id.to_value(), bulk, &t.ord)?,
             (Some(Op::Label), Here::V(rec)) => {
                 let l = match (rec, &t.hint) {
                     (Some(r), _) => r.label.clone(),
                     (None, Some(h)) => h.clone(),
                     (None, None) => Arc::from("vertex"),
                 };
-                self.emit(Value::String(l), bulk)?;
+                self.emit(Value::String(l), bulk, &t.ord)?;
             }
-            (Some(Op::Label), Here::E(e)) => self.emit(Value::String(e.label.clone()), bulk)?,
+            (Some(Op::Label), Here::E(e)) => {
+                self.emit(Value::String(e.label.clone()), bulk, &t.ord)?
+            }
             (Some(_), _) => {
                 return Err(GremlinError::Graph(
                     "frontier: finished before the last step (plan error)".to_string(),
@@ -451,7 +491,7 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
                     (_, Some(r)) => vertex_ref(id, Some(&r.label)),
                     (_, None) => vertex_ref(id, t.hint.as_ref()),
                 };
-                self.emit(v, bulk)?;
+                self.emit(v, bulk, &t.ord)?;
             }
             (None, Here::E(e)) => {
                 let v = match self.q.plan.need {
@@ -462,7 +502,7 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
                         ..edge_value(e)
                     })),
                 };
-                self.emit(v, bulk)?;
+                self.emit(v, bulk, &t.ord)?;
             }
         }
         Ok(())
@@ -491,7 +531,8 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
         model: &model,
         work: batch.trs,
         forward: Vec::new(),
-        results: IndexMap::new(),
+        merged: IndexMap::new(),
+        listed: Vec::new(),
     };
     // The batch is processed last-in first-out: reverse so that its first traverser goes
     // first.
@@ -501,13 +542,14 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
         if ids.len() as u64 > q.traversers_max {
             return Err(limit(q.traversers_max));
         }
-        for id in ids.into_iter().rev() {
+        for (i, id) in ids.into_iter().enumerate().rev() {
             run.work.push(Tr {
                 elem: Elem::V(id),
                 at: 1,
                 bulk: 1,
                 check: Check::None,
                 hint: None,
+                ord: vec![batch.scan_ord, u32::try_from(i).unwrap_or(u32::MAX)],
             });
         }
     }
@@ -521,7 +563,7 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
             continue;
         }
         if let Some(v) = run.free_finish(&t) {
-            run.emit(v, t.bulk)?;
+            run.emit(v, t.bulk, &t.ord)?;
             continue;
         }
         let home = match &t.elem {
@@ -537,7 +579,11 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
     let reads = model.kv.reads.borrow().clone();
     Ok(Reply {
         forward: run.forward,
-        results: run.results.into_iter().collect(),
+        results: run
+            .listed
+            .into_iter()
+            .chain(run.merged.into_iter().map(|(v, (b, o))| (v, b, o)))
+            .collect(),
         reads,
     })
 }
