@@ -183,6 +183,9 @@ const TRAVERSALS: &[&str] = &[
     "g.V(4).outE().inV().values('name')",
     "g.V().out().out().dedup().count()",
     "g.V(1, 2, 3).out().limit(2).count()",
+    "g.E(10000, 10005, 10005, 1)",
+    "g.E(10003, 10100).inV().out().values('name')",
+    "g.E(10007).otherV().in().dedup().count()",
 ];
 
 /// Runs `text`; the values (bulk expanded, sorted as text) and the frontier counters.

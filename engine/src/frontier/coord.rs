@@ -92,9 +92,23 @@ pub async fn run<T: Transport>(
             false,
         ),
         Some(Op::Start(None)) => (Vec::new(), true),
+        Some(Op::StartE(ids)) => (
+            ids.iter()
+                .enumerate()
+                .map(|(i, id)| Tr {
+                    elem: Elem::Loc(id.clone()),
+                    at: 1,
+                    bulk: 1,
+                    check: Check::None,
+                    hint: None,
+                    ord: vec![u32::try_from(i).unwrap_or(u32::MAX)],
+                })
+                .collect::<Vec<_>>(),
+            false,
+        ),
         _ => {
             return Err(GremlinError::Graph(
-                "frontier: a plan must start with V() (plan error)".to_string(),
+                "frontier: a plan must start with V() or E(ids) (plan error)".to_string(),
             ))
         }
     };
@@ -140,11 +154,7 @@ pub async fn run<T: Transport>(
         }
         let mut per_core: Vec<Vec<Tr>> = vec![Vec::new(); cores.max(1)];
         for (_, t) in merged {
-            let home = match &t.elem {
-                Elem::V(id) => q.space.vertex_digest(id),
-                Elem::E(r) => q.space.vertex_digest(&r.out),
-            };
-            let core = tp.owner_core(&home);
+            let core = tp.owner_core(&t.elem.home(&q.space));
             match per_core.get_mut(core) {
                 Some(v) => v.push(t),
                 None => {

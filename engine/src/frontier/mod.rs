@@ -3,7 +3,7 @@
 //! evaluates the steps on its own records only, and the coordinating core (the one that got
 //! the request) merges bulks, detects the end of each round and runs the final barrier steps.
 //!
-//! Shapes taken (see [`plan::plan`]): `V()`/`V(ids)`, then any run of `out/in/both(labels)`,
+//! Shapes taken (see [`plan::plan`]): `V()`/`V(ids)`/`E(ids)`, then any run of `out/in/both(labels)`,
 //! `outE/inE/bothE`, `inV/outV/bothV/otherV`, `has/hasLabel/hasId(P)` and `hasNot` on the
 //! current element, optionally one of `values(keys)`/`id()`/`label()`, then barrier steps
 //! that need no graph (`count`, `dedup`, `limit`/`range`, `fold`, `min`/`max`,
@@ -47,6 +47,8 @@ pub const DEADLINE_CHECK_TRAVERSERS: usize = 256;
 pub enum Op {
     /// The start: these vertex ids (`None`: every vertex, scanned on every core).
     Start(Option<Vec<ElementId>>),
+    /// The start `E(ids)`: these edge ids (found through their locators).
+    StartE(Vec<ElementId>),
     /// `has(key)` (`None`) or `has(key, P)`.
     HasProp(Arc<str>, Option<Arc<Predicate>>),
     /// `hasLabel(P)`.
@@ -128,6 +130,19 @@ pub struct EdgeRef {
 pub enum Elem {
     V(ElementId),
     E(EdgeRef),
+    /// An edge known by id only: at its locator's owner, which turns it into an [`EdgeRef`].
+    Loc(ElementId),
+}
+
+impl Elem {
+    /// The digest whose owner core evaluates this element.
+    pub fn home(&self, space: &KeySpace) -> crate::model::kv::Digest {
+        match self {
+            Elem::V(id) => space.vertex_digest(id),
+            Elem::E(r) => space.vertex_digest(&r.out),
+            Elem::Loc(id) => space.edge_digest(id),
+        }
+    }
 }
 
 /// What the owner must verify before the traverser counts.

@@ -21,7 +21,7 @@ use crate::model::adapter::{edge_value, to_gremlin, vertex_value};
 use crate::model::keys::{Dir, ElementId};
 use crate::model::kv::{Digest, Got, Kv, KvError, WriteMode};
 use crate::model::ops::{EdgeView, ManualClock, Model};
-use crate::model::records::{expired, VertexRecord};
+use crate::model::records::{expired, EdgeLocator, VertexRecord};
 
 /// A read-only view of one core's records for one batch: refuses records of other cores,
 /// reads each record once, counts reads per operation.
@@ -183,6 +183,26 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
         model.kv.op.set(t.at as usize);
         // Read the element (and verify how the traverser got here).
         let mut here = match &t.elem {
+            Elem::Loc(id) => {
+                // The locator says which pack of which out vertex holds the edge.
+                let d = self.q.space.edge_digest(id);
+                let loc = model
+                    .read::<EdgeLocator>(&d)
+                    .await
+                    .map_err(to_gremlin)?
+                    .map(|l| l.0)
+                    .filter(|l| l.edge == *id);
+                let Some(loc) = loc else { return Ok(()) };
+                return self.push(Tr {
+                    elem: Elem::E(EdgeRef {
+                        id: loc.edge,
+                        out: loc.out,
+                        pack_no: loc.pack_no,
+                        from_out: false,
+                    }),
+                    ..t
+                });
+            }
             Elem::V(id) => {
                 if let Check::Edge { edge, pack_no } = &t.check {
                     let pack = model.pack(id, *pack_no).await.map_err(to_gremlin)?;
@@ -270,7 +290,7 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
                 (Op::HasLabel(p), Here::E(e)) => sem::test(p, &Value::String(e.label.clone()))?,
                 (Op::HasId(p), Here::V(_)) => match &t.elem {
                     Elem::V(id) => sem::test(p, &id.to_value())?,
-                    Elem::E(_) => false,
+                    Elem::E(_) | Elem::Loc(_) => false,
                 },
                 (Op::HasId(p), Here::E(e)) => sem::test(p, &e.id.to_value())?,
                 (Op::HasNot(k), Here::V(rec)) => !rec
@@ -566,11 +586,7 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
             run.emit(v, t.bulk, &t.ord)?;
             continue;
         }
-        let home = match &t.elem {
-            Elem::V(id) => q.space.vertex_digest(id),
-            Elem::E(r) => q.space.vertex_digest(&r.out),
-        };
-        if !(model.kv.is_local)(&home) {
+        if !(model.kv.is_local)(&t.elem.home(&q.space)) {
             run.forward.push(t);
             continue;
         }

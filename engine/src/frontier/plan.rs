@@ -52,12 +52,12 @@ fn graph_free(s: &Step) -> bool {
 
 /// The start ids of `V(ids)` as the attempts executor reads them (an id that cannot be an
 /// id, or a lone null, names no vertex).
-fn start_ids(ids: &[Value]) -> Vec<ElementId> {
+fn start_ids(ids: &[Value], element: &'static str) -> Vec<ElementId> {
     if ids.len() == 1 && matches!(ids.first(), Some(Value::Null)) {
         return Vec::new();
     }
     ids.iter()
-        .filter_map(|v| ElementId::from_value(v, "Vertex").ok())
+        .filter_map(|v| ElementId::from_value(v, element).ok())
         .collect()
 }
 
@@ -76,15 +76,20 @@ pub fn plan(bytecode: &Bytecode, limits: Limits) -> Option<Plan> {
         return None;
     }
     let mut ops = Vec::new();
+    let mut kind = Kind::Vertex;
     match &steps.first()?.step {
         Step::V(ids) => ops.push(Op::Start(if ids.is_empty() {
             None
         } else {
-            Some(start_ids(ids))
+            Some(start_ids(ids, "Vertex"))
         })),
+        // `E()` scans every edge locator and reads its pack: left to the attempts executor.
+        Step::E(ids) if !ids.is_empty() => {
+            kind = Kind::Edge;
+            ops.push(Op::StartE(start_ids(ids, "Edge")));
+        }
         _ => return None,
     }
-    let mut kind = Kind::Vertex;
     let mut i = 1;
     while let Some(sd) = steps.get(i) {
         let op = match (&sd.step, kind) {
@@ -205,6 +210,7 @@ pub fn without_profile(bytecode: &Bytecode) -> Bytecode {
 pub fn op_name(op: &Op) -> Arc<str> {
     Arc::from(match op {
         Op::Start(_) => "V",
+        Op::StartE(_) => "E",
         Op::HasProp(..) | Op::HasLabel(_) | Op::HasId(_) => "Has",
         Op::HasNot(_) => "HasNot",
         Op::Adj { edges: false, .. } => "Vertex",

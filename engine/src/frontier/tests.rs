@@ -212,6 +212,10 @@ pub(crate) const TRAVERSALS: &[&str] = &[
     "g.V().hasLabel('nope').count()",
     "g.V(0).outE().label().dedup()",
     "g.V(5).out().out().out().count()",
+    "g.E(100000, 100003, 100003, 5)",
+    "g.E(100001, 100002).inV().values('name')",
+    "g.E(100004).otherV().out().count()",
+    "g.E(100000, 100007).has('w', gt(3)).bothV().id()",
 ];
 
 /// The answer as a multiset (the frontier path does not keep the attempts executor's
@@ -336,6 +340,7 @@ fn shapes_outside_the_plan_fall_back() {
         "g.withSideEffect('x', 1).V()",
         "g.V().out().has('name', out())",
         "g.E()",
+        "g.E(1).property('w', 1)",
         "g.V().outV()",
         "g.V().values('name').out()",
         "g.inject(1)",
