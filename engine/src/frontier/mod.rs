@@ -39,6 +39,9 @@ pub const FRONTIER_BATCH_MAX: usize = 1024;
 pub const FRONTIER_BATCHES_IN_FLIGHT_PER_CORE_MAX: usize = 4;
 /// Most rounds (hops plus the start) one query may take; a plan has at most this many steps.
 pub const FRONTIER_ROUNDS_MAX: usize = 256;
+/// Records one batch keeps read (so each is read once per batch); past it, reads go to the
+/// store again.
+pub const FRONTIER_MEMO_RECORDS_MAX: usize = 65_536;
 /// Traversers between which an owner checks the deadline.
 pub const DEADLINE_CHECK_TRAVERSERS: usize = 256;
 

@@ -16,6 +16,7 @@ use indexmap::IndexMap;
 use crate::exec::DEADLINE_MESSAGE;
 use crate::frontier::{
     add_at, Batch, Check, EdgeRef, Elem, Need, Op, Query, Reply, Tr, DEADLINE_CHECK_TRAVERSERS,
+    FRONTIER_BATCH_MAX, FRONTIER_MEMO_RECORDS_MAX,
 };
 use crate::model::adapter::{edge_value, to_gremlin, vertex_value};
 use crate::model::keys::{Dir, ElementId};
@@ -58,7 +59,10 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Kv for ReadKv<K, F> {
         }
         let got = self.inner.get(digest).await?;
         add_at(&mut self.reads.borrow_mut(), self.op.get(), 1);
-        self.memo.borrow_mut().insert(*digest, got.clone());
+        let mut memo = self.memo.borrow_mut();
+        if memo.len() < FRONTIER_MEMO_RECORDS_MAX {
+            memo.insert(*digest, got.clone());
+        }
         Ok(got)
     }
 
@@ -557,24 +561,35 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
     // The batch is processed last-in first-out: reverse so that its first traverser goes
     // first.
     run.work.reverse();
-    if batch.scan {
-        let ids = model.scan_vertex_ids().await.map_err(to_gremlin)?;
-        if ids.len() as u64 > q.traversers_max {
-            return Err(limit(q.traversers_max));
-        }
-        for (i, id) in ids.into_iter().enumerate().rev() {
-            run.work.push(Tr {
-                elem: Elem::V(id),
-                at: 1,
-                bulk: 1,
-                check: Check::None,
-                hint: None,
-                ord: vec![batch.scan_ord, u32::try_from(i).unwrap_or(u32::MAX)],
-            });
-        }
-    }
+    let ids = if batch.scan {
+        model.scan_vertex_ids().await.map_err(to_gremlin)?
+    } else {
+        Vec::new()
+    };
+    // Scanned vertices enter in chunks of FRONTIER_BATCH_MAX, each run to the end before
+    // the next, so the work stack stays bounded however many vertices the core has.
+    let mut scanned = ids.into_iter().enumerate();
     let mut done = 0usize;
-    while let Some(t) = run.work.pop() {
+    loop {
+        if run.work.is_empty() {
+            let chunk: Vec<_> = scanned.by_ref().take(FRONTIER_BATCH_MAX).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            for (i, id) in chunk.into_iter().rev() {
+                run.work.push(Tr {
+                    elem: Elem::V(id),
+                    at: 1,
+                    bulk: 1,
+                    check: Check::None,
+                    hint: None,
+                    ord: vec![batch.scan_ord, u32::try_from(i).unwrap_or(u32::MAX)],
+                });
+            }
+        }
+        let Some(t) = run.work.pop() else {
+            continue;
+        };
         done += 1;
         if done % DEADLINE_CHECK_TRAVERSERS == 0 && q.deadline.is_some_and(|d| Instant::now() > d) {
             return Err(GremlinError::Runtime(DEADLINE_MESSAGE.to_string()));

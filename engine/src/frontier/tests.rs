@@ -530,3 +530,43 @@ impl Query {
         }
     }
 }
+
+#[test]
+fn a_scan_larger_than_the_traverser_limit_still_counts() {
+    let cfg = ModelConfig::default();
+    let g = random_graph(4, 40, 60);
+    let ex = loaded(&cfg, &g);
+    let fake = Fake {
+        kv: &ex.model.kv,
+        cores: 2,
+        me: 0,
+    };
+    for (text, ok) in [("g.V().count()", true), ("g.V()", false)] {
+        let b = bc(text);
+        let q = Query {
+            plan: plan::plan(&b, Limits::default()).unwrap(),
+            space: KeySpace::new("g").unwrap(),
+            model: cfg.clone(),
+            now_s: 1,
+            deadline: None,
+            traversers_max: 5,
+        };
+        let r = block_on(coord::run(
+            &fake,
+            Arc::new(q),
+            &b,
+            Limits::default(),
+            None,
+            2,
+        ));
+        match r {
+            Ok((trs, _)) if ok => assert_eq!(
+                trs.first().map(|t| t.value.clone()),
+                Some(Value::Long(40)),
+                "{text}"
+            ),
+            Err(GremlinError::LimitExceeded { .. }) if !ok => {}
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+}
