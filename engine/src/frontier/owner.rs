@@ -292,7 +292,10 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
                     sem::test(p, &Value::String(l))?
                 }
                 (Op::HasLabel(p), Here::E(e)) => sem::test(p, &Value::String(e.label.clone()))?,
-                (Op::HasId(p), Here::V(_)) => match &t.elem {
+                // The record's id when read (the width it was created with), as the
+                // attempts executor's vertex has it.
+                (Op::HasId(p), Here::V(Some(r))) => sem::test(p, &r.id.to_value())?,
+                (Op::HasId(p), Here::V(None)) => match &t.elem {
                     Elem::V(id) => sem::test(p, &id.to_value())?,
                     Elem::E(_) | Elem::Loc(_) => false,
                 },
@@ -483,7 +486,8 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
                     }
                 }
             }
-            (Some(Op::Id), Here::V(_)) => {
+            (Some(Op::Id), Here::V(Some(r))) => self.emit(r.id.to_value(), bulk, &t.ord)?,
+            (Some(Op::Id), Here::V(None)) => {
                 if let Elem::V(id) = &t.elem {
                     self.emit(id.to_value(), bulk, &t.ord)?;
                 }
