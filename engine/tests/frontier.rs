@@ -1,5 +1,5 @@
 //! The frontier path on real cores (`engine::frontier` over `engine::runtime`): answers equal
-//! the attempts executor's on 1, 2 and 4 shards (default and tiny edge caches and packs, so
+//! the attempts executor's on seeded random graphs on 1, 2 and 4 shards (default and tiny edge caches and packs, so
 //! supernode paths run); `profile()` reports records read and cross-core messages per step,
 //! bounded for one- and two-hop traversals; and heavy concurrent frontier traversals on 4
 //! cores with mesh capacity 1 all finish (a watchdog fails the test on a deadlock).
@@ -114,8 +114,8 @@ where
 
 /// The test graph: vertex `i` (label a or b, a name, an age on most) has edges to
 /// `(7i+1) % N` (knows) and `(13i+5) % N` (likes); every 3rd vertex also points at vertex 0
-/// (so it is a supernode with tiny caches).
-fn graph() -> GraphData {
+/// (so it is a supernode with tiny caches); then `N` seeded random edges.
+fn graph(seed: u64) -> GraphData {
     let mut g = GraphData::default();
     let label = |i: i64| -> Arc<str> { Arc::from(if i % 3 == 1 { "b" } else { "a" }) };
     for i in 0..N {
@@ -161,6 +161,18 @@ fn graph() -> GraphData {
         if i % 3 == 0 {
             edge(&mut g, i, 0, "likes");
         }
+    }
+    // Seeded random edges on top (xorshift), self-loops and parallel edges included.
+    let mut x = seed | 1;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % N as u64) as i64
+    };
+    for _ in 0..N {
+        let (a, b) = (next(), next());
+        edge(&mut g, a, b, if b % 2 == 0 { "knows" } else { "likes" });
     }
     g
 }
@@ -211,8 +223,8 @@ async fn run(
 
 /// Loads the graph from core 0, then every core runs every traversal with the frontier path
 /// off and on; the answers must agree (each core's own query is its coordinator).
-fn equal_answers(shards: u32, cores: usize, model: ModelConfig) {
-    let path = temp_dir(&format!("eq-{shards}-{cores}-{}", model.pack_edges));
+fn equal_answers(shards: u32, cores: usize, model: ModelConfig, seed: u64) {
+    let path = temp_dir(&format!("eq-{shards}-{cores}-{}-{seed}", model.pack_edges));
     let dir = Arc::new(DataDir::open_or_create(&path, &opts(shards)).expect("data dir"));
     let arrived = Arc::new(AtomicUsize::new(0));
     let outs = run_cores(&dir, cores, tight(model), move |host, core| {
@@ -220,7 +232,7 @@ fn equal_answers(shards: u32, cores: usize, model: ModelConfig) {
         async move {
             let g = host.executor("g").expect("g");
             if core == 0 {
-                g.load(&graph()).await.expect("load");
+                g.load(&graph(seed)).await.expect("load");
             }
             barrier(&arrived, cores).await;
             let mut mismatches = Vec::new();
@@ -248,19 +260,19 @@ fn equal_answers(shards: u32, cores: usize, model: ModelConfig) {
 
 #[test]
 fn answers_equal_on_one_shard() {
-    equal_answers(1, 1, small());
+    equal_answers(1, 1, small(), 11);
 }
 
 #[test]
 fn answers_equal_on_two_shards() {
-    equal_answers(2, 2, ModelConfig::default());
-    equal_answers(2, 2, small());
+    equal_answers(2, 2, ModelConfig::default(), 12);
+    equal_answers(2, 2, small(), 13);
 }
 
 #[test]
 fn answers_equal_on_four_shards() {
-    equal_answers(4, 4, small());
-    equal_answers(4, 2, ModelConfig::default());
+    equal_answers(4, 4, small(), 14);
+    equal_answers(4, 2, ModelConfig::default(), 15);
 }
 
 /// The counters of one profile() answer: (step name, records read, messages) per step.
@@ -303,7 +315,7 @@ fn bounded(cores: usize) {
             async move {
                 let g = host.executor("g").expect("g");
                 if core == 0 {
-                    g.load(&graph()).await.expect("load");
+                    g.load(&graph(1)).await.expect("load");
                 }
                 barrier(&arrived, cores).await;
                 if core == cores - 1 {
@@ -393,7 +405,7 @@ fn heavy_concurrent_frontier_traversals_with_capacity_one() {
         async move {
             let g = host.executor("g").expect("g");
             if core == 0 {
-                g.load(&graph()).await.expect("load");
+                g.load(&graph(1)).await.expect("load");
             }
             barrier(&arrived, cores).await;
             let texts: Vec<String> = (0..N)
