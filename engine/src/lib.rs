@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod exec;
+pub mod frontier;
 pub mod io;
 pub mod load;
 pub mod model;

@@ -34,6 +34,7 @@ use gremlin::GremlinError;
 
 use crate::exec::cache::{CacheKv, QueryCache};
 use crate::exec::graph::{AttemptGraph, IdList, WriteOp};
+use crate::frontier::{self, FrontierStats, Query};
 use crate::model::adapter::to_gremlin;
 use crate::model::keys::ElementId;
 use crate::model::kv::{KvError, Records};
@@ -131,6 +132,9 @@ pub struct Executor<R: Records> {
     id_pool: RefCell<VecDeque<ElementId>>,
     /// Attempts run by every query so far.
     attempts_total: Cell<u64>,
+    /// Whether traversals of the frontier shape run distributed (`crate::frontier`) when the
+    /// store can (default on).
+    frontier: Cell<bool>,
 }
 
 /// How an attempt ended.
@@ -165,7 +169,13 @@ impl<R: Records> Executor<R> {
             io_dir: None,
             id_pool: RefCell::new(VecDeque::new()),
             attempts_total: Cell::new(0),
+            frontier: Cell::new(true),
         }
+    }
+
+    /// Turns the frontier path on or off (off: every query runs as attempts).
+    pub fn set_frontier(&self, on: bool) {
+        self.frontier.set(on);
     }
 
     /// Attempts run by every query of this executor so far.
@@ -184,6 +194,52 @@ impl<R: Records> Executor<R> {
 
     /// [`Executor::run`], with what the query cost.
     pub async fn run_with_stats(
+        &self,
+        bytecode: &Bytecode,
+        options: &RunOptions,
+    ) -> (Result<Vec<Traverser>, GremlinError>, RunStats) {
+        let (r, stats, _) = self.run_with_frontier_stats(bytecode, options).await;
+        (r, stats)
+    }
+
+    /// [`Executor::run_with_stats`], with the frontier path's per-step counters when the
+    /// query took it (`None`: it ran as attempts).
+    pub async fn run_with_frontier_stats(
+        &self,
+        bytecode: &Bytecode,
+        options: &RunOptions,
+    ) -> (
+        Result<Vec<Traverser>, GremlinError>,
+        RunStats,
+        Option<FrontierStats>,
+    ) {
+        if self.frontier.get() {
+            if let Some(plan) = frontier::plan::plan(bytecode, self.limits) {
+                let q = Arc::new(Query {
+                    plan,
+                    space: self.model.space.clone(),
+                    model: self.model.cfg.clone(),
+                    now_s: self.model.now_s(),
+                    deadline: options.deadline,
+                    traversers_max: self.limits.traversers_max,
+                });
+                let r = self
+                    .model
+                    .kv
+                    .frontier(q, bytecode, self.limits, options.cancel.clone())
+                    .await;
+                match r {
+                    Some(Ok((trs, fs))) => return (Ok(trs), RunStats::default(), Some(fs)),
+                    Some(Err(e)) => return (Err(e), RunStats::default(), None),
+                    None => {}
+                }
+            }
+        }
+        let (r, stats) = self.run_attempts_with_stats(bytecode, options).await;
+        (r, stats, None)
+    }
+
+    async fn run_attempts_with_stats(
         &self,
         bytecode: &Bytecode,
         options: &RunOptions,

@@ -219,6 +219,26 @@ pub trait Records: Kv {
     async fn scan_all(&self) -> Result<Vec<Digest>, KvError> {
         Ok(self.scan())
     }
+
+    /// Runs a frontier plan across every core (`crate::frontier`): `None` when this store
+    /// cannot (one map, no cores), and the attempts executor runs the query instead.
+    async fn frontier(
+        &self,
+        _q: std::sync::Arc<crate::frontier::Query>,
+        _bytecode: &gremlin::bytecode::Bytecode,
+        _limits: gremlin::machine::Limits,
+        _cancel: Option<std::rc::Rc<Cell<bool>>>,
+    ) -> Option<
+        Result<
+            (
+                Vec<gremlin::machine::Traverser>,
+                crate::frontier::FrontierStats,
+            ),
+            gremlin::GremlinError,
+        >,
+    > {
+        None
+    }
 }
 
 impl Records for MemKv {}

@@ -38,6 +38,7 @@ use crate::model::keys::KeySpace;
 use crate::model::ops::{Model, SystemClock};
 use crate::model::ModelConfig;
 
+pub(crate) use routed::join_all;
 use routed::{Local, Msg};
 pub use routed::{RouteStats, RoutedKv};
 

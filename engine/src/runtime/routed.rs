@@ -14,6 +14,12 @@ use glommio::channels::channel_mesh::Senders;
 use glommio::sync::Semaphore;
 use shards::{DataDir, Shard};
 
+use gremlin::bytecode::Bytecode;
+use gremlin::machine::{Limits, Traverser};
+use gremlin::GremlinError;
+
+use crate::frontier::coord::{self, Transport};
+use crate::frontier::{owner, Batch, FrontierStats, Query, Reply};
 use crate::model::kv::{Digest, Got, Kv, KvError, Records, WriteMode};
 use crate::runtime::oneshot;
 use crate::runtime::RuntimeConfig;
@@ -42,6 +48,12 @@ pub(crate) enum Msg {
     /// Digests of every live record of the receiving core.
     Scan {
         reply: oneshot::Sender<Result<Vec<Digest>, KvError>>,
+    },
+    /// Evaluate a frontier batch on the receiving core's records (`crate::frontier`).
+    Frontier {
+        query: Arc<Query>,
+        batch: Batch,
+        reply: oneshot::Sender<Result<Reply, GremlinError>>,
     },
 }
 
@@ -179,6 +191,21 @@ impl Local {
                 };
                 reply.send(r);
             }
+            Msg::Frontier {
+                query,
+                batch,
+                reply,
+            } => {
+                // Local records only (LocalShards refuses others): never waits on a core.
+                let r = owner::process(
+                    LocalShards(self),
+                    |d| self.owner_core(d) == self.core,
+                    &query,
+                    batch,
+                )
+                .await;
+                reply.send(r);
+            }
             Msg::Scan { reply } => {
                 let d = self.scan();
                 reply.send(if d.len() > self.cfg.scan_digests_max {
@@ -188,6 +215,27 @@ impl Local {
                 });
             }
         }
+    }
+}
+
+/// This core's own shards as a [`Kv`] (reads only; a record of another core is an error).
+pub(crate) struct LocalShards<'a>(pub(crate) &'a Local);
+
+impl Kv for LocalShards<'_> {
+    async fn get(&self, digest: &Digest) -> Result<Option<Got>, KvError> {
+        Kv::get(&**self.0.shard(digest)?, digest).await
+    }
+
+    async fn put(&self, _: &Digest, _: &[u8], _: WriteMode) -> Result<u16, KvError> {
+        Err(KvError::Store("local shard view is read-only".to_string()))
+    }
+
+    async fn delete(&self, _: &Digest, _: WriteMode) -> Result<bool, KvError> {
+        Err(KvError::Store("local shard view is read-only".to_string()))
+    }
+
+    fn scan(&self) -> Vec<Digest> {
+        self.0.scan()
     }
 }
 
@@ -335,6 +383,36 @@ impl Kv for RoutedKv {
     }
 }
 
+impl Transport for RoutedKv {
+    fn core(&self) -> usize {
+        self.local.core
+    }
+
+    fn owner_core(&self, digest: &Digest) -> usize {
+        self.local.owner_core(digest)
+    }
+
+    async fn process(
+        &self,
+        core: usize,
+        q: &Arc<Query>,
+        batch: Batch,
+    ) -> Result<Reply, GremlinError> {
+        let l = &*self.local;
+        if core == l.core {
+            return owner::process(LocalShards(l), |d| l.owner_core(d) == l.core, q, batch).await;
+        }
+        let query = q.clone();
+        self.call(core, |reply| Msg::Frontier {
+            query,
+            batch,
+            reply,
+        })
+        .await
+        .map_err(|e| GremlinError::Graph(format!("record store: {e}")))?
+    }
+}
+
 type ScanPart<'a> = Pin<Box<dyn Future<Output = Result<Vec<Digest>, KvError>> + 'a>>;
 type Part<'a> = Pin<Box<dyn Future<Output = Result<Vec<(usize, Option<Got>)>, KvError>> + 'a>>;
 
@@ -393,6 +471,16 @@ impl Records for RoutedKv {
             }
         }
         Ok(out)
+    }
+
+    async fn frontier(
+        &self,
+        q: Arc<Query>,
+        bytecode: &Bytecode,
+        limits: Limits,
+        cancel: Option<Rc<std::cell::Cell<bool>>>,
+    ) -> Option<Result<(Vec<Traverser>, FrontierStats), GremlinError>> {
+        Some(coord::run(self, q, bytecode, limits, cancel, self.local.cores).await)
     }
 
     async fn scan_all(&self) -> Result<Vec<Digest>, KvError> {

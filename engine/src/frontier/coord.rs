@@ -1,0 +1,372 @@
+//! The coordinator of the frontier path, on the core that received the request: runs the
+//! query in rounds. Each round partitions the frontier by owner core, sends each core its
+//! traversers in batches of at most [`FRONTIER_BATCH_MAX`] (its own core's batches are
+//! evaluated in place), and gathers every reply; the round ends when every batch has been
+//! answered (termination is a count of outstanding replies, which the round's join holds).
+//! Forwarded traversers are merged (equal element, step and check: bulks summed) into the
+//! next round; finished values are merged into the result. After the last round the
+//! coordinator runs the remaining barrier steps with gremlin's machine.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use gremlin::bytecode::Bytecode;
+use gremlin::machine::{Limits, Machine, Traverser};
+use gremlin::refgraph::RefGraph;
+use gremlin::value::{Metrics, TraversalMetrics, Value};
+use gremlin::GremlinError;
+use indexmap::IndexMap;
+
+use crate::exec::{CANCEL_MESSAGE, DEADLINE_MESSAGE};
+use crate::frontier::plan::without_profile;
+use crate::frontier::{
+    add_at, Batch, Check, Elem, FrontierStats, Need, Op, Query, Reply, Tr,
+    FRONTIER_BATCHES_IN_FLIGHT_PER_CORE_MAX, FRONTIER_BATCH_MAX, FRONTIER_ROUNDS_MAX,
+};
+use crate::model::kv::Digest;
+use crate::runtime::join_all;
+
+/// How the coordinator reaches the cores.
+#[allow(async_fn_in_trait)] // per-core executor: futures are never sent between threads
+pub trait Transport {
+    /// This core.
+    fn core(&self) -> usize;
+    /// The core owning the record under `digest`.
+    fn owner_core(&self, digest: &Digest) -> usize;
+    /// Evaluates `batch` on `core`: this core's directly; another's by one request and its
+    /// reply.
+    async fn process(
+        &self,
+        core: usize,
+        q: &Arc<Query>,
+        batch: Batch,
+    ) -> Result<Reply, GremlinError>;
+}
+
+fn check_stop(
+    deadline: Option<Instant>,
+    cancel: &Option<Rc<Cell<bool>>>,
+) -> Result<(), GremlinError> {
+    if cancel.as_ref().is_some_and(|c| c.get()) {
+        return Err(GremlinError::Runtime(CANCEL_MESSAGE.to_string()));
+    }
+    if deadline.is_some_and(|d| Instant::now() > d) {
+        return Err(GremlinError::Runtime(DEADLINE_MESSAGE.to_string()));
+    }
+    Ok(())
+}
+
+fn limit(max: u64) -> GremlinError {
+    GremlinError::LimitExceeded {
+        limit: "traversers_max",
+        max,
+    }
+}
+
+/// Runs the plan of `q` (made from `bytecode`) to its finished traversers.
+pub async fn run<T: Transport>(
+    tp: &T,
+    q: Arc<Query>,
+    bytecode: &Bytecode,
+    limits: Limits,
+    cancel: Option<Rc<Cell<bool>>>,
+    cores: usize,
+) -> Result<(Vec<Traverser>, FrontierStats), GremlinError> {
+    let mut stats = FrontierStats::default();
+    let plan = &q.plan;
+    let (mut frontier, mut scan) = match plan.ops.first() {
+        Some(Op::Start(Some(ids))) => (
+            ids.iter()
+                .enumerate()
+                .map(|(i, id)| Tr {
+                    elem: Elem::V(id.clone()),
+                    at: 1,
+                    bulk: 1,
+                    check: Check::Exists,
+                    hint: None,
+                    ord: vec![u32::try_from(i).unwrap_or(u32::MAX)],
+                })
+                .collect::<Vec<_>>(),
+            false,
+        ),
+        Some(Op::Start(None)) => (Vec::new(), true),
+        Some(Op::StartE(ids)) => (
+            ids.iter()
+                .enumerate()
+                .map(|(i, id)| Tr {
+                    elem: Elem::Loc(id.clone()),
+                    at: 1,
+                    bulk: 1,
+                    check: Check::None,
+                    hint: None,
+                    ord: vec![u32::try_from(i).unwrap_or(u32::MAX)],
+                })
+                .collect::<Vec<_>>(),
+            false,
+        ),
+        _ => {
+            return Err(GremlinError::Graph(
+                "frontier: a plan must start with V() or E(ids) (plan error)".to_string(),
+            ))
+        }
+    };
+    let merge_results = plan.need != Need::Value;
+    let mut merged_results: IndexMap<Value, (i64, Vec<u32>)> = IndexMap::new();
+    let mut results: Vec<(Value, i64, Vec<u32>)> = Vec::new();
+    let mut results_bulk: u64 = 0;
+    let stop_after = plan.stop_after;
+    loop {
+        check_stop(q.deadline, &cancel)?;
+        if frontier.is_empty() && !scan {
+            break;
+        }
+        if stop_after.is_some_and(|n| results_bulk >= n) {
+            break;
+        }
+        if stats.rounds as usize >= FRONTIER_ROUNDS_MAX {
+            return Err(GremlinError::LimitExceeded {
+                limit: "FRONTIER_ROUNDS_MAX",
+                max: FRONTIER_ROUNDS_MAX as u64,
+            });
+        }
+        stats.rounds += 1;
+        // Merge equal traversers, then partition by owner core.
+        let mut merged: IndexMap<(Elem, u32, Check), Tr> = IndexMap::new();
+        for t in frontier.drain(..) {
+            match merged.entry((t.elem.clone(), t.at, t.check.clone())) {
+                indexmap::map::Entry::Occupied(mut o) => {
+                    // As the step machine merges: one traverser, at the first one's place.
+                    let m = o.get_mut();
+                    m.bulk = m.bulk.saturating_add(t.bulk);
+                    if t.ord < m.ord {
+                        m.ord = t.ord;
+                    }
+                }
+                indexmap::map::Entry::Vacant(v) => {
+                    v.insert(t);
+                }
+            }
+        }
+        if merged.len() as u64 > q.traversers_max {
+            return Err(limit(q.traversers_max));
+        }
+        let mut per_core: Vec<Vec<Tr>> = vec![Vec::new(); cores.max(1)];
+        for (_, t) in merged {
+            let core = tp.owner_core(&t.elem.home(&q.space));
+            match per_core.get_mut(core) {
+                Some(v) => v.push(t),
+                None => {
+                    return Err(GremlinError::Graph(format!(
+                        "frontier: no core {core} (routing error)"
+                    )))
+                }
+            }
+        }
+        let first_scan = std::mem::take(&mut scan);
+        let got = Cell::new(results_bulk);
+        let stop = Cell::new(false);
+        let mut parts = Vec::new();
+        for (core, trs) in per_core.into_iter().enumerate() {
+            if trs.is_empty() && !first_scan {
+                continue;
+            }
+            let mut batches: Vec<Batch> = Vec::new();
+            if first_scan {
+                batches.push(Batch {
+                    scan: true,
+                    scan_ord: u32::try_from(core).unwrap_or(u32::MAX),
+                    trs: Vec::new(),
+                });
+            }
+            let mut trs = trs.into_iter().peekable();
+            while trs.peek().is_some() {
+                batches.push(Batch {
+                    scan: false,
+                    scan_ord: 0,
+                    trs: trs.by_ref().take(FRONTIER_BATCH_MAX).collect(),
+                });
+            }
+            let (q, cancel, got, stop) = (&q, &cancel, &got, &stop);
+            // Each core's batches go in waves of at most FRONTIER_BATCHES_IN_FLIGHT_PER_CORE_MAX.
+            parts.push(Box::pin(async move {
+                let mut replies: Vec<(u32, Reply)> = Vec::new();
+                let mut batches = batches.into_iter().peekable();
+                while batches.peek().is_some() {
+                    if stop.get() {
+                        break;
+                    }
+                    check_stop(q.deadline, cancel)?;
+                    let wave: Vec<Batch> = batches
+                        .by_ref()
+                        .take(FRONTIER_BATCHES_IN_FLIGHT_PER_CORE_MAX)
+                        .collect();
+                    let firsts: Vec<u32> = wave
+                        .iter()
+                        .map(|b| {
+                            if b.scan {
+                                0
+                            } else {
+                                b.trs.first().map_or(0, |t| t.at)
+                            }
+                        })
+                        .collect();
+                    let futs: Vec<_> = wave
+                        .into_iter()
+                        .map(|b| Box::pin(tp.process(core, q, b)))
+                        .collect();
+                    for (at, r) in firsts.into_iter().zip(join_all(futs).await) {
+                        let r = r?;
+                        let n: i64 = r.results.iter().map(|(_, b, _)| *b).sum();
+                        got.set(got.get().saturating_add(u64::try_from(n).unwrap_or(0)));
+                        if stop_after.is_some_and(|s| got.get() >= s) {
+                            stop.set(true);
+                        }
+                        replies.push((at, r));
+                    }
+                }
+                Ok::<_, GremlinError>((core, replies))
+            }));
+        }
+        for part in join_all(parts).await {
+            let (core, replies) = part?;
+            for (at, r) in replies {
+                if core == tp.core() {
+                    stats.local_batches += 1;
+                } else {
+                    stats.remote_batches += 1;
+                    add_at(&mut stats.messages, at as usize, 2);
+                }
+                for (i, n) in r.reads.iter().enumerate() {
+                    add_at(&mut stats.reads, i, *n);
+                }
+                for (v, b, o) in r.results {
+                    results_bulk = results_bulk.saturating_add(u64::try_from(b).unwrap_or(0));
+                    if merge_results {
+                        let e = merged_results.entry(v).or_insert_with(|| (0, o.clone()));
+                        e.0 = e.0.saturating_add(b);
+                        if o < e.1 {
+                            e.1 = o;
+                        }
+                    } else {
+                        results.push((v, b, o));
+                    }
+                }
+                if (results.len() + merged_results.len()) as u64 > q.traversers_max {
+                    return Err(limit(q.traversers_max));
+                }
+                frontier.extend(r.forward);
+                if frontier.len() as u64 > q.traversers_max.saturating_mul(2) {
+                    return Err(limit(q.traversers_max));
+                }
+            }
+        }
+    }
+    let n = plan.ops.len();
+    results.extend(merged_results.into_iter().map(|(v, (b, o))| (v, b, o)));
+    // The attempts executor's order (stable: one traverser's values stay in their order).
+    results.sort_by(|a, b| a.2.cmp(&b.2));
+    let finished = finish(&without_profile(bytecode), limits, q.deadline, n, results)?;
+    stats
+        .reads
+        .resize(plan.step_names.len().max(stats.reads.len()), 0);
+    stats
+        .messages
+        .resize(plan.step_names.len().max(stats.messages.len()), 0);
+    if plan.profile {
+        return Ok((vec![profile(&plan.step_names, &stats)], stats));
+    }
+    Ok((finished, stats))
+}
+
+/// Runs the compiled steps from `from` on over the gathered values.
+fn finish(
+    bytecode: &Bytecode,
+    limits: Limits,
+    deadline: Option<Instant>,
+    from: usize,
+    results: Vec<(Value, i64, Vec<u32>)>,
+) -> Result<Vec<Traverser>, GremlinError> {
+    let mut m = Machine::with_limits(bytecode, limits)?;
+    m.deadline = deadline;
+    m.coordinator = false;
+    let steps = m.steps().len();
+    let at = u32::try_from(from).unwrap_or(u32::MAX);
+    let mut pending: Vec<Traverser> = results
+        .into_iter()
+        .map(|(v, bulk, _)| {
+            let mut t = Traverser::new(v);
+            t.track_path = false;
+            t.path.objects.clear();
+            t.path.labels.clear();
+            t.bulk = bulk;
+            t.step = at;
+            t
+        })
+        .collect();
+    let mut g = RefGraph::new();
+    let mut finished = Vec::new();
+    let mut step = from;
+    while step < steps {
+        let coordinator = m.steps().get(step).is_some_and(|s| s.step.is_coordinator());
+        if coordinator {
+            pending = m.run_step(&mut g, step as u32, pending)?;
+            step += 1;
+            continue;
+        }
+        let out = m.run(&mut g, std::mem::take(&mut pending))?;
+        if !out.moved.is_empty() {
+            return Err(GremlinError::Graph(
+                "frontier: a final step wanted another owner".to_string(),
+            ));
+        }
+        finished.extend(out.finished);
+        pending = out.at_coordinator;
+        // The next coordinator step (where `run` stopped), or the end.
+        step = (step + 1..steps)
+            .find(|&i| m.steps().get(i).is_some_and(|s| s.step.is_coordinator()))
+            .unwrap_or(steps);
+        if pending.iter().any(|t| t.step as usize != step) {
+            return Err(GremlinError::Graph(
+                "frontier: traversers stopped at an unexpected step".to_string(),
+            ));
+        }
+    }
+    finished.extend(pending);
+    Ok(finished)
+}
+
+/// The `profile()` answer: per compiled step, records read and cross-core messages.
+fn profile(names: &[String], stats: &FrontierStats) -> Traverser {
+    let metrics = names
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.as_str() != "Profile")
+        .map(|(i, name)| Metrics {
+            id: Arc::from(format!("{i}.0.0()").as_str()),
+            name: Arc::from(name.as_str()),
+            duration_nanos: 0,
+            counts: vec![
+                (
+                    Arc::from("recordsRead"),
+                    i64::try_from(stats.reads.get(i).copied().unwrap_or(0)).unwrap_or(i64::MAX),
+                ),
+                (
+                    Arc::from("crossCoreMessages"),
+                    i64::try_from(stats.messages.get(i).copied().unwrap_or(0)).unwrap_or(i64::MAX),
+                ),
+            ],
+            annotations: vec![(Arc::from("percentDur"), Value::Double(0.0))],
+            nested: Vec::new(),
+        })
+        .collect();
+    let mut t = Traverser::new(Value::Metrics(Arc::new(TraversalMetrics {
+        duration_nanos: 0,
+        metrics,
+    })));
+    t.track_path = false;
+    t.path.objects.clear();
+    t.path.labels.clear();
+    t
+}

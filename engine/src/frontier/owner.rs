@@ -1,0 +1,624 @@
+//! The owner side of the frontier path: evaluates a batch of traversers on the records of
+//! ONE core. Every read goes through [`ReadKv`], which refuses any record another core owns
+//! (so a plan that would need a remote record fails loudly instead of fetching it), reads
+//! each record once per batch, and counts reads per operation.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use gremlin::machine::sem;
+use gremlin::value::{Edge, Value, Vertex};
+use gremlin::GremlinError;
+use indexmap::IndexMap;
+
+use crate::exec::DEADLINE_MESSAGE;
+use crate::frontier::{
+    add_at, Batch, Check, EdgeRef, Elem, Need, Op, Query, Reply, Tr, DEADLINE_CHECK_TRAVERSERS,
+    FRONTIER_BATCH_MAX, FRONTIER_MEMO_RECORDS_MAX,
+};
+use crate::model::adapter::{edge_value, to_gremlin, vertex_value};
+use crate::model::keys::{Dir, ElementId};
+use crate::model::kv::{Digest, Got, Kv, KvError, WriteMode};
+use crate::model::ops::{EdgeView, ManualClock, Model};
+use crate::model::records::{expired, EdgeLocator, VertexRecord};
+
+/// A read-only view of one core's records for one batch: refuses records of other cores,
+/// reads each record once, counts reads per operation.
+pub struct ReadKv<K: Kv, F: Fn(&Digest) -> bool> {
+    inner: K,
+    is_local: F,
+    memo: RefCell<HashMap<Digest, Option<Got>>>,
+    /// The operation reads are counted for.
+    op: Cell<usize>,
+    reads: RefCell<Vec<u64>>,
+}
+
+impl<K: Kv, F: Fn(&Digest) -> bool> ReadKv<K, F> {
+    pub fn new(inner: K, is_local: F) -> Self {
+        ReadKv {
+            inner,
+            is_local,
+            memo: RefCell::new(HashMap::new()),
+            op: Cell::new(0),
+            reads: RefCell::new(Vec::new()),
+        }
+    }
+}
+
+impl<K: Kv, F: Fn(&Digest) -> bool> Kv for ReadKv<K, F> {
+    async fn get(&self, digest: &Digest) -> Result<Option<Got>, KvError> {
+        if let Some(g) = self.memo.borrow().get(digest) {
+            return Ok(g.clone());
+        }
+        if !(self.is_local)(digest) {
+            return Err(KvError::Store(
+                "frontier: a step read a record another core owns (plan error)".to_string(),
+            ));
+        }
+        let got = self.inner.get(digest).await?;
+        add_at(&mut self.reads.borrow_mut(), self.op.get(), 1);
+        let mut memo = self.memo.borrow_mut();
+        if memo.len() < FRONTIER_MEMO_RECORDS_MAX {
+            memo.insert(*digest, got.clone());
+        }
+        Ok(got)
+    }
+
+    async fn put(&self, _: &Digest, _: &[u8], _: WriteMode) -> Result<u16, KvError> {
+        Err(KvError::Store("frontier: read-only".to_string()))
+    }
+
+    async fn delete(&self, _: &Digest, _: WriteMode) -> Result<bool, KvError> {
+        Err(KvError::Store("frontier: read-only".to_string()))
+    }
+
+    fn scan(&self) -> Vec<Digest> {
+        self.inner.scan()
+    }
+}
+
+fn limit(max: u64) -> GremlinError {
+    GremlinError::LimitExceeded {
+        limit: "traversers_max",
+        max,
+    }
+}
+
+/// A reference vertex (no properties), as the attempts executor answers for a vertex whose
+/// record is gone.
+fn vertex_ref(id: &ElementId, label: Option<&Arc<str>>) -> Value {
+    Value::Vertex(Arc::new(Vertex {
+        id: id.to_value(),
+        label: label.cloned().unwrap_or_else(|| Arc::from("vertex")),
+        properties: None,
+    }))
+}
+
+fn test(p: &Option<Arc<gremlin::value::Predicate>>, vals: &[Value]) -> Result<bool, GremlinError> {
+    match p {
+        None => Ok(!vals.is_empty()),
+        Some(p) => {
+            for v in vals {
+                if sem::test(p, v)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+    }
+}
+
+/// The current element once read.
+enum Here {
+    /// A vertex: its record if live (`None`: gone, answered as a reference).
+    V(Option<VertexRecord>),
+    E(EdgeView),
+}
+
+struct Run<'a, K: Kv, F: Fn(&Digest) -> bool> {
+    q: &'a Query,
+    model: &'a Model<ReadKv<K, F>>,
+    work: Vec<Tr>,
+    forward: Vec<Tr>,
+    /// Results by value (only counted: merged, first order kept).
+    merged: IndexMap<Value, (i64, Vec<u32>)>,
+    /// Results in order (their values are returned).
+    listed: Vec<(Value, i64, Vec<u32>)>,
+}
+
+/// The order of the `i`-th branch of a traverser at `ord`.
+fn branch(ord: &[u32], i: usize) -> Vec<u32> {
+    let mut o = Vec::with_capacity(ord.len() + 1);
+    o.extend_from_slice(ord);
+    o.push(u32::try_from(i).unwrap_or(u32::MAX));
+    o
+}
+
+impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
+    fn emit(&mut self, v: Value, bulk: i64, ord: &[u32]) -> Result<(), GremlinError> {
+        if self.q.plan.need == Need::Value {
+            self.listed.push((v, bulk, ord.to_vec()));
+        } else {
+            let n = self.merged.entry(v).or_insert_with(|| (0, ord.to_vec()));
+            n.0 = n.0.saturating_add(bulk);
+            if *ord < *n.1 {
+                n.1 = ord.to_vec();
+            }
+        }
+        if (self.listed.len() + self.merged.len()) as u64 > self.q.traversers_max {
+            return Err(limit(self.q.traversers_max));
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, t: Tr) -> Result<(), GremlinError> {
+        if (self.work.len() + self.forward.len()) as u64 > self.q.traversers_max {
+            return Err(limit(self.q.traversers_max));
+        }
+        self.work.push(t);
+        Ok(())
+    }
+
+    /// The value a vertex traverser finishes with when it needs no visit (only its bulk, its
+    /// identity, or its id), or `None` when its owner must read it.
+    fn free_finish(&self, t: &Tr) -> Option<Value> {
+        let Elem::V(id) = &t.elem else { return None };
+        if t.check != Check::None {
+            return None;
+        }
+        let ops = &self.q.plan.ops;
+        let rest = ops.get(t.at as usize..).unwrap_or(&[]);
+        match rest {
+            [Op::Id] => Some(id.to_value()),
+            [] => match self.q.plan.need {
+                Need::Bulk => Some(Value::Null),
+                Need::Identity => Some(vertex_ref(id, t.hint.as_ref())),
+                Need::Value => None,
+            },
+            _ => None,
+        }
+    }
+
+    async fn one(&mut self, mut t: Tr) -> Result<(), GremlinError> {
+        let model = self.model;
+        let ops = &self.q.plan.ops;
+        model.kv.op.set(t.at as usize);
+        // Read the element (and verify how the traverser got here).
+        let mut here = match &t.elem {
+            Elem::Loc(id) => {
+                // The locator says which pack of which out vertex holds the edge.
+                let d = self.q.space.edge_digest(id);
+                let loc = model
+                    .read::<EdgeLocator>(&d)
+                    .await
+                    .map_err(to_gremlin)?
+                    .map(|l| l.0)
+                    .filter(|l| l.edge == *id);
+                let Some(loc) = loc else { return Ok(()) };
+                return self.push(Tr {
+                    elem: Elem::E(EdgeRef {
+                        id: loc.edge,
+                        out: loc.out,
+                        pack_no: loc.pack_no,
+                        from_out: false,
+                    }),
+                    ..t
+                });
+            }
+            Elem::V(id) => {
+                if let Check::Edge { edge, pack_no } = &t.check {
+                    let pack = model.pack(id, *pack_no).await.map_err(to_gremlin)?;
+                    let now = model.now_s();
+                    let Some(pack) = pack.filter(|p| {
+                        p.edges
+                            .iter()
+                            .any(|e| e.id == *edge && !expired(e.void_time_s, now))
+                    }) else {
+                        return Ok(());
+                    };
+                    t.hint = Some(pack.owner_label.clone());
+                }
+                let needs_record = t.check == Check::Exists
+                    || ops
+                        .get(t.at as usize..)
+                        .unwrap_or(&[])
+                        .iter()
+                        .any(|o| !matches!(o, Op::Id | Op::HasId(_)))
+                    || (ops.len() <= t.at as usize && self.q.plan.need == Need::Value);
+                let rec = if needs_record {
+                    model.vertex(id).await.map_err(to_gremlin)?
+                } else {
+                    None
+                };
+                if t.check == Check::Exists && rec.is_none() {
+                    return Ok(());
+                }
+                Here::V(rec)
+            }
+            Elem::E(r) => {
+                let pack = model.pack(&r.out, r.pack_no).await.map_err(to_gremlin)?;
+                let now = model.now_s();
+                let Some(pack) = pack else { return Ok(()) };
+                let Some(e) = pack
+                    .edges
+                    .iter()
+                    .find(|e| e.id == r.id && !expired(e.void_time_s, now))
+                else {
+                    return Ok(());
+                };
+                Here::E(EdgeView {
+                    id: e.id.clone(),
+                    label: e.label.clone(),
+                    out_id: pack.owner.clone(),
+                    out_label: pack.owner_label.clone(),
+                    in_id: e.in_id.clone(),
+                    in_label: e.in_label.clone(),
+                    props: e.props.clone(),
+                })
+            }
+        };
+        loop {
+            model.kv.op.set(t.at as usize);
+            let Some(op) = ops.get(t.at as usize) else {
+                return self.finish(&t, &here);
+            };
+            let pass = match (op, &mut here) {
+                (Op::HasProp(k, p), Here::V(rec)) => {
+                    let vals: Vec<Value> = rec
+                        .iter()
+                        .flat_map(|r| r.props.iter())
+                        .filter(|vp| vp.key == *k)
+                        .map(|vp| vp.value.clone())
+                        .collect();
+                    test(p, &vals)?
+                }
+                (Op::HasProp(k, p), Here::E(e)) => {
+                    let vals: Vec<Value> = e
+                        .props
+                        .iter()
+                        .filter(|pr| pr.key == *k)
+                        .map(|pr| pr.value.clone())
+                        .collect();
+                    test(p, &vals)?
+                }
+                (Op::HasLabel(p), Here::V(rec)) => {
+                    let l = match (rec.as_ref(), &t.hint) {
+                        (Some(r), _) => r.label.clone(),
+                        (None, Some(h)) => h.clone(),
+                        (None, None) => Arc::from("vertex"),
+                    };
+                    sem::test(p, &Value::String(l))?
+                }
+                (Op::HasLabel(p), Here::E(e)) => sem::test(p, &Value::String(e.label.clone()))?,
+                // The record's id when read (the width it was created with), as the
+                // attempts executor's vertex has it.
+                (Op::HasId(p), Here::V(Some(r))) => sem::test(p, &r.id.to_value())?,
+                (Op::HasId(p), Here::V(None)) => match &t.elem {
+                    Elem::V(id) => sem::test(p, &id.to_value())?,
+                    Elem::E(_) | Elem::Loc(_) => false,
+                },
+                (Op::HasId(p), Here::E(e)) => sem::test(p, &e.id.to_value())?,
+                (Op::HasNot(k), Here::V(rec)) => !rec
+                    .iter()
+                    .flat_map(|r| r.props.iter())
+                    .any(|vp| vp.key == *k),
+                (Op::HasNot(k), Here::E(e)) => !e.props.iter().any(|pr| pr.key == *k),
+                (
+                    Op::Adj {
+                        dirs,
+                        labels,
+                        edges,
+                    },
+                    Here::V(rec),
+                ) => {
+                    let Some(rec) = rec.as_ref() else {
+                        return Ok(());
+                    };
+                    return self.adjacent(&t, rec, dirs, labels, *edges).await;
+                }
+                (Op::EdgeV(dirs), Here::E(e)) => {
+                    let mut next = Vec::with_capacity(dirs.len());
+                    for (i, d) in dirs.iter().enumerate() {
+                        let (id, label) = match d {
+                            Dir::Out => (&e.out_id, &e.out_label),
+                            Dir::In => (&e.in_id, &e.in_label),
+                        };
+                        next.push(Tr {
+                            elem: Elem::V(id.clone()),
+                            at: t.at + 1,
+                            bulk: t.bulk,
+                            check: Check::None,
+                            hint: Some(label.clone()),
+                            ord: branch(&t.ord, i),
+                        });
+                    }
+                    // Last in, first out: push in reverse so the first branch goes first.
+                    for n in next.into_iter().rev() {
+                        self.push(n)?;
+                    }
+                    return Ok(());
+                }
+                (Op::OtherV, Here::E(e)) => {
+                    let from_out = matches!(&t.elem, Elem::E(r) if r.from_out);
+                    let (id, label) = if from_out {
+                        (&e.in_id, &e.in_label)
+                    } else {
+                        (&e.out_id, &e.out_label)
+                    };
+                    return self.push(Tr {
+                        elem: Elem::V(id.clone()),
+                        at: t.at + 1,
+                        bulk: t.bulk,
+                        check: Check::None,
+                        hint: Some(label.clone()),
+                        ord: t.ord.clone(),
+                    });
+                }
+                (Op::Values(_) | Op::Id | Op::Label, _) => {
+                    return self.finish(&t, &here);
+                }
+                _ => {
+                    return Err(GremlinError::Graph(format!(
+                        "frontier: step {} does not apply here (plan error)",
+                        t.at
+                    )))
+                }
+            };
+            if !pass {
+                return Ok(());
+            }
+            t.at += 1;
+        }
+    }
+
+    /// The traversers one vertex's adjacency step makes: out-edges are checked in this
+    /// vertex's own packs; an in-edge lives in its out vertex's pack, so the traverser
+    /// carries the check there (where an `in()` goes anyway).
+    async fn adjacent(
+        &mut self,
+        t: &Tr,
+        rec: &VertexRecord,
+        dirs: &[Dir],
+        labels: &[Arc<str>],
+        edges: bool,
+    ) -> Result<(), GremlinError> {
+        let model = self.model;
+        let adj = model
+            .adjacency(rec, dirs, labels)
+            .await
+            .map_err(to_gremlin)?;
+        let now = model.now_s();
+        let mut all = Vec::new();
+        for a in adj {
+            let ord = branch(&t.ord, all.len());
+            let next = match a.dir {
+                Dir::Out => {
+                    let pack = model.pack(&rec.id, a.pack_no).await.map_err(to_gremlin)?;
+                    let Some(e) = pack.as_ref().and_then(|p| {
+                        p.edges
+                            .iter()
+                            .find(|e| e.id == a.edge && !expired(e.void_time_s, now))
+                    }) else {
+                        continue;
+                    };
+                    if edges {
+                        Tr {
+                            elem: Elem::E(EdgeRef {
+                                id: a.edge.clone(),
+                                out: rec.id.clone(),
+                                pack_no: a.pack_no,
+                                from_out: true,
+                            }),
+                            at: t.at + 1,
+                            bulk: t.bulk,
+                            check: Check::None,
+                            hint: None,
+                            ord,
+                        }
+                    } else {
+                        Tr {
+                            elem: Elem::V(e.in_id.clone()),
+                            at: t.at + 1,
+                            bulk: t.bulk,
+                            check: Check::None,
+                            hint: Some(e.in_label.clone()),
+                            ord,
+                        }
+                    }
+                }
+                Dir::In if edges => Tr {
+                    elem: Elem::E(EdgeRef {
+                        id: a.edge.clone(),
+                        out: a.other.clone(),
+                        pack_no: a.pack_no,
+                        from_out: false,
+                    }),
+                    at: t.at + 1,
+                    bulk: t.bulk,
+                    check: Check::None,
+                    hint: None,
+                    ord,
+                },
+                Dir::In => Tr {
+                    elem: Elem::V(a.other.clone()),
+                    at: t.at + 1,
+                    bulk: t.bulk,
+                    check: Check::Edge {
+                        edge: a.edge.clone(),
+                        pack_no: a.pack_no,
+                    },
+                    hint: None,
+                    ord,
+                },
+            };
+            all.push(next);
+            if all.len() as u64 > self.q.traversers_max {
+                return Err(limit(self.q.traversers_max));
+            }
+        }
+        // Last in, first out: push in reverse so the first neighbour goes first.
+        for n in all.into_iter().rev() {
+            self.push(n)?;
+        }
+        Ok(())
+    }
+
+    /// A traverser past the local operations (or at its final map step): its results.
+    fn finish(&mut self, t: &Tr, here: &Here) -> Result<(), GremlinError> {
+        let last = self.q.plan.ops.get(t.at as usize);
+        let bulk = t.bulk;
+        match (last, here) {
+            (Some(Op::Values(keys)), Here::V(rec)) => {
+                let want = |k: &Arc<str>| keys.is_empty() || keys.contains(k);
+                for vp in rec.iter().flat_map(|r| r.props.iter()) {
+                    if want(&vp.key) {
+                        self.emit(vp.value.clone(), bulk, &t.ord)?;
+                    }
+                }
+            }
+            (Some(Op::Values(keys)), Here::E(e)) => {
+                let want = |k: &Arc<str>| keys.is_empty() || keys.contains(k);
+                for p in &e.props {
+                    if want(&p.key) {
+                        self.emit(p.value.clone(), bulk, &t.ord)?;
+                    }
+                }
+            }
+            (Some(Op::Id), Here::V(Some(r))) => self.emit(r.id.to_value(), bulk, &t.ord)?,
+            (Some(Op::Id), Here::V(None)) => {
+                if let Elem::V(id) = &t.elem {
+                    self.emit(id.to_value(), bulk, &t.ord)?;
+                }
+            }
+            (Some(Op::Id), Here::E(e)) => self.emit(e.id.to_value(), bulk, &t.ord)?,
+            (Some(Op::Label), Here::V(rec)) => {
+                let l = match (rec, &t.hint) {
+                    (Some(r), _) => r.label.clone(),
+                    (None, Some(h)) => h.clone(),
+                    (None, None) => Arc::from("vertex"),
+                };
+                self.emit(Value::String(l), bulk, &t.ord)?;
+            }
+            (Some(Op::Label), Here::E(e)) => {
+                self.emit(Value::String(e.label.clone()), bulk, &t.ord)?
+            }
+            (Some(_), _) => {
+                return Err(GremlinError::Graph(
+                    "frontier: finished before the last step (plan error)".to_string(),
+                ))
+            }
+            (None, Here::V(rec)) => {
+                let Elem::V(id) = &t.elem else {
+                    return Ok(());
+                };
+                let v = match (self.q.plan.need, rec) {
+                    (Need::Bulk, _) => Value::Null,
+                    (Need::Value, Some(r)) => Value::Vertex(Arc::new(vertex_value(r))),
+                    (_, Some(r)) => vertex_ref(id, Some(&r.label)),
+                    (_, None) => vertex_ref(id, t.hint.as_ref()),
+                };
+                self.emit(v, bulk, &t.ord)?;
+            }
+            (None, Here::E(e)) => {
+                let v = match self.q.plan.need {
+                    Need::Bulk => Value::Null,
+                    Need::Value => Value::Edge(Arc::new(edge_value(e))),
+                    Need::Identity => Value::Edge(Arc::new(Edge {
+                        properties: None,
+                        ..edge_value(e)
+                    })),
+                };
+                self.emit(v, bulk, &t.ord)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Evaluates `batch` on the core whose records `inner` reads (`is_local` says which digests
+/// are its own). Traversers that reach another core's element come back in
+/// [`Reply::forward`]; finished values (merged by equality, bulks summed) in
+/// [`Reply::results`].
+pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
+    inner: K,
+    is_local: F,
+    q: &Query,
+    batch: Batch,
+) -> Result<Reply, GremlinError> {
+    let model = Model::new(
+        ReadKv::new(inner, is_local),
+        q.space.clone(),
+        q.model.clone(),
+        Box::new(ManualClock(Cell::new(q.now_s))),
+    )
+    .map_err(to_gremlin)?;
+    let mut run = Run {
+        q,
+        model: &model,
+        work: batch.trs,
+        forward: Vec::new(),
+        merged: IndexMap::new(),
+        listed: Vec::new(),
+    };
+    // The batch is processed last-in first-out: reverse so that its first traverser goes
+    // first.
+    run.work.reverse();
+    let ids = if batch.scan {
+        model.scan_vertex_ids().await.map_err(to_gremlin)?
+    } else {
+        Vec::new()
+    };
+    // Scanned vertices enter in chunks of FRONTIER_BATCH_MAX, each run to the end before
+    // the next, so the work stack stays bounded however many vertices the core has.
+    let mut scanned = ids.into_iter().enumerate();
+    let mut done = 0usize;
+    loop {
+        if run.work.is_empty() {
+            let chunk: Vec<_> = scanned.by_ref().take(FRONTIER_BATCH_MAX).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            for (i, id) in chunk.into_iter().rev() {
+                run.work.push(Tr {
+                    elem: Elem::V(id),
+                    at: 1,
+                    bulk: 1,
+                    check: Check::None,
+                    hint: None,
+                    ord: vec![batch.scan_ord, u32::try_from(i).unwrap_or(u32::MAX)],
+                });
+            }
+        }
+        let Some(t) = run.work.pop() else {
+            continue;
+        };
+        done += 1;
+        if done % DEADLINE_CHECK_TRAVERSERS == 0 && q.deadline.is_some_and(|d| Instant::now() > d) {
+            return Err(GremlinError::Runtime(DEADLINE_MESSAGE.to_string()));
+        }
+        if t.bulk <= 0 {
+            continue;
+        }
+        if let Some(v) = run.free_finish(&t) {
+            run.emit(v, t.bulk, &t.ord)?;
+            continue;
+        }
+        if !(model.kv.is_local)(&t.elem.home(&q.space)) {
+            run.forward.push(t);
+            continue;
+        }
+        run.one(t).await?;
+    }
+    let reads = model.kv.reads.borrow().clone();
+    Ok(Reply {
+        forward: run.forward,
+        results: run
+            .listed
+            .into_iter()
+            .chain(run.merged.into_iter().map(|(v, (b, o))| (v, b, o)))
+            .collect(),
+        reads,
+    })
+}

@@ -1,0 +1,575 @@
+//! Tests of the frontier path without glommio: a fake cluster of 1, 2 and 4 "cores" over one
+//! in-memory store, where each core may read only the records it owns (the owner-side
+//! [`ReadKv`](super::owner::ReadKv) refuses the others, so a plan that needed a remote record
+//! would fail). Answers must equal the attempts executor's on seeded random graphs, with
+//! the default model settings and with tiny edge caches and packs (supernode paths).
+
+use std::cell::Cell;
+use std::sync::Arc;
+
+use futures_lite::future::block_on;
+use gremlin::bytecode::Bytecode;
+use gremlin::machine::{Limits, Traverser};
+use gremlin::value::{Edge, GraphData, Property, Value, Vertex, VertexProperty};
+use gremlin::GremlinError;
+
+use super::coord::{self, Transport};
+use super::{owner, plan, Batch, FrontierStats, Need, Query, Reply};
+use crate::exec::{Executor, RunOptions};
+use crate::model::keys::KeySpace;
+use crate::model::kv::{Digest, Got, Kv, KvError, MemKv, WriteMode};
+use crate::model::ops::{Model, SystemClock};
+use crate::model::ModelConfig;
+
+fn bc(text: &str) -> Bytecode {
+    match gremlin::parser::parse(text, &|_: &str| None) {
+        Ok(b) => b,
+        Err(e) => panic!("{text}: {e}"),
+    }
+}
+
+/// `cores` fake cores over one store: a digest belongs to core `partition % cores`.
+struct Fake<'a> {
+    kv: &'a MemKv,
+    cores: usize,
+    me: usize,
+}
+
+impl Fake<'_> {
+    fn owner(&self, d: &Digest) -> usize {
+        d.partition() as usize % self.cores
+    }
+}
+
+/// One core's records only (so a scan lists only its own).
+struct CoreKv<'a> {
+    kv: &'a MemKv,
+    cores: usize,
+    core: usize,
+}
+
+impl Kv for CoreKv<'_> {
+    async fn get(&self, d: &Digest) -> Result<Option<Got>, KvError> {
+        self.kv.get(d).await
+    }
+    async fn put(&self, _: &Digest, _: &[u8], _: WriteMode) -> Result<u16, KvError> {
+        Err(KvError::Store("read-only".into()))
+    }
+    async fn delete(&self, _: &Digest, _: WriteMode) -> Result<bool, KvError> {
+        Err(KvError::Store("read-only".into()))
+    }
+    fn scan(&self) -> Vec<Digest> {
+        self.kv
+            .scan()
+            .into_iter()
+            .filter(|d| d.partition() as usize % self.cores == self.core)
+            .collect()
+    }
+}
+
+impl Transport for Fake<'_> {
+    fn core(&self) -> usize {
+        self.me
+    }
+    fn owner_core(&self, d: &Digest) -> usize {
+        self.owner(d)
+    }
+    async fn process(
+        &self,
+        core: usize,
+        q: &Arc<Query>,
+        batch: Batch,
+    ) -> Result<Reply, GremlinError> {
+        let cores = self.cores;
+        let kv = CoreKv {
+            kv: self.kv,
+            cores,
+            core,
+        };
+        owner::process(kv, |d| d.partition() as usize % cores == core, q, batch).await
+    }
+}
+
+/// A seeded generator (xorshift).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// A random graph: `n` vertices (labels a/b, names, ages on most), edges knows/likes with a
+/// weight, and vertex 0 a supernode.
+fn random_graph(seed: u64, n: i64, edges: usize) -> GraphData {
+    let mut r = Rng(seed | 1);
+    let mut g = GraphData::default();
+    let mut pid = 10_000i64;
+    for i in 0..n {
+        let mut props = vec![VertexProperty {
+            id: Value::Long(pid),
+            key: Arc::from("name"),
+            value: Value::String(Arc::from(format!("v{}", r.below(8)).as_str())),
+            properties: None,
+        }];
+        pid += 1;
+        if r.below(4) != 0 {
+            props.push(VertexProperty {
+                id: Value::Long(pid),
+                key: Arc::from("age"),
+                value: Value::Int(r.below(50) as i32),
+                properties: None,
+            });
+            pid += 1;
+        }
+        g.vertices.push(Vertex {
+            id: Value::Long(i),
+            label: Arc::from(if r.below(3) == 0 { "b" } else { "a" }),
+            properties: Some(props),
+        });
+    }
+    let label_of = |g: &GraphData, i: i64| -> Arc<str> {
+        g.vertices
+            .get(i as usize)
+            .map_or(Arc::from("a"), |v| v.label.clone())
+    };
+    for e in 0..edges {
+        let out = if e % 5 == 0 {
+            0
+        } else {
+            r.below(n as u64) as i64
+        };
+        let in_ = if e % 7 == 0 {
+            0
+        } else {
+            r.below(n as u64) as i64
+        };
+        g.edges.push(Edge {
+            id: Value::Long(100_000 + e as i64),
+            label: Arc::from(if r.below(2) == 0 { "knows" } else { "likes" }),
+            out_v_id: Value::Long(out),
+            out_v_label: label_of(&g, out),
+            in_v_id: Value::Long(in_),
+            in_v_label: label_of(&g, in_),
+            properties: Some(vec![Property {
+                key: Arc::from("w"),
+                value: Value::Int(r.below(10) as i32),
+            }]),
+        });
+    }
+    g
+}
+
+fn small() -> ModelConfig {
+    ModelConfig {
+        edge_cache_entries: 2,
+        pack_edges: 3,
+        index_page_entries: 2,
+        indexed_edge_keys: Vec::new(),
+    }
+}
+
+/// The traversals both paths run (all of the frontier shape).
+pub(crate) const TRAVERSALS: &[&str] = &[
+    "g.V()",
+    "g.V().count()",
+    "g.V(0)",
+    "g.V(1, 2, 2, 99999)",
+    "g.V(0).out()",
+    "g.V(0).out().count()",
+    "g.V(0).in().count()",
+    "g.V(0).both().count()",
+    "g.V(3).out('knows').values('name')",
+    "g.V(3).in('likes', 'knows').id()",
+    "g.V(0).out().out().count()",
+    "g.V(0).out().out().dedup().count()",
+    "g.V(0).both().both().dedup().count()",
+    "g.V(0).in().in().dedup()",
+    "g.V(1).out().out().label()",
+    "g.V().out().count()",
+    "g.V().both('knows').dedup().count()",
+    "g.V().hasLabel('b').out().values('age')",
+    "g.V().has('age', gt(25)).in('knows').id()",
+    "g.V().has('age').out().hasNot('age').count()",
+    "g.V().hasId(within(1, 2, 3)).both().has('name', 'v3').count()",
+    "g.V(0).outE()",
+    "g.V(0).inE('likes').count()",
+    "g.V(0).bothE().has('w', lt(5)).otherV().dedup().count()",
+    "g.V(2).outE().inV().values('name')",
+    "g.V(2).inE().outV().id()",
+    "g.V(4).bothE().bothV().count()",
+    "g.V().outE('knows').has('w', 3).inV().hasLabel('a').count()",
+    "g.V(0).out().values('name').dedup()",
+    "g.V(0).out().id().fold()",
+    "g.V().values('age').max()",
+    "g.V(0).out().out().values('age').max()",
+    "g.V().hasLabel('nope').count()",
+    "g.V(0).outE().label().dedup()",
+    "g.V(5).out().out().out().count()",
+    "g.E(100000, 100003, 100003, 5)",
+    "g.V(1i, 2i).id()",
+    "g.V(3i).out().id()",
+    "g.V(3i, 4i).hasId(3L).id()",
+    "g.E(100001, 100002).inV().values('name')",
+    "g.E(100004).otherV().out().count()",
+    "g.E(100000, 100007).has('w', gt(3)).bothV().id()",
+];
+
+/// The answer as a multiset (the frontier path does not keep the attempts executor's
+/// order, which these unordered traversals do not define): a list (from `fold`) as its
+/// sorted elements too.
+fn expand(trs: &[Traverser]) -> Vec<String> {
+    let mut v = Vec::new();
+    for t in trs {
+        let s = match &t.value {
+            Value::List(l) => {
+                let mut e: Vec<String> = l.iter().map(|x| format!("{x:?}")).collect();
+                e.sort();
+                format!("List{e:?}")
+            }
+            other => format!("{other:?}"),
+        };
+        for _ in 0..t.bulk {
+            v.push(s.clone());
+        }
+    }
+    v.sort();
+    v
+}
+
+async fn frontier_run(
+    kv: &MemKv,
+    cfg: &ModelConfig,
+    cores: usize,
+    me: usize,
+    text: &str,
+) -> Result<(Vec<Traverser>, FrontierStats), GremlinError> {
+    let b = bc(text);
+    let p = plan::plan(&b, Limits::default()).unwrap_or_else(|| panic!("{text}: no plan"));
+    let q = Arc::new(Query {
+        plan: p,
+        space: KeySpace::new("g").unwrap(),
+        model: cfg.clone(),
+        now_s: 1,
+        deadline: None,
+        traversers_max: Limits::default().traversers_max,
+    });
+    let fake = Fake { kv, cores, me };
+    coord::run(&fake, q, &b, Limits::default(), None, cores).await
+}
+
+fn loaded(cfg: &ModelConfig, g: &GraphData) -> Executor<MemKv> {
+    let model = Model::new(
+        MemKv::new(),
+        KeySpace::new("g").unwrap(),
+        cfg.clone(),
+        Box::new(SystemClock),
+    )
+    .unwrap();
+    let ex = Executor::new(model, Limits::default());
+    block_on(ex.load(g)).unwrap();
+    ex
+}
+
+#[test]
+fn answers_equal_the_attempts_executor() {
+    for (seed, cfg) in [(7u64, ModelConfig::default()), (11, small()), (12, small())] {
+        let g = random_graph(seed, 40, 160);
+        let ex = loaded(&cfg, &g);
+        for text in TRAVERSALS {
+            let want = block_on(ex.run(&bc(text), &RunOptions::default()))
+                .unwrap_or_else(|e| panic!("{text}: {e}"));
+            for cores in [1, 2, 4] {
+                let (got, _) = block_on(frontier_run(&ex.model.kv, &cfg, cores, 0, text))
+                    .unwrap_or_else(|e| panic!("{text} on {cores} cores: {e}"));
+                assert_eq!(
+                    expand(&got),
+                    expand(&want),
+                    "{text} on {cores} cores, seed {seed}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn limit_answers_a_subset_of_the_full_answer() {
+    let cfg = small();
+    let g = random_graph(5, 30, 120);
+    let ex = loaded(&cfg, &g);
+    for (limited, full, n) in [
+        ("g.V(0).out().limit(3)", "g.V(0).out()", 3usize),
+        (
+            "g.V().out().values('name').limit(7)",
+            "g.V().out().values('name')",
+            7,
+        ),
+        ("g.V().both().limit(1000)", "g.V().both()", 1000),
+    ] {
+        let all = expand(&block_on(ex.run(&bc(full), &RunOptions::default())).unwrap());
+        for cores in [1, 2, 4] {
+            let (got, _) = block_on(frontier_run(&ex.model.kv, &cfg, cores, 1 % cores, limited))
+                .unwrap_or_else(|e| panic!("{limited}: {e}"));
+            let got = expand(&got);
+            assert_eq!(got.len(), n.min(all.len()), "{limited} on {cores} cores");
+            let mut rest = all.clone();
+            for v in &got {
+                let i = rest
+                    .iter()
+                    .position(|x| x == v)
+                    .unwrap_or_else(|| panic!("{limited}: {v} not in the full answer"));
+                rest.swap_remove(i);
+            }
+        }
+    }
+}
+
+#[test]
+fn shapes_outside_the_plan_fall_back() {
+    for text in [
+        "g.V().out().path()",
+        "g.V().as('a').out().select('a')",
+        "g.V().order().by('name')",
+        "g.V().repeat(out()).times(2)",
+        "g.V().where(out())",
+        "g.addV('x')",
+        "g.V().property('a', 1)",
+        "g.withSideEffect('x', 1).V()",
+        "g.V().out().has('name', out())",
+        "g.E()",
+        "g.E(1).property('w', 1)",
+        "g.V().outV()",
+        "g.V().values('name').out()",
+        "g.inject(1)",
+        "g.V().group().by('name')",
+        "g.V().has('person', 'name', 'x')",
+        "g.V().values('age').sum()",
+    ] {
+        assert!(
+            plan::plan(&bc(text), Limits::default()).is_none(),
+            "{text} must fall back"
+        );
+    }
+    let p = plan::plan(&bc("g.V(1).out().count()"), Limits::default()).unwrap();
+    assert_eq!(p.need, Need::Bulk);
+    let p = plan::plan(&bc("g.V(1).out().dedup().count()"), Limits::default()).unwrap();
+    assert_eq!(p.need, Need::Identity);
+    let p = plan::plan(&bc("g.V(1).out().limit(2)"), Limits::default()).unwrap();
+    assert_eq!(p.stop_after, Some(2));
+}
+
+#[test]
+fn one_and_two_hop_costs_are_bounded() {
+    // Vertex 0 has many neighbours; counts need no visit to out-neighbours.
+    let cfg = ModelConfig::default();
+    let g = random_graph(3, 60, 300);
+    let ex = loaded(&cfg, &g);
+    for cores in [2usize, 4] {
+        let degree = |text: &str| -> u64 {
+            let v = block_on(ex.run(&bc(text), &RunOptions::default())).unwrap();
+            match v.first().map(|t| &t.value) {
+                Some(Value::Long(n)) => *n as u64,
+                other => panic!("{other:?}"),
+            }
+        };
+        let n1 = degree("g.V(0).out().count()");
+        let (_, s) = block_on(frontier_run(
+            &ex.model.kv,
+            &cfg,
+            cores,
+            cores - 1,
+            "g.V(0).out().count()",
+        ))
+        .unwrap();
+        // The vertex, its packs (at most one per neighbour): nothing else.
+        assert!(
+            s.reads_total() <= 1 + n1,
+            "one hop read {}",
+            s.reads_total()
+        );
+        assert!(
+            s.messages_total() <= 2 * (cores as u64 - 1),
+            "one hop sent {}",
+            s.messages_total()
+        );
+        let two = "g.V(0).out().out().dedup().count()";
+        let distinct1 = degree("g.V(0).out().dedup().count()");
+        let n2 = degree("g.V(0).out().out().count()");
+        let (_, s) = block_on(frontier_run(&ex.model.kv, &cfg, cores, 0, two)).unwrap();
+        assert!(
+            s.reads_total() <= 1 + n1 + distinct1 + n2,
+            "two hops read {}",
+            s.reads_total()
+        );
+        // Start + one round per hop, each one request and one reply per other core and batch.
+        assert!(
+            s.messages_total() <= 2 * 2 * (cores as u64 - 1),
+            "two hops sent {}",
+            s.messages_total()
+        );
+        assert!(s.rounds <= 3, "{} rounds", s.rounds);
+    }
+}
+
+#[test]
+fn profile_reports_reads_and_messages_per_step() {
+    let cfg = ModelConfig::default();
+    let g = random_graph(9, 30, 100);
+    let ex = loaded(&cfg, &g);
+    let (got, stats) = block_on(frontier_run(
+        &ex.model.kv,
+        &cfg,
+        4,
+        0,
+        "g.V(0).out().out().count().profile()",
+    ))
+    .unwrap();
+    let [t] = got.as_slice() else {
+        panic!("{got:?}")
+    };
+    let Value::Metrics(m) = &t.value else {
+        panic!("{:?}", t.value)
+    };
+    assert_eq!(m.metrics.len(), 4, "{m:?}");
+    let mut reads = 0;
+    let mut messages = 0;
+    for s in &m.metrics {
+        let get = |k: &str| {
+            s.counts
+                .iter()
+                .find(|(n, _)| &**n == k)
+                .map(|(_, v)| *v)
+                .unwrap_or_else(|| panic!("{k} missing in {s:?}"))
+        };
+        reads += get("recordsRead");
+        messages += get("crossCoreMessages");
+    }
+    assert_eq!(reads as u64, stats.reads_total());
+    assert_eq!(messages as u64, stats.messages_total());
+    assert!(reads > 0);
+}
+
+#[test]
+fn deadline_and_limits_stop_the_query() {
+    let cfg = ModelConfig::default();
+    let g = random_graph(2, 30, 200);
+    let ex = loaded(&cfg, &g);
+    let b = bc("g.V().both().both().both().count()");
+    let mut q = Query {
+        plan: plan::plan(&b, Limits::default()).unwrap(),
+        space: KeySpace::new("g").unwrap(),
+        model: cfg.clone(),
+        now_s: 1,
+        deadline: Some(std::time::Instant::now() - std::time::Duration::from_secs(1)),
+        traversers_max: 1_000_000,
+    };
+    let fake = Fake {
+        kv: &ex.model.kv,
+        cores: 2,
+        me: 0,
+    };
+    let r = block_on(coord::run(
+        &fake,
+        Arc::new(q.clone_for_test()),
+        &b,
+        Limits::default(),
+        None,
+        2,
+    ));
+    assert!(
+        matches!(r, Err(GremlinError::Runtime(ref m)) if m.contains("time limit")),
+        "{r:?}"
+    );
+    q.deadline = None;
+    let cancel = Some(std::rc::Rc::new(Cell::new(true)));
+    let r = block_on(coord::run(
+        &fake,
+        Arc::new(q.clone_for_test()),
+        &b,
+        Limits::default(),
+        cancel,
+        2,
+    ));
+    assert!(
+        matches!(r, Err(GremlinError::Runtime(ref m)) if m.contains("cancelled")),
+        "{r:?}"
+    );
+    q.traversers_max = 5;
+    let r = block_on(coord::run(
+        &fake,
+        Arc::new(q),
+        &b,
+        Limits::default(),
+        None,
+        2,
+    ));
+    assert!(
+        matches!(
+            r,
+            Err(GremlinError::LimitExceeded {
+                limit: "traversers_max",
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+}
+
+impl Query {
+    fn clone_for_test(&self) -> Query {
+        Query {
+            plan: self.plan.clone(),
+            space: self.space.clone(),
+            model: self.model.clone(),
+            now_s: self.now_s,
+            deadline: self.deadline,
+            traversers_max: self.traversers_max,
+        }
+    }
+}
+
+#[test]
+fn a_scan_larger_than_the_traverser_limit_still_counts() {
+    let cfg = ModelConfig::default();
+    let g = random_graph(4, 40, 60);
+    let ex = loaded(&cfg, &g);
+    let fake = Fake {
+        kv: &ex.model.kv,
+        cores: 2,
+        me: 0,
+    };
+    for (text, ok) in [("g.V().count()", true), ("g.V()", false)] {
+        let b = bc(text);
+        let q = Query {
+            plan: plan::plan(&b, Limits::default()).unwrap(),
+            space: KeySpace::new("g").unwrap(),
+            model: cfg.clone(),
+            now_s: 1,
+            deadline: None,
+            traversers_max: 5,
+        };
+        let r = block_on(coord::run(
+            &fake,
+            Arc::new(q),
+            &b,
+            Limits::default(),
+            None,
+            2,
+        ));
+        match r {
+            Ok((trs, _)) if ok => assert_eq!(
+                trs.first().map(|t| t.value.clone()),
+                Some(Value::Long(40)),
+                "{text}"
+            ),
+            Err(GremlinError::LimitExceeded { .. }) if !ok => {}
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,450 @@
+//! The frontier path on real cores (`engine::frontier` over `engine::runtime`): answers equal
+//! the attempts executor's on seeded random graphs on 1, 2 and 4 shards (default and tiny edge caches and packs, so
+//! supernode paths run); `profile()` reports records read and cross-core messages per step,
+//! bounded for one- and two-hop traversals; and heavy concurrent frontier traversals on 4
+//! cores with mesh capacity 1 all finish (a watchdog fails the test on a deadlock).
+
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use engine::exec::{Executor, RunOptions};
+use engine::model::ModelConfig;
+use engine::runtime::{Cluster, CoreHost, RoutedKv, RuntimeConfig};
+use glommio::{LocalExecutorBuilder, Placement};
+use gremlin::value::{Edge, GraphData, Property, Value, Vertex, VertexProperty};
+use shards::{DataDir, DirOptions, StoreConfig};
+
+/// A test that takes longer than this is taken for a deadlock.
+const WATCHDOG_S: u64 = 240;
+/// Vertices of the test graph.
+const N: i64 = 90;
+
+fn opts(shards: u32) -> DirOptions {
+    DirOptions {
+        shard_count: Some(shards),
+        shard_size_bytes: 16 << 20,
+        store: StoreConfig {
+            block_size_bytes: 256 * 1024,
+            flush_size_bytes: 64 * 1024,
+            record_size_max: 64 * 1024,
+            defrag_reserve_blocks: 2,
+            ..StoreConfig::default()
+        },
+    }
+}
+
+fn tight(model: ModelConfig) -> RuntimeConfig {
+    RuntimeConfig {
+        mesh_capacity_messages: 1,
+        inbox_tasks_max: 4,
+        remote_requests_in_flight_max: 64,
+        local_reads_concurrent_max: 4,
+        message_digests_max: 16,
+        model,
+        ..RuntimeConfig::default()
+    }
+}
+
+fn small() -> ModelConfig {
+    ModelConfig {
+        edge_cache_entries: 2,
+        pack_edges: 3,
+        index_page_entries: 2,
+        indexed_edge_keys: Vec::new(),
+    }
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("cg-frontier-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&p);
+    p
+}
+
+async fn barrier(count: &AtomicUsize, n: usize) {
+    count.fetch_add(1, Ordering::AcqRel);
+    while count.load(Ordering::Acquire) < n {
+        glommio::timer::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Starts `cores` executors on one cluster over `dir`, runs `body` on each; their results,
+/// or a panic when the watchdog fires.
+fn run_cores<T, F, Fut>(dir: &Arc<DataDir>, cores: usize, cfg: RuntimeConfig, body: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(Rc<CoreHost>, usize) -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = T> + 'static,
+{
+    let cluster = Cluster::new(dir.clone(), cores, cfg).expect("cluster");
+    let (tx, rx) = mpsc::channel();
+    let mut handles = Vec::new();
+    for core in 0..cores {
+        let cluster = cluster.clone();
+        let body = body.clone();
+        let tx = tx.clone();
+        handles.push(
+            LocalExecutorBuilder::new(Placement::Unbound)
+                .name(&format!("fr-test-{core}"))
+                .spawn(move || async move {
+                    let host = Rc::new(cluster.join(core).await.expect("join"));
+                    let out = body(host.clone(), core).await;
+                    let host = Rc::try_unwrap(host).ok().expect("host still shared");
+                    host.shutdown().await.expect("shutdown");
+                    let _ = tx.send((core, out));
+                })
+                .expect("executor"),
+        );
+    }
+    drop(cluster);
+    drop(tx);
+    let mut outs: Vec<Option<T>> = (0..cores).map(|_| None).collect();
+    for _ in 0..cores {
+        let (core, out) = rx
+            .recv_timeout(Duration::from_secs(WATCHDOG_S))
+            .expect("a core did not finish in time: deadlock or crash");
+        outs[core] = Some(out);
+    }
+    for h in handles {
+        h.join().expect("executor thread");
+    }
+    outs.into_iter().map(|o| o.expect("every core")).collect()
+}
+
+/// The test graph: vertex `i` (label a or b, a name, an age on most) has edges to
+/// `(7i+1) % N` (knows) and `(13i+5) % N` (likes); every 3rd vertex also points at vertex 0
+/// (so it is a supernode with tiny caches); then `N` seeded random edges.
+fn graph(seed: u64) -> GraphData {
+    let mut g = GraphData::default();
+    let label = |i: i64| -> Arc<str> { Arc::from(if i % 3 == 1 { "b" } else { "a" }) };
+    for i in 0..N {
+        let mut props = vec![VertexProperty {
+            id: Value::Long(1_000_000 + 2 * i),
+            key: Arc::from("name"),
+            value: Value::String(Arc::from(format!("n{}", i % 11).as_str())),
+            properties: None,
+        }];
+        if i % 4 != 0 {
+            props.push(VertexProperty {
+                id: Value::Long(1_000_001 + 2 * i),
+                key: Arc::from("age"),
+                value: Value::Int((i * 7 % 50) as i32),
+                properties: None,
+            });
+        }
+        g.vertices.push(Vertex {
+            id: Value::Long(i),
+            label: label(i),
+            properties: Some(props),
+        });
+    }
+    let mut eid = 10_000i64;
+    let mut edge = |g: &mut GraphData, out: i64, in_: i64, l: &str| {
+        g.edges.push(Edge {
+            id: Value::Long(eid),
+            label: Arc::from(l),
+            out_v_id: Value::Long(out),
+            out_v_label: label(out),
+            in_v_id: Value::Long(in_),
+            in_v_label: label(in_),
+            properties: Some(vec![Property {
+                key: Arc::from("w"),
+                value: Value::Int((eid % 10) as i32),
+            }]),
+        });
+        eid += 1;
+    };
+    for i in 0..N {
+        edge(&mut g, i, (7 * i + 1) % N, "knows");
+        edge(&mut g, i, (13 * i + 5) % N, "likes");
+        if i % 3 == 0 {
+            edge(&mut g, i, 0, "likes");
+        }
+    }
+    // Seeded random edges on top (xorshift), self-loops and parallel edges included.
+    let mut x = seed | 1;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % N as u64) as i64
+    };
+    for _ in 0..N {
+        let (a, b) = (next(), next());
+        edge(&mut g, a, b, if b % 2 == 0 { "knows" } else { "likes" });
+    }
+    g
+}
+
+const TRAVERSALS: &[&str] = &[
+    "g.V().count()",
+    "g.V(3)",
+    "g.V(0).in().count()",
+    "g.V(0).in().dedup().count()",
+    "g.V(5).out().values('name')",
+    "g.V(5).out().out().count()",
+    "g.V(5).out().out().dedup().count()",
+    "g.V(0).both().both().dedup().count()",
+    "g.V(2).in('likes').id()",
+    "g.V().hasLabel('b').out('knows').values('age')",
+    "g.V().has('age', gt(30)).in().id().dedup()",
+    "g.V().hasNot('age').both().label()",
+    "g.V(0).inE('likes').outV().count()",
+    "g.V(9).bothE().has('w', lt(5)).otherV().dedup()",
+    "g.V(4).outE().inV().values('name')",
+    "g.V().out().out().dedup().count()",
+    "g.V(1, 2, 3).out().limit(2).count()",
+    "g.E(10000, 10005, 10005, 1)",
+    "g.E(10003, 10100).inV().out().values('name')",
+    "g.E(10007).otherV().in().dedup().count()",
+];
+
+/// Runs `text`; the values (bulk expanded, sorted as text) and the frontier counters.
+async fn run(
+    g: &Executor<RoutedKv>,
+    text: &str,
+) -> (Vec<String>, Option<engine::frontier::FrontierStats>) {
+    let bc = gremlin::parser::parse(text, &|_| None).expect("parses");
+    let (r, _, fs) = g.run_with_frontier_stats(&bc, &RunOptions::default()).await;
+    let trs = r.unwrap_or_else(|e| panic!("{text}: {e}"));
+    let mut v: Vec<String> = trs
+        .iter()
+        .flat_map(|t| {
+            std::iter::repeat_n(
+                format!("{:?}", t.value),
+                usize::try_from(t.bulk).unwrap_or(0),
+            )
+        })
+        .collect();
+    v.sort();
+    (v, fs)
+}
+
+/// Loads the graph from core 0, then every core runs every traversal with the frontier path
+/// off and on; the answers must agree (each core's own query is its coordinator).
+fn equal_answers(shards: u32, cores: usize, model: ModelConfig, seed: u64) {
+    let path = temp_dir(&format!("eq-{shards}-{cores}-{}-{seed}", model.pack_edges));
+    let dir = Arc::new(DataDir::open_or_create(&path, &opts(shards)).expect("data dir"));
+    let arrived = Arc::new(AtomicUsize::new(0));
+    let outs = run_cores(&dir, cores, tight(model), move |host, core| {
+        let arrived = arrived.clone();
+        async move {
+            let g = host.executor("g").expect("g");
+            if core == 0 {
+                g.load(&graph(seed)).await.expect("load");
+            }
+            barrier(&arrived, cores).await;
+            let mut mismatches = Vec::new();
+            for text in TRAVERSALS {
+                g.set_frontier(false);
+                let (want, none) = run(&g, text).await;
+                assert!(none.is_none(), "{text}: frontier path while off");
+                g.set_frontier(true);
+                let (got, stats) = run(&g, text).await;
+                assert!(stats.is_some(), "{text}: did not take the frontier path");
+                if got != want {
+                    mismatches.push(format!("{text}: frontier {got:?} attempts {want:?}"));
+                }
+            }
+            barrier(&arrived, 2 * cores).await;
+            mismatches
+        }
+    });
+    for (core, m) in outs.into_iter().enumerate() {
+        assert!(m.is_empty(), "core {core}: {m:#?}");
+    }
+    drop(dir);
+    let _ = std::fs::remove_dir_all(&path);
+}
+
+#[test]
+fn answers_equal_on_one_shard() {
+    equal_answers(1, 1, small(), 11);
+}
+
+#[test]
+fn answers_equal_on_two_shards() {
+    equal_answers(2, 2, ModelConfig::default(), 12);
+    equal_answers(2, 2, small(), 13);
+}
+
+#[test]
+fn answers_equal_on_four_shards() {
+    equal_answers(4, 4, small(), 14);
+    equal_answers(4, 2, ModelConfig::default(), 15);
+}
+
+/// The counters of one profile() answer: (step name, records read, messages) per step.
+fn profile_counts(v: &Value) -> Vec<(String, i64, i64)> {
+    let Value::Metrics(m) = v else {
+        panic!("not metrics: {v:?}")
+    };
+    m.metrics
+        .iter()
+        .map(|s| {
+            let get = |k: &str| {
+                s.counts
+                    .iter()
+                    .find(|(n, _)| &**n == k)
+                    .map(|(_, v)| *v)
+                    .unwrap_or_else(|| panic!("{k} missing in {s:?}"))
+            };
+            (
+                s.name.to_string(),
+                get("recordsRead"),
+                get("crossCoreMessages"),
+            )
+        })
+        .collect()
+}
+
+/// One- and two-hop costs through `profile()` on 2 and 4 cores: a one-hop count reads the
+/// start vertex and its packs (at most 1 + neighbours records) and sends at most one request
+/// and one reply per other core; a two-hop distinct count adds at most one round.
+fn bounded(cores: usize) {
+    let path = temp_dir(&format!("bounds-{cores}"));
+    let dir = Arc::new(DataDir::open_or_create(&path, &opts(cores as u32)).expect("data dir"));
+    let arrived = Arc::new(AtomicUsize::new(0));
+    run_cores(
+        &dir,
+        cores,
+        tight(ModelConfig::default()),
+        move |host, core| {
+            let arrived = arrived.clone();
+            async move {
+                let g = host.executor("g").expect("g");
+                if core == 0 {
+                    g.load(&graph(1)).await.expect("load");
+                }
+                barrier(&arrived, cores).await;
+                if core == cores - 1 {
+                    let other = (cores - 1) as i64;
+                    for v in [0i64, 5, 17] {
+                        let (n1, _) = run(&g, &format!("g.V({v}).out().count()")).await;
+                        let n1: i64 = n1[0]
+                            .trim_start_matches("Long(")
+                            .trim_end_matches(')')
+                            .parse()
+                            .unwrap();
+                        let bc = gremlin::parser::parse(
+                            &format!("g.V({v}).out().count().profile()"),
+                            &|_| None,
+                        )
+                        .unwrap();
+                        let trs = g.run(&bc, &RunOptions::default()).await.unwrap();
+                        let steps = profile_counts(&trs[0].value);
+                        let reads: i64 = steps.iter().map(|s| s.1).sum();
+                        let msgs: i64 = steps.iter().map(|s| s.2).sum();
+                        assert_eq!(steps.len(), 3, "{steps:?}");
+                        assert!(
+                            reads <= 1 + n1,
+                            "one hop from {v}: {reads} reads, {steps:?}"
+                        );
+                        assert!(
+                            msgs <= 2 * other,
+                            "one hop from {v}: {msgs} messages, {steps:?}"
+                        );
+                        let (n2, _) = run(&g, &format!("g.V({v}).out().out().count()")).await;
+                        let n2: i64 = n2[0]
+                            .trim_start_matches("Long(")
+                            .trim_end_matches(')')
+                            .parse()
+                            .unwrap();
+                        let bc = gremlin::parser::parse(
+                            &format!("g.V({v}).out().out().dedup().count().profile()"),
+                            &|_| None,
+                        )
+                        .unwrap();
+                        let trs = g.run(&bc, &RunOptions::default()).await.unwrap();
+                        let steps = profile_counts(&trs[0].value);
+                        let reads: i64 = steps.iter().map(|s| s.1).sum();
+                        let msgs: i64 = steps.iter().map(|s| s.2).sum();
+                        // Start vertex, its packs, each neighbour and its packs.
+                        assert!(
+                            reads <= 1 + n1 + n1 + n2,
+                            "two hops from {v}: {reads}, {steps:?}"
+                        );
+                        assert!(
+                            msgs <= 2 * 2 * other,
+                            "two hops from {v}: {msgs}, {steps:?}"
+                        );
+                        let out_step = steps.get(1).expect("out step");
+                        assert_eq!(out_step.0, "Adj", "{steps:?}");
+                    }
+                }
+                barrier(&arrived, 2 * cores).await;
+            }
+        },
+    );
+    drop(dir);
+    let _ = std::fs::remove_dir_all(&path);
+}
+
+#[test]
+fn one_and_two_hop_costs_on_two_cores() {
+    bounded(2);
+}
+
+#[test]
+fn one_and_two_hop_costs_on_four_cores() {
+    bounded(4);
+}
+
+/// Every core runs many concurrent frontier traversals (two and three hops, scans) with
+/// mesh capacity 1 on 4 shards; all finish and agree with the attempts executor's answers
+/// computed before.
+#[test]
+fn heavy_concurrent_frontier_traversals_with_capacity_one() {
+    let cores = 4;
+    let path = temp_dir("heavy");
+    let dir = Arc::new(DataDir::open_or_create(&path, &opts(4)).expect("data dir"));
+    let arrived = Arc::new(AtomicUsize::new(0));
+    let outs = run_cores(&dir, cores, tight(small()), move |host, core| {
+        let arrived = arrived.clone();
+        async move {
+            let g = host.executor("g").expect("g");
+            if core == 0 {
+                g.load(&graph(1)).await.expect("load");
+            }
+            barrier(&arrived, cores).await;
+            let texts: Vec<String> = (0..N)
+                .filter(|i| (*i as usize) % cores == core)
+                .flat_map(|i| {
+                    [
+                        format!("g.V({i}).out().out().values('name')"),
+                        format!("g.V({i}).both().both().both().dedup().count()"),
+                        format!("g.V({i}).in().out().count()"),
+                    ]
+                })
+                .chain(["g.V().both().both().count()".to_string()])
+                .collect();
+            g.set_frontier(false);
+            let mut want = Vec::new();
+            for t in &texts {
+                want.push(run(&g, t).await.0);
+            }
+            barrier(&arrived, 2 * cores).await;
+            g.set_frontier(true);
+            let mut tasks = Vec::new();
+            for t in texts.clone() {
+                let g = g.clone();
+                tasks.push(glommio::spawn_local(async move { run(&g, &t).await }));
+            }
+            let mut bad = Vec::new();
+            for ((t, task), w) in texts.iter().zip(tasks).zip(want) {
+                let (got, stats) = task.await;
+                if stats.is_none() || got != w {
+                    bad.push(t.clone());
+                }
+            }
+            barrier(&arrived, 3 * cores).await;
+            bad
+        }
+    });
+    for (core, bad) in outs.into_iter().enumerate() {
+        assert!(bad.is_empty(), "core {core}: {bad:?}");
+    }
+    drop(dir);
+    let _ = std::fs::remove_dir_all(&path);
+}
