@@ -41,11 +41,11 @@ use shards::DataDir;
 use crate::load::csv::{
     self, Cardinality, EdgeRow, FileKind, FilePlan, Limits, Row, RowError, VertexRow,
 };
-use crate::model::bulk::{BulkEdge, NewEntry, VertexLoad};
+use crate::model::bulk::{plan_packs, BulkEdge, NewEntry, PackPlan, VertexLoad};
 use crate::model::keys::{Dir, ElementId, IntWidth, KeySpace};
 use crate::model::kv::Digest;
 use crate::model::ops::{Model, SystemClock};
-use crate::model::records::EdgeLocator;
+use crate::model::records::{earliest_void, EdgeLocator, PackEdge, VertexRecord};
 use crate::model::{ModelConfig, ModelError};
 use crate::runtime::{oneshot, Cluster, CoreHost, RoutedKv, RuntimeConfig};
 
@@ -57,11 +57,19 @@ pub const BATCH_ROWS_MAX: usize = 1 << 16;
 pub const LOAD_CHANNEL_BATCHES: usize = 8;
 /// Default edges one core's edge writer gathers before it writes (so that a vertex's packs
 /// and record are written once per many of its edges, not once per edge).
-pub const WRITER_BUFFER_EDGES_DEFAULT: usize = 1 << 20;
+pub const WRITER_BUFFER_EDGES_DEFAULT: usize = 8 << 20;
 /// Largest edge-writer buffer.
-pub const WRITER_BUFFER_EDGES_MAX: usize = 16 << 20;
+pub const WRITER_BUFFER_EDGES_MAX: usize = 64 << 20;
 /// Batches queued for one core's edge writer.
 pub const WRITER_QUEUE_BATCHES: usize = 16;
+/// Default memory budget of resident vertex records (all cores together): the vertices this
+/// load creates keep their record (edge cache, pack state) in memory for the whole edge
+/// phase and are written once at its end, instead of read and written per batch.
+pub const RESIDENT_BYTES_DEFAULT: usize = 4 << 30;
+/// Estimated memory of one resident record besides its encoded size.
+const RESIDENT_RECORD_BYTES: usize = 256;
+/// Estimated memory of one adjacency entry in a resident record.
+const RESIDENT_ENTRY_BYTES: usize = 96;
 /// Files smaller than this are read by one core whole.
 pub const SPLIT_BYTES_MIN: u64 = 8 << 20;
 /// Vertex labels remembered per core for the in-vertex check (then read from the store).
@@ -163,6 +171,9 @@ pub struct LoadOptions {
     pub batch_rows: usize,
     /// Edges each core's edge writer gathers before writing them grouped per out vertex.
     pub writer_buffer_edges: usize,
+    /// Bytes (estimated) of vertex records all cores together keep in memory for the edge
+    /// phase (see [`RESIDENT_BYTES_DEFAULT`]); 0 keeps none (every update reads the store).
+    pub resident_bytes: usize,
     /// CSV reader limits.
     pub limits: Limits,
     /// Print a progress line every [`PROGRESS_MS`] (tracing, info level).
@@ -180,6 +191,7 @@ impl Default for LoadOptions {
             errors_max: ERRORS_MAX_DEFAULT,
             batch_rows: BATCH_ROWS_DEFAULT,
             writer_buffer_edges: WRITER_BUFFER_EDGES_DEFAULT,
+            resident_bytes: RESIDENT_BYTES_DEFAULT,
             limits: Limits::default(),
             progress: true,
         }
@@ -352,6 +364,18 @@ type Meshes = (
     MeshBuilder<M3, Full>,
 );
 
+/// A vertex this load created, kept in memory through the edge phase (the offline loader
+/// owns the data directory: nothing else writes the record).
+struct Resident {
+    rec: VertexRecord,
+    /// Generation of the stored record.
+    generation: u16,
+    /// Edges this load wrote into `rec.open_pack` (0: that pack was never written).
+    open_used: usize,
+    /// The record in memory differs from the stored one.
+    dirty: bool,
+}
+
 /// Vertex id -> (label, void time), for the in-vertex check.
 type LabelCache = HashMap<Arc<str>, (Arc<str>, u32)>;
 
@@ -440,6 +464,12 @@ struct CoreLoad {
     labels: RefCell<LabelCache>,
     run_vertices: RefCell<HashSet<Arc<str>>>,
     run_edges: RefCell<HashSet<Digest>>,
+    /// Resident vertex records of this core's vertices (see [`Resident`]); an entry is
+    /// taken out only under the vertex's key lock.
+    residents: RefCell<HashMap<Arc<str>, Resident>>,
+    /// Estimated bytes of `residents`, against `resident_max_bytes`.
+    resident_bytes: std::cell::Cell<usize>,
+    resident_max_bytes: usize,
     /// The edge writer's queue; taken (closed) when every batch is queued.
     writer_tx: RefCell<Option<Rc<local_channel::LocalSender<Vec<EdgeMsg>>>>>,
 }
@@ -532,8 +562,8 @@ impl CoreLoad {
             }
         }
         let id = vertex_id(&r.id);
-        match self.model.load_vertex(id, r.label.clone(), props).await {
-            Ok(found) => {
+        match self.model.load_vertex_record(id, r.label.clone(), props).await {
+            Ok((found, written)) => {
                 let dup = {
                     let mut run = self.run_vertices.borrow_mut();
                     if run.len() < RUN_IDS_MAX {
@@ -556,6 +586,9 @@ impl CoreLoad {
                     if labels.len() < LABEL_CACHE_ENTRIES_MAX {
                         labels.insert(r.id.clone(), (r.label.clone(), 0));
                     }
+                }
+                if let Some((rec, generation)) = written {
+                    self.admit(&r.id, rec, generation);
                 }
                 match found {
                     VertexLoad::Created => &sh.counters.vertices_created,
@@ -582,6 +615,187 @@ impl CoreLoad {
             }
             Err(e) => Err(format!("{}:{}: {e}", r.file, r.line)),
         }
+    }
+
+    // ----- resident records -----
+
+    /// Keeps a record this load just wrote in memory, within the budget.
+    fn admit(&self, id: &Arc<str>, rec: VertexRecord, generation: u16) {
+        let bytes = RESIDENT_RECORD_BYTES
+            + rec.props.len() * RESIDENT_ENTRY_BYTES
+            + rec.cache.len() * RESIDENT_ENTRY_BYTES;
+        let total = self.resident_bytes.get().saturating_add(bytes);
+        if total > self.resident_max_bytes {
+            return;
+        }
+        self.resident_bytes.set(total);
+        self.residents.borrow_mut().insert(
+            id.clone(),
+            Resident {
+                rec,
+                generation,
+                open_used: 0,
+                dirty: false,
+            },
+        );
+    }
+
+    /// Whether vertex `id` is resident and the budget allows `entries` more entries for
+    /// it (charging them).
+    fn resident_room(&self, id: &Arc<str>, entries: usize) -> bool {
+        if !self.residents.borrow().contains_key(id) {
+            return false;
+        }
+        let total = self
+            .resident_bytes
+            .get()
+            .saturating_add(entries * RESIDENT_ENTRY_BYTES);
+        if total > self.resident_max_bytes {
+            return false;
+        }
+        self.resident_bytes.set(total);
+        true
+    }
+
+    /// Writes vertex `id`'s resident record if it changed and forgets it: from now on its
+    /// updates read and write the store. The caller holds the vertex's key lock.
+    async fn write_out(&self, id: &Arc<str>, vd: &Digest) -> Result<(), String> {
+        use crate::model::kv::{Kv, WriteMode};
+        let Some(r) = self.residents.borrow_mut().remove(id) else {
+            return Ok(());
+        };
+        if r.dirty {
+            let bytes = r.rec.encode().map_err(store_err)?;
+            self.model
+                .kv
+                .put(vd, &bytes, WriteMode::ExpectGeneration(r.generation))
+                .await
+                .map_err(|e| format!("vertex {id:?}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// [`CoreLoad::write_out`] under the vertex's key lock.
+    async fn evict(&self, id: &Arc<str>) -> Result<(), String> {
+        if !self.residents.borrow().contains_key(id) {
+            return Ok(());
+        }
+        let vd = self.model.space.vertex_digest(&vertex_id(id));
+        let _g = self.model.locks().lock(vd).await.ok_or("key lock queue full")?;
+        self.write_out(id, &vd).await
+    }
+
+    /// Writes every changed resident record (the end of the edge phase).
+    async fn write_residents(&self) -> Result<(), String> {
+        let ids: Vec<Arc<str>> = self.residents.borrow().keys().cloned().collect();
+        for r in in_lanes(ids, |id| async move { self.evict(&id).await }).await {
+            r?;
+        }
+        Ok(())
+    }
+
+    /// Adds `entries` to resident vertex `id` in memory (index pages are written when it
+    /// becomes a supernode). `Ok(false)`: not resident (any more); the caller uses the
+    /// store path.
+    async fn resident_entries(
+        &self,
+        id: &Arc<str>,
+        entries: &mut Vec<NewEntry>,
+    ) -> Result<bool, String> {
+        if !self.resident_room(id, entries.len()) {
+            self.evict(id).await?;
+            return Ok(false);
+        }
+        let vd = self.model.space.vertex_digest(&vertex_id(id));
+        let _g = self.model.locks().lock(vd).await.ok_or("key lock queue full")?;
+        let Some(mut r) = self.residents.borrow_mut().remove(id) else {
+            return Ok(false);
+        };
+        let res = self
+            .model
+            .add_entries_to(&mut r.rec, std::mem::take(entries))
+            .await;
+        r.dirty = true;
+        self.residents.borrow_mut().insert(id.clone(), r);
+        res.map_err(|e| format!("entries of vertex {id:?}: {e}"))?;
+        Ok(true)
+    }
+
+    /// Writes the new out-edges of resident vertex `from` (`(edge, pack number)`, claimed):
+    /// new packs whole without a read, then the entries and pack state in memory.
+    /// `Ok(Some(edges))`: not resident; the caller uses the store path.
+    #[allow(clippy::type_complexity)]
+    async fn resident_out(
+        &self,
+        from: &Arc<str>,
+        edges: Vec<(BulkEdge, u32)>,
+    ) -> Result<Option<Vec<(BulkEdge, u32)>>, String> {
+        if !self.resident_room(from, edges.len()) {
+            self.evict(from).await?;
+            return Ok(Some(edges));
+        }
+        let out = vertex_id(from);
+        let vd = self.model.space.vertex_digest(&out);
+        let _g = self.model.locks().lock(vd).await.ok_or("key lock queue full")?;
+        let Some(mut r) = self.residents.borrow_mut().remove(from) else {
+            return Ok(Some(edges));
+        };
+        let res = self.resident_out_locked(&mut r, &vd, edges).await;
+        r.dirty = true;
+        self.residents.borrow_mut().insert(from.clone(), r);
+        res.map_err(|e| format!("out-edges of vertex {from:?}: {e}"))?;
+        Ok(None)
+    }
+
+    async fn resident_out_locked(
+        &self,
+        r: &mut Resident,
+        vd: &Digest,
+        edges: Vec<(BulkEdge, u32)>,
+    ) -> Result<(), ModelError> {
+        let mut by_pack: Vec<(u32, Vec<PackEdge>)> = Vec::new();
+        let mut entries = Vec::with_capacity(edges.len());
+        for (e, p) in edges {
+            let pe = PackEdge {
+                void_time_s: earliest_void(&[r.rec.void_time_s, e.in_void_s]),
+                in_label: e.in_label,
+                id: e.id,
+                label: e.label,
+                in_id: e.in_id,
+                props: e.props,
+            };
+            entries.push(NewEntry {
+                dir: Dir::Out,
+                label: pe.label.clone(),
+                edge: pe.id.clone(),
+                other: pe.in_id.clone(),
+                pack_no: p,
+                props: pe.props.clone(),
+            });
+            match by_pack.last_mut() {
+                Some((q, list)) if *q == p => list.push(pe),
+                _ => match by_pack.iter_mut().find(|(q, _)| *q == p) {
+                    Some((_, list)) => list.push(pe),
+                    None => by_pack.push((p, vec![pe])),
+                },
+            }
+        }
+        for (p, list) in by_pack {
+            let n = list.len();
+            // The open pack holds earlier edges of this load unless it was never written.
+            let fresh = !(p == r.rec.open_pack && r.open_used > 0);
+            self.model
+                .write_pack(vd, &r.rec.id, &r.rec.label, p, list, fresh)
+                .await?;
+            if p == r.rec.open_pack {
+                r.open_used += n;
+            } else if p > r.rec.open_pack {
+                r.rec.open_pack = p;
+                r.open_used = n;
+            }
+            r.rec.next_pack = r.rec.next_pack.max(p.saturating_add(1));
+        }
+        self.model.add_entries_to(&mut r.rec, entries).await
     }
 
     /// On the in vertex's owner: checks the in vertex, adds its label, forwards each edge to
@@ -656,15 +870,24 @@ impl CoreLoad {
             }
         }
         // Plan packs; collect claims per edge-id owner.
-        let mut planned: Vec<(ElementId, Vec<(EdgeMsg, u32)>)> = Vec::new();
+        let mut planned: Vec<(Arc<str>, ElementId, Vec<(EdgeMsg, u32)>)> = Vec::new();
         let mut claims: Vec<Vec<(usize, usize, Claim)>> =
             (0..self.cores).map(|_| Vec::new()).collect();
         let sizes: Vec<(Arc<str>, usize)> = order
             .iter()
             .map(|f| (f.clone(), groups.get(f).map_or(0, Vec::len)))
             .collect();
+        let per = self.model.cfg.pack_edges;
         let plans = in_lanes(sizes, |(from, n)| async move {
-            self.model.plan_out_edges(&vertex_id(&from), n).await
+            let planned = self.residents.borrow().get(&from).map(|r| PackPlan {
+                pack_nos: plan_packs(r.rec.open_pack, r.open_used, r.rec.next_pack, per, n),
+                label: r.rec.label.clone(),
+                void_time_s: r.rec.void_time_s,
+            });
+            match planned {
+                Some(p) => Ok(Some(p)),
+                None => self.model.plan_out_edges(&vertex_id(&from), n).await,
+            }
         })
         .await;
         for (from, plan) in order.into_iter().zip(plans) {
@@ -704,12 +927,12 @@ impl CoreLoad {
                 }
                 with.push((e, p));
             }
-            planned.push((out, with));
+            planned.push((from, out, with));
         }
         // Claim every id (all owners at once).
         let mut results: Vec<Vec<Option<Claimed>>> = planned
             .iter()
-            .map(|(_, l)| l.iter().map(|_| None).collect())
+            .map(|(_, _, l)| l.iter().map(|_| None).collect())
             .collect();
         let mut waits = Vec::new();
         for (c, list) in claims.into_iter().enumerate() {
@@ -746,7 +969,7 @@ impl CoreLoad {
         let mut ins: Vec<Vec<(ElementId, NewEntry, bool)>> =
             (0..self.cores).map(|_| Vec::new()).collect();
         let mut writes = Vec::new();
-        for ((out, list), res) in planned.into_iter().zip(results) {
+        for ((from, out, list), res) in planned.into_iter().zip(results) {
             let mut new = Vec::new();
             let mut present = Vec::new();
             for ((e, p), r) in list.into_iter().zip(res) {
@@ -795,15 +1018,28 @@ impl CoreLoad {
             if new.is_empty() && present.is_empty() {
                 continue;
             }
-            writes.push((out, new, present));
+            writes.push((from, out, new, present));
         }
         // Distinct out vertices: written concurrently (each vertex record under its lock).
-        for r in in_lanes(writes, |(out, new, present)| async move {
-            self.model.bulk_add_out_edges(&out, new, present).await
+        for r in in_lanes(writes, |(from, out, new, present)| async move {
+            let new = if present.is_empty() {
+                match self.resident_out(&from, new).await? {
+                    None => return Ok(()),
+                    Some(new) => new,
+                }
+            } else {
+                // Edges a rerun found: the store path checks the entries it has.
+                self.evict(&from).await?;
+                new
+            };
+            self.model
+                .bulk_add_out_edges(&out, new, present)
+                .await
+                .map_err(store_err)
         })
         .await
         {
-            r.map_err(store_err)?;
+            r?;
         }
         for (c, list) in ins.into_iter().enumerate() {
             if list.is_empty() {
@@ -920,7 +1156,14 @@ impl CoreLoad {
             .into_iter()
             .filter_map(|k| groups.remove(&k).map(|g| (k, g)))
             .collect();
-        for r in in_lanes(items, |(k, entries)| async move {
+        for r in in_lanes(items, |(k, mut entries)| async move {
+            if let ElementId::Str(id) = &k.0 {
+                if k.1 {
+                    self.evict(id).await?;
+                } else if self.resident_entries(id, &mut entries).await? {
+                    return Ok(());
+                }
+            }
             self.model
                 .bulk_add_entries(&k.0, entries, k.1)
                 .await
@@ -1190,6 +1433,9 @@ async fn run_core(shared: Arc<Shared>, host: &CoreHost) -> Result<(), String> {
         labels: RefCell::new(HashMap::new()),
         run_vertices: RefCell::new(HashSet::new()),
         run_edges: RefCell::new(HashSet::new()),
+        residents: RefCell::new(HashMap::new()),
+        resident_bytes: std::cell::Cell::new(0),
+        resident_max_bytes: shared.opts.resident_bytes / cores.max(1),
         writer_tx: RefCell::new(Some(Rc::new(writer_tx))),
     });
     let first_error: Rc<RefCell<Option<String>>> = Rc::new(RefCell::new(None));
@@ -1337,6 +1583,10 @@ async fn run_core(shared: Arc<Shared>, host: &CoreHost) -> Result<(), String> {
     }
     for t in t3 {
         t.await;
+    }
+    // Every entry of this core's vertices is in: write the resident records once.
+    if let Err(e) = me.write_residents().await {
+        fail(e);
     }
     let e = first_error.borrow_mut().take();
     match e {
