@@ -47,7 +47,7 @@ use crate::model::kv::Digest;
 use crate::model::ops::{Model, SystemClock};
 use crate::model::records::{earliest_void, EdgeLocator, PackEdge, VertexRecord};
 use crate::model::{ModelConfig, ModelError};
-use crate::runtime::{oneshot, Cluster, CoreHost, RoutedKv, RuntimeConfig};
+use crate::runtime::{oneshot, Cluster, RoutedKv, RuntimeConfig};
 
 /// Default rows per batch sent from one core to another.
 pub const BATCH_ROWS_DEFAULT: usize = 2048;
@@ -380,7 +380,7 @@ struct Resident {
 type LabelCache = HashMap<Arc<str>, (Arc<str>, u32)>;
 
 /// Everything the cores share.
-struct Shared {
+pub(crate) struct Shared {
     input: PathBuf,
     opts: LoadOptions,
     plans: Vec<FilePlan>,
@@ -395,6 +395,8 @@ struct Shared {
     vertices_done: AtomicUsize,
     vertex_phase_end: Mutex<Option<Instant>>,
     total_bytes: u64,
+    /// When the load was planned.
+    pub(crate) started: Instant,
 }
 
 // The mesh builders keep an `Rc` inside: they are cloned on the planning thread only and each
@@ -562,7 +564,11 @@ impl CoreLoad {
             }
         }
         let id = vertex_id(&r.id);
-        match self.model.load_vertex_record(id, r.label.clone(), props).await {
+        match self
+            .model
+            .load_vertex_record(id, r.label.clone(), props)
+            .await
+        {
             Ok((found, written)) => {
                 let dup = {
                     let mut run = self.run_vertices.borrow_mut();
@@ -681,7 +687,12 @@ impl CoreLoad {
             return Ok(());
         }
         let vd = self.model.space.vertex_digest(&vertex_id(id));
-        let _g = self.model.locks().lock(vd).await.ok_or("key lock queue full")?;
+        let _g = self
+            .model
+            .locks()
+            .lock(vd)
+            .await
+            .ok_or("key lock queue full")?;
         self.write_out(id, &vd).await
     }
 
@@ -707,7 +718,12 @@ impl CoreLoad {
             return Ok(false);
         }
         let vd = self.model.space.vertex_digest(&vertex_id(id));
-        let _g = self.model.locks().lock(vd).await.ok_or("key lock queue full")?;
+        let _g = self
+            .model
+            .locks()
+            .lock(vd)
+            .await
+            .ok_or("key lock queue full")?;
         let Some(mut r) = self.residents.borrow_mut().remove(id) else {
             return Ok(false);
         };
@@ -736,7 +752,12 @@ impl CoreLoad {
         }
         let out = vertex_id(from);
         let vd = self.model.space.vertex_digest(&out);
-        let _g = self.model.locks().lock(vd).await.ok_or("key lock queue full")?;
+        let _g = self
+            .model
+            .locks()
+            .lock(vd)
+            .await
+            .ok_or("key lock queue full")?;
         let Some(mut r) = self.residents.borrow_mut().remove(from) else {
             return Ok(Some(edges));
         };
@@ -1387,10 +1408,14 @@ async fn wait_for(count: &AtomicUsize, n: usize) {
     }
 }
 
-/// The load on one core, from joining the meshes to the end of the edge phase.
-async fn run_core(shared: Arc<Shared>, host: &CoreHost) -> Result<(), String> {
-    let core = host.core();
-    let cores = host.cluster().cores();
+/// The load on one core (`core` of `cores`, writing through `kv`), from joining the meshes
+/// to the end of the edge phase (not flushed).
+pub(crate) async fn run_core(
+    shared: Arc<Shared>,
+    core: usize,
+    cores: usize,
+    kv: RoutedKv,
+) -> Result<(), String> {
     let (b1, b2, b3) = lock(&shared.meshes)
         .get_mut(core)
         .and_then(Option::take)
@@ -1409,7 +1434,6 @@ async fn run_core(shared: Arc<Shared>, host: &CoreHost) -> Result<(), String> {
         glommio::timer::sleep(Duration::from_millis(POLL_MS)).await;
     };
     let space = KeySpace::new(&shared.opts.graph).map_err(store_err)?;
-    let kv = host.kv();
     let model = Model::new(
         RetryKv { inner: kv.clone() },
         space,
@@ -1643,15 +1667,8 @@ fn plan(
     Ok((plans, work, total))
 }
 
-/// Loads the Gremlin load CSV directory `input` into `dir` with `opts.cores` executors and
-/// returns the summary once every shard is flushed to the device. Rejected rows are in the
-/// summary and the error file; an `Err` means the load itself could not run.
-pub fn run_load(
-    dir: Arc<DataDir>,
-    input: &Path,
-    opts: LoadOptions,
-) -> Result<LoadSummary, LoadError> {
-    let started = Instant::now();
+/// Plans a load of `input` and builds what its cores share; also the number of files.
+pub(crate) fn prepare(input: &Path, opts: LoadOptions) -> Result<(Arc<Shared>, usize), LoadError> {
     let cores = opts.cores.max(1);
     KeySpace::new(&opts.graph).map_err(|e| LoadError::Setup(e.to_string()))?;
     let mut header_errors = Vec::new();
@@ -1668,7 +1685,7 @@ pub fn run_load(
     let files = plans.len() + header_errors.len();
     let shared = Arc::new(Shared {
         input: input.to_path_buf(),
-        opts: opts.clone(),
+        opts,
         plans,
         work,
         meshes: Mutex::new(meshes),
@@ -1684,10 +1701,62 @@ pub fn run_load(
         vertices_done: AtomicUsize::new(0),
         vertex_phase_end: Mutex::new(None),
         total_bytes,
+        started: Instant::now(),
     });
     for e in &header_errors {
         shared.row_error(e);
     }
+    Ok((shared, files))
+}
+
+/// The summary of a load whose cores all finished (flushes the error file).
+pub(crate) fn summarize(shared: &Shared, files: usize) -> Result<LoadSummary, LoadError> {
+    let mut summary = LoadSummary {
+        files,
+        bytes: shared.total_bytes,
+        ..LoadSummary::default()
+    };
+    let c = &shared.counters;
+    summary.vertex_rows = c.vertex_rows.load(Ordering::Acquire);
+    summary.edge_rows = c.edge_rows.load(Ordering::Acquire);
+    summary.vertices_created = c.vertices_created.load(Ordering::Acquire);
+    summary.vertices_present = c.vertices_present.load(Ordering::Acquire);
+    summary.edges_created = c.edges_created.load(Ordering::Acquire);
+    summary.edges_present = c.edges_present.load(Ordering::Acquire);
+    summary.errors_total = c.errors.load(Ordering::Acquire);
+    {
+        let mut s = lock(&shared.sink);
+        summary.errors = s.by_kind.clone();
+        if let Err(e) = s.out.flush() {
+            s.write_failed.get_or_insert(e.to_string());
+        }
+        if let Some(e) = &s.write_failed {
+            return Err(LoadError::Setup(format!(
+                "writing {}: {e}",
+                shared.opts.errors_path.display()
+            )));
+        }
+    }
+    summary.stopped = lock(&shared.stopped).clone();
+    let started = shared.started;
+    summary.elapsed_ms = started.elapsed().as_millis() as u64;
+    let vend = lock(&shared.vertex_phase_end).unwrap_or(started);
+    summary.vertex_phase_ms = vend.duration_since(started).as_millis() as u64;
+    summary.edge_phase_ms = vend.elapsed().as_millis() as u64;
+    Ok(summary)
+}
+
+/// Loads the Gremlin load CSV directory `input` into `dir` with `opts.cores` executors and
+/// returns the summary once every shard is flushed to the device. Rejected rows are in the
+/// summary and the error file; an `Err` means the load itself could not run.
+pub fn run_load(
+    dir: Arc<DataDir>,
+    input: &Path,
+    opts: LoadOptions,
+) -> Result<LoadSummary, LoadError> {
+    let cores = opts.cores.max(1);
+    let (shared, files) = prepare(input, opts.clone())?;
+    let started = shared.started;
     let runtime = RuntimeConfig {
         graphs: vec![opts.graph.clone()],
         model: opts.model.clone(),
@@ -1709,7 +1778,7 @@ pub fn run_load(
             .spawn(move || async move {
                 let r = async {
                     let host = cluster.join(core).await.map_err(store_err)?;
-                    let r = run_core(shared, &host).await;
+                    let r = run_core(shared, core, cores, host.kv()).await;
                     let flushed = host.shutdown().await.map_err(store_err);
                     r.and(flushed.map(|_| ()))
                 }
@@ -1751,40 +1820,49 @@ pub fn run_load(
             first_err.get_or_insert("a load executor panicked".into());
         }
     }
-    let mut summary = LoadSummary {
-        files,
-        bytes: shared.total_bytes,
-        ..LoadSummary::default()
-    };
-    let c = &shared.counters;
-    summary.vertex_rows = c.vertex_rows.load(Ordering::Acquire);
-    summary.edge_rows = c.edge_rows.load(Ordering::Acquire);
-    summary.vertices_created = c.vertices_created.load(Ordering::Acquire);
-    summary.vertices_present = c.vertices_present.load(Ordering::Acquire);
-    summary.edges_created = c.edges_created.load(Ordering::Acquire);
-    summary.edges_present = c.edges_present.load(Ordering::Acquire);
-    summary.errors_total = c.errors.load(Ordering::Acquire);
-    {
-        let mut s = lock(&shared.sink);
-        summary.errors = s.by_kind.clone();
-        if let Err(e) = s.out.flush() {
-            s.write_failed.get_or_insert(e.to_string());
-        }
-        if let Some(e) = &s.write_failed {
-            return Err(LoadError::Setup(format!(
-                "writing {}: {e}",
-                opts.errors_path.display()
-            )));
-        }
-    }
-    summary.stopped = lock(&shared.stopped).clone();
-    summary.elapsed_ms = started.elapsed().as_millis() as u64;
-    let vend = lock(&shared.vertex_phase_end).unwrap_or(started);
-    summary.vertex_phase_ms = vend.duration_since(started).as_millis() as u64;
-    summary.edge_phase_ms = vend.elapsed().as_millis() as u64;
+    let summary = summarize(&shared, files)?;
     match first_err {
         Some(e) => Err(LoadError::Store(e)),
         None => Ok(summary),
+    }
+}
+
+/// A load's counters so far.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LoadProgress {
+    /// Rows read (vertices and edges).
+    pub rows: u64,
+    pub vertices_written: u64,
+    pub edges_written: u64,
+    pub rejected: u64,
+    /// Rows read per second since the start.
+    pub rows_per_s: f64,
+    /// Share of the input bytes read, 0 to 1.
+    pub done_fraction: f64,
+    /// Seconds left at the rate so far (`None` before the first bytes).
+    pub eta_s: Option<f64>,
+}
+
+impl Shared {
+    /// The counters so far.
+    pub(crate) fn progress(&self) -> LoadProgress {
+        let c = &self.counters;
+        let rows = c.vertex_rows.load(Ordering::Relaxed) + c.edge_rows.load(Ordering::Relaxed);
+        let secs = self.started.elapsed().as_secs_f64().max(1e-3);
+        let done = c.bytes_done.load(Ordering::Relaxed);
+        let byte_rate = done as f64 / secs;
+        LoadProgress {
+            rows,
+            vertices_written: c.vertices_created.load(Ordering::Relaxed)
+                + c.vertices_present.load(Ordering::Relaxed),
+            edges_written: c.edges_created.load(Ordering::Relaxed)
+                + c.edges_present.load(Ordering::Relaxed),
+            rejected: c.errors.load(Ordering::Relaxed),
+            rows_per_s: rows as f64 / secs,
+            done_fraction: done as f64 / self.total_bytes.max(1) as f64,
+            eta_s: (byte_rate > 0.0)
+                .then(|| self.total_bytes.saturating_sub(done) as f64 / byte_rate),
+        }
     }
 }
 

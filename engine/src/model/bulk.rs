@@ -69,7 +69,13 @@ pub const PACK_PROBES_MAX: usize = 64;
 /// Pack numbers of `n` new out-edges of a vertex whose open pack `open_pack` holds
 /// `open_used` edges and whose next unused pack is `next_pack`, `per` edges per pack: the
 /// rest of the open pack, then new packs.
-pub fn plan_packs(open_pack: u32, open_used: usize, next_pack: u32, per: usize, n: usize) -> Vec<u32> {
+pub fn plan_packs(
+    open_pack: u32,
+    open_used: usize,
+    next_pack: u32,
+    per: usize,
+    n: usize,
+) -> Vec<u32> {
     let per = per.max(1);
     let mut pack_nos = Vec::with_capacity(n);
     let (mut p, mut used) = if open_used < per {

@@ -37,6 +37,7 @@ use crate::exec::Executor;
 use crate::model::keys::KeySpace;
 use crate::model::ops::{Model, SystemClock};
 use crate::model::ModelConfig;
+use gremlin::machine::services::ServiceRegistry;
 
 use routed::{Local, Msg};
 pub use routed::{RouteStats, RoutedKv};
@@ -214,6 +215,8 @@ struct Inner {
     stats: Mutex<BTreeMap<u32, ShardStats>>,
     /// Failures of `CoreHost::shutdown` (a shard not flushed), for the process's exit status.
     shutdown_errors: Mutex<Vec<String>>,
+    /// Services `call()` reaches on every graph (see [`Cluster::set_services`]).
+    services: Mutex<Option<Arc<ServiceRegistry>>>,
 }
 
 /// The runtime shared by every core: `Send + Sync + Clone`. Build one per process start;
@@ -249,8 +252,15 @@ impl Cluster {
                 failure: Mutex::new(None),
                 stats: Mutex::new(BTreeMap::new()),
                 shutdown_errors: Mutex::new(Vec::new()),
+                services: Mutex::new(None),
             }),
         })
+    }
+
+    /// Sets the services `call()` reaches on every graph of the cores that join after this
+    /// (call it before starting the cores).
+    pub fn set_services(&self, services: Arc<ServiceRegistry>) {
+        *lock(&self.inner.services) = Some(services);
     }
 
     /// Number of cores.
@@ -435,10 +445,9 @@ impl Cluster {
             )
             .map_err(|e| RuntimeError::Config(e.to_string()))?
             .with_core(u16::try_from(core).unwrap_or(u16::MAX));
-            graphs.push((
-                name.clone(),
-                Rc::new(Executor::new(model, local.cfg.limits)),
-            ));
+            let mut exec = Executor::new(model, local.cfg.limits);
+            exec.services = lock(&self.inner.services).clone();
+            graphs.push((name.clone(), Rc::new(exec)));
         }
         let publish_stop = Rc::new(Cell::new(false));
         let publisher = {
