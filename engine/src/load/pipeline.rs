@@ -36,6 +36,7 @@ use glommio::channels::local_channel;
 use glommio::sync::Semaphore;
 use glommio::{LocalExecutorBuilder, Placement};
 use gremlin::value::{Property, Value};
+use shards::index::BuildDigestHasher;
 use shards::DataDir;
 
 use crate::load::csv::{
@@ -295,10 +296,14 @@ struct EdgeMsg {
     /// Filled by the in vertex's owner.
     in_label: Arc<str>,
     in_void_s: u32,
+    /// Digests of the in and out vertices' records (computed once, where first needed).
+    to_d: Digest,
+    from_d: Digest,
 }
 
 enum M1 {
-    Vertices(Vec<VertexRow>),
+    /// Vertex rows with their record digests.
+    Vertices(Vec<(Digest, VertexRow)>),
     Edges(Vec<EdgeMsg>),
     /// The sender has sent all its rows of this phase.
     Done,
@@ -311,6 +316,8 @@ enum M2 {
 
 /// A claim of an edge id: the locator to write create-only.
 struct Claim {
+    /// The locator's digest.
+    digest: Digest,
     edge: ElementId,
     out: ElementId,
     pack_no: u32,
@@ -334,9 +341,20 @@ enum Claimed {
 enum M3 {
     Claims(Vec<Claim>, oneshot::Sender<Vec<Claimed>>),
     /// In entries: (in vertex, entry, ensure), plus the rows for error reports.
-    InEntries(Vec<(ElementId, NewEntry, bool)>),
+    InEntries(Vec<InEntry>),
     Done,
 }
+
+/// An in entry for the in vertex's owner: (record digest, vertex, entry, ensure: add only
+/// if missing).
+type InEntry = (Digest, ElementId, NewEntry, bool);
+
+/// Placeholder digest before the real one is computed.
+const NO_DIGEST: Digest = Digest([0; shards::digest::DIGEST_SIZE_BYTES]);
+
+/// Maps keyed by record digests (uniformly random: the hash is 8 of their bytes).
+type DigestMap<V> = HashMap<Digest, V, BuildDigestHasher>;
+type DigestSet = HashSet<Digest, BuildDigestHasher>;
 
 /// Counters shared by every core.
 #[derive(Default)]
@@ -376,8 +394,8 @@ struct Resident {
     dirty: bool,
 }
 
-/// Vertex id -> (label, void time), for the in-vertex check.
-type LabelCache = HashMap<Arc<str>, (Arc<str>, u32)>;
+/// Vertex record digest -> (label, void time), for the in-vertex check.
+type LabelCache = DigestMap<(Arc<str>, u32)>;
 
 /// Everything the cores share.
 pub(crate) struct Shared {
@@ -464,11 +482,11 @@ struct CoreLoad {
     /// One sender at a time per (mesh, peer).
     gates: Vec<Rc<Semaphore>>,
     labels: RefCell<LabelCache>,
-    run_vertices: RefCell<HashSet<Arc<str>>>,
-    run_edges: RefCell<HashSet<Digest>>,
+    run_vertices: RefCell<DigestSet>,
+    run_edges: RefCell<DigestSet>,
     /// Resident vertex records of this core's vertices (see [`Resident`]); an entry is
     /// taken out only under the vertex's key lock.
-    residents: RefCell<HashMap<Arc<str>, Resident>>,
+    residents: RefCell<DigestMap<Resident>>,
     /// Estimated bytes of `residents`, against `resident_max_bytes`.
     resident_bytes: std::cell::Cell<usize>,
     resident_max_bytes: usize,
@@ -487,10 +505,6 @@ fn store_err(e: impl std::fmt::Display) -> String {
 impl CoreLoad {
     fn owner(&self, d: &Digest) -> usize {
         self.kv.owner_core(d)
-    }
-
-    fn vertex_owner(&self, id: &Arc<str>) -> usize {
-        self.owner(&self.model.space.vertex_digest(&vertex_id(id)))
     }
 
     async fn gate(&self, mesh: usize, core: usize) -> Option<glommio::sync::Permit<'_>> {
@@ -530,8 +544,8 @@ impl CoreLoad {
     async fn handle1(&self, m: M1) -> Result<(), String> {
         match m {
             M1::Vertices(rows) => {
-                for r in rows {
-                    self.write_vertex(r).await?;
+                for (vd, r) in rows {
+                    self.write_vertex(vd, r).await?;
                 }
                 Ok(())
             }
@@ -540,7 +554,7 @@ impl CoreLoad {
         }
     }
 
-    async fn write_vertex(&self, r: VertexRow) -> Result<(), String> {
+    async fn write_vertex(&self, vd: Digest, r: VertexRow) -> Result<(), String> {
         let sh = &self.shared;
         let mut props: Vec<(Arc<str>, Value)> = Vec::new();
         for p in r.properties {
@@ -573,9 +587,9 @@ impl CoreLoad {
                 let dup = {
                     let mut run = self.run_vertices.borrow_mut();
                     if run.len() < RUN_IDS_MAX {
-                        !run.insert(r.id.clone())
+                        !run.insert(vd)
                     } else {
-                        run.contains(&r.id)
+                        run.contains(&vd)
                     }
                 };
                 if dup {
@@ -590,11 +604,11 @@ impl CoreLoad {
                 {
                     let mut labels = self.labels.borrow_mut();
                     if labels.len() < LABEL_CACHE_ENTRIES_MAX {
-                        labels.insert(r.id.clone(), (r.label.clone(), 0));
+                        labels.insert(vd, (r.label.clone(), 0));
                     }
                 }
                 if let Some((rec, generation)) = written {
-                    self.admit(&r.id, rec, generation);
+                    self.admit(vd, rec, generation);
                 }
                 match found {
                     VertexLoad::Created => &sh.counters.vertices_created,
@@ -604,7 +618,7 @@ impl CoreLoad {
                 Ok(())
             }
             Err(ModelError::VertexExists(_)) => {
-                let msg = if self.run_vertices.borrow().contains(&r.id) {
+                let msg = if self.run_vertices.borrow().contains(&vd) {
                     format!("vertex id {:?} appears more than once in this load", r.id)
                 } else {
                     format!(
@@ -625,8 +639,8 @@ impl CoreLoad {
 
     // ----- resident records -----
 
-    /// Keeps a record this load just wrote in memory, within the budget.
-    fn admit(&self, id: &Arc<str>, rec: VertexRecord, generation: u16) {
+    /// Keeps a record this load just wrote (`vd` its digest) in memory, within the budget.
+    fn admit(&self, vd: Digest, rec: VertexRecord, generation: u16) {
         let bytes = RESIDENT_RECORD_BYTES
             + rec.props.len() * RESIDENT_ENTRY_BYTES
             + rec.cache.len() * RESIDENT_ENTRY_BYTES;
@@ -636,7 +650,7 @@ impl CoreLoad {
         }
         self.resident_bytes.set(total);
         self.residents.borrow_mut().insert(
-            id.clone(),
+            vd,
             Resident {
                 rec,
                 generation,
@@ -646,10 +660,10 @@ impl CoreLoad {
         );
     }
 
-    /// Whether vertex `id` is resident and the budget allows `entries` more entries for
-    /// it (charging them).
-    fn resident_room(&self, id: &Arc<str>, entries: usize) -> bool {
-        if !self.residents.borrow().contains_key(id) {
+    /// Whether vertex record `vd` is resident and the budget allows `entries` more
+    /// entries for it (charging them).
+    fn resident_room(&self, vd: &Digest, entries: usize) -> bool {
+        if !self.residents.borrow().contains_key(vd) {
             return false;
         }
         let total = self
@@ -663,11 +677,11 @@ impl CoreLoad {
         true
     }
 
-    /// Writes vertex `id`'s resident record if it changed and forgets it: from now on its
-    /// updates read and write the store. The caller holds the vertex's key lock.
-    async fn write_out(&self, id: &Arc<str>, vd: &Digest) -> Result<(), String> {
+    /// Writes resident record `vd` if it changed and forgets it: from now on its updates
+    /// read and write the store. The caller holds the record's key lock.
+    async fn write_out(&self, vd: &Digest) -> Result<(), String> {
         use crate::model::kv::{Kv, WriteMode};
-        let Some(r) = self.residents.borrow_mut().remove(id) else {
+        let Some(r) = self.residents.borrow_mut().remove(vd) else {
             return Ok(());
         };
         if r.dirty {
@@ -676,55 +690,53 @@ impl CoreLoad {
                 .kv
                 .put(vd, &bytes, WriteMode::ExpectGeneration(r.generation))
                 .await
-                .map_err(|e| format!("vertex {id:?}: {e}"))?;
+                .map_err(|e| format!("vertex {}: {e}", r.rec.id))?;
         }
         Ok(())
     }
 
-    /// [`CoreLoad::write_out`] under the vertex's key lock.
-    async fn evict(&self, id: &Arc<str>) -> Result<(), String> {
-        if !self.residents.borrow().contains_key(id) {
+    /// [`CoreLoad::write_out`] under the record's key lock.
+    async fn evict(&self, vd: &Digest) -> Result<(), String> {
+        if !self.residents.borrow().contains_key(vd) {
             return Ok(());
         }
-        let vd = self.model.space.vertex_digest(&vertex_id(id));
         let _g = self
             .model
             .locks()
-            .lock(vd)
+            .lock(*vd)
             .await
             .ok_or("key lock queue full")?;
-        self.write_out(id, &vd).await
+        self.write_out(vd).await
     }
 
     /// Writes every changed resident record (the end of the edge phase).
     async fn write_residents(&self) -> Result<(), String> {
-        let ids: Vec<Arc<str>> = self.residents.borrow().keys().cloned().collect();
-        for r in in_lanes(ids, |id| async move { self.evict(&id).await }).await {
+        let ids: Vec<Digest> = self.residents.borrow().keys().copied().collect();
+        for r in in_lanes(ids, |vd| async move { self.evict(&vd).await }).await {
             r?;
         }
         Ok(())
     }
 
-    /// Adds `entries` to resident vertex `id` in memory (index pages are written when it
-    /// becomes a supernode). `Ok(false)`: not resident (any more); the caller uses the
-    /// store path.
+    /// Adds `entries` to resident vertex record `vd` in memory (index pages are written
+    /// when it becomes a supernode). `Ok(false)`: not resident (any more); the caller uses
+    /// the store path.
     async fn resident_entries(
         &self,
-        id: &Arc<str>,
+        vd: &Digest,
         entries: &mut Vec<NewEntry>,
     ) -> Result<bool, String> {
-        if !self.resident_room(id, entries.len()) {
-            self.evict(id).await?;
+        if !self.resident_room(vd, entries.len()) {
+            self.evict(vd).await?;
             return Ok(false);
         }
-        let vd = self.model.space.vertex_digest(&vertex_id(id));
         let _g = self
             .model
             .locks()
-            .lock(vd)
+            .lock(*vd)
             .await
             .ok_or("key lock queue full")?;
-        let Some(mut r) = self.residents.borrow_mut().remove(id) else {
+        let Some(mut r) = self.residents.borrow_mut().remove(vd) else {
             return Ok(false);
         };
         let res = self
@@ -732,39 +744,39 @@ impl CoreLoad {
             .add_entries_to(&mut r.rec, std::mem::take(entries))
             .await;
         r.dirty = true;
-        self.residents.borrow_mut().insert(id.clone(), r);
-        res.map_err(|e| format!("entries of vertex {id:?}: {e}"))?;
+        let id = r.rec.id.clone();
+        self.residents.borrow_mut().insert(*vd, r);
+        res.map_err(|e| format!("entries of vertex {id}: {e}"))?;
         Ok(true)
     }
 
-    /// Writes the new out-edges of resident vertex `from` (`(edge, pack number)`, claimed):
-    /// new packs whole without a read, then the entries and pack state in memory.
+    /// Writes the new out-edges of resident vertex record `vd` (`(edge, pack number)`,
+    /// claimed): new packs whole without a read, then the entries and pack state in memory.
     /// `Ok(Some(edges))`: not resident; the caller uses the store path.
     #[allow(clippy::type_complexity)]
     async fn resident_out(
         &self,
-        from: &Arc<str>,
+        vd: &Digest,
         edges: Vec<(BulkEdge, u32)>,
     ) -> Result<Option<Vec<(BulkEdge, u32)>>, String> {
-        if !self.resident_room(from, edges.len()) {
-            self.evict(from).await?;
+        if !self.resident_room(vd, edges.len()) {
+            self.evict(vd).await?;
             return Ok(Some(edges));
         }
-        let out = vertex_id(from);
-        let vd = self.model.space.vertex_digest(&out);
         let _g = self
             .model
             .locks()
-            .lock(vd)
+            .lock(*vd)
             .await
             .ok_or("key lock queue full")?;
-        let Some(mut r) = self.residents.borrow_mut().remove(from) else {
+        let Some(mut r) = self.residents.borrow_mut().remove(vd) else {
             return Ok(Some(edges));
         };
-        let res = self.resident_out_locked(&mut r, &vd, edges).await;
+        let res = self.resident_out_locked(&mut r, vd, edges).await;
         r.dirty = true;
-        self.residents.borrow_mut().insert(from.clone(), r);
-        res.map_err(|e| format!("out-edges of vertex {from:?}: {e}"))?;
+        let id = r.rec.id.clone();
+        self.residents.borrow_mut().insert(*vd, r);
+        res.map_err(|e| format!("out-edges of vertex {id}: {e}"))?;
         Ok(None)
     }
 
@@ -791,7 +803,12 @@ impl CoreLoad {
                 edge: pe.id.clone(),
                 other: pe.in_id.clone(),
                 pack_no: p,
-                props: pe.props.clone(),
+                // Only index entries use properties (the indexed keys).
+                props: if self.model.cfg.indexed_edge_keys.is_empty() {
+                    Vec::new()
+                } else {
+                    pe.props.clone()
+                },
             });
             match by_pack.last_mut() {
                 Some((q, list)) if *q == p => list.push(pe),
@@ -824,7 +841,7 @@ impl CoreLoad {
     async fn resolve_in(&self, rows: Vec<EdgeMsg>) -> Result<(), String> {
         let mut per: Vec<Vec<EdgeMsg>> = (0..self.cores).map(|_| Vec::new()).collect();
         for mut e in rows {
-            let cached = self.labels.borrow().get(&e.to).cloned();
+            let cached = self.labels.borrow().get(&e.to_d).cloned();
             let found = match cached {
                 Some(x) => Some(x),
                 None => self
@@ -845,7 +862,8 @@ impl CoreLoad {
             };
             e.in_label = label;
             e.in_void_s = void;
-            let c = self.vertex_owner(&e.from);
+            e.from_d = self.model.space.vertex_digest(&vertex_id(&e.from));
+            let c = self.owner(&e.from_d);
             if let Some(list) = per.get_mut(c) {
                 list.push(e);
             }
@@ -878,29 +896,62 @@ impl CoreLoad {
 
     async fn write_edges(&self, rows: Vec<EdgeMsg>) -> Result<(), String> {
         let sh = &self.shared;
-        // Group per out vertex, in arrival order.
-        let mut order: Vec<Arc<str>> = Vec::new();
-        let mut groups: HashMap<Arc<str>, Vec<EdgeMsg>> = HashMap::new();
-        for e in rows {
-            match groups.get_mut(&e.from) {
-                Some(g) => g.push(e),
-                None => {
-                    order.push(e.from.clone());
-                    groups.insert(e.from.clone(), vec![e]);
-                }
+        // Group per out vertex, in arrival order, by row index (the rows stay in place).
+        let mut order: Vec<Digest> = Vec::new();
+        let mut gid: DigestMap<u32> = DigestMap::default();
+        let mut row_group: Vec<u32> = Vec::with_capacity(rows.len());
+        for e in &rows {
+            let g = *gid.entry(e.from_d).or_insert_with(|| {
+                order.push(e.from_d);
+                (order.len() - 1) as u32
+            });
+            row_group.push(g);
+        }
+        drop(gid);
+        // Members of each group: a counting sort of the row indices.
+        let mut start = vec![0usize; order.len() + 1];
+        for &g in &row_group {
+            if let Some(x) = start.get_mut(g as usize + 1) {
+                *x += 1;
             }
         }
-        // Plan packs; collect claims per edge-id owner.
-        let mut planned: Vec<(Arc<str>, ElementId, Vec<(EdgeMsg, u32)>)> = Vec::new();
-        let mut claims: Vec<Vec<(usize, usize, Claim)>> =
-            (0..self.cores).map(|_| Vec::new()).collect();
-        let sizes: Vec<(Arc<str>, usize)> = order
+        for k in 1..start.len() {
+            let prev = start.get(k - 1).copied().unwrap_or(0);
+            if let Some(x) = start.get_mut(k) {
+                *x += prev;
+            }
+        }
+        let mut fill = start.clone();
+        let mut members = vec![0u32; rows.len()];
+        for (ri, &g) in row_group.iter().enumerate() {
+            if let Some(f) = fill.get_mut(g as usize) {
+                if let Some(m) = members.get_mut(*f) {
+                    *m = ri as u32;
+                }
+                *f += 1;
+            }
+        }
+        drop((row_group, fill));
+        let group = |g: usize| -> &[u32] {
+            let (a, b) = (
+                start.get(g).copied().unwrap_or(0),
+                start.get(g + 1).copied().unwrap_or(0),
+            );
+            members.get(a..b).unwrap_or_default()
+        };
+        // Plan packs (resident records in memory, others from the store).
+        let sizes: Vec<(Digest, Arc<str>, usize)> = order
             .iter()
-            .map(|f| (f.clone(), groups.get(f).map_or(0, Vec::len)))
+            .enumerate()
+            .filter_map(|(g, d)| {
+                let first = *group(g).first()?;
+                let from = rows.get(first as usize)?.from.clone();
+                Some((*d, from, group(g).len()))
+            })
             .collect();
         let per = self.model.cfg.pack_edges;
-        let plans = in_lanes(sizes, |(from, n)| async move {
-            let planned = self.residents.borrow().get(&from).map(|r| PackPlan {
+        let plans = in_lanes(sizes, |(vd, from, n)| async move {
+            let planned = self.residents.borrow().get(&vd).map(|r| PackPlan {
                 pack_nos: plan_packs(r.rec.open_pack, r.open_used, r.rec.next_pack, per, n),
                 label: r.rec.label.clone(),
                 void_time_s: r.rec.void_time_s,
@@ -911,34 +962,39 @@ impl CoreLoad {
             }
         })
         .await;
-        for (from, plan) in order.into_iter().zip(plans) {
-            let Some(list) = groups.remove(&from) else {
-                continue;
-            };
-            let out = vertex_id(&from);
-            let plan = plan.map_err(store_err)?;
-            let Some(plan) = plan else {
-                for e in &list {
-                    sh.reject(
-                        &e.file,
-                        e.line,
-                        "MissingVertex",
-                        &format!("~from vertex {:?} does not exist", e.from),
-                    );
+        // Pack number of each row (None: its out vertex is missing); claims per id owner.
+        let mut pack_of: Vec<Option<u32>> = vec![None; rows.len()];
+        let mut claims: Vec<Vec<(u32, Claim)>> = (0..self.cores).map(|_| Vec::new()).collect();
+        for (g, plan) in plans.into_iter().enumerate() {
+            let list = group(g);
+            let Some(plan) = plan.map_err(store_err)? else {
+                for &ri in list {
+                    if let Some(e) = rows.get(ri as usize) {
+                        sh.reject(
+                            &e.file,
+                            e.line,
+                            "MissingVertex",
+                            &format!("~from vertex {:?} does not exist", e.from),
+                        );
+                    }
                 }
                 continue;
             };
-            let gi = planned.len();
-            let mut with = Vec::with_capacity(list.len());
-            for (i, (e, p)) in list.into_iter().zip(plan.pack_nos).enumerate() {
-                let c = self.owner(&self.model.space.edge_digest(&e.id));
-                if let Some(cl) = claims.get_mut(c) {
+            for (&ri, p) in list.iter().zip(plan.pack_nos) {
+                let Some(e) = rows.get(ri as usize) else {
+                    continue;
+                };
+                if let Some(slot) = pack_of.get_mut(ri as usize) {
+                    *slot = Some(p);
+                }
+                let digest = self.model.space.edge_digest(&e.id);
+                if let Some(cl) = claims.get_mut(self.owner(&digest)) {
                     cl.push((
-                        gi,
-                        i,
+                        ri,
                         Claim {
+                            digest,
                             edge: e.id.clone(),
-                            out: out.clone(),
+                            out: vertex_id(&e.from),
                             pack_no: p,
                             label: e.label.clone(),
                             in_id: vertex_id(&e.to),
@@ -946,22 +1002,16 @@ impl CoreLoad {
                         },
                     ));
                 }
-                with.push((e, p));
             }
-            planned.push((from, out, with));
         }
         // Claim every id (all owners at once).
-        let mut results: Vec<Vec<Option<Claimed>>> = planned
-            .iter()
-            .map(|(_, _, l)| l.iter().map(|_| None).collect())
-            .collect();
+        let mut results: Vec<Option<Claimed>> = (0..rows.len()).map(|_| None).collect();
         let mut waits = Vec::new();
         for (c, list) in claims.into_iter().enumerate() {
             if list.is_empty() {
                 continue;
             }
-            let (pos, reqs): (Vec<(usize, usize)>, Vec<Claim>) =
-                list.into_iter().map(|(g, i, cl)| ((g, i), cl)).unzip();
+            let (pos, reqs): (Vec<u32>, Vec<Claim>) = list.into_iter().unzip();
             if c == self.core {
                 let got = self.claim(reqs).await;
                 waits.push((pos, None, Some(got)));
@@ -980,34 +1030,50 @@ impl CoreLoad {
             if got.len() != pos.len() {
                 return Err("a claim answer has the wrong length".into());
             }
-            for ((g, i), r) in pos.into_iter().zip(got) {
-                if let Some(slot) = results.get_mut(g).and_then(|x| x.get_mut(i)) {
+            for (ri, r) in pos.into_iter().zip(got) {
+                if let Some(slot) = results.get_mut(ri as usize) {
                     *slot = Some(r);
                 }
             }
         }
         // Write packs and out entries; collect in entries per in-owner core.
-        let mut ins: Vec<Vec<(ElementId, NewEntry, bool)>> =
-            (0..self.cores).map(|_| Vec::new()).collect();
+        let keep_props = !self.model.cfg.indexed_edge_keys.is_empty();
+        let mut ins: Vec<Vec<InEntry>> = (0..self.cores).map(|_| Vec::new()).collect();
         let mut writes = Vec::new();
-        for ((from, out, list), res) in planned.into_iter().zip(results) {
+        let mut rows: Vec<Option<EdgeMsg>> = rows.into_iter().map(Some).collect();
+        for (g, vd) in order.iter().enumerate() {
             let mut new = Vec::new();
             let mut present = Vec::new();
-            for ((e, p), r) in list.into_iter().zip(res) {
+            let mut out = None;
+            for &ri in group(g) {
+                let ri = ri as usize;
+                let (Some(e), Some(Some(p))) = (
+                    rows.get_mut(ri).and_then(Option::take),
+                    pack_of.get(ri).copied(),
+                ) else {
+                    continue;
+                };
+                let r = results.get_mut(ri).and_then(Option::take);
+                let out = out.get_or_insert_with(|| vertex_id(&e.from)).clone();
                 let in_id = vertex_id(&e.to);
+                // Entries carry the properties only for the indexed keys of index entries.
                 let entry = |pack_no: u32, dir: Dir, other: &ElementId| NewEntry {
                     dir,
                     label: e.label.clone(),
                     edge: e.id.clone(),
                     other: other.clone(),
                     pack_no,
-                    props: e.props.clone(),
+                    props: if keep_props {
+                        e.props.clone()
+                    } else {
+                        Vec::new()
+                    },
                 };
-                let in_core = self.vertex_owner(&e.to);
+                let in_core = self.owner(&e.to_d);
                 match r {
                     Some(Claimed::New) => {
                         if let Some(l) = ins.get_mut(in_core) {
-                            l.push((in_id.clone(), entry(p, Dir::In, &out), false));
+                            l.push((e.to_d, in_id.clone(), entry(p, Dir::In, &out), false));
                         }
                         sh.counters.edges_created.fetch_add(1, Ordering::Relaxed);
                         new.push((
@@ -1025,7 +1091,7 @@ impl CoreLoad {
                     Some(Claimed::Present(q)) => {
                         present.push(entry(q, Dir::Out, &in_id));
                         if let Some(l) = ins.get_mut(in_core) {
-                            l.push((in_id.clone(), entry(q, Dir::In, &out), true));
+                            l.push((e.to_d, in_id.clone(), entry(q, Dir::In, &out), true));
                         }
                         sh.counters.edges_present.fetch_add(1, Ordering::Relaxed);
                     }
@@ -1036,21 +1102,23 @@ impl CoreLoad {
                     None => return Err("an edge id was not claimed".into()),
                 }
             }
+            let Some(out) = out else { continue };
             if new.is_empty() && present.is_empty() {
                 continue;
             }
-            writes.push((from, out, new, present));
+            writes.push((*vd, out, new, present));
         }
+        drop(rows);
         // Distinct out vertices: written concurrently (each vertex record under its lock).
-        for r in in_lanes(writes, |(from, out, new, present)| async move {
+        for r in in_lanes(writes, |(vd, out, new, present)| async move {
             let new = if present.is_empty() {
-                match self.resident_out(&from, new).await? {
+                match self.resident_out(&vd, new).await? {
                     None => return Ok(()),
                     Some(new) => new,
                 }
             } else {
                 // Edges a rerun found: the store path checks the entries it has.
-                self.evict(&from).await?;
+                self.evict(&vd).await?;
                 new
             };
             self.model
@@ -1099,7 +1167,7 @@ impl CoreLoad {
 
     async fn claim_one(&self, r: Claim) -> Claimed {
         use crate::model::kv::{Kv, KvError, WriteMode};
-        let ld = self.model.space.edge_digest(&r.edge);
+        let ld = r.digest;
         let first = {
             let mut run = self.run_edges.borrow_mut();
             if run.len() < RUN_IDS_MAX {
@@ -1160,35 +1228,30 @@ impl CoreLoad {
         }
     }
 
-    async fn add_in_entries(&self, list: Vec<(ElementId, NewEntry, bool)>) -> Result<(), String> {
-        let mut order: Vec<(ElementId, bool)> = Vec::new();
-        let mut groups: HashMap<(ElementId, bool), Vec<NewEntry>> = HashMap::new();
-        for (v, e, ensure) in list {
-            let k = (v, ensure);
-            match groups.get_mut(&k) {
-                Some(g) => g.push(e),
+    async fn add_in_entries(&self, list: Vec<InEntry>) -> Result<(), String> {
+        // Group per (vertex, ensure), in arrival order.
+        let mut order: Vec<(Digest, ElementId, bool, Vec<NewEntry>)> = Vec::new();
+        let mut gid: HashMap<(Digest, bool), usize> = HashMap::new();
+        for (vd, v, e, ensure) in list {
+            match gid.get(&(vd, ensure)).and_then(|&g| order.get_mut(g)) {
+                Some(g) => g.3.push(e),
                 None => {
-                    order.push(k.clone());
-                    groups.insert(k, vec![e]);
+                    gid.insert((vd, ensure), order.len());
+                    order.push((vd, v, ensure, vec![e]));
                 }
             }
         }
-        let items: Vec<((ElementId, bool), Vec<NewEntry>)> = order
-            .into_iter()
-            .filter_map(|k| groups.remove(&k).map(|g| (k, g)))
-            .collect();
-        for r in in_lanes(items, |(k, mut entries)| async move {
-            if let ElementId::Str(id) = &k.0 {
-                if k.1 {
-                    self.evict(id).await?;
-                } else if self.resident_entries(id, &mut entries).await? {
-                    return Ok(());
-                }
+        drop(gid);
+        for r in in_lanes(order, |(vd, v, ensure, mut entries)| async move {
+            if ensure {
+                self.evict(&vd).await?;
+            } else if self.resident_entries(&vd, &mut entries).await? {
+                return Ok(());
             }
             self.model
-                .bulk_add_entries(&k.0, entries, k.1)
+                .bulk_add_entries(&v, entries, ensure)
                 .await
-                .map_err(|e| format!("in entries of vertex {}: {e}", k.0))
+                .map_err(|e| format!("in entries of vertex {v}: {e}"))
         })
         .await
         {
@@ -1203,7 +1266,8 @@ impl CoreLoad {
     async fn produce(&self, kind: FileKind) -> Result<(), String> {
         let sh = self.shared.clone();
         let batch = sh.opts.batch_rows.clamp(1, BATCH_ROWS_MAX);
-        let mut vbufs: Vec<Vec<VertexRow>> = (0..self.cores).map(|_| Vec::new()).collect();
+        let mut vbufs: Vec<Vec<(Digest, VertexRow)>> =
+            (0..self.cores).map(|_| Vec::new()).collect();
         let mut ebufs: Vec<Vec<EdgeMsg>> = (0..self.cores).map(|_| Vec::new()).collect();
         let work = sh.work.get(self.core).cloned().unwrap_or_default();
         for (pi, ri) in work {
@@ -1234,9 +1298,10 @@ impl CoreLoad {
                     Err(e) => sh.row_error(&e),
                     Ok(Row::Vertex(v)) => {
                         sh.counters.vertex_rows.fetch_add(1, Ordering::Relaxed);
-                        let c = self.vertex_owner(&v.id);
+                        let vd = self.model.space.vertex_digest(&vertex_id(&v.id));
+                        let c = self.owner(&vd);
                         if let Some(b) = vbufs.get_mut(c) {
-                            b.push(v);
+                            b.push((vd, v));
                             if b.len() >= batch {
                                 let list = std::mem::take(b);
                                 self.route1(c, M1::Vertices(list)).await?;
@@ -1245,8 +1310,9 @@ impl CoreLoad {
                     }
                     Ok(Row::Edge(e)) => {
                         sh.counters.edge_rows.fetch_add(1, Ordering::Relaxed);
-                        let m = edge_msg(e, &rel);
-                        let c = self.vertex_owner(&m.to);
+                        let mut m = edge_msg(e, &rel);
+                        m.to_d = self.model.space.vertex_digest(&vertex_id(&m.to));
+                        let c = self.owner(&m.to_d);
                         if let Some(b) = ebufs.get_mut(c) {
                             b.push(m);
                             if b.len() >= batch {
@@ -1398,6 +1464,8 @@ fn edge_msg(e: EdgeRow, rel: &str) -> EdgeMsg {
         props,
         in_label: Arc::from(""),
         in_void_s: 0,
+        to_d: NO_DIGEST,
+        from_d: NO_DIGEST,
     }
 }
 
@@ -1454,10 +1522,10 @@ pub(crate) async fn run_core(
         s2,
         s3,
         gates: (0..3 * cores).map(|_| Rc::new(Semaphore::new(1))).collect(),
-        labels: RefCell::new(HashMap::new()),
-        run_vertices: RefCell::new(HashSet::new()),
-        run_edges: RefCell::new(HashSet::new()),
-        residents: RefCell::new(HashMap::new()),
+        labels: RefCell::new(DigestMap::default()),
+        run_vertices: RefCell::new(DigestSet::default()),
+        run_edges: RefCell::new(DigestSet::default()),
+        residents: RefCell::new(DigestMap::default()),
         resident_bytes: std::cell::Cell::new(0),
         resident_max_bytes: shared.opts.resident_bytes / cores.max(1),
         writer_tx: RefCell::new(Some(Rc::new(writer_tx))),
