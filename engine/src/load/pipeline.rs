@@ -73,6 +73,8 @@ const RESIDENT_RECORD_BYTES: usize = 256;
 const RESIDENT_ENTRY_BYTES: usize = 96;
 /// Files smaller than this are read by one core whole.
 pub const SPLIT_BYTES_MIN: u64 = 8 << 20;
+/// Distinct labels each core keeps its own copy of (past it, labels are shared as read).
+pub const INTERNED_LABELS_MAX: usize = 4096;
 /// Vertex labels remembered per core for the in-vertex check (then read from the store).
 pub const LABEL_CACHE_ENTRIES_MAX: usize = 16 << 20;
 /// Ids remembered per core to tell a duplicate in this load from a rerun.
@@ -286,7 +288,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// An edge row on its way, with its id settled.
 #[derive(Clone, Debug)]
 struct EdgeMsg {
-    file: Arc<str>,
+    /// Index of the file's plan in [`Shared::plans`] (not its name: an `Arc` shared by
+    /// every row of a file would have its count bumped by both cores for every row).
+    file: u32,
     line: u64,
     id: ElementId,
     label: Arc<str>,
@@ -441,6 +445,11 @@ impl Shared {
         }
     }
 
+    /// The name of the file of plan `i` (for error reports).
+    fn file_name(&self, i: u32) -> &str {
+        self.plans.get(i as usize).map_or("?", |p| &p.file)
+    }
+
     fn row_error(&self, e: &RowError) {
         self.reject(&e.file, e.line, &format!("{:?}", e.kind), &e.message);
     }
@@ -484,6 +493,8 @@ struct CoreLoad {
     labels: RefCell<LabelCache>,
     run_vertices: RefCell<DigestSet>,
     run_edges: RefCell<DigestSet>,
+    /// Labels as this core's own `Arc`s (see [`CoreLoad::intern`]).
+    interned: RefCell<HashSet<Arc<str>>>,
     /// Resident vertex records of this core's vertices (see [`Resident`]); an entry is
     /// taken out only under the vertex's key lock.
     residents: RefCell<DigestMap<Resident>>,
@@ -578,9 +589,10 @@ impl CoreLoad {
             }
         }
         let id = vertex_id(&r.id);
+        let label = self.intern(&r.label);
         match self
             .model
-            .load_vertex_record(id, r.label.clone(), props)
+            .load_vertex_record(id, label.clone(), props)
             .await
         {
             Ok((found, written)) => {
@@ -604,7 +616,7 @@ impl CoreLoad {
                 {
                     let mut labels = self.labels.borrow_mut();
                     if labels.len() < LABEL_CACHE_ENTRIES_MAX {
-                        labels.insert(vd, (r.label.clone(), 0));
+                        labels.insert(vd, (label, 0));
                     }
                 }
                 if let Some((rec, generation)) = written {
@@ -635,6 +647,21 @@ impl CoreLoad {
             }
             Err(e) => Err(format!("{}:{}: {e}", r.file, r.line)),
         }
+    }
+
+    /// `s` as this core's own `Arc` (labels are few and cloned for every pack, entry and
+    /// claim: an `Arc` from another core would have its count bumped by both cores).
+    fn intern(&self, s: &Arc<str>) -> Arc<str> {
+        let mut set = self.interned.borrow_mut();
+        if let Some(x) = set.get(&**s) {
+            return x.clone();
+        }
+        if set.len() >= INTERNED_LABELS_MAX {
+            return s.clone();
+        }
+        let own: Arc<str> = Arc::from(&**s);
+        set.insert(own.clone());
+        own
     }
 
     // ----- resident records -----
@@ -853,7 +880,7 @@ impl CoreLoad {
             };
             let Some((label, void)) = found else {
                 self.shared.reject(
-                    &e.file,
+                    self.shared.file_name(e.file),
                     e.line,
                     "MissingVertex",
                     &format!("~to vertex {:?} does not exist", e.to),
@@ -894,8 +921,12 @@ impl CoreLoad {
             .map_err(|_| "edge writer stopped".to_string())
     }
 
-    async fn write_edges(&self, rows: Vec<EdgeMsg>) -> Result<(), String> {
+    async fn write_edges(&self, mut rows: Vec<EdgeMsg>) -> Result<(), String> {
         let sh = &self.shared;
+        for e in rows.iter_mut() {
+            e.label = self.intern(&e.label);
+            e.in_label = self.intern(&e.in_label);
+        }
         // Group per out vertex, in arrival order, by row index (the rows stay in place).
         let mut order: Vec<Digest> = Vec::new();
         let mut gid: DigestMap<u32> = DigestMap::default();
@@ -971,7 +1002,7 @@ impl CoreLoad {
                 for &ri in list {
                     if let Some(e) = rows.get(ri as usize) {
                         sh.reject(
-                            &e.file,
+                            sh.file_name(e.file),
                             e.line,
                             "MissingVertex",
                             &format!("~from vertex {:?} does not exist", e.from),
@@ -1096,9 +1127,11 @@ impl CoreLoad {
                         sh.counters.edges_present.fetch_add(1, Ordering::Relaxed);
                     }
                     Some(Claimed::Duplicate(m)) => {
-                        sh.reject(&e.file, e.line, "DuplicateEdge", &m);
+                        sh.reject(sh.file_name(e.file), e.line, "DuplicateEdge", &m);
                     }
-                    Some(Claimed::Failed(m)) => return Err(format!("{}:{}: {m}", e.file, e.line)),
+                    Some(Claimed::Failed(m)) => {
+                        return Err(format!("{}:{}: {m}", sh.file_name(e.file), e.line))
+                    }
                     None => return Err("an edge id was not claimed".into()),
                 }
             }
@@ -1232,7 +1265,8 @@ impl CoreLoad {
         // Group per (vertex, ensure), in arrival order.
         let mut order: Vec<(Digest, ElementId, bool, Vec<NewEntry>)> = Vec::new();
         let mut gid: HashMap<(Digest, bool), usize> = HashMap::new();
-        for (vd, v, e, ensure) in list {
+        for (vd, v, mut e, ensure) in list {
+            e.label = self.intern(&e.label);
             match gid.get(&(vd, ensure)).and_then(|&g| order.get_mut(g)) {
                 Some(g) => g.3.push(e),
                 None => {
@@ -1310,7 +1344,7 @@ impl CoreLoad {
                     }
                     Ok(Row::Edge(e)) => {
                         sh.counters.edge_rows.fetch_add(1, Ordering::Relaxed);
-                        let mut m = edge_msg(e, &rel);
+                        let mut m = edge_msg(e, &rel, pi as u32);
                         m.to_d = self.model.space.vertex_digest(&vertex_id(&m.to));
                         let c = self.owner(&m.to_d);
                         if let Some(b) = ebufs.get_mut(c) {
@@ -1435,7 +1469,7 @@ impl<R> std::future::Future for JoinAll<'_, R> {
     }
 }
 
-fn edge_msg(e: EdgeRow, rel: &str) -> EdgeMsg {
+fn edge_msg(e: EdgeRow, rel: &str, file: u32) -> EdgeMsg {
     let id = match &e.id {
         Some(s) => ElementId::Str(s.clone()),
         None => ElementId::Int {
@@ -1455,7 +1489,7 @@ fn edge_msg(e: EdgeRow, rel: &str) -> EdgeMsg {
         })
         .collect();
     EdgeMsg {
-        file: e.file,
+        file,
         line: e.line,
         id,
         label: e.label,
@@ -1526,6 +1560,7 @@ pub(crate) async fn run_core(
         run_vertices: RefCell::new(DigestSet::default()),
         run_edges: RefCell::new(DigestSet::default()),
         residents: RefCell::new(DigestMap::default()),
+        interned: RefCell::new(HashSet::new()),
         resident_bytes: std::cell::Cell::new(0),
         resident_max_bytes: shared.opts.resident_bytes / cores.max(1),
         writer_tx: RefCell::new(Some(Rc::new(writer_tx))),
