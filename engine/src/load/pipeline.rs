@@ -15,12 +15,12 @@
 //!    the in entries (mesh 3) to the in vertices' owners ([`Model::bulk_add_entries`]).
 //!    A row is checked completely (both endpoints, id) before its first write, so a bad row
 //!    never leaves half an edge.
-//!    Offline, a vertex this load created is *resident* (see [`Resident`]): its record stays
+//!    Offline, a vertex this load created is *resident* (see `Resident`): its record stays
 //!    in memory through the edge phase, its packs are planned from it and new packs are
 //!    written whole without a read, and its entries are added in memory; each core writes
 //!    its changed resident records once at the end of the edge phase.
 //! 4. At the end every core shuts down its host, which flushes every shard to the device.
-//!    (Online, `load::online` runs [`run_core`] on a server's cores with no resident
+//!    (Online, `load::online` runs `run_core` on a server's cores with no resident
 //!    records and flushes their shards instead.)
 //!
 //! Deadlock freedom: the stages form a chain (mesh 1 -> mesh 2 -> mesh 3), each mesh has its
