@@ -256,7 +256,8 @@ impl BackupCoordinator {
     }
 }
 
-fn percent_decode(s: &str) -> Option<String> {
+/// Decodes a percent-encoded query value (`+` is a space); `None` if badly encoded.
+pub fn percent_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -1,5 +1,5 @@
-//! The `coregraph` binary: subcommands serve, gen, user, backup, restore (load, import and
-//! export arrive with their issues).
+//! The `coregraph` binary: subcommands serve, gen, load, import, export, user, backup and
+//! restore.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,6 +78,10 @@ struct LoadArgs {
     /// 200 bytes per edge).
     #[arg(long, default_value_t = engine::load::pipeline::WRITER_BUFFER_EDGES_DEFAULT)]
     writer_buffer_edges: usize,
+    /// Memory for the records of the vertices this load creates, kept through the edge
+    /// phase and written once (MiB, all cores; 0: read and write the store per batch).
+    #[arg(long, default_value_t = engine::load::pipeline::RESIDENT_BYTES_DEFAULT >> 20)]
+    resident_mib: usize,
     /// Edge-cache entries per vertex before it becomes a supernode.
     #[arg(long, default_value_t = engine::model::EDGE_CACHE_ENTRIES_DEFAULT)]
     edge_cache_entries: usize,
@@ -114,6 +118,7 @@ fn load(a: LoadArgs) -> Result<(), String> {
         errors_max: a.errors_max,
         batch_rows: a.batch_rows,
         writer_buffer_edges: a.writer_buffer_edges,
+        resident_bytes: a.resident_mib.saturating_mul(1 << 20),
         ..engine::load::LoadOptions::default()
     };
     let summary =
@@ -469,6 +474,14 @@ fn serve(a: ServeArgs) -> Result<(), String> {
     let metrics_cluster = cluster.clone();
     let backups = engine::backup::BackupCoordinator::new(&cluster);
     let admin_backups = backups.clone();
+    let loads =
+        engine::load::online::LoadCoordinator::new(cpus.len(), cluster.config().model.clone());
+    let admin_loads = loads.clone();
+    let mut services = gremlin::machine::services::ServiceRegistry::new();
+    for s in loads.services() {
+        services.register(s);
+    }
+    cluster.set_services(Arc::new(services));
     let status_cluster = cluster.clone();
     let config = net::Config {
         addr: a.addr,
@@ -489,16 +502,21 @@ fn serve(a: ServeArgs) -> Result<(), String> {
             shard_metrics(&metrics_cluster)
         }))),
         admin_handler: Some(net::config::AdminHandler(Arc::new(move |m, p, q| {
-            admin_backups.admin(m, p, q)
+            admin_backups
+                .admin(m, p, q)
+                .or_else(|| admin_loads.admin(m, p, q))
         }))),
         ..net::Config::default()
     };
     let server = net::serve_with(config, net::wire::Serializers::standard(), move |core| {
-        let (cluster, backups) = (cluster.clone(), backups.clone());
+        let (cluster, backups, loads) = (cluster.clone(), backups.clone(), loads.clone());
         async move {
             let host = cluster.join(core).await?;
             if let Err(e) = engine::backup::spawn_backup_worker(backups, &host) {
                 tracing::warn!(core, error = %e, "no backup worker on this core");
+            }
+            if let Err(e) = engine::load::online::spawn_load_worker(loads, &host) {
+                tracing::warn!(core, error = %e, "no load worker on this core");
             }
             Ok::<_, engine::runtime::RuntimeError>(net::engine_service::EngineService::new(host))
         }
@@ -514,7 +532,7 @@ fn serve(a: ServeArgs) -> Result<(), String> {
     ));
     if let Some(admin) = server.admin_addr() {
         say(&format!(
-            "coregraph: admin on http://{admin} (/healthcheck, /metrics, /backup)"
+            "coregraph: admin on http://{admin} (/healthcheck, /metrics, /backup, /load)"
         ));
     }
     let waiter = net::signals::stop_on_termination_signal(server.stopper())

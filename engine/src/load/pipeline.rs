@@ -15,7 +15,13 @@
 //!    the in entries (mesh 3) to the in vertices' owners ([`Model::bulk_add_entries`]).
 //!    A row is checked completely (both endpoints, id) before its first write, so a bad row
 //!    never leaves half an edge.
+//!    Offline, a vertex this load created is *resident* (see `Resident`): its record stays
+//!    in memory through the edge phase, its packs are planned from it and new packs are
+//!    written whole without a read, and its entries are added in memory; each core writes
+//!    its changed resident records once at the end of the edge phase.
 //! 4. At the end every core shuts down its host, which flushes every shard to the device.
+//!    (Online, `load::online` runs `run_core` on a server's cores with no resident
+//!    records and flushes their shards instead.)
 //!
 //! Deadlock freedom: the stages form a chain (mesh 1 -> mesh 2 -> mesh 3), each mesh has its
 //! own bounded channels, and the last stage's handlers never send on a mesh (they answer on
@@ -36,18 +42,19 @@ use glommio::channels::local_channel;
 use glommio::sync::Semaphore;
 use glommio::{LocalExecutorBuilder, Placement};
 use gremlin::value::{Property, Value};
+use shards::index::BuildDigestHasher;
 use shards::DataDir;
 
 use crate::load::csv::{
     self, Cardinality, EdgeRow, FileKind, FilePlan, Limits, Row, RowError, VertexRow,
 };
-use crate::model::bulk::{BulkEdge, NewEntry, VertexLoad};
+use crate::model::bulk::{plan_packs, BulkEdge, NewEntry, PackPlan, VertexLoad};
 use crate::model::keys::{Dir, ElementId, IntWidth, KeySpace};
 use crate::model::kv::Digest;
 use crate::model::ops::{Model, SystemClock};
-use crate::model::records::EdgeLocator;
+use crate::model::records::{earliest_void, EdgeLocator, PackEdge, VertexRecord};
 use crate::model::{ModelConfig, ModelError};
-use crate::runtime::{oneshot, Cluster, CoreHost, RoutedKv, RuntimeConfig};
+use crate::runtime::{oneshot, Cluster, RoutedKv, RuntimeConfig};
 
 /// Default rows per batch sent from one core to another.
 pub const BATCH_ROWS_DEFAULT: usize = 2048;
@@ -57,13 +64,23 @@ pub const BATCH_ROWS_MAX: usize = 1 << 16;
 pub const LOAD_CHANNEL_BATCHES: usize = 8;
 /// Default edges one core's edge writer gathers before it writes (so that a vertex's packs
 /// and record are written once per many of its edges, not once per edge).
-pub const WRITER_BUFFER_EDGES_DEFAULT: usize = 1 << 20;
+pub const WRITER_BUFFER_EDGES_DEFAULT: usize = 8 << 20;
 /// Largest edge-writer buffer.
-pub const WRITER_BUFFER_EDGES_MAX: usize = 16 << 20;
+pub const WRITER_BUFFER_EDGES_MAX: usize = 64 << 20;
 /// Batches queued for one core's edge writer.
 pub const WRITER_QUEUE_BATCHES: usize = 16;
+/// Default memory budget of resident vertex records (all cores together): the vertices this
+/// load creates keep their record (edge cache, pack state) in memory for the whole edge
+/// phase and are written once at its end, instead of read and written per batch.
+pub const RESIDENT_BYTES_DEFAULT: usize = 4 << 30;
+/// Estimated memory of one resident record besides its encoded size.
+const RESIDENT_RECORD_BYTES: usize = 256;
+/// Estimated memory of one adjacency entry in a resident record.
+const RESIDENT_ENTRY_BYTES: usize = 96;
 /// Files smaller than this are read by one core whole.
 pub const SPLIT_BYTES_MIN: u64 = 8 << 20;
+/// Distinct labels each core keeps its own copy of (past it, labels are shared as read).
+pub const INTERNED_LABELS_MAX: usize = 4096;
 /// Vertex labels remembered per core for the in-vertex check (then read from the store).
 pub const LABEL_CACHE_ENTRIES_MAX: usize = 16 << 20;
 /// Ids remembered per core to tell a duplicate in this load from a rerun.
@@ -163,6 +180,9 @@ pub struct LoadOptions {
     pub batch_rows: usize,
     /// Edges each core's edge writer gathers before writing them grouped per out vertex.
     pub writer_buffer_edges: usize,
+    /// Bytes (estimated) of vertex records all cores together keep in memory for the edge
+    /// phase (see [`RESIDENT_BYTES_DEFAULT`]); 0 keeps none (every update reads the store).
+    pub resident_bytes: usize,
     /// CSV reader limits.
     pub limits: Limits,
     /// Print a progress line every [`PROGRESS_MS`] (tracing, info level).
@@ -180,6 +200,7 @@ impl Default for LoadOptions {
             errors_max: ERRORS_MAX_DEFAULT,
             batch_rows: BATCH_ROWS_DEFAULT,
             writer_buffer_edges: WRITER_BUFFER_EDGES_DEFAULT,
+            resident_bytes: RESIDENT_BYTES_DEFAULT,
             limits: Limits::default(),
             progress: true,
         }
@@ -273,7 +294,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// An edge row on its way, with its id settled.
 #[derive(Clone, Debug)]
 struct EdgeMsg {
-    file: Arc<str>,
+    /// Index of the file's plan in [`Shared::plans`] (not its name: an `Arc` shared by
+    /// every row of a file would have its count bumped by both cores for every row).
+    file: u32,
     line: u64,
     id: ElementId,
     label: Arc<str>,
@@ -283,10 +306,14 @@ struct EdgeMsg {
     /// Filled by the in vertex's owner.
     in_label: Arc<str>,
     in_void_s: u32,
+    /// Digests of the in and out vertices' records (computed once, where first needed).
+    to_d: Digest,
+    from_d: Digest,
 }
 
 enum M1 {
-    Vertices(Vec<VertexRow>),
+    /// Vertex rows with their record digests.
+    Vertices(Vec<(Digest, VertexRow)>),
     Edges(Vec<EdgeMsg>),
     /// The sender has sent all its rows of this phase.
     Done,
@@ -299,6 +326,8 @@ enum M2 {
 
 /// A claim of an edge id: the locator to write create-only.
 struct Claim {
+    /// The locator's digest.
+    digest: Digest,
     edge: ElementId,
     out: ElementId,
     pack_no: u32,
@@ -322,9 +351,20 @@ enum Claimed {
 enum M3 {
     Claims(Vec<Claim>, oneshot::Sender<Vec<Claimed>>),
     /// In entries: (in vertex, entry, ensure), plus the rows for error reports.
-    InEntries(Vec<(ElementId, NewEntry, bool)>),
+    InEntries(Vec<InEntry>),
     Done,
 }
+
+/// An in entry for the in vertex's owner: (record digest, vertex, entry, ensure: add only
+/// if missing).
+type InEntry = (Digest, ElementId, NewEntry, bool);
+
+/// Placeholder digest before the real one is computed.
+const NO_DIGEST: Digest = Digest([0; shards::digest::DIGEST_SIZE_BYTES]);
+
+/// Maps keyed by record digests (uniformly random: the hash is 8 of their bytes).
+type DigestMap<V> = HashMap<Digest, V, BuildDigestHasher>;
+type DigestSet = HashSet<Digest, BuildDigestHasher>;
 
 /// Counters shared by every core.
 #[derive(Default)]
@@ -352,11 +392,23 @@ type Meshes = (
     MeshBuilder<M3, Full>,
 );
 
-/// Vertex id -> (label, void time), for the in-vertex check.
-type LabelCache = HashMap<Arc<str>, (Arc<str>, u32)>;
+/// A vertex this load created, kept in memory through the edge phase (the offline loader
+/// owns the data directory: nothing else writes the record).
+struct Resident {
+    rec: VertexRecord,
+    /// Generation of the stored record.
+    generation: u16,
+    /// Edges this load wrote into `rec.open_pack` (0: that pack was never written).
+    open_used: usize,
+    /// The record in memory differs from the stored one.
+    dirty: bool,
+}
+
+/// Vertex record digest -> (label, void time), for the in-vertex check.
+type LabelCache = DigestMap<(Arc<str>, u32)>;
 
 /// Everything the cores share.
-struct Shared {
+pub(crate) struct Shared {
     input: PathBuf,
     opts: LoadOptions,
     plans: Vec<FilePlan>,
@@ -371,6 +423,8 @@ struct Shared {
     vertices_done: AtomicUsize,
     vertex_phase_end: Mutex<Option<Instant>>,
     total_bytes: u64,
+    /// When the load was planned.
+    pub(crate) started: Instant,
 }
 
 // The mesh builders keep an `Rc` inside: they are cloned on the planning thread only and each
@@ -395,6 +449,11 @@ impl Shared {
                 self.opts.errors_path.display()
             ));
         }
+    }
+
+    /// The name of the file of plan `i` (for error reports).
+    fn file_name(&self, i: u32) -> &str {
+        self.plans.get(i as usize).map_or("?", |p| &p.file)
     }
 
     fn row_error(&self, e: &RowError) {
@@ -438,8 +497,16 @@ struct CoreLoad {
     /// One sender at a time per (mesh, peer).
     gates: Vec<Rc<Semaphore>>,
     labels: RefCell<LabelCache>,
-    run_vertices: RefCell<HashSet<Arc<str>>>,
-    run_edges: RefCell<HashSet<Digest>>,
+    run_vertices: RefCell<DigestSet>,
+    run_edges: RefCell<DigestSet>,
+    /// Labels as this core's own `Arc`s (see [`CoreLoad::intern`]).
+    interned: RefCell<HashSet<Arc<str>>>,
+    /// Resident vertex records of this core's vertices (see [`Resident`]); an entry is
+    /// taken out only under the vertex's key lock.
+    residents: RefCell<DigestMap<Resident>>,
+    /// Estimated bytes of `residents`, against `resident_max_bytes`.
+    resident_bytes: std::cell::Cell<usize>,
+    resident_max_bytes: usize,
     /// The edge writer's queue; taken (closed) when every batch is queued.
     writer_tx: RefCell<Option<Rc<local_channel::LocalSender<Vec<EdgeMsg>>>>>,
 }
@@ -455,10 +522,6 @@ fn store_err(e: impl std::fmt::Display) -> String {
 impl CoreLoad {
     fn owner(&self, d: &Digest) -> usize {
         self.kv.owner_core(d)
-    }
-
-    fn vertex_owner(&self, id: &Arc<str>) -> usize {
-        self.owner(&self.model.space.vertex_digest(&vertex_id(id)))
     }
 
     async fn gate(&self, mesh: usize, core: usize) -> Option<glommio::sync::Permit<'_>> {
@@ -498,8 +561,8 @@ impl CoreLoad {
     async fn handle1(&self, m: M1) -> Result<(), String> {
         match m {
             M1::Vertices(rows) => {
-                for r in rows {
-                    self.write_vertex(r).await?;
+                for (vd, r) in rows {
+                    self.write_vertex(vd, r).await?;
                 }
                 Ok(())
             }
@@ -508,7 +571,7 @@ impl CoreLoad {
         }
     }
 
-    async fn write_vertex(&self, r: VertexRow) -> Result<(), String> {
+    async fn write_vertex(&self, vd: Digest, r: VertexRow) -> Result<(), String> {
         let sh = &self.shared;
         let mut props: Vec<(Arc<str>, Value)> = Vec::new();
         for p in r.properties {
@@ -532,14 +595,19 @@ impl CoreLoad {
             }
         }
         let id = vertex_id(&r.id);
-        match self.model.load_vertex(id, r.label.clone(), props).await {
-            Ok(found) => {
+        let label = self.intern(&r.label);
+        match self
+            .model
+            .load_vertex_record(id, label.clone(), props)
+            .await
+        {
+            Ok((found, written)) => {
                 let dup = {
                     let mut run = self.run_vertices.borrow_mut();
                     if run.len() < RUN_IDS_MAX {
-                        !run.insert(r.id.clone())
+                        !run.insert(vd)
                     } else {
-                        run.contains(&r.id)
+                        run.contains(&vd)
                     }
                 };
                 if dup {
@@ -554,8 +622,11 @@ impl CoreLoad {
                 {
                     let mut labels = self.labels.borrow_mut();
                     if labels.len() < LABEL_CACHE_ENTRIES_MAX {
-                        labels.insert(r.id.clone(), (r.label.clone(), 0));
+                        labels.insert(vd, (label, 0));
                     }
+                }
+                if let Some((rec, generation)) = written {
+                    self.admit(vd, rec, generation);
                 }
                 match found {
                     VertexLoad::Created => &sh.counters.vertices_created,
@@ -565,7 +636,7 @@ impl CoreLoad {
                 Ok(())
             }
             Err(ModelError::VertexExists(_)) => {
-                let msg = if self.run_vertices.borrow().contains(&r.id) {
+                let msg = if self.run_vertices.borrow().contains(&vd) {
                     format!("vertex id {:?} appears more than once in this load", r.id)
                 } else {
                     format!(
@@ -584,12 +655,226 @@ impl CoreLoad {
         }
     }
 
+    /// `s` as this core's own `Arc` (labels are few and cloned for every pack, entry and
+    /// claim: an `Arc` from another core would have its count bumped by both cores).
+    fn intern(&self, s: &Arc<str>) -> Arc<str> {
+        let mut set = self.interned.borrow_mut();
+        if let Some(x) = set.get(&**s) {
+            return x.clone();
+        }
+        if set.len() >= INTERNED_LABELS_MAX {
+            return s.clone();
+        }
+        let own: Arc<str> = Arc::from(&**s);
+        set.insert(own.clone());
+        own
+    }
+
+    // ----- resident records -----
+
+    /// Keeps a record this load just wrote (`vd` its digest) in memory, within the budget.
+    fn admit(&self, vd: Digest, rec: VertexRecord, generation: u16) {
+        let bytes = RESIDENT_RECORD_BYTES
+            + rec.props.len() * RESIDENT_ENTRY_BYTES
+            + rec.cache.len() * RESIDENT_ENTRY_BYTES;
+        let total = self.resident_bytes.get().saturating_add(bytes);
+        if total > self.resident_max_bytes {
+            return;
+        }
+        self.resident_bytes.set(total);
+        self.residents.borrow_mut().insert(
+            vd,
+            Resident {
+                rec,
+                generation,
+                open_used: 0,
+                dirty: false,
+            },
+        );
+    }
+
+    /// Whether vertex record `vd` is resident and the budget allows `entries` more
+    /// entries for it (charging them).
+    fn resident_room(&self, vd: &Digest, entries: usize) -> bool {
+        if !self.residents.borrow().contains_key(vd) {
+            return false;
+        }
+        let total = self
+            .resident_bytes
+            .get()
+            .saturating_add(entries * RESIDENT_ENTRY_BYTES);
+        if total > self.resident_max_bytes {
+            return false;
+        }
+        self.resident_bytes.set(total);
+        true
+    }
+
+    /// Writes resident record `vd` if it changed and forgets it: from now on its updates
+    /// read and write the store. The caller holds the record's key lock.
+    async fn write_out(&self, vd: &Digest) -> Result<(), String> {
+        use crate::model::kv::{Kv, WriteMode};
+        let Some(r) = self.residents.borrow_mut().remove(vd) else {
+            return Ok(());
+        };
+        if r.dirty {
+            let bytes = r.rec.encode().map_err(store_err)?;
+            self.model
+                .kv
+                .put(vd, &bytes, WriteMode::ExpectGeneration(r.generation))
+                .await
+                .map_err(|e| format!("vertex {}: {e}", r.rec.id))?;
+        }
+        Ok(())
+    }
+
+    /// [`CoreLoad::write_out`] under the record's key lock.
+    async fn evict(&self, vd: &Digest) -> Result<(), String> {
+        if !self.residents.borrow().contains_key(vd) {
+            return Ok(());
+        }
+        let _g = self
+            .model
+            .locks()
+            .lock(*vd)
+            .await
+            .ok_or("key lock queue full")?;
+        self.write_out(vd).await
+    }
+
+    /// Writes every changed resident record (the end of the edge phase).
+    async fn write_residents(&self) -> Result<(), String> {
+        let ids: Vec<Digest> = self.residents.borrow().keys().copied().collect();
+        for r in in_lanes(ids, |vd| async move { self.evict(&vd).await }).await {
+            r?;
+        }
+        Ok(())
+    }
+
+    /// Adds `entries` to resident vertex record `vd` in memory (index pages are written
+    /// when it becomes a supernode). `Ok(false)`: not resident (any more); the caller uses
+    /// the store path.
+    async fn resident_entries(
+        &self,
+        vd: &Digest,
+        entries: &mut Vec<NewEntry>,
+    ) -> Result<bool, String> {
+        if !self.resident_room(vd, entries.len()) {
+            self.evict(vd).await?;
+            return Ok(false);
+        }
+        let _g = self
+            .model
+            .locks()
+            .lock(*vd)
+            .await
+            .ok_or("key lock queue full")?;
+        let Some(mut r) = self.residents.borrow_mut().remove(vd) else {
+            return Ok(false);
+        };
+        let res = self
+            .model
+            .add_entries_to(&mut r.rec, std::mem::take(entries))
+            .await;
+        r.dirty = true;
+        let id = r.rec.id.clone();
+        self.residents.borrow_mut().insert(*vd, r);
+        res.map_err(|e| format!("entries of vertex {id}: {e}"))?;
+        Ok(true)
+    }
+
+    /// Writes the new out-edges of resident vertex record `vd` (`(edge, pack number)`,
+    /// claimed): new packs whole without a read, then the entries and pack state in memory.
+    /// `Ok(Some(edges))`: not resident; the caller uses the store path.
+    #[allow(clippy::type_complexity)]
+    async fn resident_out(
+        &self,
+        vd: &Digest,
+        edges: Vec<(BulkEdge, u32)>,
+    ) -> Result<Option<Vec<(BulkEdge, u32)>>, String> {
+        if !self.resident_room(vd, edges.len()) {
+            self.evict(vd).await?;
+            return Ok(Some(edges));
+        }
+        let _g = self
+            .model
+            .locks()
+            .lock(*vd)
+            .await
+            .ok_or("key lock queue full")?;
+        let Some(mut r) = self.residents.borrow_mut().remove(vd) else {
+            return Ok(Some(edges));
+        };
+        let res = self.resident_out_locked(&mut r, vd, edges).await;
+        r.dirty = true;
+        let id = r.rec.id.clone();
+        self.residents.borrow_mut().insert(*vd, r);
+        res.map_err(|e| format!("out-edges of vertex {id}: {e}"))?;
+        Ok(None)
+    }
+
+    async fn resident_out_locked(
+        &self,
+        r: &mut Resident,
+        vd: &Digest,
+        edges: Vec<(BulkEdge, u32)>,
+    ) -> Result<(), ModelError> {
+        let mut by_pack: Vec<(u32, Vec<PackEdge>)> = Vec::new();
+        let mut entries = Vec::with_capacity(edges.len());
+        for (e, p) in edges {
+            let pe = PackEdge {
+                void_time_s: earliest_void(&[r.rec.void_time_s, e.in_void_s]),
+                in_label: e.in_label,
+                id: e.id,
+                label: e.label,
+                in_id: e.in_id,
+                props: e.props,
+            };
+            entries.push(NewEntry {
+                dir: Dir::Out,
+                label: pe.label.clone(),
+                edge: pe.id.clone(),
+                other: pe.in_id.clone(),
+                pack_no: p,
+                // Only index entries use properties (the indexed keys).
+                props: if self.model.cfg.indexed_edge_keys.is_empty() {
+                    Vec::new()
+                } else {
+                    pe.props.clone()
+                },
+            });
+            match by_pack.last_mut() {
+                Some((q, list)) if *q == p => list.push(pe),
+                _ => match by_pack.iter_mut().find(|(q, _)| *q == p) {
+                    Some((_, list)) => list.push(pe),
+                    None => by_pack.push((p, vec![pe])),
+                },
+            }
+        }
+        for (p, list) in by_pack {
+            let n = list.len();
+            // The open pack holds earlier edges of this load unless it was never written.
+            let fresh = !(p == r.rec.open_pack && r.open_used > 0);
+            self.model
+                .write_pack(vd, &r.rec.id, &r.rec.label, p, list, fresh)
+                .await?;
+            if p == r.rec.open_pack {
+                r.open_used += n;
+            } else if p > r.rec.open_pack {
+                r.rec.open_pack = p;
+                r.open_used = n;
+            }
+            r.rec.next_pack = r.rec.next_pack.max(p.saturating_add(1));
+        }
+        self.model.add_entries_to(&mut r.rec, entries).await
+    }
+
     /// On the in vertex's owner: checks the in vertex, adds its label, forwards each edge to
     /// its out vertex's owner.
     async fn resolve_in(&self, rows: Vec<EdgeMsg>) -> Result<(), String> {
         let mut per: Vec<Vec<EdgeMsg>> = (0..self.cores).map(|_| Vec::new()).collect();
         for mut e in rows {
-            let cached = self.labels.borrow().get(&e.to).cloned();
+            let cached = self.labels.borrow().get(&e.to_d).cloned();
             let found = match cached {
                 Some(x) => Some(x),
                 None => self
@@ -601,7 +886,7 @@ impl CoreLoad {
             };
             let Some((label, void)) = found else {
                 self.shared.reject(
-                    &e.file,
+                    self.shared.file_name(e.file),
                     e.line,
                     "MissingVertex",
                     &format!("~to vertex {:?} does not exist", e.to),
@@ -610,7 +895,8 @@ impl CoreLoad {
             };
             e.in_label = label;
             e.in_void_s = void;
-            let c = self.vertex_owner(&e.from);
+            e.from_d = self.model.space.vertex_digest(&vertex_id(&e.from));
+            let c = self.owner(&e.from_d);
             if let Some(list) = per.get_mut(c) {
                 list.push(e);
             }
@@ -641,60 +927,111 @@ impl CoreLoad {
             .map_err(|_| "edge writer stopped".to_string())
     }
 
-    async fn write_edges(&self, rows: Vec<EdgeMsg>) -> Result<(), String> {
+    async fn write_edges(&self, mut rows: Vec<EdgeMsg>) -> Result<(), String> {
         let sh = &self.shared;
-        // Group per out vertex, in arrival order.
-        let mut order: Vec<Arc<str>> = Vec::new();
-        let mut groups: HashMap<Arc<str>, Vec<EdgeMsg>> = HashMap::new();
-        for e in rows {
-            match groups.get_mut(&e.from) {
-                Some(g) => g.push(e),
-                None => {
-                    order.push(e.from.clone());
-                    groups.insert(e.from.clone(), vec![e]);
-                }
+        for e in rows.iter_mut() {
+            e.label = self.intern(&e.label);
+            e.in_label = self.intern(&e.in_label);
+        }
+        // Group per out vertex, in arrival order, by row index (the rows stay in place).
+        let mut order: Vec<Digest> = Vec::new();
+        let mut gid: DigestMap<u32> = DigestMap::default();
+        let mut row_group: Vec<u32> = Vec::with_capacity(rows.len());
+        for e in &rows {
+            let g = *gid.entry(e.from_d).or_insert_with(|| {
+                order.push(e.from_d);
+                (order.len() - 1) as u32
+            });
+            row_group.push(g);
+        }
+        drop(gid);
+        // Members of each group: a counting sort of the row indices.
+        let mut start = vec![0usize; order.len() + 1];
+        for &g in &row_group {
+            if let Some(x) = start.get_mut(g as usize + 1) {
+                *x += 1;
             }
         }
-        // Plan packs; collect claims per edge-id owner.
-        let mut planned: Vec<(ElementId, Vec<(EdgeMsg, u32)>)> = Vec::new();
-        let mut claims: Vec<Vec<(usize, usize, Claim)>> =
-            (0..self.cores).map(|_| Vec::new()).collect();
-        let sizes: Vec<(Arc<str>, usize)> = order
+        for k in 1..start.len() {
+            let prev = start.get(k - 1).copied().unwrap_or(0);
+            if let Some(x) = start.get_mut(k) {
+                *x += prev;
+            }
+        }
+        let mut fill = start.clone();
+        let mut members = vec![0u32; rows.len()];
+        for (ri, &g) in row_group.iter().enumerate() {
+            if let Some(f) = fill.get_mut(g as usize) {
+                if let Some(m) = members.get_mut(*f) {
+                    *m = ri as u32;
+                }
+                *f += 1;
+            }
+        }
+        drop((row_group, fill));
+        let group = |g: usize| -> &[u32] {
+            let (a, b) = (
+                start.get(g).copied().unwrap_or(0),
+                start.get(g + 1).copied().unwrap_or(0),
+            );
+            members.get(a..b).unwrap_or_default()
+        };
+        // Plan packs (resident records in memory, others from the store).
+        let sizes: Vec<(Digest, Arc<str>, usize)> = order
             .iter()
-            .map(|f| (f.clone(), groups.get(f).map_or(0, Vec::len)))
+            .enumerate()
+            .filter_map(|(g, d)| {
+                let first = *group(g).first()?;
+                let from = rows.get(first as usize)?.from.clone();
+                Some((*d, from, group(g).len()))
+            })
             .collect();
-        let plans = in_lanes(sizes, |(from, n)| async move {
-            self.model.plan_out_edges(&vertex_id(&from), n).await
+        let per = self.model.cfg.pack_edges;
+        let plans = in_lanes(sizes, |(vd, from, n)| async move {
+            let planned = self.residents.borrow().get(&vd).map(|r| PackPlan {
+                pack_nos: plan_packs(r.rec.open_pack, r.open_used, r.rec.next_pack, per, n),
+                label: r.rec.label.clone(),
+                void_time_s: r.rec.void_time_s,
+            });
+            match planned {
+                Some(p) => Ok(Some(p)),
+                None => self.model.plan_out_edges(&vertex_id(&from), n).await,
+            }
         })
         .await;
-        for (from, plan) in order.into_iter().zip(plans) {
-            let Some(list) = groups.remove(&from) else {
-                continue;
-            };
-            let out = vertex_id(&from);
-            let plan = plan.map_err(store_err)?;
-            let Some(plan) = plan else {
-                for e in &list {
-                    sh.reject(
-                        &e.file,
-                        e.line,
-                        "MissingVertex",
-                        &format!("~from vertex {:?} does not exist", e.from),
-                    );
+        // Pack number of each row (None: its out vertex is missing); claims per id owner.
+        let mut pack_of: Vec<Option<u32>> = vec![None; rows.len()];
+        let mut claims: Vec<Vec<(u32, Claim)>> = (0..self.cores).map(|_| Vec::new()).collect();
+        for (g, plan) in plans.into_iter().enumerate() {
+            let list = group(g);
+            let Some(plan) = plan.map_err(store_err)? else {
+                for &ri in list {
+                    if let Some(e) = rows.get(ri as usize) {
+                        sh.reject(
+                            sh.file_name(e.file),
+                            e.line,
+                            "MissingVertex",
+                            &format!("~from vertex {:?} does not exist", e.from),
+                        );
+                    }
                 }
                 continue;
             };
-            let gi = planned.len();
-            let mut with = Vec::with_capacity(list.len());
-            for (i, (e, p)) in list.into_iter().zip(plan.pack_nos).enumerate() {
-                let c = self.owner(&self.model.space.edge_digest(&e.id));
-                if let Some(cl) = claims.get_mut(c) {
+            for (&ri, p) in list.iter().zip(plan.pack_nos) {
+                let Some(e) = rows.get(ri as usize) else {
+                    continue;
+                };
+                if let Some(slot) = pack_of.get_mut(ri as usize) {
+                    *slot = Some(p);
+                }
+                let digest = self.model.space.edge_digest(&e.id);
+                if let Some(cl) = claims.get_mut(self.owner(&digest)) {
                     cl.push((
-                        gi,
-                        i,
+                        ri,
                         Claim {
+                            digest,
                             edge: e.id.clone(),
-                            out: out.clone(),
+                            out: vertex_id(&e.from),
                             pack_no: p,
                             label: e.label.clone(),
                             in_id: vertex_id(&e.to),
@@ -702,22 +1039,16 @@ impl CoreLoad {
                         },
                     ));
                 }
-                with.push((e, p));
             }
-            planned.push((out, with));
         }
         // Claim every id (all owners at once).
-        let mut results: Vec<Vec<Option<Claimed>>> = planned
-            .iter()
-            .map(|(_, l)| l.iter().map(|_| None).collect())
-            .collect();
+        let mut results: Vec<Option<Claimed>> = (0..rows.len()).map(|_| None).collect();
         let mut waits = Vec::new();
         for (c, list) in claims.into_iter().enumerate() {
             if list.is_empty() {
                 continue;
             }
-            let (pos, reqs): (Vec<(usize, usize)>, Vec<Claim>) =
-                list.into_iter().map(|(g, i, cl)| ((g, i), cl)).unzip();
+            let (pos, reqs): (Vec<u32>, Vec<Claim>) = list.into_iter().unzip();
             if c == self.core {
                 let got = self.claim(reqs).await;
                 waits.push((pos, None, Some(got)));
@@ -736,34 +1067,50 @@ impl CoreLoad {
             if got.len() != pos.len() {
                 return Err("a claim answer has the wrong length".into());
             }
-            for ((g, i), r) in pos.into_iter().zip(got) {
-                if let Some(slot) = results.get_mut(g).and_then(|x| x.get_mut(i)) {
+            for (ri, r) in pos.into_iter().zip(got) {
+                if let Some(slot) = results.get_mut(ri as usize) {
                     *slot = Some(r);
                 }
             }
         }
         // Write packs and out entries; collect in entries per in-owner core.
-        let mut ins: Vec<Vec<(ElementId, NewEntry, bool)>> =
-            (0..self.cores).map(|_| Vec::new()).collect();
+        let keep_props = !self.model.cfg.indexed_edge_keys.is_empty();
+        let mut ins: Vec<Vec<InEntry>> = (0..self.cores).map(|_| Vec::new()).collect();
         let mut writes = Vec::new();
-        for ((out, list), res) in planned.into_iter().zip(results) {
+        let mut rows: Vec<Option<EdgeMsg>> = rows.into_iter().map(Some).collect();
+        for (g, vd) in order.iter().enumerate() {
             let mut new = Vec::new();
             let mut present = Vec::new();
-            for ((e, p), r) in list.into_iter().zip(res) {
+            let mut out = None;
+            for &ri in group(g) {
+                let ri = ri as usize;
+                let (Some(e), Some(Some(p))) = (
+                    rows.get_mut(ri).and_then(Option::take),
+                    pack_of.get(ri).copied(),
+                ) else {
+                    continue;
+                };
+                let r = results.get_mut(ri).and_then(Option::take);
+                let out = out.get_or_insert_with(|| vertex_id(&e.from)).clone();
                 let in_id = vertex_id(&e.to);
+                // Entries carry the properties only for the indexed keys of index entries.
                 let entry = |pack_no: u32, dir: Dir, other: &ElementId| NewEntry {
                     dir,
                     label: e.label.clone(),
                     edge: e.id.clone(),
                     other: other.clone(),
                     pack_no,
-                    props: e.props.clone(),
+                    props: if keep_props {
+                        e.props.clone()
+                    } else {
+                        Vec::new()
+                    },
                 };
-                let in_core = self.vertex_owner(&e.to);
+                let in_core = self.owner(&e.to_d);
                 match r {
                     Some(Claimed::New) => {
                         if let Some(l) = ins.get_mut(in_core) {
-                            l.push((in_id.clone(), entry(p, Dir::In, &out), false));
+                            l.push((e.to_d, in_id.clone(), entry(p, Dir::In, &out), false));
                         }
                         sh.counters.edges_created.fetch_add(1, Ordering::Relaxed);
                         new.push((
@@ -781,29 +1128,46 @@ impl CoreLoad {
                     Some(Claimed::Present(q)) => {
                         present.push(entry(q, Dir::Out, &in_id));
                         if let Some(l) = ins.get_mut(in_core) {
-                            l.push((in_id.clone(), entry(q, Dir::In, &out), true));
+                            l.push((e.to_d, in_id.clone(), entry(q, Dir::In, &out), true));
                         }
                         sh.counters.edges_present.fetch_add(1, Ordering::Relaxed);
                     }
                     Some(Claimed::Duplicate(m)) => {
-                        sh.reject(&e.file, e.line, "DuplicateEdge", &m);
+                        sh.reject(sh.file_name(e.file), e.line, "DuplicateEdge", &m);
                     }
-                    Some(Claimed::Failed(m)) => return Err(format!("{}:{}: {m}", e.file, e.line)),
+                    Some(Claimed::Failed(m)) => {
+                        return Err(format!("{}:{}: {m}", sh.file_name(e.file), e.line))
+                    }
                     None => return Err("an edge id was not claimed".into()),
                 }
             }
+            let Some(out) = out else { continue };
             if new.is_empty() && present.is_empty() {
                 continue;
             }
-            writes.push((out, new, present));
+            writes.push((*vd, out, new, present));
         }
+        drop(rows);
         // Distinct out vertices: written concurrently (each vertex record under its lock).
-        for r in in_lanes(writes, |(out, new, present)| async move {
-            self.model.bulk_add_out_edges(&out, new, present).await
+        for r in in_lanes(writes, |(vd, out, new, present)| async move {
+            let new = if present.is_empty() {
+                match self.resident_out(&vd, new).await? {
+                    None => return Ok(()),
+                    Some(new) => new,
+                }
+            } else {
+                // Edges a rerun found: the store path checks the entries it has.
+                self.evict(&vd).await?;
+                new
+            };
+            self.model
+                .bulk_add_out_edges(&out, new, present)
+                .await
+                .map_err(store_err)
         })
         .await
         {
-            r.map_err(store_err)?;
+            r?;
         }
         for (c, list) in ins.into_iter().enumerate() {
             if list.is_empty() {
@@ -842,7 +1206,7 @@ impl CoreLoad {
 
     async fn claim_one(&self, r: Claim) -> Claimed {
         use crate::model::kv::{Kv, KvError, WriteMode};
-        let ld = self.model.space.edge_digest(&r.edge);
+        let ld = r.digest;
         let first = {
             let mut run = self.run_edges.borrow_mut();
             if run.len() < RUN_IDS_MAX {
@@ -903,28 +1267,31 @@ impl CoreLoad {
         }
     }
 
-    async fn add_in_entries(&self, list: Vec<(ElementId, NewEntry, bool)>) -> Result<(), String> {
-        let mut order: Vec<(ElementId, bool)> = Vec::new();
-        let mut groups: HashMap<(ElementId, bool), Vec<NewEntry>> = HashMap::new();
-        for (v, e, ensure) in list {
-            let k = (v, ensure);
-            match groups.get_mut(&k) {
-                Some(g) => g.push(e),
+    async fn add_in_entries(&self, list: Vec<InEntry>) -> Result<(), String> {
+        // Group per (vertex, ensure), in arrival order.
+        let mut order: Vec<(Digest, ElementId, bool, Vec<NewEntry>)> = Vec::new();
+        let mut gid: HashMap<(Digest, bool), usize> = HashMap::new();
+        for (vd, v, mut e, ensure) in list {
+            e.label = self.intern(&e.label);
+            match gid.get(&(vd, ensure)).and_then(|&g| order.get_mut(g)) {
+                Some(g) => g.3.push(e),
                 None => {
-                    order.push(k.clone());
-                    groups.insert(k, vec![e]);
+                    gid.insert((vd, ensure), order.len());
+                    order.push((vd, v, ensure, vec![e]));
                 }
             }
         }
-        let items: Vec<((ElementId, bool), Vec<NewEntry>)> = order
-            .into_iter()
-            .filter_map(|k| groups.remove(&k).map(|g| (k, g)))
-            .collect();
-        for r in in_lanes(items, |(k, entries)| async move {
+        drop(gid);
+        for r in in_lanes(order, |(vd, v, ensure, mut entries)| async move {
+            if ensure {
+                self.evict(&vd).await?;
+            } else if self.resident_entries(&vd, &mut entries).await? {
+                return Ok(());
+            }
             self.model
-                .bulk_add_entries(&k.0, entries, k.1)
+                .bulk_add_entries(&v, entries, ensure)
                 .await
-                .map_err(|e| format!("in entries of vertex {}: {e}", k.0))
+                .map_err(|e| format!("in entries of vertex {v}: {e}"))
         })
         .await
         {
@@ -939,7 +1306,8 @@ impl CoreLoad {
     async fn produce(&self, kind: FileKind) -> Result<(), String> {
         let sh = self.shared.clone();
         let batch = sh.opts.batch_rows.clamp(1, BATCH_ROWS_MAX);
-        let mut vbufs: Vec<Vec<VertexRow>> = (0..self.cores).map(|_| Vec::new()).collect();
+        let mut vbufs: Vec<Vec<(Digest, VertexRow)>> =
+            (0..self.cores).map(|_| Vec::new()).collect();
         let mut ebufs: Vec<Vec<EdgeMsg>> = (0..self.cores).map(|_| Vec::new()).collect();
         let work = sh.work.get(self.core).cloned().unwrap_or_default();
         for (pi, ri) in work {
@@ -970,9 +1338,10 @@ impl CoreLoad {
                     Err(e) => sh.row_error(&e),
                     Ok(Row::Vertex(v)) => {
                         sh.counters.vertex_rows.fetch_add(1, Ordering::Relaxed);
-                        let c = self.vertex_owner(&v.id);
+                        let vd = self.model.space.vertex_digest(&vertex_id(&v.id));
+                        let c = self.owner(&vd);
                         if let Some(b) = vbufs.get_mut(c) {
-                            b.push(v);
+                            b.push((vd, v));
                             if b.len() >= batch {
                                 let list = std::mem::take(b);
                                 self.route1(c, M1::Vertices(list)).await?;
@@ -981,8 +1350,9 @@ impl CoreLoad {
                     }
                     Ok(Row::Edge(e)) => {
                         sh.counters.edge_rows.fetch_add(1, Ordering::Relaxed);
-                        let m = edge_msg(e, &rel);
-                        let c = self.vertex_owner(&m.to);
+                        let mut m = edge_msg(e, &rel, pi as u32);
+                        m.to_d = self.model.space.vertex_digest(&vertex_id(&m.to));
+                        let c = self.owner(&m.to_d);
                         if let Some(b) = ebufs.get_mut(c) {
                             b.push(m);
                             if b.len() >= batch {
@@ -1105,7 +1475,7 @@ impl<R> std::future::Future for JoinAll<'_, R> {
     }
 }
 
-fn edge_msg(e: EdgeRow, rel: &str) -> EdgeMsg {
+fn edge_msg(e: EdgeRow, rel: &str, file: u32) -> EdgeMsg {
     let id = match &e.id {
         Some(s) => ElementId::Str(s.clone()),
         None => ElementId::Int {
@@ -1125,7 +1495,7 @@ fn edge_msg(e: EdgeRow, rel: &str) -> EdgeMsg {
         })
         .collect();
     EdgeMsg {
-        file: e.file,
+        file,
         line: e.line,
         id,
         label: e.label,
@@ -1134,6 +1504,8 @@ fn edge_msg(e: EdgeRow, rel: &str) -> EdgeMsg {
         props,
         in_label: Arc::from(""),
         in_void_s: 0,
+        to_d: NO_DIGEST,
+        from_d: NO_DIGEST,
     }
 }
 
@@ -1144,10 +1516,14 @@ async fn wait_for(count: &AtomicUsize, n: usize) {
     }
 }
 
-/// The load on one core, from joining the meshes to the end of the edge phase.
-async fn run_core(shared: Arc<Shared>, host: &CoreHost) -> Result<(), String> {
-    let core = host.core();
-    let cores = host.cluster().cores();
+/// The load on one core (`core` of `cores`, writing through `kv`), from joining the meshes
+/// to the end of the edge phase (not flushed).
+pub(crate) async fn run_core(
+    shared: Arc<Shared>,
+    core: usize,
+    cores: usize,
+    kv: RoutedKv,
+) -> Result<(), String> {
     let (b1, b2, b3) = lock(&shared.meshes)
         .get_mut(core)
         .and_then(Option::take)
@@ -1166,7 +1542,6 @@ async fn run_core(shared: Arc<Shared>, host: &CoreHost) -> Result<(), String> {
         glommio::timer::sleep(Duration::from_millis(POLL_MS)).await;
     };
     let space = KeySpace::new(&shared.opts.graph).map_err(store_err)?;
-    let kv = host.kv();
     let model = Model::new(
         RetryKv { inner: kv.clone() },
         space,
@@ -1187,9 +1562,13 @@ async fn run_core(shared: Arc<Shared>, host: &CoreHost) -> Result<(), String> {
         s2,
         s3,
         gates: (0..3 * cores).map(|_| Rc::new(Semaphore::new(1))).collect(),
-        labels: RefCell::new(HashMap::new()),
-        run_vertices: RefCell::new(HashSet::new()),
-        run_edges: RefCell::new(HashSet::new()),
+        labels: RefCell::new(DigestMap::default()),
+        run_vertices: RefCell::new(DigestSet::default()),
+        run_edges: RefCell::new(DigestSet::default()),
+        residents: RefCell::new(DigestMap::default()),
+        interned: RefCell::new(HashSet::new()),
+        resident_bytes: std::cell::Cell::new(0),
+        resident_max_bytes: shared.opts.resident_bytes / cores.max(1),
         writer_tx: RefCell::new(Some(Rc::new(writer_tx))),
     });
     let first_error: Rc<RefCell<Option<String>>> = Rc::new(RefCell::new(None));
@@ -1338,6 +1717,10 @@ async fn run_core(shared: Arc<Shared>, host: &CoreHost) -> Result<(), String> {
     for t in t3 {
         t.await;
     }
+    // Every entry of this core's vertices is in: write the resident records once.
+    if let Err(e) = me.write_residents().await {
+        fail(e);
+    }
     let e = first_error.borrow_mut().take();
     match e {
         Some(e) => Err(e),
@@ -1393,15 +1776,8 @@ fn plan(
     Ok((plans, work, total))
 }
 
-/// Loads the Gremlin load CSV directory `input` into `dir` with `opts.cores` executors and
-/// returns the summary once every shard is flushed to the device. Rejected rows are in the
-/// summary and the error file; an `Err` means the load itself could not run.
-pub fn run_load(
-    dir: Arc<DataDir>,
-    input: &Path,
-    opts: LoadOptions,
-) -> Result<LoadSummary, LoadError> {
-    let started = Instant::now();
+/// Plans a load of `input` and builds what its cores share; also the number of files.
+pub(crate) fn prepare(input: &Path, opts: LoadOptions) -> Result<(Arc<Shared>, usize), LoadError> {
     let cores = opts.cores.max(1);
     KeySpace::new(&opts.graph).map_err(|e| LoadError::Setup(e.to_string()))?;
     let mut header_errors = Vec::new();
@@ -1418,7 +1794,7 @@ pub fn run_load(
     let files = plans.len() + header_errors.len();
     let shared = Arc::new(Shared {
         input: input.to_path_buf(),
-        opts: opts.clone(),
+        opts,
         plans,
         work,
         meshes: Mutex::new(meshes),
@@ -1434,10 +1810,62 @@ pub fn run_load(
         vertices_done: AtomicUsize::new(0),
         vertex_phase_end: Mutex::new(None),
         total_bytes,
+        started: Instant::now(),
     });
     for e in &header_errors {
         shared.row_error(e);
     }
+    Ok((shared, files))
+}
+
+/// The summary of a load whose cores all finished (flushes the error file).
+pub(crate) fn summarize(shared: &Shared, files: usize) -> Result<LoadSummary, LoadError> {
+    let mut summary = LoadSummary {
+        files,
+        bytes: shared.total_bytes,
+        ..LoadSummary::default()
+    };
+    let c = &shared.counters;
+    summary.vertex_rows = c.vertex_rows.load(Ordering::Acquire);
+    summary.edge_rows = c.edge_rows.load(Ordering::Acquire);
+    summary.vertices_created = c.vertices_created.load(Ordering::Acquire);
+    summary.vertices_present = c.vertices_present.load(Ordering::Acquire);
+    summary.edges_created = c.edges_created.load(Ordering::Acquire);
+    summary.edges_present = c.edges_present.load(Ordering::Acquire);
+    summary.errors_total = c.errors.load(Ordering::Acquire);
+    {
+        let mut s = lock(&shared.sink);
+        summary.errors = s.by_kind.clone();
+        if let Err(e) = s.out.flush() {
+            s.write_failed.get_or_insert(e.to_string());
+        }
+        if let Some(e) = &s.write_failed {
+            return Err(LoadError::Setup(format!(
+                "writing {}: {e}",
+                shared.opts.errors_path.display()
+            )));
+        }
+    }
+    summary.stopped = lock(&shared.stopped).clone();
+    let started = shared.started;
+    summary.elapsed_ms = started.elapsed().as_millis() as u64;
+    let vend = lock(&shared.vertex_phase_end).unwrap_or(started);
+    summary.vertex_phase_ms = vend.duration_since(started).as_millis() as u64;
+    summary.edge_phase_ms = vend.elapsed().as_millis() as u64;
+    Ok(summary)
+}
+
+/// Loads the Gremlin load CSV directory `input` into `dir` with `opts.cores` executors and
+/// returns the summary once every shard is flushed to the device. Rejected rows are in the
+/// summary and the error file; an `Err` means the load itself could not run.
+pub fn run_load(
+    dir: Arc<DataDir>,
+    input: &Path,
+    opts: LoadOptions,
+) -> Result<LoadSummary, LoadError> {
+    let cores = opts.cores.max(1);
+    let (shared, files) = prepare(input, opts.clone())?;
+    let started = shared.started;
     let runtime = RuntimeConfig {
         graphs: vec![opts.graph.clone()],
         model: opts.model.clone(),
@@ -1459,7 +1887,7 @@ pub fn run_load(
             .spawn(move || async move {
                 let r = async {
                     let host = cluster.join(core).await.map_err(store_err)?;
-                    let r = run_core(shared, &host).await;
+                    let r = run_core(shared, core, cores, host.kv()).await;
                     let flushed = host.shutdown().await.map_err(store_err);
                     r.and(flushed.map(|_| ()))
                 }
@@ -1501,40 +1929,49 @@ pub fn run_load(
             first_err.get_or_insert("a load executor panicked".into());
         }
     }
-    let mut summary = LoadSummary {
-        files,
-        bytes: shared.total_bytes,
-        ..LoadSummary::default()
-    };
-    let c = &shared.counters;
-    summary.vertex_rows = c.vertex_rows.load(Ordering::Acquire);
-    summary.edge_rows = c.edge_rows.load(Ordering::Acquire);
-    summary.vertices_created = c.vertices_created.load(Ordering::Acquire);
-    summary.vertices_present = c.vertices_present.load(Ordering::Acquire);
-    summary.edges_created = c.edges_created.load(Ordering::Acquire);
-    summary.edges_present = c.edges_present.load(Ordering::Acquire);
-    summary.errors_total = c.errors.load(Ordering::Acquire);
-    {
-        let mut s = lock(&shared.sink);
-        summary.errors = s.by_kind.clone();
-        if let Err(e) = s.out.flush() {
-            s.write_failed.get_or_insert(e.to_string());
-        }
-        if let Some(e) = &s.write_failed {
-            return Err(LoadError::Setup(format!(
-                "writing {}: {e}",
-                opts.errors_path.display()
-            )));
-        }
-    }
-    summary.stopped = lock(&shared.stopped).clone();
-    summary.elapsed_ms = started.elapsed().as_millis() as u64;
-    let vend = lock(&shared.vertex_phase_end).unwrap_or(started);
-    summary.vertex_phase_ms = vend.duration_since(started).as_millis() as u64;
-    summary.edge_phase_ms = vend.elapsed().as_millis() as u64;
+    let summary = summarize(&shared, files)?;
     match first_err {
         Some(e) => Err(LoadError::Store(e)),
         None => Ok(summary),
+    }
+}
+
+/// A load's counters so far.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LoadProgress {
+    /// Rows read (vertices and edges).
+    pub rows: u64,
+    pub vertices_written: u64,
+    pub edges_written: u64,
+    pub rejected: u64,
+    /// Rows read per second since the start.
+    pub rows_per_s: f64,
+    /// Share of the input bytes read, 0 to 1.
+    pub done_fraction: f64,
+    /// Seconds left at the rate so far (`None` before the first bytes).
+    pub eta_s: Option<f64>,
+}
+
+impl Shared {
+    /// The counters so far.
+    pub(crate) fn progress(&self) -> LoadProgress {
+        let c = &self.counters;
+        let rows = c.vertex_rows.load(Ordering::Relaxed) + c.edge_rows.load(Ordering::Relaxed);
+        let secs = self.started.elapsed().as_secs_f64().max(1e-3);
+        let done = c.bytes_done.load(Ordering::Relaxed);
+        let byte_rate = done as f64 / secs;
+        LoadProgress {
+            rows,
+            vertices_written: c.vertices_created.load(Ordering::Relaxed)
+                + c.vertices_present.load(Ordering::Relaxed),
+            edges_written: c.edges_created.load(Ordering::Relaxed)
+                + c.edges_present.load(Ordering::Relaxed),
+            rejected: c.errors.load(Ordering::Relaxed),
+            rows_per_s: rows as f64 / secs,
+            done_fraction: done as f64 / self.total_bytes.max(1) as f64,
+            eta_s: (byte_rate > 0.0)
+                .then(|| self.total_bytes.saturating_sub(done) as f64 / byte_rate),
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use gremlin::value::{Property, Value};
 
 use crate::model::keys::{index_page_digest, pack_digest, Dir, ElementId};
-use crate::model::kv::{Kv, KvError, WriteMode};
+use crate::model::kv::{Digest, Kv, KvError, WriteMode};
 use crate::model::ops::{Action, Model};
 use crate::model::records::{
     earliest_void, CacheEntry, EdgePack, IndexEntry, IndexPage, LabelPages, PackEdge, VProp,
@@ -62,6 +62,40 @@ pub struct PackPlan {
     pub void_time_s: u32,
 }
 
+/// Packs past a vertex record's `next_pack` that a plan skips at most (see
+/// [`Model::plan_out_edges`]).
+pub const PACK_PROBES_MAX: usize = 64;
+
+/// Pack numbers of `n` new out-edges of a vertex whose open pack `open_pack` holds
+/// `open_used` edges and whose next unused pack is `next_pack`, `per` edges per pack: the
+/// rest of the open pack, then new packs.
+pub fn plan_packs(
+    open_pack: u32,
+    open_used: usize,
+    next_pack: u32,
+    per: usize,
+    n: usize,
+) -> Vec<u32> {
+    let per = per.max(1);
+    let mut pack_nos = Vec::with_capacity(n);
+    let (mut p, mut used) = if open_used < per {
+        (open_pack, open_used)
+    } else {
+        (next_pack, 0)
+    };
+    let mut next = next_pack.max(p.saturating_add(1));
+    for _ in 0..n {
+        if used >= per {
+            p = next;
+            next = next.saturating_add(1);
+            used = 0;
+        }
+        pack_nos.push(p);
+        used += 1;
+    }
+    pack_nos
+}
+
 /// Whether two property lists hold the same (key, value) pairs in the same order (ids and
 /// meta-properties aside).
 fn same_props(a: &[VProp], b: &[VProp]) -> bool {
@@ -82,6 +116,19 @@ impl<K: Kv> Model<K> {
         label: Arc<str>,
         props: Vec<(Arc<str>, Value)>,
     ) -> Result<VertexLoad, ModelError> {
+        self.load_vertex_record(id, label, props)
+            .await
+            .map(|(found, _)| found)
+    }
+
+    /// [`Model::load_vertex`], also returning, when it wrote the vertex, the record written
+    /// and its generation (the offline loader keeps it in memory for the edge phase).
+    pub async fn load_vertex_record(
+        &self,
+        id: ElementId,
+        label: Arc<str>,
+        props: Vec<(Arc<str>, Value)>,
+    ) -> Result<(VertexLoad, Option<(VertexRecord, u16)>), ModelError> {
         if props.len() > PROPERTIES_MAX {
             return Err(ModelError::Limit {
                 limit: "PROPERTIES_MAX",
@@ -102,10 +149,10 @@ impl<K: Kv> Model<K> {
         let bytes = rec.encode()?;
         for _ in 0..RMW_ATTEMPTS_MAX {
             match self.kv.put(&d, &bytes, WriteMode::CreateOnly).await {
-                Ok(_) => return Ok(VertexLoad::Created),
+                Ok(g) => return Ok((VertexLoad::Created, Some((rec, g)))),
                 Err(KvError::Exists) => match self.vertex(&id).await? {
                     Some(v) if v.label == rec.label && same_props(&v.props, &rec.props) => {
-                        return Ok(VertexLoad::Identical)
+                        return Ok((VertexLoad::Identical, None))
                     }
                     Some(_) => return Err(ModelError::VertexExists(id)),
                     None => self.drop_vertex(&id).await?,
@@ -133,25 +180,17 @@ impl<K: Kv> Model<K> {
             .pack(out, v.open_pack)
             .await?
             .map_or(0, |p| p.edges.len());
-        let per = self.cfg.pack_edges;
-        let mut pack_nos = Vec::with_capacity(n);
-        let (mut p, mut used) = if open < per {
-            (v.open_pack, open)
-        } else {
-            (v.next_pack, 0)
-        };
-        let mut next = v.next_pack.max(p.saturating_add(1));
-        for _ in 0..n {
-            if used >= per {
-                p = next;
-                next = next.saturating_add(1);
-                used = 0;
+        // A rerun after an interrupted load may find packs past the record's `next_pack`
+        // (written before the record was): skip them.
+        let mut next_pack = v.next_pack;
+        for _ in 0..PACK_PROBES_MAX {
+            if self.pack(out, next_pack).await?.is_none() {
+                break;
             }
-            pack_nos.push(p);
-            used += 1;
+            next_pack = next_pack.saturating_add(1);
         }
         Ok(Some(PackPlan {
-            pack_nos,
+            pack_nos: plan_packs(v.open_pack, open, next_pack, self.cfg.pack_edges, n),
             label: v.label,
             void_time_s: v.void_time_s,
         }))
@@ -198,28 +237,7 @@ impl<K: Kv> Model<K> {
         }
         let mut last = None;
         for (p, list) in by_pack {
-            let pd = pack_digest(&vd, p);
-            let limit = crate::model::PACK_EDGES_MAX;
-            self.rmw(&pd, |cur: Option<EdgePack>| {
-                let mut pack = cur.unwrap_or_else(|| EdgePack {
-                    owner: v.id.clone(),
-                    owner_label: v.label.clone(),
-                    edges: Vec::new(),
-                });
-                for e in &list {
-                    if !pack.edges.iter().any(|x| x.id == e.id) {
-                        pack.edges.push(e.clone());
-                    }
-                }
-                if pack.edges.len() > limit {
-                    return Err(ModelError::Limit {
-                        limit: "PACK_EDGES_MAX",
-                        max: limit as u64,
-                    });
-                }
-                Ok(Action::Put(pack, ()))
-            })
-            .await?;
+            self.append_to_pack(&vd, &v.id, &v.label, p, &list).await?;
             last = Some(last.map_or(p, |l: u32| l.max(p)));
         }
         let _guard = self.lock(vd).await?;
@@ -240,6 +258,76 @@ impl<K: Kv> Model<K> {
             .put(&vd, &rec.encode()?, WriteMode::ExpectGeneration(g))
             .await?;
         Ok(())
+    }
+
+    /// Appends `list` to pack `p` of vertex `vd` (`owner`, `owner_label`): read, append
+    /// (an edge already there is not added twice), write.
+    async fn append_to_pack(
+        &self,
+        vd: &Digest,
+        owner: &ElementId,
+        owner_label: &Arc<str>,
+        p: u32,
+        list: &[PackEdge],
+    ) -> Result<(), ModelError> {
+        let pd = pack_digest(vd, p);
+        let limit = crate::model::PACK_EDGES_MAX;
+        self.rmw(&pd, |cur: Option<EdgePack>| {
+            let mut pack = cur.unwrap_or_else(|| EdgePack {
+                owner: owner.clone(),
+                owner_label: owner_label.clone(),
+                edges: Vec::new(),
+            });
+            for e in list {
+                if !pack.edges.iter().any(|x| x.id == e.id) {
+                    pack.edges.push(e.clone());
+                }
+            }
+            if pack.edges.len() > limit {
+                return Err(ModelError::Limit {
+                    limit: "PACK_EDGES_MAX",
+                    max: limit as u64,
+                });
+            }
+            Ok(Action::Put(pack, ()))
+        })
+        .await
+    }
+
+    /// Writes pack `p` of vertex `vd` (`owner`, `owner_label`) holding `edges`. With `fresh`
+    /// (the caller knows the pack was never written: a vertex created by this load, a pack
+    /// number it has not used) the pack is written whole, create-only, without a read; if
+    /// one exists after all, or without `fresh`, the edges are appended to it.
+    pub async fn write_pack(
+        &self,
+        vd: &Digest,
+        owner: &ElementId,
+        owner_label: &Arc<str>,
+        p: u32,
+        edges: Vec<PackEdge>,
+        fresh: bool,
+    ) -> Result<(), ModelError> {
+        if fresh && edges.len() <= crate::model::PACK_EDGES_MAX {
+            let pack = EdgePack {
+                owner: owner.clone(),
+                owner_label: owner_label.clone(),
+                edges,
+            };
+            match self
+                .kv
+                .put(&pack_digest(vd, p), &pack.encode()?, WriteMode::CreateOnly)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(KvError::Exists) => {
+                    return self
+                        .append_to_pack(vd, owner, owner_label, p, &pack.edges)
+                        .await
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.append_to_pack(vd, owner, owner_label, p, &edges).await
     }
 
     /// Adds adjacency entries to vertex `v` in one vertex-record write (index pages first
@@ -310,7 +398,7 @@ impl<K: Kv> Model<K> {
     /// vertex becomes a supernode and its cached entries plus the new ones are appended to
     /// the index pages of their (direction, label), which are written here (pages before
     /// the vertex record, which the caller writes).
-    async fn add_entries_to(
+    pub(crate) async fn add_entries_to(
         &self,
         rec: &mut VertexRecord,
         entries: Vec<NewEntry>,

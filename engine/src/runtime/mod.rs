@@ -37,6 +37,7 @@ use crate::exec::Executor;
 use crate::model::keys::KeySpace;
 use crate::model::ops::{Model, SystemClock};
 use crate::model::ModelConfig;
+use gremlin::machine::services::ServiceRegistry;
 
 pub(crate) use routed::join_all;
 use routed::{Local, Msg};
@@ -218,6 +219,8 @@ struct Inner {
     stats: Mutex<BTreeMap<u32, ShardStats>>,
     /// Failures of `CoreHost::shutdown` (a shard not flushed), for the process's exit status.
     shutdown_errors: Mutex<Vec<String>>,
+    /// Services `call()` reaches on every graph (see [`Cluster::set_services`]).
+    services: Mutex<Option<Arc<ServiceRegistry>>>,
 }
 
 /// The runtime shared by every core: `Send + Sync + Clone`. Build one per process start;
@@ -253,8 +256,15 @@ impl Cluster {
                 failure: Mutex::new(None),
                 stats: Mutex::new(BTreeMap::new()),
                 shutdown_errors: Mutex::new(Vec::new()),
+                services: Mutex::new(None),
             }),
         })
+    }
+
+    /// Sets the services `call()` reaches on every graph of the cores that join after this
+    /// (call it before starting the cores).
+    pub fn set_services(&self, services: Arc<ServiceRegistry>) {
+        *lock(&self.inner.services) = Some(services);
     }
 
     /// Number of cores.
@@ -441,6 +451,7 @@ impl Cluster {
             .with_core(u16::try_from(core).unwrap_or(u16::MAX));
             let mut ex = Executor::new(model, local.cfg.limits);
             ex.io_dir = local.cfg.io_dir.clone();
+            ex.services = lock(&self.inner.services).clone();
             graphs.push((name.clone(), Rc::new(ex)));
         }
         let publish_stop = Rc::new(Cell::new(false));
