@@ -100,6 +100,21 @@ def proc_cpu_s(pid):
         return float("nan")
 
 
+def disk_ops():
+    """(reads, writes) completed on all whole disks (vd*, sd*, nvme*n*) from /proc/diskstats."""
+    r = w = 0
+    with open("/proc/diskstats") as f:
+        for line in f:
+            p = line.split()
+            name = p[2]
+            whole = (name.startswith(("vd", "sd", "xvd")) and not name[-1].isdigit()) or (
+                name.startswith("nvme") and "p" not in name[4:])
+            if whole:
+                r += int(p[3])
+                w += int(p[7])
+    return r, w
+
+
 class Meter:
     """Per-CPU busy share and the server process's CPU over one measured run."""
 
@@ -109,10 +124,12 @@ class Meter:
         self.c0 = cpu_times()
         self.p0 = proc_cpu_s(pid)
         self.l0 = loadavg()
+        self.d0 = disk_ops()
 
     def stop(self):
         wall = time.time() - self.t0
         c1 = cpu_times()
+        d1 = disk_ops()
         per_cpu = {
             k: round(100.0 * (c1[k][0] - b) / max(1, c1[k][1] - t), 1)
             for k, (b, t) in self.c0.items()
@@ -124,6 +141,8 @@ class Meter:
             "server_cpu_pct": round(100.0 * (proc_cpu_s(self.pid) - self.p0) / wall, 1),
             "loadavg_before": self.l0,
             "loadavg_after": loadavg(),
+            "disk_reads": d1[0] - self.d0[0],
+            "disk_writes": d1[1] - self.d0[1],
         }
 
 
