@@ -181,6 +181,31 @@ def du_mib(path):
 
 # ---------------------------------------------------------------- coregraph side
 
+SHARD_COUNTERS = ["coregraph_shard_reads_total", "coregraph_shard_device_reads_total",
+                  "coregraph_shard_writes_total", "coregraph_shard_flushes_total"]
+
+
+def shard_counters(admin):
+    """Sums of the shard counters over all shards from the admin port's /metrics."""
+    import urllib.request
+    out = dict.fromkeys(SHARD_COUNTERS, 0.0)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=5) as r:
+            text = r.read().decode()
+    except OSError:
+        return out
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name in out:
+            try:
+                out[name] += float(line.rsplit(" ", 1)[1])
+            except ValueError:
+                pass
+    return out
+
+
 
 def coregraph_side(a, graph_dir, results):
     binp = os.path.join(a.bin_dir, "coregraph")
@@ -230,6 +255,7 @@ def coregraph_side(a, graph_dir, results):
                 f"{a.duration}s", "--json", jf, "--quiet",
             ]
             m = Meter(srv.pid)
+            k0 = shard_counters(admin)
             rec = None
             if a.perf_record and w in a.perf_record:
                 pf = os.path.join(a.dir, f"cg-{a.tag}-{w}.perf.data")
@@ -239,6 +265,9 @@ def coregraph_side(a, graph_dir, results):
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             sh(cmd)
             env = m.stop()
+            k1 = shard_counters(admin)
+            env["shard_counters_delta"] = {k.replace("coregraph_shard_", ""): k1[k] - k0[k]
+                                           for k in SHARD_COUNTERS}
             if rec is not None:
                 rec.wait()
             with open(jf) as f:
