@@ -38,7 +38,7 @@ use crate::frontier::{self, FrontierStats, Query};
 use crate::model::adapter::to_gremlin;
 use crate::model::keys::ElementId;
 use crate::model::kv::{KvError, Records};
-use crate::model::ops::{ManualClock, Model};
+use crate::model::ops::{ManualClock, Model, NewVertexProperty};
 use crate::model::ModelError;
 
 /// Default: records (present or absent) one query may fetch into its cache.
@@ -472,8 +472,23 @@ impl<R: Records> Executor<R> {
 
     /// Applies an attempt's mutations in order with the store's operations.
     async fn replay(&self, log: &[WriteOp], stats: &mut RunStats) -> Result<(), GremlinError> {
-        for (i, op) in log.iter().enumerate() {
-            self.apply(op).await.map_err(|e| {
+        let mut i = 0;
+        while let Some(op) = log.get(i) {
+            // An added vertex's first properties go into its creating write: one durable
+            // write instead of one per property (`addV().property()...`).
+            let props = match op {
+                WriteOp::AddVertex { id, .. } => new_vertex_properties(id, log.get(i + 1..)),
+                _ => Vec::new(),
+            };
+            let applied = match op {
+                WriteOp::AddVertex { id, label } if !props.is_empty() => self
+                    .model
+                    .add_vertex_with(id.clone(), label, 0, &props)
+                    .await
+                    .map(drop),
+                _ => self.apply(op).await,
+            };
+            applied.map_err(|e| {
                 let context = format!(
                     "write {} of {} ({}) failed; the {i} before it stay applied",
                     i + 1,
@@ -487,7 +502,9 @@ impl<R: Records> Executor<R> {
                     other => other,
                 }
             })?;
-            stats.writes_replayed += 1;
+            let n = 1 + props.len();
+            stats.writes_replayed += n as u64;
+            i += n;
         }
         Ok(())
     }
@@ -583,4 +600,29 @@ impl<R: Records> Executor<R> {
         }
         Ok(())
     }
+}
+
+/// The property writes right after the add of vertex `id` in a write log (`rest`: the log
+/// after the add), as properties of the new vertex.
+fn new_vertex_properties(id: &ElementId, rest: Option<&[WriteOp]>) -> Vec<NewVertexProperty> {
+    rest.unwrap_or_default()
+        .iter()
+        .map_while(|op| match op {
+            WriteOp::SetVertexProperty {
+                vertex,
+                cardinality,
+                key,
+                value,
+                id: prop_id,
+                meta,
+            } if vertex == id => Some(NewVertexProperty {
+                cardinality: *cardinality,
+                key: key.to_string(),
+                value: value.clone(),
+                id: prop_id.clone(),
+                meta: meta.clone(),
+            }),
+            _ => None,
+        })
+        .collect()
 }

@@ -530,8 +530,32 @@ impl<K: Kv> Model<K> {
         label: &str,
         void_time_s: u32,
     ) -> Result<VertexRecord, ModelError> {
+        let rec = VertexRecord::new(id, Arc::from(label), void_time_s);
+        self.add_vertex_record(rec).await
+    }
+
+    /// Adds a vertex with its first properties in one create-only write (a traversal's
+    /// `addV()` followed by `property()` steps): what [`Model::add_vertex`] and then
+    /// [`Model::set_vertex_property`] for each property would store, in one durable write.
+    pub async fn add_vertex_with(
+        &self,
+        id: ElementId,
+        label: &str,
+        void_time_s: u32,
+        props: &[NewVertexProperty],
+    ) -> Result<VertexRecord, ModelError> {
+        let mut rec = VertexRecord::new(id, Arc::from(label), void_time_s);
+        for p in props {
+            set_property_in(&mut rec, p.cardinality, &p.key, &p.value, &p.id, &p.meta)?;
+        }
+        self.add_vertex_record(rec).await
+    }
+
+    /// Writes a new vertex record create-only (an expired or half-dropped copy is purged
+    /// first).
+    async fn add_vertex_record(&self, rec: VertexRecord) -> Result<VertexRecord, ModelError> {
+        let id = rec.id.clone();
         let d = self.space.vertex_digest(&id);
-        let rec = VertexRecord::new(id.clone(), Arc::from(label), void_time_s);
         let bytes = rec.encode()?;
         for _ in 0..RMW_ATTEMPTS_MAX {
             match self.kv.put(&d, &bytes, WriteMode::CreateOnly).await {
@@ -578,36 +602,7 @@ impl<K: Kv> Model<K> {
         meta: Vec<Property>,
     ) -> Result<Value, ModelError> {
         self.rmw_vertex(vertex, |v| {
-            match cardinality {
-                Cardinality::Single => v.props.retain(|p| &*p.key != key),
-                Cardinality::Set => {
-                    if let Some(p) = v
-                        .props
-                        .iter_mut()
-                        .find(|p| &*p.key == key && p.value == value)
-                    {
-                        for m in &meta {
-                            p.meta.retain(|x| x.key != m.key);
-                            p.meta.push(m.clone());
-                        }
-                        return Ok(p.id.clone());
-                    }
-                }
-                Cardinality::List => {}
-            }
-            if v.props.len() >= crate::model::records::PROPERTIES_MAX {
-                return Err(ModelError::Limit {
-                    limit: "PROPERTIES_MAX",
-                    max: crate::model::records::PROPERTIES_MAX as u64,
-                });
-            }
-            v.props.push(VProp {
-                id: id.clone(),
-                key: Arc::from(key),
-                value: value.clone(),
-                meta: meta.clone(),
-            });
-            Ok(id.clone())
+            set_property_in(v, cardinality, key, &value, &id, &meta)
         })
         .await
     }
@@ -1372,3 +1367,55 @@ pub fn same_id(a: &Value, b: &Value) -> bool {
 
 #[allow(dead_code)]
 const _: () = assert!(FLAG_SUPERNODE != FLAG_DROPPING);
+
+/// A property of a vertex being added ([`Model::add_vertex_with`]).
+#[derive(Clone, Debug)]
+pub struct NewVertexProperty {
+    pub cardinality: Cardinality,
+    pub key: String,
+    pub value: Value,
+    pub id: Value,
+    pub meta: Vec<Property>,
+}
+
+/// Sets a vertex property on a record by TinkerPop's cardinality rules; returns the
+/// property's id (an existing equal value's under `set`).
+fn set_property_in(
+    v: &mut VertexRecord,
+    cardinality: Cardinality,
+    key: &str,
+    value: &Value,
+    id: &Value,
+    meta: &[Property],
+) -> Result<Value, ModelError> {
+    match cardinality {
+        Cardinality::Single => v.props.retain(|p| &*p.key != key),
+        Cardinality::Set => {
+            if let Some(p) = v
+                .props
+                .iter_mut()
+                .find(|p| &*p.key == key && p.value == *value)
+            {
+                for m in meta {
+                    p.meta.retain(|x| x.key != m.key);
+                    p.meta.push(m.clone());
+                }
+                return Ok(p.id.clone());
+            }
+        }
+        Cardinality::List => {}
+    }
+    if v.props.len() >= crate::model::records::PROPERTIES_MAX {
+        return Err(ModelError::Limit {
+            limit: "PROPERTIES_MAX",
+            max: crate::model::records::PROPERTIES_MAX as u64,
+        });
+    }
+    v.props.push(VProp {
+        id: id.clone(),
+        key: Arc::from(key),
+        value: value.clone(),
+        meta: meta.to_vec(),
+    });
+    Ok(id.clone())
+}
