@@ -248,15 +248,7 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
                 else {
                     return Ok(());
                 };
-                Here::E(EdgeView {
-                    id: e.id.clone(),
-                    label: e.label.clone(),
-                    out_id: pack.owner.clone(),
-                    out_label: pack.owner_label.clone(),
-                    in_id: e.in_id.clone(),
-                    in_label: e.in_label.clone(),
-                    props: e.props.clone(),
-                })
+                Here::E(EdgeView::of(&pack, e))
             }
         };
         loop {

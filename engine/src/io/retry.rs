@@ -1,6 +1,6 @@
-//! The store as an import writes it: a write the store refused for overload (its bounded
-//! write queue is full because the device is slower than the importer) is retried after a
-//! growing pause instead of failing the element. Wraps any [`Kv`] by reference, so the
+//! The store as an import or a load writes it: a write the store refused for overload (its
+//! bounded write queue is full because the device is slower than the writer) is retried
+//! after a growing pause instead of failing. Wraps any [`Kv`], owned or by reference, so the
 //! executor's own model store can be used online.
 
 use std::time::Duration;
@@ -14,7 +14,8 @@ pub const OVERLOAD_WAIT_MS_MAX: u64 = 20;
 
 /// [`Kv`] over `K` with overloaded writes retried (on a glommio executor: the pause is a
 /// glommio timer).
-pub struct OverloadRetry<'a, K>(pub &'a K);
+#[derive(Clone)]
+pub struct OverloadRetry<K>(pub K);
 
 fn overloaded(e: &KvError) -> bool {
     // `shards::StoreError::Overload` reaches the model as a store message.
@@ -26,7 +27,7 @@ async fn pause(wait_ms: &mut u64) {
     *wait_ms = (*wait_ms * 2).min(OVERLOAD_WAIT_MS_MAX);
 }
 
-impl<K: Kv> Kv for OverloadRetry<'_, K> {
+impl<K: Kv> Kv for OverloadRetry<K> {
     async fn get(&self, digest: &Digest) -> Result<Option<Got>, KvError> {
         self.0.get(digest).await
     }

@@ -91,73 +91,10 @@ pub const ERRORS_MAX_DEFAULT: u64 = 1000;
 pub const PROGRESS_MS: u64 = 1000;
 /// How often waits poll a flag.
 const POLL_MS: u64 = 2;
-/// Retries of a write the store refused for overload (its write queue is full) before the
-/// load fails; the wait grows from 1 ms to [`OVERLOAD_WAIT_MS_MAX`].
-pub const OVERLOAD_RETRIES_MAX: u32 = 20_000;
-/// Longest wait between two retries of an overloaded write.
-pub const OVERLOAD_WAIT_MS_MAX: u64 = 20;
-
 /// The store as the loader writes it: a write refused for overload (the device is slower
 /// than the loader) is retried after a pause instead of failing the load.
-#[derive(Clone)]
-pub struct RetryKv {
-    inner: RoutedKv,
-}
+pub type RetryKv = crate::io::retry::OverloadRetry<RoutedKv>;
 
-fn overloaded(e: &crate::model::kv::KvError) -> bool {
-    // `shards::StoreError::Overload` reaches the model as a store message.
-    matches!(e, crate::model::kv::KvError::Store(m) if m.contains("overload"))
-}
-
-impl crate::model::kv::Kv for RetryKv {
-    async fn get(
-        &self,
-        digest: &Digest,
-    ) -> Result<Option<crate::model::kv::Got>, crate::model::kv::KvError> {
-        self.inner.get(digest).await
-    }
-
-    async fn put(
-        &self,
-        digest: &Digest,
-        payload: &[u8],
-        mode: crate::model::kv::WriteMode,
-    ) -> Result<u16, crate::model::kv::KvError> {
-        let mut wait = 1;
-        for _ in 0..OVERLOAD_RETRIES_MAX {
-            match self.inner.put(digest, payload, mode).await {
-                Err(e) if overloaded(&e) => {
-                    glommio::timer::sleep(Duration::from_millis(wait)).await;
-                    wait = (wait * 2).min(OVERLOAD_WAIT_MS_MAX);
-                }
-                r => return r,
-            }
-        }
-        self.inner.put(digest, payload, mode).await
-    }
-
-    async fn delete(
-        &self,
-        digest: &Digest,
-        mode: crate::model::kv::WriteMode,
-    ) -> Result<bool, crate::model::kv::KvError> {
-        let mut wait = 1;
-        for _ in 0..OVERLOAD_RETRIES_MAX {
-            match self.inner.delete(digest, mode).await {
-                Err(e) if overloaded(&e) => {
-                    glommio::timer::sleep(Duration::from_millis(wait)).await;
-                    wait = (wait * 2).min(OVERLOAD_WAIT_MS_MAX);
-                }
-                r => return r,
-            }
-        }
-        self.inner.delete(digest, mode).await
-    }
-
-    fn scan(&self) -> Vec<Digest> {
-        self.inner.scan()
-    }
-}
 /// How long the calling thread waits for a core to finish after the others did.
 const CORE_WAIT_S_MAX: u64 = 24 * 3600;
 
@@ -529,31 +466,33 @@ impl CoreLoad {
         g.acquire_permit(1).await.ok()
     }
 
-    async fn send1(&self, core: usize, m: M1) -> Result<(), String> {
+    /// Sends `m` to `core` on mesh `mesh` (`senders`), through that mesh's gate for it.
+    async fn send_on<T: Send>(
+        &self,
+        senders: &Senders<T>,
+        mesh: usize,
+        core: usize,
+        m: T,
+        what: &str,
+    ) -> Result<(), String> {
         let peer = *self.peer_of_core.get(core).ok_or("no such core")?;
-        let _g = self.gate(0, core).await;
-        self.s1
+        let _g = self.gate(mesh, core).await;
+        senders
             .send_to(peer, m)
             .await
-            .map_err(|_| format!("core {core} stopped receiving rows"))
+            .map_err(|_| format!("core {core} stopped receiving {what}"))
+    }
+
+    async fn send1(&self, core: usize, m: M1) -> Result<(), String> {
+        self.send_on(&self.s1, 0, core, m, "rows").await
     }
 
     async fn send2(&self, core: usize, m: M2) -> Result<(), String> {
-        let peer = *self.peer_of_core.get(core).ok_or("no such core")?;
-        let _g = self.gate(1, core).await;
-        self.s2
-            .send_to(peer, m)
-            .await
-            .map_err(|_| format!("core {core} stopped receiving edges"))
+        self.send_on(&self.s2, 1, core, m, "edges").await
     }
 
     async fn send3(&self, core: usize, m: M3) -> Result<(), String> {
-        let peer = *self.peer_of_core.get(core).ok_or("no such core")?;
-        let _g = self.gate(2, core).await;
-        self.s3
-            .send_to(peer, m)
-            .await
-            .map_err(|_| format!("core {core} stopped receiving claims"))
+        self.send_on(&self.s3, 2, core, m, "claims").await
     }
 
     // ----- stage 1 -----
@@ -1543,7 +1482,7 @@ pub(crate) async fn run_core(
     };
     let space = KeySpace::new(&shared.opts.graph).map_err(store_err)?;
     let model = Model::new(
-        RetryKv { inner: kv.clone() },
+        crate::io::retry::OverloadRetry(kv.clone()),
         space,
         shared.opts.model.clone(),
         Box::new(SystemClock),

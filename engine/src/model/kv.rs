@@ -54,6 +54,25 @@ pub trait Kv {
     fn scan(&self) -> Vec<Digest>;
 }
 
+/// A store by reference is a store (the overload-retrying wrapper over a model's own store).
+impl<K: Kv> Kv for &K {
+    async fn get(&self, digest: &Digest) -> Result<Option<Got>, KvError> {
+        (**self).get(digest).await
+    }
+
+    async fn put(&self, digest: &Digest, payload: &[u8], mode: WriteMode) -> Result<u16, KvError> {
+        (**self).put(digest, payload, mode).await
+    }
+
+    async fn delete(&self, digest: &Digest, mode: WriteMode) -> Result<bool, KvError> {
+        (**self).delete(digest, mode).await
+    }
+
+    fn scan(&self) -> Vec<Digest> {
+        (**self).scan()
+    }
+}
+
 /// Counters of a [`MemKv`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MemKvStats {

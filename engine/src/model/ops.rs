@@ -138,6 +138,21 @@ pub struct EdgeView {
     pub props: Vec<Property>,
 }
 
+impl EdgeView {
+    /// Edge `e` of `pack` (whose owner is the out vertex).
+    pub fn of(pack: &EdgePack, e: &PackEdge) -> EdgeView {
+        EdgeView {
+            id: e.id.clone(),
+            label: e.label.clone(),
+            out_id: pack.owner.clone(),
+            out_label: pack.owner_label.clone(),
+            in_id: e.in_id.clone(),
+            in_label: e.in_label.clone(),
+            props: e.props.clone(),
+        }
+    }
+}
+
 /// An adjacency entry from either the edge cache or the index.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Adjacent {
@@ -336,18 +351,6 @@ impl<K: Kv> Model<K> {
         Ok(self.read::<EdgePack>(&d).await?.map(|r| r.0))
     }
 
-    fn view(&self, pack: &EdgePack, e: &PackEdge) -> EdgeView {
-        EdgeView {
-            id: e.id.clone(),
-            label: e.label.clone(),
-            out_id: pack.owner.clone(),
-            out_label: pack.owner_label.clone(),
-            in_id: e.in_id.clone(),
-            in_label: e.in_label.clone(),
-            props: e.props.clone(),
-        }
-    }
-
     /// The edge `id` if it is live.
     pub async fn edge(&self, id: &ElementId) -> Result<Option<EdgeView>, ModelError> {
         let Some((loc, _)) = self
@@ -367,7 +370,7 @@ impl<K: Kv> Model<K> {
             .edges
             .iter()
             .find(|e| e.id == *id && !expired(e.void_time_s, now))
-            .map(|e| self.view(&pack, e)))
+            .map(|e| EdgeView::of(&pack, e)))
     }
 
     /// The adjacency entries of a vertex record in `dirs` with a label in `labels` (all when
@@ -477,7 +480,7 @@ impl<K: Kv> Model<K> {
             {
                 continue;
             }
-            out.push((a.dir, self.view(pack, e)));
+            out.push((a.dir, EdgeView::of(pack, e)));
         }
         Ok(out)
     }
