@@ -304,7 +304,7 @@ async fn bench(a: Args, path: PathBuf) -> Result<(), StoreError> {
     let cfg = StoreConfig {
         durability: Durability::Buffered,
         defrag_lwm_pct: a.defrag_lwm_pct,
-        read_cache_bytes_max: a.read_cache_mib << 20,
+        read_cache_bytes_max: a.read_cache_mib.saturating_mul(1 << 20),
         ..StoreConfig::default()
     };
     let shard = Rc::new(Shard::create(0, cfg, Device::Dma(dev), Clock::System).await?);
