@@ -458,12 +458,17 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
             .limit_pushdown()
             .filter(|(i, _)| *i == at)
             .map(|(_, n)| n);
+        // Traversers at the same element merge (their bulks add up, at the first one's
+        // place): past the n-th confirmed neighbour only entries to one of those are read.
+        let mut kept: std::collections::HashSet<ElementId> = std::collections::HashSet::new();
         let mut confirmed: u64 = 0;
         let now = model.now_s();
         let mut all = Vec::new();
         for a in adj {
-            if wanted.is_some_and(|n| confirmed >= n) {
-                break;
+            if wanted.is_some_and(|n| confirmed >= n)
+                && (edges || a.dir == Dir::In || !kept.contains(&a.other))
+            {
+                continue;
             }
             let ord = branch(&t.ord, all.len());
             // An in-edge whose pack this core holds (a self-loop, or a neighbour on this
@@ -496,7 +501,9 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
                     }) else {
                         continue;
                     };
-                    confirmed += 1;
+                    if edges || kept.insert(e.in_id.clone()) {
+                        confirmed += 1;
+                    }
                     if count_here {
                         counted = counted.saturating_add(t.bulk);
                         continue;
@@ -573,12 +580,9 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
     fn finish(&mut self, t: &Tr, here: &Here) -> Result<(), GremlinError> {
         let last = self.q.plan.ops.get(t.at as usize);
         let bulk = t.bulk;
-        // The operation that makes the result: the map step, or the last one.
-        let at = if last.is_some() {
-            t.at as usize
-        } else {
-            self.q.plan.ops.len().saturating_sub(1)
-        };
+        // The map step that makes the result (a traverser past the last step was counted
+        // where it was made).
+        let at = t.at as usize;
         match (last, here) {
             (Some(Op::Values(keys)), Here::V(rec)) => {
                 let want = |k: &Arc<str>| keys.is_empty() || keys.contains(k);
@@ -629,7 +633,7 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
                     (_, Some(r)) => vertex_ref(id, Some(&r.label)),
                     (_, None) => vertex_ref(id, t.hint.as_ref()),
                 };
-                self.emit_at(at, v, bulk, &t.ord)?;
+                self.emit(v, bulk, &t.ord)?;
             }
             (None, Here::E(e)) => {
                 let v = match self.q.plan.need {
@@ -640,7 +644,7 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
                         ..edge_value(e)
                     })),
                 };
-                self.emit_at(at, v, bulk, &t.ord)?;
+                self.emit(v, bulk, &t.ord)?;
             }
         }
         Ok(())
@@ -717,8 +721,11 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
             continue;
         }
         if let Some(v) = run.free_finish(&t) {
-            let at = (t.at as usize).min(q.plan.ops.len().saturating_sub(1));
-            run.emit_at(at, v, t.bulk, &t.ord)?;
+            if (t.at as usize) < q.plan.ops.len() {
+                run.emit_at(t.at as usize, v, t.bulk, &t.ord)?;
+            } else {
+                run.emit(v, t.bulk, &t.ord)?;
+            }
             continue;
         }
         if !(model.kv.is_local)(&t.elem.home(&q.space)) {

@@ -30,7 +30,8 @@ pub enum Strategy {
     /// walked (and its edges checked) only until `n` neighbours are found.
     LimitPushdown,
     /// A traversal that ends in a vertex step then `count()`: each neighbour is counted where
-    /// the edge is checked, without reading or visiting the neighbour.
+    /// the edge is checked, without reading or visiting the neighbour. Also: traversers that
+    /// finish only to be counted (`count()`, `dedup().count()`) are not visited.
     LocalCount,
     /// `outE/inE/bothE(...).has(k, P)` on a supernode: index entries whose indexed copy of
     /// `k` fails `P` are dropped before any edge pack is read.
@@ -140,9 +141,14 @@ impl Plan {
     }
 
     /// The index of a final vertex step whose every traverser needs at most `n` neighbours:
-    /// `(op index, n)`.
+    /// `(op index, n)`. Only the first hop from one start id: traversers from several
+    /// parents merge at a shared neighbour (bulks summed at the first one's place), so a
+    /// parent's cut-off tail could still add to an earlier result.
     pub fn limit_pushdown(&self) -> Option<(usize, u64)> {
         if !self.strategies.on(Strategy::LimitPushdown) {
+            return None;
+        }
+        if !matches!(self.ops.first(), Some(Op::Start(Some(ids))) if ids.len() == 1) {
             return None;
         }
         let n = self.stop_after?;
@@ -155,7 +161,7 @@ impl Plan {
         // Only one-to-one steps after it: each neighbour makes exactly one result.
         let after = self.ops.get(i + 1..).unwrap_or(&[]);
         let one_to_one = after.iter().all(|o| matches!(o, Op::Id | Op::Label));
-        (one_to_one && matches!(op, Op::Adj { .. })).then_some((i, n))
+        (one_to_one && i == 1 && matches!(op, Op::Adj { .. })).then_some((i, n))
     }
 
     /// The index of a final vertex step whose results are only counted.
