@@ -78,7 +78,7 @@ pub async fn run<T: Transport>(
     let mut stats = FrontierStats::default();
     let plan = &q.plan;
     if plan.explain {
-        let mut t = Traverser::new(Value::String(Arc::from(plan.explain(&[]).as_str())));
+        let mut t = Traverser::new(Value::String(Arc::from(plan.explain(&plan.notes).as_str())));
         t.track_path = false;
         t.path.objects.clear();
         t.path.labels.clear();

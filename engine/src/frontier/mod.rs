@@ -108,6 +108,9 @@ pub struct Plan {
     pub strategies: strategy::Strategies,
     /// The traversal ended in `explain()` (stripped): answer the plan's explanation.
     pub explain: bool,
+    /// Extra lines for `explain()` after the final traversal (e.g. which index or scan the
+    /// start chose).
+    pub notes: Vec<String>,
 }
 
 /// Everything a core needs to evaluate batches of one query (shared by every batch).

@@ -206,6 +206,7 @@ pub fn plan(bytecode: &Bytecode, limits: Limits) -> Option<Plan> {
         step_names,
         strategies,
         explain,
+        notes: Vec::new(),
     })
 }
 
