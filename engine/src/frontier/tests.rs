@@ -183,6 +183,8 @@ pub(crate) const TRAVERSALS: &[&str] = &[
     "g.V(1, 2, 2, 99999)",
     "g.V(0).out()",
     "g.V(0).out().count()",
+    "g.V(0).out().limit(3).count()",
+    "g.V(0).both().range(1, 4).count()",
     "g.V(0).in().count()",
     "g.V(0).both().count()",
     "g.V(3).out('knows').values('name')",
