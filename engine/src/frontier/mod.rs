@@ -7,7 +7,9 @@
 //! `outE/inE/bothE`, `inV/outV/bothV/otherV`, `has/hasLabel/hasId(P)` and `hasNot` on the
 //! current element, optionally one of `values(keys)`/`id()`/`label()`, then barrier steps
 //! that need no graph (`count`, `dedup`, `limit`/`range`, `fold`, `min`/`max`,
-//! `is`), optionally `profile()`. Anything else runs on the attempts executor (`crate::exec`).
+//! `is`), optionally `profile()` or `explain()`; source instructions only
+//! `withoutStrategies` of the strategies in [`strategy`]. Anything else runs on the attempts
+//! executor (`crate::exec`).
 //!
 //! Where results go: every owner answers its batch to the coordinator (on the request's
 //! one-shot reply, never on the core mesh) with the traversers that reached another core's
