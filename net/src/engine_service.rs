@@ -137,12 +137,15 @@ impl EngineService {
                 ),
             )
         })?;
-        if terminal == Some(Terminal::Explain) {
-            return Err(ServiceError::new(
-                status::SERVER_ERROR_EVALUATION,
-                "explain() is not supported",
-            ));
-        }
+        // explain() answers the traversal's explanation (one string) instead of running it.
+        let bytecode = if terminal == Some(Terminal::Explain) {
+            let mut b = bytecode;
+            b.steps
+                .push(gremlin::bytecode::Instruction::new("explain", Vec::new()));
+            b
+        } else {
+            bytecode
+        };
         let traversers = self.run(&graph, &bytecode, timeout_ms, Kind::Eval).await?;
         expand(traversers, terminal)
     }

@@ -183,6 +183,8 @@ pub(crate) const TRAVERSALS: &[&str] = &[
     "g.V(1, 2, 2, 99999)",
     "g.V(0).out()",
     "g.V(0).out().count()",
+    "g.V(0).out().limit(3).count()",
+    "g.V(0).both().range(1, 4).count()",
     "g.V(0).in().count()",
     "g.V(0).both().count()",
     "g.V(3).out('knows').values('name')",
@@ -572,4 +574,293 @@ fn a_scan_larger_than_the_traverser_limit_still_counts() {
             other => panic!("{text}: {other:?}"),
         }
     }
+}
+
+/// The frontier answer (as a multiset) and the records it read, on `cores` cores at `now_s`.
+fn answer_and_reads(
+    kv: &MemKv,
+    cfg: &ModelConfig,
+    cores: usize,
+    now_s: u32,
+    text: &str,
+) -> (Vec<String>, u64) {
+    let b = bc(text);
+    let p = plan::plan(&b, Limits::default()).unwrap_or_else(|| panic!("{text}: no plan"));
+    let q = Arc::new(Query {
+        plan: p,
+        space: KeySpace::new("g").unwrap(),
+        model: cfg.clone(),
+        now_s,
+        deadline: None,
+        traversers_max: Limits::default().traversers_max,
+    });
+    let fake = Fake { kv, cores, me: 0 };
+    let (trs, stats) = block_on(coord::run(&fake, q, &b, Limits::default(), None, cores))
+        .unwrap_or_else(|e| panic!("{text} on {cores} cores: {e}"));
+    (expand(&trs), stats.reads_total())
+}
+
+/// Whether `got` is `n` values out of the multiset `all` (what a `limit(n)` may answer:
+/// the frontier path does not promise the attempts executor's pick).
+fn limited_subset(got: &[String], all: &[String], n: usize) -> bool {
+    let mut rest = all.to_vec();
+    got.len() == n.min(all.len())
+        && got.iter().all(|v| match rest.iter().position(|x| x == v) {
+            Some(i) => {
+                rest.swap_remove(i);
+                true
+            }
+            None => false,
+        })
+}
+
+/// `text` with and without `strategy`: the same answer as the attempts executor (for a
+/// `limit(n)`: n values of the unlimited answer), and fewer records read with it on every
+/// core count.
+fn fewer_reads_with(ex: &Executor<MemKv>, cfg: &ModelConfig, strategy: &str, text: &str) {
+    let without = text.replacen("g.", &format!("g.withoutStrategies({strategy})."), 1);
+    let limited = text.rsplit_once(".limit(").and_then(|(full, n)| {
+        Some((
+            full.to_string(),
+            n.strip_suffix(')')?.parse::<usize>().ok()?,
+        ))
+    });
+    let want = match &limited {
+        Some((full, _)) => expand(&block_on(ex.run(&bc(full), &RunOptions::default())).unwrap()),
+        None => expand(&block_on(ex.run(&bc(text), &RunOptions::default())).unwrap()),
+    };
+    for cores in [1usize, 2, 4] {
+        let (with_ans, with_reads) = answer_and_reads(&ex.model.kv, cfg, cores, 1, text);
+        let (without_ans, without_reads) = answer_and_reads(&ex.model.kv, cfg, cores, 1, &without);
+        if let Some((_, n)) = limited {
+            assert!(
+                limited_subset(&with_ans, &want, n),
+                "{text} on {cores} cores: {with_ans:?}"
+            );
+            assert!(
+                limited_subset(&without_ans, &want, n),
+                "{without} on {cores} cores: {without_ans:?}"
+            );
+        } else {
+            assert_eq!(with_ans, want, "{text} on {cores} cores");
+            assert_eq!(without_ans, want, "{without} on {cores} cores");
+        }
+        assert!(
+            with_reads < without_reads,
+            "{strategy}: {text} read {with_reads} records, {without_reads} without it ({cores} cores)"
+        );
+    }
+}
+
+#[test]
+fn each_strategy_reads_fewer_records_for_the_same_answer() {
+    let g = random_graph(21, 50, 260);
+    let mut indexed = small();
+    indexed.indexed_edge_keys = vec![Arc::from("w")];
+    for cfg in [ModelConfig::default(), small(), indexed.clone()] {
+        let ex = loaded(&cfg, &g);
+        for (strategy, text) in [
+            ("VertexStepFusionStrategy", "g.V(0).out().id()"),
+            ("VertexStepFusionStrategy", "g.V(0).in().id()"),
+            ("LocalCountStrategy", "g.V(0).out().out().dedup().count()"),
+            ("VertexStepFusionStrategy", "g.V(0).both().label()"),
+            ("HasPushdownStrategy", "g.V(0).out().hasLabel('b').id()"),
+            (
+                "HasPushdownStrategy",
+                "g.V(3).outE().inV().hasLabel('a').count()",
+            ),
+            ("LimitPushdownStrategy", "g.V(0).out().limit(2)"),
+            ("LimitPushdownStrategy", "g.V(0).outE('knows').limit(1)"),
+            ("LocalCountStrategy", "g.V(0).out().count()"),
+            ("LocalCountStrategy", "g.V(0).both().count()"),
+            ("LocalCountStrategy", "g.V(0).in('likes').count()"),
+            ("LocalCountStrategy", "g.V(0).out().out().count()"),
+        ] {
+            fewer_reads_with(&ex, &cfg, strategy, text);
+        }
+    }
+    // Supernode predicate pushdown needs an indexed edge key and a supernode (vertex 0
+    // with tiny edge caches).
+    let ex = loaded(&indexed, &g);
+    for text in [
+        "g.V(0).outE('knows').has('w', gt(6)).count()",
+        "g.V(0).outE().has('w', 3).inV().id()",
+    ] {
+        fewer_reads_with(&ex, &indexed, "SupernodePredicatePushdownStrategy", text);
+    }
+}
+
+#[test]
+fn local_counts_skip_expired_edges_and_count_self_loops_twice() {
+    use crate::model::keys::ElementId;
+    use crate::model::ops::ManualClock;
+    let kv = MemKv::new();
+    let cfg = small();
+    let id = |n: i64| ElementId::from_value(&Value::Long(n), "Vertex").unwrap();
+    {
+        let m = Model::new(
+            &kv,
+            KeySpace::new("g").unwrap(),
+            cfg.clone(),
+            Box::new(ManualClock(Cell::new(10))),
+        )
+        .unwrap();
+        block_on(async {
+            for v in 1..=4 {
+                m.add_vertex(id(v), "a", 0).await.unwrap();
+            }
+            // (edge id, out, in, void time): void 100 expires between the two readings.
+            for (e, o, i, void) in [
+                (10, 1, 2, 0),
+                (11, 1, 3, 100),
+                (12, 3, 1, 100),
+                (13, 1, 1, 0),
+                (14, 4, 1, 0),
+                (15, 1, 1, 100),
+                (16, 2, 1, 0),
+            ] {
+                m.add_edge(id(e), "x", &id(o), &id(i), void).await.unwrap();
+            }
+        });
+    }
+    // Counted from the table above: live out-edges of 1 and live in-edges of 1 (a
+    // self-loop is both, so both() meets it twice).
+    let live = |now: u32| -> (usize, usize) {
+        let edges = [
+            (1, 2, 0),
+            (1, 3, 100),
+            (3, 1, 100),
+            (1, 1, 0),
+            (4, 1, 0),
+            (1, 1, 100),
+            (2, 1, 0),
+        ];
+        let alive: Vec<_> = edges.iter().filter(|e| e.2 == 0 || e.2 > now).collect();
+        (
+            alive.iter().filter(|e| e.0 == 1).count(),
+            alive.iter().filter(|e| e.1 == 1).count(),
+        )
+    };
+    for now in [50u32, 150] {
+        let (outs, ins) = live(now);
+        for (text, n) in [
+            ("g.V(1).both().count()", outs + ins),
+            ("g.V(1).bothE().count()", outs + ins),
+            ("g.V(1).out().count()", outs),
+            ("g.V(1).inE().count()", ins),
+            ("g.V(1).in('x').count()", ins),
+        ] {
+            let want = vec![format!("{:?}", Value::Long(n as i64))];
+            let without = text.replacen("g.", "g.withoutStrategies(LocalCountStrategy).", 1);
+            for cores in [1usize, 2, 4] {
+                let (got, _) = answer_and_reads(&kv, &cfg, cores, now, text);
+                assert_eq!(got, want, "{text} at {now} on {cores} cores");
+                let (got, _) = answer_and_reads(&kv, &cfg, cores, now, &without);
+                assert_eq!(got, want, "{without} at {now} on {cores} cores");
+            }
+        }
+    }
+}
+
+#[test]
+fn explain_lists_the_applied_strategies_and_without_strategies_removes_one() {
+    // gremlin-lang's explain() is a terminal; bytecode carries it as a last `explain` step.
+    let explained = |text: &str| {
+        let mut b = bc(text);
+        b.steps
+            .push(gremlin::bytecode::Instruction::new("explain", Vec::new()));
+        b
+    };
+    let p = plan::plan(&explained("g.V(0).out().count()"), Limits::default()).unwrap();
+    assert!(p.explain);
+    let text = p.explain(&["start: scan".to_string()]);
+    assert!(text.starts_with("Traversal Explanation\n"), "{text}");
+    assert!(text.contains("Original Traversal"), "{text}");
+    assert!(text.contains("VertexStepFusionStrategy"), "{text}");
+    assert!(text.contains("LocalCountStrategy"), "{text}");
+    assert!(text.contains("Final Traversal"), "{text}");
+    assert!(text.ends_with("\nstart: scan"), "{text}");
+    let p = plan::plan(
+        &explained("g.withoutStrategies(LocalCountStrategy).V(0).out().count()"),
+        Limits::default(),
+    )
+    .unwrap();
+    let text = p.explain(&[]);
+    assert!(!text.contains("LocalCountStrategy"), "{text}");
+    assert!(text.contains("VertexStepFusionStrategy"), "{text}");
+    // Through the coordinator: one string, the traversal not run.
+    let ex = loaded(&ModelConfig::default(), &random_graph(3, 10, 20));
+    let b = explained("g.V(0).out().limit(2)");
+    let q = Arc::new(Query {
+        plan: plan::plan(&b, Limits::default()).unwrap(),
+        space: KeySpace::new("g").unwrap(),
+        model: ModelConfig::default(),
+        now_s: 1,
+        deadline: None,
+        traversers_max: 1000,
+    });
+    let fake = Fake {
+        kv: &ex.model.kv,
+        cores: 2,
+        me: 0,
+    };
+    let (got, stats) = block_on(coord::run(&fake, q, &b, Limits::default(), None, 2)).unwrap();
+    assert_eq!(stats.reads_total(), 0);
+    match got.first().map(|t| &t.value) {
+        Some(Value::String(s)) => assert!(s.contains("LimitPushdownStrategy"), "{s}"),
+        other => panic!("{other:?}"),
+    }
+    // Unknown strategies and other source instructions still fall back.
+    for text in [
+        "g.withoutStrategies(CountStrategy).V(0).out()",
+        "g.withStrategies(ReadOnlyStrategy).V(0).out()",
+    ] {
+        assert!(plan::plan(&bc(text), Limits::default()).is_none(), "{text}");
+    }
+}
+
+#[test]
+fn profile_counts_traversers_elements_and_bytes_per_step() {
+    let cfg = ModelConfig::default();
+    let g = random_graph(9, 40, 200);
+    let ex = loaded(&cfg, &g);
+    let degree = match block_on(ex.run(&bc("g.V(0).out().count()"), &RunOptions::default()))
+        .unwrap()
+        .first()
+        .map(|t| t.value.clone())
+    {
+        Some(Value::Long(n)) => n,
+        other => panic!("{other:?}"),
+    };
+    let (got, stats) = block_on(frontier_run(
+        &ex.model.kv,
+        &cfg,
+        2,
+        0,
+        "g.withoutStrategies(LocalCountStrategy).V(0).out().count().profile()",
+    ))
+    .unwrap();
+    let Some(Value::Metrics(m)) = got.first().map(|t| t.value.clone()) else {
+        panic!("{got:?}")
+    };
+    let count = |step: usize, key: &str| -> i64 {
+        let s = m
+            .metrics
+            .get(step)
+            .unwrap_or_else(|| panic!("no step {step}"));
+        s.counts
+            .iter()
+            .find(|(n, _)| &**n == key)
+            .map(|(_, v)| *v)
+            .unwrap_or_else(|| panic!("{key} missing in {s:?}"))
+    };
+    assert_eq!(count(0, "traverserCount"), 1);
+    assert_eq!(count(1, "elementCount"), degree);
+    assert_eq!(count(2, "traverserCount"), 1);
+    assert_eq!(count(2, "elementCount"), 1);
+    assert!((0..3).map(|i| count(i, "recordBytesRead")).sum::<i64>() > 0);
+    assert_eq!(
+        (0..3).map(|i| count(i, "recordsRead")).sum::<i64>() as u64,
+        stats.reads_total()
+    );
 }

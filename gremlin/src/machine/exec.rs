@@ -339,6 +339,7 @@ pub(crate) fn run_batch<G: Graph>(
             continue;
         }
         let res = ctx.apply(sd, here)?;
+        count_produced(ctx.m, i as usize - 1, &res);
         for mut t in res {
             t.step = i;
             if t.step >= n {
@@ -369,10 +370,22 @@ pub(crate) fn run_step<G: Graph>(
     }
     let mut ctx = Ctx { m, g, depth: 0 };
     let mut res = ctx.apply(sd, gathered)?;
+    count_produced(ctx.m, step as usize, &res);
     for t in &mut res {
         t.step = step + 1;
     }
     Ok(res)
+}
+
+/// Adds what top-level step `i` produced to the machine's profile counts.
+fn count_produced(m: &mut Machine, i: usize, res: &[Traverser]) {
+    if m.produced.len() <= i {
+        m.produced.resize(i + 1, (0, 0));
+    }
+    if let Some(c) = m.produced.get_mut(i) {
+        c.0 = c.0.saturating_add(res.len() as u64);
+        c.1 = c.1.saturating_add(res.iter().map(bulk_n).sum::<u64>());
+    }
 }
 
 /// Steps that produce a result from no input (`count()` is 0, `fold()` is `[]`).
@@ -2127,7 +2140,13 @@ impl<G: Graph> Ctx<'_, G> {
                 }
             }
             Step::Profile => {
-                let n: i64 = trs.iter().map(|t| t.bulk).sum();
+                let produced = self.m.produced.clone();
+                let count = |i: usize, which: usize| -> i64 {
+                    produced
+                        .get(i)
+                        .map(|c| if which == 0 { c.0 } else { c.1 })
+                        .map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX))
+                };
                 let metrics = TraversalMetrics {
                     duration_nanos: 0,
                     metrics: self
@@ -2147,8 +2166,8 @@ impl<G: Graph> Ctx<'_, G> {
                             ),
                             duration_nanos: 0,
                             counts: vec![
-                                (Arc::from("traverserCount"), n),
-                                (Arc::from("elementCount"), n),
+                                (Arc::from("traverserCount"), count(i, 0)),
+                                (Arc::from("elementCount"), count(i, 1)),
                             ],
                             annotations: vec![(Arc::from("percentDur"), Value::Double(0.0))],
                             nested: Vec::new(),
@@ -2163,9 +2182,16 @@ impl<G: Graph> Ctx<'_, G> {
                     .compiled
                     .steps
                     .iter()
+                    .filter(|s| !matches!(s.step, Step::Explain))
                     .map(|s| format!("{:?}", s.step))
                     .collect();
-                out.push(self.reduced(Value::String(Arc::from(steps.join(", ").as_str()))));
+                // The attempts executor applies no traversal strategy of its own.
+                let text = crate::machine::explain::explanation(
+                    &format!("[{}]", steps.join(", ")),
+                    &[],
+                    &[],
+                );
+                out.push(self.reduced(Value::String(Arc::from(text.as_str()))));
             }
             Step::Subgraph(key) => {
                 let mut gd = match self.m.side_effects.get(key) {

@@ -18,6 +18,7 @@
 
 pub mod compile;
 mod exec;
+pub mod explain;
 mod funcs;
 pub mod io;
 #[cfg(test)]
@@ -221,6 +222,8 @@ pub struct Machine {
     pub deadline: Option<std::time::Instant>,
     /// Reads and writes graph files for `io()` (`None`: `io()` fails).
     pub io: Option<Arc<dyn io::IoHandler>>,
+    /// Per top-level step: traversers it produced and their bulk (for `profile()`).
+    pub(crate) produced: Vec<(u64, u64)>,
 }
 
 impl Machine {
@@ -245,6 +248,7 @@ impl Machine {
             track_path: false,
             deadline: None,
             io: None,
+            produced: Vec::new(),
         };
         exec::apply_source(&mut m, &mut c, bc)?;
         if m.options.read_only && m.compiled_mutates() {
@@ -363,6 +367,12 @@ impl Machine {
         gathered: Vec<Traverser>,
     ) -> Result<Vec<Traverser>, GremlinError> {
         exec::run_step(self, graph, step, gathered)
+    }
+
+    /// Per top-level step, the traversers this machine's runs made it produce and their
+    /// bulk (what `profile()` reports as traverser and element counts).
+    pub fn produced(&self) -> &[(u64, u64)] {
+        &self.produced
     }
 
     /// A side effect by key (computed from gathered traversers when needed).

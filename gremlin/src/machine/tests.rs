@@ -747,3 +747,52 @@ fn add_e_property_t_id_sets_the_edge_id() {
     assert_eq!(e, vec![Value::Int(3)]);
     assert!(run(&mut g, vec![("V", vec![Value::Long(700)])]).is_empty());
 }
+
+#[test]
+fn profile_counts_what_each_step_produced() {
+    let mut g = modern();
+    // V(1): 1 vertex; out(): 3 (lop, vadas, josh); hasLabel(person): 2; profile.
+    let got = run(
+        &mut g,
+        vec![
+            ("V", vec![Value::Int(1)]),
+            ("out", vec![]),
+            ("hasLabel", vec![s("person")]),
+            ("profile", vec![]),
+        ],
+    );
+    let Some(Value::Metrics(m)) = got.first() else {
+        panic!("{got:?}")
+    };
+    let counts: Vec<(i64, i64)> = m
+        .metrics
+        .iter()
+        .map(|s| {
+            let get = |k: &str| {
+                s.counts
+                    .iter()
+                    .find(|(n, _)| &**n == k)
+                    .map(|(_, v)| *v)
+                    .unwrap_or(-1)
+            };
+            (get("traverserCount"), get("elementCount"))
+        })
+        .collect();
+    assert_eq!(counts, vec![(1, 1), (3, 3), (2, 2)]);
+}
+
+#[test]
+fn explain_has_tinkerpop_shape() {
+    let mut g = modern();
+    let got = run(
+        &mut g,
+        vec![("V", vec![]), ("out", vec![]), ("explain", vec![])],
+    );
+    let Some(Value::String(t)) = got.first() else {
+        panic!("{got:?}")
+    };
+    assert!(t.starts_with("Traversal Explanation\n"), "{t}");
+    assert!(t.contains("Original Traversal"), "{t}");
+    assert!(t.contains("Final Traversal"), "{t}");
+    assert!(!t.contains("Explain"), "{t}");
+}
