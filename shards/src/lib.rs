@@ -43,6 +43,7 @@ pub mod digest;
 pub mod dir;
 pub mod index;
 pub mod notify;
+pub mod rcache;
 pub mod record;
 pub mod runtime;
 pub mod store;
@@ -53,6 +54,7 @@ pub use digest::{Digest, KeyType, PARTITION_COUNT};
 pub use dir::{DataDir, DirOptions};
 pub use store::{
     Clock, ColdStartReport, Durability, Record, Shard, ShardStats, StoreConfig, WriteMode,
+    READ_CACHE_BYTES_DEFAULT,
 };
 
 /// On-device format version (file header, block headers).

@@ -14,6 +14,7 @@ use crate::device::{BlockDevice, Device, SECTOR_SIZE_BYTES};
 use crate::digest::Digest;
 use crate::index::{generation_newer, Entry, Index};
 use crate::notify::Notify;
+use crate::rcache::RecordCache;
 use crate::record::{
     self, decode_block_header, encode_block_header, next_generation, RecordMeta,
     BLOCK_HEADER_SIZE_BYTES, FLAG_TOMBSTONE, RECORD_ALIGN_BYTES, RECORD_SIZE_LIMIT_BYTES,
@@ -34,6 +35,10 @@ const DEFRAG_BLOCKS_PER_STEP_MAX: usize = 4;
 const SPARE_BLOCK_BUFFERS_MAX: usize = 2;
 /// Retries of a read whose record moved while the device read was in flight.
 const READ_RETRIES_MAX: usize = 4;
+
+/// Default record read cache per shard: 256 MiB (a graph of a few GiB on a machine with a
+/// few cores is served from memory; the cache fills only as records are read).
+pub const READ_CACHE_BYTES_DEFAULT: u64 = 256 << 20;
 
 /// When a write is acknowledged.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -70,6 +75,10 @@ pub struct StoreConfig {
     pub write_queue_blocks_max: usize,
     /// Recently written blocks kept in memory for reads (default 4).
     pub read_cache_blocks_max: usize,
+    /// Budget of the record read cache ([`crate::rcache`]): payloads of records read from
+    /// the device, with their overhead, in bytes (default [`READ_CACHE_BYTES_DEFAULT`]; 0
+    /// turns it off; ignored with [`Durability::InMemory`], where the device is memory).
+    pub read_cache_bytes_max: u64,
     /// Flush-unit writes in flight at once, the flush's queue depth (default 4).
     pub flush_writes_in_flight_max: usize,
 }
@@ -87,6 +96,7 @@ impl Default for StoreConfig {
             used_space_max_pct: 90,
             write_queue_blocks_max: 4,
             read_cache_blocks_max: 4,
+            read_cache_bytes_max: READ_CACHE_BYTES_DEFAULT,
             flush_writes_in_flight_max: 4,
         }
     }
@@ -188,6 +198,18 @@ pub struct ShardStats {
     pub reads: u64,
     /// Reads served from memory (write buffers, recent blocks).
     pub cache_hits: u64,
+    /// Reads served by the record read cache.
+    pub record_cache_hits: u64,
+    /// Reads the record read cache could not serve (they went to the device).
+    pub record_cache_misses: u64,
+    /// Records evicted from the record read cache to stay within its budget.
+    pub record_cache_evictions: u64,
+    /// Records dropped from the record read cache because they changed.
+    pub record_cache_invalidations: u64,
+    /// Records in the record read cache now.
+    pub record_cache_entries: u64,
+    /// Bytes the record read cache holds now (payloads, overhead, tables).
+    pub record_cache_bytes: u64,
     /// Reads from the device.
     pub device_reads: u64,
     /// Flushes completed / failed.
@@ -312,7 +334,11 @@ struct State {
     main: Option<WBuf>,
     defrag: Option<WBuf>,
     sealed: VecDeque<WBuf>,
-    cache: VecDeque<(u32, Rc<Vec<u8>>)>,
+    /// Recently written blocks by block number, and their order (oldest first).
+    cache: hashbrown::HashMap<u32, Rc<Vec<u8>>>,
+    cache_order: VecDeque<u32>,
+    /// The record read cache.
+    rcache: RecordCache,
     defrag_queue: VecDeque<u32>,
     next_seq: u64,
     /// Sequence numbers below this are durably reserved in the file header.
@@ -476,7 +502,13 @@ impl Shard {
             main: None,
             defrag: None,
             sealed: VecDeque::new(),
-            cache: VecDeque::new(),
+            cache: Default::default(),
+            cache_order: VecDeque::new(),
+            rcache: RecordCache::new(if cfg.durability == Durability::InMemory {
+                0
+            } else {
+                cfg.read_cache_bytes_max
+            }),
             defrag_queue: VecDeque::new(),
             next_seq: 1,
             seq_reserved: 0,
@@ -568,11 +600,20 @@ impl Shard {
                 });
                 if mem.is_some() {
                     st.stats.cache_hits += 1;
+                } else if let Some(p) = st.rcache.get(digest, &e) {
+                    // `e` is the index entry now (live, not expired: checked above).
+                    let payload = p.to_vec();
+                    return Ok(Some(Record {
+                        generation: e.generation,
+                        void_time_s: e.void_time_s,
+                        payload,
+                    }));
                 } else {
                     st.stats.device_reads += 1;
                 }
                 (e, mem)
             };
+            let from_device = mem.is_none();
             let bytes = match mem {
                 Some(Some(b)) => b,
                 Some(None) => return Err(StoreError::Corrupt("index points past a buffer".into())),
@@ -593,6 +634,13 @@ impl Shard {
             };
             return match record::decode(&bytes, self.cfg.record_size_max) {
                 Ok((m, p, _)) if m.digest == *digest && m.generation == entry.generation => {
+                    if from_device {
+                        // CRC checked by `decode`; the index still names this copy (checked
+                        // after the read, no await since).
+                        if let Some(pl) = bytes.get(p.clone()) {
+                            self.st.borrow_mut().rcache.insert(*digest, entry, pl);
+                        }
+                    }
                     Ok(Some(Record {
                         generation: m.generation,
                         void_time_s: m.void_time_s,
@@ -624,10 +672,7 @@ impl Shard {
                 return Some(&w.data);
             }
         }
-        st.cache
-            .iter()
-            .find(|(cb, _)| *cb == b)
-            .map(|(_, d)| d.as_slice())
+        st.cache.get(&b).map(|d| d.as_slice())
     }
 
     /// Whether a live record exists (index only, no I/O).
@@ -814,7 +859,12 @@ impl Shard {
                         _ => {}
                     })?;
             let entry = Entry::new(b, off, stored, gen, void, tombstone);
+            // A cached record stays cached with its new version (a hot record is read again).
+            let hot = !tombstone && st.rcache.contains(digest);
             self.replace_entry(st, *digest, old, Some(entry), lut);
+            if hot {
+                st.rcache.insert(*digest, entry, payload);
+            }
             st.stats.writes += 1;
             st.stats.user_bytes_written += stored as u64;
             st.last_write_need = st.flush_started + 1;
@@ -831,6 +881,9 @@ impl Shard {
         new: Option<Entry>,
         stamp: u64,
     ) {
+        // The record read cache's rule 1 (see `crate::rcache`): every index change drops
+        // the digest's cached copy.
+        st.rcache.remove(&digest);
         if let Some(o) = old {
             self.sub_live(st, o.block, o.stored_len() as u64);
             if o.is_tombstone() {
@@ -1160,7 +1213,9 @@ impl Shard {
                     }
                     while st.sealed.front().is_some_and(|w| w.written >= w.fill) {
                         if let Some(w) = st.sealed.pop_front() {
-                            st.cache.push_back((w.block, Rc::new(w.data)));
+                            if st.cache.insert(w.block, Rc::new(w.data)).is_none() {
+                                st.cache_order.push_back(w.block);
+                            }
                         }
                     }
                     // In memory the device is memory: a cached copy of a written block would
@@ -1171,7 +1226,10 @@ impl Shard {
                         self.cfg.read_cache_blocks_max
                     };
                     while st.cache.len() > cache_max {
-                        if let Some((_, d)) = st.cache.pop_front() {
+                        let Some(old) = st.cache_order.pop_front() else {
+                            break;
+                        };
+                        if let Some(d) = st.cache.remove(&old) {
                             if st.spare_blocks.len() < SPARE_BLOCK_BUFFERS_MAX {
                                 if let Ok(d) = Rc::try_unwrap(d) {
                                     st.spare_blocks.push(d);
@@ -1612,6 +1670,13 @@ impl Shard {
         s.tombstones = st.tombstones;
         s.live_bytes = st.live_bytes;
         s.blocks_free = st.free.len() as u64;
+        let c = st.rcache.stats();
+        s.record_cache_hits = c.hits;
+        s.record_cache_misses = c.misses;
+        s.record_cache_evictions = c.evictions;
+        s.record_cache_invalidations = c.invalidations;
+        s.record_cache_entries = c.entries;
+        s.record_cache_bytes = c.bytes;
         s
     }
 }

@@ -39,6 +39,7 @@ fn cfg(durability: Durability) -> StoreConfig {
         defrag_reserve_blocks: 2,
         write_queue_blocks_max: 4,
         read_cache_blocks_max: 2,
+        read_cache_bytes_max: 1 << 20,
         ..StoreConfig::default()
     }
 }

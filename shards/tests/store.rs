@@ -18,6 +18,7 @@ fn small_cfg(durability: Durability) -> StoreConfig {
         used_space_max_pct: 95,
         write_queue_blocks_max: 4,
         read_cache_blocks_max: 2,
+        read_cache_bytes_max: 1 << 20,
         ..StoreConfig::default()
     }
 }

@@ -62,6 +62,10 @@ struct LoadArgs {
     /// Data file size per shard at creation, in MiB.
     #[arg(long, default_value_t = 256)]
     shard_size_mib: u64,
+    /// Record read cache per shard, in MiB (records read from the device stay in memory
+    /// up to this budget, counting their overhead; 0: off).
+    #[arg(long, default_value_t = shards::READ_CACHE_BYTES_DEFAULT >> 20)]
+    read_cache_mib: u64,
     /// Graph (traversal source) to load into.
     #[arg(long, default_value = "g")]
     graph: String,
@@ -94,7 +98,10 @@ fn load(a: LoadArgs) -> Result<(), String> {
     let opts = DirOptions {
         shard_count: a.shards,
         shard_size_bytes: a.shard_size_mib << 20,
-        store: StoreConfig::default(),
+        store: StoreConfig {
+            read_cache_bytes_max: a.read_cache_mib.saturating_mul(1 << 20),
+            ..StoreConfig::default()
+        },
     };
     let mut cpus = net::server::allowed_cpus().map_err(|e| format!("CPU affinity: {e}"))?;
     if let Some(n) = a.executors {
@@ -238,6 +245,10 @@ struct ServeArgs {
     /// Data file size per shard at creation, in MiB.
     #[arg(long, default_value_t = 256)]
     shard_size_mib: u64,
+    /// Record read cache per shard, in MiB (records read from the device stay in memory
+    /// up to this budget, counting their overhead; 0: off).
+    #[arg(long, default_value_t = shards::READ_CACHE_BYTES_DEFAULT >> 20)]
+    read_cache_mib: u64,
     /// Write block size in MiB (fixed at creation).
     #[arg(long, default_value_t = 8)]
     block_size_mib: u64,
@@ -351,7 +362,7 @@ type Series = (&'static str, &'static str, fn(&shards::ShardStats) -> u64);
 fn shard_metrics(cluster: &engine::runtime::Cluster) -> String {
     let mut out = String::new();
     let stats = cluster.shard_stats();
-    let series: [Series; 8] = [
+    let series: [Series; 12] = [
         (
             "coregraph_shard_index_entries",
             "Records in the shard's index (live, tombstones, expired).",
@@ -375,6 +386,26 @@ fn shard_metrics(cluster: &engine::runtime::Cluster) -> String {
             "coregraph_shard_device_reads_total",
             "Reads served from the device.",
             |s| s.device_reads,
+        ),
+        (
+            "coregraph_shard_read_cache_hits_total",
+            "Reads served by the record read cache.",
+            |s| s.record_cache_hits,
+        ),
+        (
+            "coregraph_shard_read_cache_misses_total",
+            "Reads the record read cache could not serve.",
+            |s| s.record_cache_misses,
+        ),
+        (
+            "coregraph_shard_read_cache_evictions_total",
+            "Records evicted from the record read cache (budget).",
+            |s| s.record_cache_evictions,
+        ),
+        (
+            "coregraph_shard_read_cache_bytes",
+            "Bytes the record read cache holds (payloads, overhead, tables).",
+            |s| s.record_cache_bytes,
         ),
         ("coregraph_shard_flushes_total", "Flushes.", |s| s.flushes),
         (
@@ -425,6 +456,7 @@ fn serve(a: ServeArgs) -> Result<(), String> {
             flush_size_bytes: a.flush_size_kib << 10,
             flush_ms_max: a.flush_ms_max,
             durability,
+            read_cache_bytes_max: a.read_cache_mib.saturating_mul(1 << 20),
             ..StoreConfig::default()
         },
     };
