@@ -74,8 +74,16 @@ pub async fn run<T: Transport>(
     cancel: Option<Rc<Cell<bool>>>,
     cores: usize,
 ) -> Result<(Vec<Traverser>, FrontierStats), GremlinError> {
+    let started = Instant::now();
     let mut stats = FrontierStats::default();
     let plan = &q.plan;
+    if plan.explain {
+        let mut t = Traverser::new(Value::String(Arc::from(plan.explain(&[]).as_str())));
+        t.track_path = false;
+        t.path.objects.clear();
+        t.path.labels.clear();
+        return Ok((vec![t], stats));
+    }
     let (mut frontier, mut scan) = match plan.ops.first() {
         Some(Op::Start(Some(ids))) => (
             ids.iter()
@@ -241,6 +249,16 @@ pub async fn run<T: Transport>(
                 for (i, n) in r.reads.iter().enumerate() {
                     add_at(&mut stats.reads, i, *n);
                 }
+                for (dst, src) in [
+                    (&mut stats.bytes, &r.bytes),
+                    (&mut stats.traversers, &r.traversers),
+                    (&mut stats.elements, &r.elements),
+                    (&mut stats.nanos, &r.nanos),
+                ] {
+                    for (i, n) in src.iter().enumerate() {
+                        add_at(dst, i, *n);
+                    }
+                }
                 for (v, b, o) in r.results {
                     results_bulk = results_bulk.saturating_add(u64::try_from(b).unwrap_or(0));
                     if merge_results {
@@ -267,7 +285,11 @@ pub async fn run<T: Transport>(
     results.extend(merged_results.into_iter().map(|(v, (b, o))| (v, b, o)));
     // The attempts executor's order (stable: one traverser's values stay in their order).
     results.sort_by(|a, b| a.2.cmp(&b.2));
-    let finished = finish(&without_profile(bytecode), limits, q.deadline, n, results)?;
+    let (finished, tail) = finish(&without_profile(bytecode), limits, q.deadline, n, results)?;
+    for (i, (trs, elems)) in tail {
+        add_at(&mut stats.traversers, i, trs);
+        add_at(&mut stats.elements, i, elems);
+    }
     stats
         .reads
         .resize(plan.step_names.len().max(stats.reads.len()), 0);
@@ -275,19 +297,32 @@ pub async fn run<T: Transport>(
         .messages
         .resize(plan.step_names.len().max(stats.messages.len()), 0);
     if plan.profile {
-        return Ok((vec![profile(&plan.step_names, &stats)], stats));
+        let total = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        return Ok((vec![profile(&plan.step_names, &stats, total)], stats));
     }
     Ok((finished, stats))
 }
 
-/// Runs the compiled steps from `from` on over the gathered values.
+/// Traversers and their bulk, by step index, that the coordinator's steps produced.
+type Produced = Vec<(usize, (u64, u64))>;
+
+fn tally(trs: &[Traverser]) -> (u64, u64) {
+    (
+        trs.len() as u64,
+        trs.iter().map(|t| u64::try_from(t.bulk).unwrap_or(0)).sum(),
+    )
+}
+
+/// Runs the compiled steps from `from` on over the gathered values; also what each
+/// coordinator step (and the last step) produced.
 fn finish(
     bytecode: &Bytecode,
     limits: Limits,
     deadline: Option<Instant>,
     from: usize,
     results: Vec<(Value, i64, Vec<u32>)>,
-) -> Result<Vec<Traverser>, GremlinError> {
+) -> Result<(Vec<Traverser>, Produced), GremlinError> {
+    let mut produced = Vec::new();
     let mut m = Machine::with_limits(bytecode, limits)?;
     m.deadline = deadline;
     m.coordinator = false;
@@ -312,6 +347,7 @@ fn finish(
         let coordinator = m.steps().get(step).is_some_and(|s| s.step.is_coordinator());
         if coordinator {
             pending = m.run_step(&mut g, step as u32, pending)?;
+            produced.push((step, tally(&pending)));
             step += 1;
             continue;
         }
@@ -334,35 +370,50 @@ fn finish(
         }
     }
     finished.extend(pending);
-    Ok(finished)
+    if steps > from {
+        let last = steps - 1;
+        if !produced.iter().any(|(i, _)| *i == last) {
+            produced.push((last, tally(&finished)));
+        }
+    }
+    Ok((finished, produced))
 }
 
-/// The `profile()` answer: per compiled step, records read and cross-core messages.
-fn profile(names: &[String], stats: &FrontierStats) -> Traverser {
+/// The `profile()` answer: per compiled step, the traversers and elements it produced, the
+/// owners' time on traversers entering it, records and record bytes read (payload bytes:
+/// the store does not expose device bytes) and cross-core messages.
+fn profile(names: &[String], stats: &FrontierStats, total_nanos: u64) -> Traverser {
+    let get =
+        |v: &[u64], i: usize| i64::try_from(v.get(i).copied().unwrap_or(0)).unwrap_or(i64::MAX);
     let metrics = names
         .iter()
         .enumerate()
         .filter(|(_, n)| n.as_str() != "Profile")
-        .map(|(i, name)| Metrics {
-            id: Arc::from(format!("{i}.0.0()").as_str()),
-            name: Arc::from(name.as_str()),
-            duration_nanos: 0,
-            counts: vec![
-                (
-                    Arc::from("recordsRead"),
-                    i64::try_from(stats.reads.get(i).copied().unwrap_or(0)).unwrap_or(i64::MAX),
-                ),
-                (
-                    Arc::from("crossCoreMessages"),
-                    i64::try_from(stats.messages.get(i).copied().unwrap_or(0)).unwrap_or(i64::MAX),
-                ),
-            ],
-            annotations: vec![(Arc::from("percentDur"), Value::Double(0.0))],
-            nested: Vec::new(),
+        .map(|(i, name)| {
+            let nanos = get(&stats.nanos, i);
+            let pct = if total_nanos == 0 {
+                0.0
+            } else {
+                nanos as f64 * 100.0 / total_nanos as f64
+            };
+            Metrics {
+                id: Arc::from(format!("{i}.0.0()").as_str()),
+                name: Arc::from(name.as_str()),
+                duration_nanos: nanos,
+                counts: vec![
+                    (Arc::from("traverserCount"), get(&stats.traversers, i)),
+                    (Arc::from("elementCount"), get(&stats.elements, i)),
+                    (Arc::from("recordsRead"), get(&stats.reads, i)),
+                    (Arc::from("recordBytesRead"), get(&stats.bytes, i)),
+                    (Arc::from("crossCoreMessages"), get(&stats.messages, i)),
+                ],
+                annotations: vec![(Arc::from("percentDur"), Value::Double(pct))],
+                nested: Vec::new(),
+            }
         })
         .collect();
     let mut t = Traverser::new(Value::Metrics(Arc::new(TraversalMetrics {
-        duration_nanos: 0,
+        duration_nanos: i64::try_from(total_nanos).unwrap_or(i64::MAX),
         metrics,
     })));
     t.track_path = false;

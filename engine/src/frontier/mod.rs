@@ -22,6 +22,7 @@
 pub mod coord;
 pub mod owner;
 pub mod plan;
+pub mod strategy;
 #[cfg(test)]
 mod tests;
 
@@ -103,6 +104,10 @@ pub struct Plan {
     pub profile: bool,
     /// The compiled step names (for the profile).
     pub step_names: Vec<String>,
+    /// The strategies on (see [`strategy`]).
+    pub strategies: strategy::Strategies,
+    /// The traversal ended in `explain()` (stripped): answer the plan's explanation.
+    pub explain: bool,
 }
 
 /// Everything a core needs to evaluate batches of one query (shared by every batch).
@@ -200,6 +205,14 @@ pub struct Reply {
     pub results: Vec<(Value, i64, Vec<u32>)>,
     /// Records read, by operation index.
     pub reads: Vec<u64>,
+    /// Record payload bytes read, by operation index.
+    pub bytes: Vec<u64>,
+    /// Traversers each operation produced.
+    pub traversers: Vec<u64>,
+    /// Their bulk (elements).
+    pub elements: Vec<u64>,
+    /// Time spent evaluating traversers that entered at each operation, in nanoseconds.
+    pub nanos: Vec<u64>,
 }
 
 /// Frontier data crosses threads: checked at compile time.
@@ -215,6 +228,14 @@ const _: fn() = || {
 pub struct FrontierStats {
     /// Records read, by compiled step index.
     pub reads: Vec<u64>,
+    /// Record payload bytes read (the store does not expose device bytes), by step index.
+    pub bytes: Vec<u64>,
+    /// Traversers each local step produced (after the coordinator merged nothing).
+    pub traversers: Vec<u64>,
+    /// Their bulk (elements).
+    pub elements: Vec<u64>,
+    /// Owner time evaluating traversers that entered at each step, in nanoseconds.
+    pub nanos: Vec<u64>,
     /// Cross-core messages (each request and each reply counts one), by compiled step index
     /// (the step the batch's first traverser runs next).
     pub messages: Vec<u64>,

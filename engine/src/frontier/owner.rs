@@ -33,6 +33,8 @@ pub struct ReadKv<K: Kv, F: Fn(&Digest) -> bool> {
     /// The operation reads are counted for.
     op: Cell<usize>,
     reads: RefCell<Vec<u64>>,
+    /// Record payload bytes read, by operation.
+    bytes: RefCell<Vec<u64>>,
 }
 
 impl<K: Kv, F: Fn(&Digest) -> bool> ReadKv<K, F> {
@@ -43,6 +45,7 @@ impl<K: Kv, F: Fn(&Digest) -> bool> ReadKv<K, F> {
             memo: RefCell::new(HashMap::new()),
             op: Cell::new(0),
             reads: RefCell::new(Vec::new()),
+            bytes: RefCell::new(Vec::new()),
         }
     }
 }
@@ -59,6 +62,13 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Kv for ReadKv<K, F> {
         }
         let got = self.inner.get(digest).await?;
         add_at(&mut self.reads.borrow_mut(), self.op.get(), 1);
+        if let Some(g) = &got {
+            add_at(
+                &mut self.bytes.borrow_mut(),
+                self.op.get(),
+                g.payload.len() as u64,
+            );
+        }
         let mut memo = self.memo.borrow_mut();
         if memo.len() < FRONTIER_MEMO_RECORDS_MAX {
             memo.insert(*digest, got.clone());
@@ -126,6 +136,10 @@ struct Run<'a, K: Kv, F: Fn(&Digest) -> bool> {
     merged: IndexMap<Value, (i64, Vec<u32>)>,
     /// Results in order (their values are returned).
     listed: Vec<(Value, i64, Vec<u32>)>,
+    /// Traversers each operation produced (by operation index).
+    out_trs: Vec<u64>,
+    /// Their bulk (elements).
+    out_bulk: Vec<u64>,
 }
 
 /// The order of the `i`-th branch of a traverser at `ord`.
@@ -137,6 +151,18 @@ fn branch(ord: &[u32], i: usize) -> Vec<u32> {
 }
 
 impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
+    /// Counts one traverser of `bulk` produced by operation `op`.
+    fn produced(&mut self, op: usize, bulk: i64) {
+        add_at(&mut self.out_trs, op, 1);
+        add_at(&mut self.out_bulk, op, u64::try_from(bulk).unwrap_or(0));
+    }
+
+    /// Emits a result made by operation `op`.
+    fn emit_at(&mut self, op: usize, v: Value, bulk: i64, ord: &[u32]) -> Result<(), GremlinError> {
+        self.produced(op, bulk);
+        self.emit(v, bulk, ord)
+    }
+
     fn emit(&mut self, v: Value, bulk: i64, ord: &[u32]) -> Result<(), GremlinError> {
         if self.q.plan.need == Need::Value {
             self.listed.push((v, bulk, ord.to_vec()));
@@ -157,6 +183,7 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
         if (self.work.len() + self.forward.len()) as u64 > self.q.traversers_max {
             return Err(limit(self.q.traversers_max));
         }
+        self.produced((t.at as usize).saturating_sub(1), t.bulk);
         self.work.push(t);
         Ok(())
     }
@@ -168,11 +195,12 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
         if t.check != Check::None {
             return None;
         }
-        let ops = &self.q.plan.ops;
+        let plan = &self.q.plan;
+        let ops = &plan.ops;
         let rest = ops.get(t.at as usize..).unwrap_or(&[]);
         match rest {
-            [Op::Id] => Some(id.to_value()),
-            [] => match self.q.plan.need {
+            [Op::Id] if plan.fusion() => Some(id.to_value()),
+            [] if plan.count_without_visit() => match plan.need {
                 Need::Bulk => Some(Value::Null),
                 Need::Identity => Some(vertex_ref(id, t.hint.as_ref())),
                 Need::Value => None,
@@ -220,20 +248,34 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
                     };
                     t.hint = Some(pack.owner_label.clone());
                 }
+                let plan = &self.q.plan;
+                let hinted = t.hint.is_some();
+                // Without fusion every vertex is read where it arrives; with it, only when
+                // a later step needs more than its id (or the label its edge carries).
                 let needs_record = t.check == Check::Exists
+                    || !plan.fusion()
                     || ops
                         .get(t.at as usize..)
                         .unwrap_or(&[])
                         .iter()
-                        .any(|o| !matches!(o, Op::Id | Op::HasId(_)))
-                    || (ops.len() <= t.at as usize && self.q.plan.need == Need::Value);
+                        .any(|o| match o {
+                            Op::Id | Op::HasId(_) => false,
+                            Op::Label => !hinted,
+                            Op::HasLabel(_) => !(hinted && plan.label_pushdown()),
+                            _ => true,
+                        })
+                    || (ops.len() <= t.at as usize
+                        && (plan.need == Need::Value || !plan.count_without_visit()));
                 let rec = if needs_record {
                     model.vertex(id).await.map_err(to_gremlin)?
                 } else {
                     None
                 };
-                if t.check == Check::Exists && rec.is_none() {
-                    return Ok(());
+                if t.check == Check::Exists {
+                    if rec.is_none() {
+                        return Ok(());
+                    }
+                    self.produced(0, t.bulk);
                 }
                 Here::V(rec)
             }
@@ -361,6 +403,7 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
             if !pass {
                 return Ok(());
             }
+            self.produced(t.at as usize, t.bulk);
             t.at += 1;
         }
     }
@@ -377,14 +420,72 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
         edges: bool,
     ) -> Result<(), GremlinError> {
         let model = self.model;
-        let adj = model
+        let plan = &self.q.plan;
+        let at = t.at as usize;
+        let mut adj = model
             .adjacency(rec, dirs, labels)
             .await
             .map_err(to_gremlin)?;
+        // Supernode predicate pushdown: index entries carry copies of the indexed edge
+        // properties; an entry whose copy fails the next `has()` is dropped unread.
+        if let Some(Op::HasProp(k, Some(p))) = plan.index_filter(at) {
+            if self.q.model.indexed_edge_keys.contains(k) {
+                let mut kept = Vec::with_capacity(adj.len());
+                for a in adj {
+                    let keep = match &a.props {
+                        None => true,
+                        Some(props) => {
+                            let vals: Vec<Value> = props
+                                .iter()
+                                .filter(|pr| pr.key == *k)
+                                .map(|pr| pr.value.clone())
+                                .collect();
+                            test(&Some(p.clone()), &vals)?
+                        }
+                    };
+                    if keep {
+                        kept.push(a);
+                    }
+                }
+                adj = kept;
+            }
+        }
+        // Local count: the traversal only counts these neighbours.
+        let count_here = plan.local_count() == Some(at);
+        let mut counted: i64 = 0;
+        // Limit pushdown: at most this many confirmed neighbours are needed.
+        let wanted = plan
+            .limit_pushdown()
+            .filter(|(i, _)| *i == at)
+            .map(|(_, n)| n);
+        let mut confirmed: u64 = 0;
         let now = model.now_s();
         let mut all = Vec::new();
         for a in adj {
+            if wanted.is_some_and(|n| confirmed >= n) {
+                break;
+            }
             let ord = branch(&t.ord, all.len());
+            // An in-edge whose pack this core holds (a self-loop, or a neighbour on this
+            // core) is checked here when only counted.
+            let local_in = count_here
+                && a.dir == Dir::In
+                && (model.kv.is_local)(&crate::model::keys::pack_digest(
+                    &self.q.space.vertex_digest(&a.other),
+                    a.pack_no,
+                ));
+            if local_in {
+                let pack = model.pack(&a.other, a.pack_no).await.map_err(to_gremlin)?;
+                let live = pack.as_ref().is_some_and(|p| {
+                    p.edges
+                        .iter()
+                        .any(|e| e.id == a.edge && !expired(e.void_time_s, now))
+                });
+                if live {
+                    counted = counted.saturating_add(t.bulk);
+                }
+                continue;
+            }
             let next = match a.dir {
                 Dir::Out => {
                     let pack = model.pack(&rec.id, a.pack_no).await.map_err(to_gremlin)?;
@@ -395,6 +496,11 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
                     }) else {
                         continue;
                     };
+                    confirmed += 1;
+                    if count_here {
+                        counted = counted.saturating_add(t.bulk);
+                        continue;
+                    }
                     if edges {
                         Tr {
                             elem: Elem::E(EdgeRef {
@@ -420,19 +526,22 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
                         }
                     }
                 }
-                Dir::In if edges => Tr {
-                    elem: Elem::E(EdgeRef {
-                        id: a.edge.clone(),
-                        out: a.other.clone(),
-                        pack_no: a.pack_no,
-                        from_out: false,
-                    }),
-                    at: t.at + 1,
-                    bulk: t.bulk,
-                    check: Check::None,
-                    hint: None,
-                    ord,
-                },
+                Dir::In if edges => {
+                    // Checked where the edge's pack is: not a confirmed neighbour yet.
+                    Tr {
+                        elem: Elem::E(EdgeRef {
+                            id: a.edge.clone(),
+                            out: a.other.clone(),
+                            pack_no: a.pack_no,
+                            from_out: false,
+                        }),
+                        at: t.at + 1,
+                        bulk: t.bulk,
+                        check: Check::None,
+                        hint: None,
+                        ord,
+                    }
+                }
                 Dir::In => Tr {
                     elem: Elem::V(a.other.clone()),
                     at: t.at + 1,
@@ -450,6 +559,9 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
                 return Err(limit(self.q.traversers_max));
             }
         }
+        if counted > 0 {
+            self.emit_at(at, Value::Null, counted, &t.ord)?;
+        }
         // Last in, first out: push in reverse so the first neighbour goes first.
         for n in all.into_iter().rev() {
             self.push(n)?;
@@ -461,12 +573,18 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
     fn finish(&mut self, t: &Tr, here: &Here) -> Result<(), GremlinError> {
         let last = self.q.plan.ops.get(t.at as usize);
         let bulk = t.bulk;
+        // The operation that makes the result: the map step, or the last one.
+        let at = if last.is_some() {
+            t.at as usize
+        } else {
+            self.q.plan.ops.len().saturating_sub(1)
+        };
         match (last, here) {
             (Some(Op::Values(keys)), Here::V(rec)) => {
                 let want = |k: &Arc<str>| keys.is_empty() || keys.contains(k);
                 for vp in rec.iter().flat_map(|r| r.props.iter()) {
                     if want(&vp.key) {
-                        self.emit(vp.value.clone(), bulk, &t.ord)?;
+                        self.emit_at(at, vp.value.clone(), bulk, &t.ord)?;
                     }
                 }
             }
@@ -474,27 +592,27 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
                 let want = |k: &Arc<str>| keys.is_empty() || keys.contains(k);
                 for p in &e.props {
                     if want(&p.key) {
-                        self.emit(p.value.clone(), bulk, &t.ord)?;
+                        self.emit_at(at, p.value.clone(), bulk, &t.ord)?;
                     }
                 }
             }
-            (Some(Op::Id), Here::V(Some(r))) => self.emit(r.id.to_value(), bulk, &t.ord)?,
+            (Some(Op::Id), Here::V(Some(r))) => self.emit_at(at, r.id.to_value(), bulk, &t.ord)?,
             (Some(Op::Id), Here::V(None)) => {
                 if let Elem::V(id) = &t.elem {
-                    self.emit(id.to_value(), bulk, &t.ord)?;
+                    self.emit_at(at, id.to_value(), bulk, &t.ord)?;
                 }
             }
-            (Some(Op::Id), Here::E(e)) => self.emit(e.id.to_value(), bulk, &t.ord)?,
+            (Some(Op::Id), Here::E(e)) => self.emit_at(at, e.id.to_value(), bulk, &t.ord)?,
             (Some(Op::Label), Here::V(rec)) => {
                 let l = match (rec, &t.hint) {
                     (Some(r), _) => r.label.clone(),
                     (None, Some(h)) => h.clone(),
                     (None, None) => Arc::from("vertex"),
                 };
-                self.emit(Value::String(l), bulk, &t.ord)?;
+                self.emit_at(at, Value::String(l), bulk, &t.ord)?;
             }
             (Some(Op::Label), Here::E(e)) => {
-                self.emit(Value::String(e.label.clone()), bulk, &t.ord)?
+                self.emit_at(at, Value::String(e.label.clone()), bulk, &t.ord)?
             }
             (Some(_), _) => {
                 return Err(GremlinError::Graph(
@@ -511,7 +629,7 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
                     (_, Some(r)) => vertex_ref(id, Some(&r.label)),
                     (_, None) => vertex_ref(id, t.hint.as_ref()),
                 };
-                self.emit(v, bulk, &t.ord)?;
+                self.emit_at(at, v, bulk, &t.ord)?;
             }
             (None, Here::E(e)) => {
                 let v = match self.q.plan.need {
@@ -522,7 +640,7 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
                         ..edge_value(e)
                     })),
                 };
-                self.emit(v, bulk, &t.ord)?;
+                self.emit_at(at, v, bulk, &t.ord)?;
             }
         }
         Ok(())
@@ -553,6 +671,8 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
         forward: Vec::new(),
         merged: IndexMap::new(),
         listed: Vec::new(),
+        out_trs: Vec::new(),
+        out_bulk: Vec::new(),
     };
     // The batch is processed last-in first-out: reverse so that its first traverser goes
     // first.
@@ -565,6 +685,7 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
     // Scanned vertices enter in chunks of FRONTIER_BATCH_MAX, each run to the end before
     // the next, so the work stack stays bounded however many vertices the core has.
     let mut scanned = ids.into_iter().enumerate();
+    let mut nanos: Vec<u64> = Vec::new();
     let mut done = 0usize;
     loop {
         if run.work.is_empty() {
@@ -572,6 +693,8 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
             if chunk.is_empty() {
                 break;
             }
+            add_at(&mut run.out_trs, 0, chunk.len() as u64);
+            add_at(&mut run.out_bulk, 0, chunk.len() as u64);
             for (i, id) in chunk.into_iter().rev() {
                 run.work.push(Tr {
                     elem: Elem::V(id),
@@ -594,17 +717,27 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
             continue;
         }
         if let Some(v) = run.free_finish(&t) {
-            run.emit(v, t.bulk, &t.ord)?;
+            let at = (t.at as usize).min(q.plan.ops.len().saturating_sub(1));
+            run.emit_at(at, v, t.bulk, &t.ord)?;
             continue;
         }
         if !(model.kv.is_local)(&t.elem.home(&q.space)) {
             run.forward.push(t);
             continue;
         }
+        let entered = t.at as usize;
+        let started = Instant::now();
         run.one(t).await?;
+        let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        add_at(&mut nanos, entered, ns);
     }
     let reads = model.kv.reads.borrow().clone();
+    let bytes = model.kv.bytes.borrow().clone();
     Ok(Reply {
+        bytes,
+        traversers: run.out_trs,
+        elements: run.out_bulk,
+        nanos,
         forward: run.forward,
         results: run
             .listed

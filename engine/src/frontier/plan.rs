@@ -10,6 +10,7 @@ use gremlin::machine::compile::{Cond, HasOn, Step};
 use gremlin::machine::{Limits, Machine};
 use gremlin::value::Value;
 
+use crate::frontier::strategy::Strategies;
 use crate::frontier::{Need, Op, Plan, FRONTIER_ROUNDS_MAX};
 use crate::model::keys::{Dir, ElementId};
 
@@ -63,10 +64,19 @@ fn start_ids(ids: &[Value], element: &'static str) -> Vec<ElementId> {
 
 /// The frontier plan of `bytecode`, or `None` when it must run on the attempts executor.
 pub fn plan(bytecode: &Bytecode, limits: Limits) -> Option<Plan> {
-    // Source instructions (strategies, sacks, side effects, options) change what steps do.
-    if !bytecode.source.is_empty() {
-        return None;
-    }
+    // Source instructions (strategies, sacks, side effects, options) change what steps do:
+    // only `withoutStrategies` of the frontier's own strategies is taken.
+    let strategies = Strategies::of_source(&bytecode.source)?;
+    let explain = bytecode.steps.last().is_some_and(|s| &*s.op == "explain");
+    let stripped;
+    let bytecode = if explain {
+        let mut b = bytecode.clone();
+        b.steps.pop();
+        stripped = b;
+        &stripped
+    } else {
+        bytecode
+    };
     let m = Machine::with_limits(bytecode, limits).ok()?;
     let steps = m.steps();
     if steps.is_empty() || steps.len() > FRONTIER_ROUNDS_MAX {
@@ -194,6 +204,8 @@ pub fn plan(bytecode: &Bytecode, limits: Limits) -> Option<Plan> {
         stop_after,
         profile,
         step_names,
+        strategies,
+        explain,
     })
 }
 

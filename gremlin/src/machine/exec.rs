@@ -2163,9 +2163,16 @@ impl<G: Graph> Ctx<'_, G> {
                     .compiled
                     .steps
                     .iter()
+                    .filter(|s| !matches!(s.step, Step::Explain))
                     .map(|s| format!("{:?}", s.step))
                     .collect();
-                out.push(self.reduced(Value::String(Arc::from(steps.join(", ").as_str()))));
+                // The attempts executor applies no traversal strategy of its own.
+                let text = crate::machine::explain::explanation(
+                    &format!("[{}]", steps.join(", ")),
+                    &[],
+                    &[],
+                );
+                out.push(self.reduced(Value::String(Arc::from(text.as_str()))));
             }
             Step::Subgraph(key) => {
                 let mut gd = match self.m.side_effects.get(key) {

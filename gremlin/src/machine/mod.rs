@@ -17,6 +17,7 @@
 //! their parent step.
 
 pub mod compile;
+pub mod explain;
 mod exec;
 mod funcs;
 pub mod io;
