@@ -734,6 +734,34 @@ impl Shard {
         }
     }
 
+    /// Writes a record like [`Shard::put`], but in commit-to-device mode answers as soon as
+    /// the record is in the write buffer, before it is durable. Returns the generation and
+    /// the flush that makes the record durable, to pass to [`Shard::wait_flushed`] before
+    /// anything that depends on the write is acknowledged. A refusal (`Exists`,
+    /// `GenerationMismatch`) is answered as by `put`: once the state that refused is durable.
+    pub async fn put_unsynced(
+        &self,
+        digest: &Digest,
+        payload: &[u8],
+        mode: WriteMode,
+        ttl_s: u32,
+    ) -> Result<(u16, u64), StoreError> {
+        self.write_waiting(digest, payload, mode, ttl_s, false, false)
+            .await
+    }
+
+    /// Waits until flush `flush` (as returned by [`Shard::put_unsynced`]) is durable, running
+    /// it if none is in progress. Then the write it was returned for, and every write
+    /// appended before that one on this shard, is durable (flushes run one at a time, each
+    /// writing everything appended before it started, then `fdatasync`). A no-op unless the
+    /// shard is in commit-to-device mode.
+    pub async fn wait_flushed(&self, flush: u64) -> Result<(), StoreError> {
+        if self.cfg.durability == Durability::CommitToDevice {
+            self.wait_durable(flush).await?;
+        }
+        Ok(())
+    }
+
     async fn write(
         &self,
         digest: &Digest,
@@ -742,6 +770,22 @@ impl Shard {
         ttl_s: u32,
         tombstone: bool,
     ) -> Result<u16, StoreError> {
+        self.write_waiting(digest, payload, mode, ttl_s, tombstone, true)
+            .await
+            .map(|(gen, _)| gen)
+    }
+
+    /// [`Shard::write`]; in commit-to-device mode a successful write waits until it is durable
+    /// only if `wait`. Returns the generation and the flush that makes the write durable.
+    async fn write_waiting(
+        &self,
+        digest: &Digest,
+        payload: &[u8],
+        mode: WriteMode,
+        ttl_s: u32,
+        tombstone: bool,
+        wait: bool,
+    ) -> Result<(u16, u64), StoreError> {
         let size = record::encoded_len(payload.len());
         if size > self.cfg.record_size_max {
             return Err(StoreError::RecordTooBig {
@@ -769,7 +813,8 @@ impl Shard {
             Err(e) => return Err(e),
         };
         match self.cfg.durability {
-            Durability::CommitToDevice => self.wait_durable(need).await?,
+            Durability::CommitToDevice if wait => self.wait_durable(need).await?,
+            Durability::CommitToDevice => {}
             Durability::Buffered => {
                 // Wake the background flusher when a flush unit is full.
                 let st = self.st.borrow();
@@ -783,7 +828,7 @@ impl Shard {
             }
             Durability::InMemory => {}
         }
-        Ok(gen)
+        Ok((gen, need))
     }
 
     /// The synchronous half of [`Shard::write`]: checks the mode, appends and indexes the

@@ -210,3 +210,68 @@ fn refusals_seeing_a_buffered_write_answer_after_it_is_durable() {
         );
     }
 }
+
+/// Commit-to-device writes that arrive while a flush is in flight are all acknowledged by
+/// the next flush together: one more flush for all of them, not one each.
+#[test]
+fn writes_arriving_during_a_flush_share_the_next_one() {
+    const LATE_WRITERS: u64 = 32;
+    let dir = std::env::temp_dir().join(format!("cg-group-round-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("shard.dat");
+    let cfg = StoreConfig {
+        block_size_bytes: 256 * 1024,
+        flush_size_bytes: 64 * 1024,
+        record_size_max: 4096,
+        durability: Durability::CommitToDevice,
+        defrag_reserve_blocks: 2,
+        ..StoreConfig::default()
+    };
+    let (flushes, acked) = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .spawn(move || async move {
+            let dev = Device::Dma(DmaDevice::open(&path, Some(4 << 20)).await.unwrap());
+            let shard = Rc::new(Shard::create(0, cfg, dev, Clock::System).await.unwrap());
+            // The first flush also reserves block sequence numbers in the file header.
+            shard
+                .put(&Digest::of_int(b"r", -1), b"warm", WriteMode::Plain, 0)
+                .await
+                .unwrap();
+            let before = shard.stats().flushes;
+            let s = shard.clone();
+            let first = glommio::spawn_local(async move {
+                s.put(&Digest::of_int(b"r", 0), b"first", WriteMode::Plain, 0)
+                    .await
+            });
+            // Let the first writer start its flush (it now waits for the device).
+            futures_lite::future::yield_now().await;
+            let late: Vec<_> = (1..=LATE_WRITERS)
+                .map(|i| {
+                    let s = shard.clone();
+                    glommio::spawn_local(async move {
+                        s.put(
+                            &Digest::of_int(b"r", i as i64),
+                            b"late",
+                            WriteMode::Plain,
+                            0,
+                        )
+                        .await
+                    })
+                })
+                .collect();
+            let mut acked = u64::from(first.await.is_ok());
+            for t in late {
+                acked += u64::from(t.await.is_ok());
+            }
+            (shard.stats().flushes - before, acked)
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(acked, LATE_WRITERS + 1);
+    assert_eq!(
+        flushes, 2,
+        "one flush for the first writer, one for the {LATE_WRITERS} that arrived during it"
+    );
+}

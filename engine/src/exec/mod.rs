@@ -476,14 +476,29 @@ impl<R: Records> Executor<R> {
         while let Some(op) = log.get(i) {
             // An added vertex's first properties go into its creating write: one durable
             // write instead of one per property (`addV().property()...`).
+            // Likewise an added edge's first properties go into its pending slot.
             let props = match op {
                 WriteOp::AddVertex { id, .. } => new_vertex_properties(id, log.get(i + 1..)),
+                _ => Vec::new(),
+            };
+            let edge_props = match op {
+                WriteOp::AddEdge { id, .. } => new_edge_properties(id, log.get(i + 1..)),
                 _ => Vec::new(),
             };
             let applied = match op {
                 WriteOp::AddVertex { id, label } if !props.is_empty() => self
                     .model
                     .add_vertex_with(id.clone(), label, 0, &props)
+                    .await
+                    .map(drop),
+                WriteOp::AddEdge {
+                    id,
+                    label,
+                    out,
+                    in_,
+                } if !edge_props.is_empty() => self
+                    .model
+                    .add_edge_with(id.clone(), label, out, in_, 0, &edge_props)
                     .await
                     .map(drop),
                 _ => self.apply(op).await,
@@ -502,7 +517,7 @@ impl<R: Records> Executor<R> {
                     other => other,
                 }
             })?;
-            let n = 1 + props.len();
+            let n = 1 + props.len() + edge_props.len();
             stats.writes_replayed += n as u64;
             i += n;
         }
@@ -600,6 +615,23 @@ impl<R: Records> Executor<R> {
         }
         Ok(())
     }
+}
+
+/// The property writes right after the add of edge `id` in a write log (`rest`: the log
+/// after the add), as properties of the new edge (in order; a later value of a key wins).
+fn new_edge_properties(id: &ElementId, rest: Option<&[WriteOp]>) -> Vec<gremlin::value::Property> {
+    rest.unwrap_or_default()
+        .iter()
+        .map_while(|op| match op {
+            WriteOp::SetEdgeProperty { edge, key, value } if edge == id => {
+                Some(gremlin::value::Property {
+                    key: key.clone(),
+                    value: value.clone(),
+                })
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// The property writes right after the add of vertex `id` in a write log (`rest`: the log

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::model::kv::{Digest, Got, Kv, KvError, WriteMode};
+use crate::model::kv::{Digest, Got, Kv, KvError, Unsynced, WriteMode};
 
 /// Retries of one overloaded write before it fails.
 pub const OVERLOAD_RETRIES_MAX: u32 = 20_000;
@@ -56,5 +56,25 @@ impl<K: Kv> Kv for OverloadRetry<K> {
 
     fn scan(&self) -> Vec<Digest> {
         self.0.scan()
+    }
+
+    async fn put_unsynced(
+        &self,
+        digest: &Digest,
+        payload: &[u8],
+        mode: WriteMode,
+    ) -> Result<(u16, Unsynced), KvError> {
+        let mut wait = 1;
+        for _ in 0..OVERLOAD_RETRIES_MAX {
+            match self.0.put_unsynced(digest, payload, mode).await {
+                Err(e) if overloaded(&e) => pause(&mut wait).await,
+                r => return r,
+            }
+        }
+        self.0.put_unsynced(digest, payload, mode).await
+    }
+
+    async fn sync(&self, unsynced: &Unsynced) -> Result<(), KvError> {
+        self.0.sync(unsynced).await
     }
 }

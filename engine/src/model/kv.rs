@@ -40,6 +40,41 @@ pub struct Got {
     pub payload: Vec<u8>,
 }
 
+/// Writes a store acknowledged before they were durable ([`Kv::put_unsynced`]): per shard,
+/// the flush that makes the newest of them durable (one entry per shard touched, so at most
+/// the data directory's shard count). [`Kv::sync`] waits for them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Unsynced {
+    flushes: Vec<(u32, u64)>,
+}
+
+impl Unsynced {
+    /// Notes a write on `shard` that flush `flush` makes durable.
+    pub fn note(&mut self, shard: u32, flush: u64) {
+        match self.flushes.iter_mut().find(|(s, _)| *s == shard) {
+            Some(f) => f.1 = f.1.max(flush),
+            None => self.flushes.push((shard, flush)),
+        }
+    }
+
+    /// Adds `other`'s writes.
+    pub fn merge(&mut self, other: &Unsynced) {
+        for &(s, f) in &other.flushes {
+            self.note(s, f);
+        }
+    }
+
+    /// Whether nothing is left to sync.
+    pub fn is_empty(&self) -> bool {
+        self.flushes.is_empty()
+    }
+
+    /// `(shard, flush)` pairs, one per shard.
+    pub fn flushes(&self) -> &[(u32, u64)] {
+        &self.flushes
+    }
+}
+
 /// The record store one core's graph model runs over. Futures need not be `Send` (a core's
 /// tasks stay on it). No implementation may hold a borrow across an `.await`.
 #[allow(async_fn_in_trait)] // per-core executor: futures are never sent between threads
@@ -52,6 +87,24 @@ pub trait Kv {
     async fn delete(&self, digest: &Digest, mode: WriteMode) -> Result<bool, KvError>;
     /// Digests of every live record this core holds, in a stable order.
     fn scan(&self) -> Vec<Digest>;
+    /// Writes like [`Kv::put`], but a store that acknowledges writes once durable may answer
+    /// before this one is: the caller passes the returned [`Unsynced`] to [`Kv::sync`]
+    /// before it acknowledges anything that depends on the write. Refusals are answered as
+    /// by `put`. Default: `put`, nothing left to sync.
+    async fn put_unsynced(
+        &self,
+        digest: &Digest,
+        payload: &[u8],
+        mode: WriteMode,
+    ) -> Result<(u16, Unsynced), KvError> {
+        Ok((self.put(digest, payload, mode).await?, Unsynced::default()))
+    }
+    /// Waits until the writes `unsynced` names, and every write made before them to the same
+    /// shards, are durable. Default: nothing to wait for.
+    async fn sync(&self, unsynced: &Unsynced) -> Result<(), KvError> {
+        let _ = unsynced;
+        Ok(())
+    }
 }
 
 /// A store by reference is a store (the overload-retrying wrapper over a model's own store).
@@ -70,6 +123,67 @@ impl<K: Kv> Kv for &K {
 
     fn scan(&self) -> Vec<Digest> {
         (**self).scan()
+    }
+
+    async fn put_unsynced(
+        &self,
+        digest: &Digest,
+        payload: &[u8],
+        mode: WriteMode,
+    ) -> Result<(u16, Unsynced), KvError> {
+        (**self).put_unsynced(digest, payload, mode).await
+    }
+
+    async fn sync(&self, unsynced: &Unsynced) -> Result<(), KvError> {
+        (**self).sync(unsynced).await
+    }
+}
+
+/// `K` with every put made by [`Kv::put_unsynced`], collecting what is left to sync: the
+/// writes of an edge add before its commit, made durable together by one [`Kv::sync`]
+/// (one flush per shard touched, concurrently) instead of one flush each in sequence.
+/// Deletes stay durable ones.
+pub struct Deferring<'a, K> {
+    kv: &'a K,
+    unsynced: RefCell<Unsynced>,
+}
+
+impl<'a, K: Kv> Deferring<'a, K> {
+    /// Puts through `kv`, nothing collected yet.
+    pub fn new(kv: &'a K) -> Deferring<'a, K> {
+        Deferring {
+            kv,
+            unsynced: RefCell::new(Unsynced::default()),
+        }
+    }
+
+    /// Waits until every put made through this wrapper so far is durable.
+    pub async fn sync_all(&self) -> Result<(), KvError> {
+        let u = std::mem::take(&mut *self.unsynced.borrow_mut());
+        if u.is_empty() {
+            return Ok(());
+        }
+        self.kv.sync(&u).await
+    }
+}
+
+impl<K: Kv> Kv for Deferring<'_, K> {
+    async fn get(&self, digest: &Digest) -> Result<Option<Got>, KvError> {
+        self.kv.get(digest).await
+    }
+
+    async fn put(&self, digest: &Digest, payload: &[u8], mode: WriteMode) -> Result<u16, KvError> {
+        let (g, u) = self.kv.put_unsynced(digest, payload, mode).await?;
+        self.unsynced.borrow_mut().merge(&u);
+        Ok(g)
+    }
+
+    async fn delete(&self, digest: &Digest, mode: WriteMode) -> Result<bool, KvError> {
+        self.kv.delete(digest, mode).await
+    }
+
+    fn scan(&self) -> Vec<Digest> {
+        self.kv.scan()
     }
 }
 

@@ -9,7 +9,7 @@ use gremlin::graph::Cardinality;
 use gremlin::value::{Property, Value};
 
 use crate::model::keys::{index_page_digest, pack_digest, Dir, ElementId, KeySpace};
-use crate::model::kv::{Digest, Kv, KvError, WriteMode};
+use crate::model::kv::{Deferring, Digest, Kv, KvError, WriteMode};
 use crate::model::locks::{KeyGuard, KeyLocks};
 use crate::model::records::{
     earliest_void, expired, CacheEntry, EdgeLocator, EdgePack, IdGen, IndexEntry, IndexPage,
@@ -290,6 +290,17 @@ impl<K: Kv> Model<K> {
     pub async fn rmw<R: Rec, T>(
         &self,
         d: &Digest,
+        f: impl FnMut(Option<R>) -> Result<Action<R, T>, ModelError>,
+    ) -> Result<T, ModelError> {
+        self.rmw_on(&self.kv, d, f).await
+    }
+
+    /// [`Model::rmw`] writing through `kv` (the model's store, or a wrapper of it such as
+    /// [`Deferring`]).
+    async fn rmw_on<KV: Kv, R: Rec, T>(
+        &self,
+        kv: &KV,
+        d: &Digest,
         mut f: impl FnMut(Option<R>) -> Result<Action<R, T>, ModelError>,
     ) -> Result<T, ModelError> {
         let _guard = self.lock(*d).await?;
@@ -301,12 +312,11 @@ impl<K: Kv> Model<K> {
                 Action::Put(r, t) => {
                     let mode =
                         generation.map_or(WriteMode::CreateOnly, WriteMode::ExpectGeneration);
-                    self.kv.put(d, &r.encode_rec()?, mode).await.map(|_| t)
+                    kv.put(d, &r.encode_rec()?, mode).await.map(|_| t)
                 }
                 Action::Delete(t) => match generation {
                     None => return Ok(t),
-                    Some(g) => self
-                        .kv
+                    Some(g) => kv
                         .delete(d, WriteMode::ExpectGeneration(g))
                         .await
                         .map(|_| t),
@@ -581,16 +591,30 @@ impl<K: Kv> Model<K> {
     async fn rmw_vertex<T>(
         &self,
         id: &ElementId,
+        f: impl FnMut(&mut VertexRecord) -> Result<T, ModelError>,
+    ) -> Result<T, ModelError> {
+        self.rmw_vertex_on(&self.kv, id, f).await
+    }
+
+    /// [`Model::rmw_vertex`] writing through `kv`.
+    async fn rmw_vertex_on<KV: Kv, T>(
+        &self,
+        kv: &KV,
+        id: &ElementId,
         mut f: impl FnMut(&mut VertexRecord) -> Result<T, ModelError>,
     ) -> Result<T, ModelError> {
         let now = self.now_s();
-        self.rmw(&self.space.vertex_digest(id), |v: Option<VertexRecord>| {
-            let mut v = v
-                .filter(|v| v.is_live(now) && v.id == *id)
-                .ok_or_else(|| ModelError::VertexMissing(id.clone()))?;
-            let t = f(&mut v)?;
-            Ok(Action::Put(v, t))
-        })
+        self.rmw_on(
+            kv,
+            &self.space.vertex_digest(id),
+            |v: Option<VertexRecord>| {
+                let mut v = v
+                    .filter(|v| v.is_live(now) && v.id == *id)
+                    .ok_or_else(|| ModelError::VertexMissing(id.clone()))?;
+                let t = f(&mut v)?;
+                Ok(Action::Put(v, t))
+            },
+        )
         .await
     }
 
@@ -755,7 +779,36 @@ impl<K: Kv> Model<K> {
         in_: &ElementId,
         void_time_s: u32,
     ) -> Result<EdgeView, ModelError> {
+        self.add_edge_with(id, label, out, in_, void_time_s, &[])
+            .await
+    }
+
+    /// [`Model::add_edge`] with the edge's first properties (a traversal's `addE()` followed
+    /// by `property()` steps; a key given twice keeps its last value) written in its pending
+    /// slot and index entries: what `add_edge` and then [`Model::set_edge_property`] for each
+    /// would store. The writes before the commit are made without waiting for each to be
+    /// durable ([`Kv::put_unsynced`]); one [`Kv::sync`] (one flush per shard touched, all
+    /// at once) makes them durable before the commit is written, so a crash keeps the commit
+    /// only together with the locator and both entries. In commit-to-device mode the add
+    /// therefore waits for two flushes in sequence, whether its records are on one shard or
+    /// on several.
+    pub async fn add_edge_with(
+        &self,
+        id: ElementId,
+        label: &str,
+        out: &ElementId,
+        in_: &ElementId,
+        void_time_s: u32,
+        props: &[Property],
+    ) -> Result<EdgeView, ModelError> {
         let label: Arc<str> = Arc::from(label);
+        let mut first: Vec<Property> = Vec::with_capacity(props.len());
+        for p in props {
+            match first.iter_mut().find(|q| q.key == p.key) {
+                Some(q) => q.value = p.value.clone(),
+                None => first.push(p.clone()),
+            }
+        }
         let out_v = self
             .vertex(out)
             .await?
@@ -771,9 +824,10 @@ impl<K: Kv> Model<K> {
             in_id: in_v.id.clone(),
             in_label: in_v.label.clone(),
             void_time_s: VOID_PENDING_S,
-            props: Vec::new(),
+            props: first.clone(),
         };
-        let pack_no = self.place_in_pack(&out_v.id, &edge).await?;
+        let deferred = Deferring::new(&self.kv);
+        let pack_no = self.place_in_pack(&deferred, &out_v.id, &edge).await?;
         let view = EdgeView {
             id: id.clone(),
             label: label.clone(),
@@ -781,17 +835,20 @@ impl<K: Kv> Model<K> {
             out_label: out_v.label.clone(),
             in_id: in_v.id.clone(),
             in_label: in_v.label.clone(),
-            props: Vec::new(),
+            props: first.clone(),
         };
         for (v, dir, other) in [(out, Dir::Out, in_), (in_, Dir::In, out)] {
             if let Err(e) = self
-                .add_entry(v, dir, &label, &id, other, pack_no, &[])
+                .add_entry(&deferred, v, dir, &label, &id, other, pack_no, &first)
                 .await
             {
                 self.drop_edge(&id).await?;
                 return Err(e);
             }
         }
+        // Locator, pending slot and both entries durable before the commit is written (a
+        // flush may land its writes in any order, so they must not share the commit's).
+        deferred.sync_all().await?;
         // Commit: the pending slot gets its real void time.
         let pd = pack_digest(&self.space.vertex_digest(out), pack_no);
         let committed = self
@@ -843,7 +900,12 @@ impl<K: Kv> Model<K> {
 
     /// Puts `edge` into the open pack of `out` (opening a new one when full), after claiming
     /// the edge id with a create-only locator; returns the pack number.
-    async fn place_in_pack(&self, out: &ElementId, edge: &PackEdge) -> Result<u32, ModelError> {
+    async fn place_in_pack<KV: Kv>(
+        &self,
+        kv: &KV,
+        out: &ElementId,
+        edge: &PackEdge,
+    ) -> Result<u32, ModelError> {
         let vd = self.space.vertex_digest(out);
         let ld = self.space.edge_digest(&edge.id);
         let mut located: Option<u32> = None;
@@ -866,8 +928,7 @@ impl<K: Kv> Model<K> {
                 let mut nv = v.clone();
                 nv.open_pack = v.next_pack;
                 nv.next_pack = v.next_pack.saturating_add(1);
-                match self
-                    .kv
+                match kv
                     .put(&vd, &nv.encode()?, WriteMode::ExpectGeneration(vg))
                     .await
                 {
@@ -886,7 +947,7 @@ impl<K: Kv> Model<K> {
                 } else {
                     WriteMode::Plain
                 };
-                match self.kv.put(&ld, &loc.encode(), mode).await {
+                match kv.put(&ld, &loc.encode(), mode).await {
                     Ok(_) => located = Some(p),
                     Err(KvError::Exists) => {
                         drop(guard);
@@ -915,7 +976,7 @@ impl<K: Kv> Model<K> {
                     WriteMode::CreateOnly,
                 ),
             };
-            match self.kv.put(&pd, &pack.encode()?, mode).await {
+            match kv.put(&pd, &pack.encode()?, mode).await {
                 Ok(_) => return Ok(p),
                 Err(KvError::Exists | KvError::GenerationMismatch) => continue,
                 Err(e) => return Err(e.into()),
@@ -930,8 +991,9 @@ impl<K: Kv> Model<K> {
     /// the cache is full the vertex becomes a supernode (flag set first, then the cached
     /// entries move to the index, then the cache is cleared) and entries go to the index.
     #[allow(clippy::too_many_arguments)]
-    async fn add_entry(
+    async fn add_entry<KV: Kv>(
         &self,
+        kv: &KV,
         v: &ElementId,
         dir: Dir,
         label: &Arc<str>,
@@ -943,7 +1005,7 @@ impl<K: Kv> Model<K> {
         let cap = self.cfg.edge_cache_entries;
         // Step 1: cache, or reserve a sequence number (and flag a supernode).
         let (seq, converted) = self
-            .rmw_vertex(v, |rec| {
+            .rmw_vertex_on(kv, v, |rec| {
                 let seq = rec.next_seq;
                 rec.next_seq = rec.next_seq.saturating_add(1);
                 if !rec.is_supernode() && rec.cache.len() < cap {
@@ -964,7 +1026,7 @@ impl<K: Kv> Model<K> {
             .await?;
         let Some(seq) = seq else { return Ok(()) };
         if converted {
-            self.migrate_cache(v).await?;
+            self.migrate_cache(kv, v).await?;
         }
         let entry = IndexEntry {
             seq,
@@ -973,7 +1035,7 @@ impl<K: Kv> Model<K> {
             pack_no,
             props: self.indexed(props),
         };
-        self.index_insert(v, dir, label, entry).await
+        self.index_insert(kv, v, dir, label, entry).await
     }
 
     pub(crate) fn indexed(&self, props: &[Property]) -> Vec<Property> {
@@ -986,7 +1048,7 @@ impl<K: Kv> Model<K> {
 
     /// Moves the edge-cache entries of supernode `v` into its index, then clears them from
     /// the cache. Re-runnable: entries already in the index are not added twice.
-    async fn migrate_cache(&self, v: &ElementId) -> Result<(), ModelError> {
+    async fn migrate_cache<KV: Kv>(&self, kv: &KV, v: &ElementId) -> Result<(), ModelError> {
         let Some(rec) = self.vertex(v).await? else {
             return Ok(());
         };
@@ -1007,11 +1069,11 @@ impl<K: Kv> Model<K> {
                 pack_no: e.pack_no,
                 props,
             };
-            self.index_insert(v, e.dir, &e.label, entry).await?;
+            self.index_insert(kv, v, e.dir, &e.label, entry).await?;
         }
         let moved: Vec<(ElementId, Dir)> =
             rec.cache.iter().map(|e| (e.edge.clone(), e.dir)).collect();
-        self.rmw_vertex(v, |r| {
+        self.rmw_vertex_on(kv, v, |r| {
             r.cache
                 .retain(|e| !moved.iter().any(|(id, d)| *id == e.edge && *d == e.dir));
             Ok(())
@@ -1022,8 +1084,9 @@ impl<K: Kv> Model<K> {
     /// Appends `entry` to the last page of (v, dir, label), opening a page when it is full.
     /// The vertex's page count is raised before a page is created, so a reader never misses
     /// a page; an entry already present is not added again.
-    async fn index_insert(
+    async fn index_insert<KV: Kv>(
         &self,
+        kv: &KV,
         v: &ElementId,
         dir: Dir,
         label: &Arc<str>,
@@ -1033,7 +1096,7 @@ impl<K: Kv> Model<K> {
         let max = self.cfg.index_page_entries;
         // The last page (create the (dir, label) summary if new).
         let mut page = self
-            .rmw_vertex(v, |r| {
+            .rmw_vertex_on(kv, v, |r| {
                 if let Some(lp) = r
                     .index
                     .iter()
@@ -1052,7 +1115,7 @@ impl<K: Kv> Model<K> {
         for _ in 0..RMW_ATTEMPTS_MAX {
             let pd = index_page_digest(&vd, dir, label, page);
             let full = self
-                .rmw(&pd, |p: Option<IndexPage>| {
+                .rmw_on(kv, &pd, |p: Option<IndexPage>| {
                     let mut p = p.unwrap_or_else(|| IndexPage {
                         vertex: v.clone(),
                         dir,
@@ -1074,7 +1137,7 @@ impl<K: Kv> Model<K> {
                 return Ok(());
             }
             let next = page.saturating_add(1);
-            self.rmw_vertex(v, |r| {
+            self.rmw_vertex_on(kv, v, |r| {
                 if let Some(lp) = r
                     .index
                     .iter_mut()

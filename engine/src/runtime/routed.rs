@@ -20,7 +20,7 @@ use gremlin::GremlinError;
 
 use crate::frontier::coord::{self, Transport};
 use crate::frontier::{owner, Batch, FrontierStats, Query, Reply};
-use crate::model::kv::{Digest, Got, Kv, KvError, Records, WriteMode};
+use crate::model::kv::{Digest, Got, Kv, KvError, Records, Unsynced, WriteMode};
 use crate::runtime::oneshot;
 use crate::runtime::RuntimeConfig;
 
@@ -38,6 +38,19 @@ pub(crate) enum Msg {
         payload: Vec<u8>,
         mode: WriteMode,
         reply: oneshot::Sender<Result<u16, KvError>>,
+    },
+    /// Write one record without waiting for it to be durable ([`Kv::put_unsynced`]); the
+    /// answer carries the flush that makes it durable.
+    PutUnsynced {
+        digest: Digest,
+        payload: Vec<u8>,
+        mode: WriteMode,
+        reply: oneshot::Sender<Result<(u16, Unsynced), KvError>>,
+    },
+    /// Wait until these flushes of the receiving core's shards are durable ([`Kv::sync`]).
+    Sync {
+        unsynced: Unsynced,
+        reply: oneshot::Sender<Result<(), KvError>>,
     },
     /// Delete one record.
     Delete {
@@ -162,6 +175,29 @@ impl Local {
         Ok(out)
     }
 
+    /// Waits until the flushes `unsynced` names on this core's shards are durable, all
+    /// shards at once (a shard flushes only when someone waits for it).
+    pub(crate) async fn sync(&self, unsynced: &Unsynced) -> Result<(), KvError> {
+        let mut waits = Vec::new();
+        for &(id, flush) in unsynced.flushes() {
+            let shard = self
+                .shards
+                .get(id as usize)
+                .and_then(Option::as_ref)
+                .ok_or_else(|| {
+                    KvError::Store(format!(
+                        "shard {id} is not owned by core {} (routing error)",
+                        self.core
+                    ))
+                })?;
+            waits.push(Box::pin(shard.wait_flushed(flush)));
+        }
+        for r in join_all(waits).await {
+            r.map_err(|e| KvError::Store(e.to_string()))?;
+        }
+        Ok(())
+    }
+
     /// Serves one request from another core. Touches only this core's shards, so it never
     /// waits on another core (the deadlock-freedom argument in docs/ARCHITECTURE.md).
     pub(crate) async fn serve(&self, msg: Msg) {
@@ -180,6 +216,19 @@ impl Local {
                 };
                 reply.send(r);
             }
+            Msg::PutUnsynced {
+                digest,
+                payload,
+                mode,
+                reply,
+            } => {
+                let r = match self.shard(&digest) {
+                    Ok(s) => Kv::put_unsynced(&**s, &digest, &payload, mode).await,
+                    Err(e) => Err(e),
+                };
+                reply.send(r);
+            }
+            Msg::Sync { unsynced, reply } => reply.send(self.sync(&unsynced).await),
             Msg::Delete {
                 digest,
                 mode,
@@ -380,6 +429,58 @@ impl Kv for RoutedKv {
 
     fn scan(&self) -> Vec<Digest> {
         self.local.scan()
+    }
+
+    async fn put_unsynced(
+        &self,
+        digest: &Digest,
+        payload: &[u8],
+        mode: WriteMode,
+    ) -> Result<(u16, Unsynced), KvError> {
+        let core = self.local.owner_core(digest);
+        if core == self.local.core {
+            return Kv::put_unsynced(&**self.local.shard(digest)?, digest, payload, mode).await;
+        }
+        let (digest, payload) = (*digest, payload.to_vec());
+        self.call(core, |reply| Msg::PutUnsynced {
+            digest,
+            payload,
+            mode,
+            reply,
+        })
+        .await?
+    }
+
+    /// One wait per owner core, all cores at once (this core's shards directly, each other
+    /// core by one message).
+    async fn sync(&self, unsynced: &Unsynced) -> Result<(), KvError> {
+        let l = &*self.local;
+        let mut per_core: Vec<Unsynced> = vec![Unsynced::default(); l.cores.max(1)];
+        for &(shard, flush) in unsynced.flushes() {
+            let core = shard as usize % l.cores.max(1);
+            if let Some(u) = per_core.get_mut(core) {
+                u.note(shard, flush);
+            }
+        }
+        type SyncPart<'a> = Pin<Box<dyn Future<Output = Result<(), KvError>> + 'a>>;
+        let mut parts: Vec<SyncPart<'_>> = Vec::new();
+        for (core, u) in per_core.into_iter().enumerate() {
+            if u.is_empty() {
+                continue;
+            }
+            if core == l.core {
+                parts.push(Box::pin(async move { l.sync(&u).await }));
+            } else {
+                parts.push(Box::pin(async move {
+                    self.call(core, |reply| Msg::Sync { unsynced: u, reply })
+                        .await?
+                }));
+            }
+        }
+        for r in join_all(parts).await {
+            r?;
+        }
+        Ok(())
     }
 }
 

@@ -196,6 +196,7 @@ impl<K: Kv> Model<K> {
                 .await?
             {
                 self.add_entry(
+                    &self.kv,
                     &l.out,
                     Dir::Out,
                     &slot.label,
@@ -215,6 +216,7 @@ impl<K: Kv> Model<K> {
             };
             if !self.has_entry(&in_v, Dir::In, &slot.label, &l.edge).await? {
                 self.add_entry(
+                    &self.kv,
                     &slot.in_id,
                     Dir::In,
                     &slot.label,
