@@ -27,7 +27,11 @@ pub fn explanation(original: &str, applied: &[Applied], extra: &[String]) -> Str
     let rule_len = width + 6 + original.len().clamp(20, 120);
     out.push_str(&"=".repeat(rule_len));
     out.push('\n');
-    out.push_str(&format!("{:<w$}       {original}\n\n", "Original Traversal", w = width));
+    out.push_str(&format!(
+        "{:<w$}       {original}\n\n",
+        "Original Traversal",
+        w = width
+    ));
     for a in applied {
         out.push_str(&format!(
             "{:<w$} [{}]   {}\n",
@@ -41,7 +45,11 @@ pub fn explanation(original: &str, applied: &[Applied], extra: &[String]) -> Str
         out.push('\n');
     }
     let last = applied.last().map_or(original, |a| a.after.as_str());
-    out.push_str(&format!("{:<w$}       {last}", "Final Traversal", w = width));
+    out.push_str(&format!(
+        "{:<w$}       {last}",
+        "Final Traversal",
+        w = width
+    ));
     for e in extra {
         out.push('\n');
         out.push_str(e);

@@ -17,8 +17,8 @@
 //! their parent step.
 
 pub mod compile;
-pub mod explain;
 mod exec;
+pub mod explain;
 mod funcs;
 pub mod io;
 #[cfg(test)]
