@@ -7,7 +7,10 @@
 #   perf/large_graph.sh [VERTICES] [EDGES] [DIR]        (defaults 1000000 10000000
 #                                                        /work/scratch-bench/large)
 # Environment: SHARD_MIB_TOTAL (data file MiB over all shards, default 8192), DURATION (s,
-# default 15), WARMUP (s, default 3), SHARDS ("1 2"), KEEP=1 keeps the data.
+# default 15), WARMUP (s, default 3), SHARDS ("1 2"), KEEP=1 keeps the data, LOAD_ARGS (extra
+# `coregraph load` arguments, e.g. "--resident-mib 1024 --writer-buffer-edges 3145728": the
+# loader's defaults took 13 GB of RSS on 1 M / 10 M), REUSE=1 passes --reuse-data (serve and
+# measure DIR/cg-data-Ssh loaded earlier, marked by its .loaded file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 V=${1:-1000000}
@@ -21,9 +24,12 @@ mkdir -p "$DIR"
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), $(free -g | awk '/Mem:/{print $2}') GiB RAM; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 df -h "$DIR" | tail -1
 for S in $SHARDS; do
+    EXTRA=()
+    for x in ${LOAD_ARGS:-}; do EXTRA+=("--load-arg=$x"); done
+    [ "${REUSE:-0}" = 1 ] && EXTRA+=(--reuse-data)
     python3 perf/side_by_side.py --peer none --vertices "$V" --edges "$E" --dir "$DIR" \
         --shards "$S" --shard-size-mib $((TOTAL / S)) --duration "$DURATION" --warmup "$WARMUP" \
-        --tag "large-v$V-e$E-s$S"
+        --tag "large-v$V-e$E-s$S${TAG_SUFFIX:-}" ${EXTRA[@]+"${EXTRA[@]}"}
     # only one loaded data directory at a time on this disk
     [ "${KEEP:-0}" = 1 ] || rm -rf "$DIR/cg-data-${S}sh"
 done

@@ -220,7 +220,7 @@ def coregraph_side(a, graph_dir, results):
             ["taskset", "-c", a.cpus, binp, "load", graph_dir, "--data-dir", data,
              "--executors", str(len(a.cpu_list)), "--shards", str(a.shards),
              "--shard-size-mib", str(a.shard_size_mib),
-             "--errors", os.path.join(a.dir, "cg-load-errors.txt")]
+             "--errors", os.path.join(a.dir, "cg-load-errors.txt")] + a.load_arg
         )
         results["coregraph_load"] = {
             "seconds": round(time.time() - t, 1),
@@ -561,6 +561,9 @@ def main():
     ap.add_argument("--falkor-threads", type=int, default=None,
                     help="FalkorDB THREAD_COUNT (default: number of --cpus)")
     ap.add_argument("--workloads", default=",".join(ORDER))
+    ap.add_argument("--load-arg", action="append", default=[],
+                    help="extra argument for coregraph load (repeat; e.g. --load-arg=--resident-mib"
+                         " --load-arg=1024 to bound the loader's memory on large graphs)")
     ap.add_argument("--reuse-data", action="store_true",
                     help="reuse our loaded data directory from an earlier run")
     ap.add_argument("--serve-arg", action="append", default=[],

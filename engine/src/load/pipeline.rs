@@ -667,11 +667,13 @@ impl CoreLoad {
         Ok(())
     }
 
-    /// [`CoreLoad::write_out`] under the record's key lock.
+    /// [`CoreLoad::write_out`] under the record's key lock. The residency check is made
+    /// under the lock too: `resident_entries` and `resident_out` take a resident record out
+    /// of the map while they hold its lock, and a check without the lock would then send a
+    /// concurrent update of the same vertex to the store path, which reads the stale stored
+    /// record and writes it (lost update; the resident write-back then fails on its
+    /// generation: "generation mismatch", seen on 1 M / 10 M with several writer batches).
     async fn evict(&self, vd: &Digest) -> Result<(), String> {
-        if !self.residents.borrow().contains_key(vd) {
-            return Ok(());
-        }
         let _g = self
             .model
             .locks()
@@ -698,16 +700,17 @@ impl CoreLoad {
         vd: &Digest,
         entries: &mut Vec<NewEntry>,
     ) -> Result<bool, String> {
-        if !self.resident_room(vd, entries.len()) {
-            self.evict(vd).await?;
-            return Ok(false);
-        }
+        // Locked before the residency check (see `evict`).
         let _g = self
             .model
             .locks()
             .lock(*vd)
             .await
             .ok_or("key lock queue full")?;
+        if !self.resident_room(vd, entries.len()) {
+            self.write_out(vd).await?;
+            return Ok(false);
+        }
         let Some(mut r) = self.residents.borrow_mut().remove(vd) else {
             return Ok(false);
         };
@@ -731,16 +734,17 @@ impl CoreLoad {
         vd: &Digest,
         edges: Vec<(BulkEdge, u32)>,
     ) -> Result<Option<Vec<(BulkEdge, u32)>>, String> {
-        if !self.resident_room(vd, edges.len()) {
-            self.evict(vd).await?;
-            return Ok(Some(edges));
-        }
+        // Locked before the residency check (see `evict`).
         let _g = self
             .model
             .locks()
             .lock(*vd)
             .await
             .ok_or("key lock queue full")?;
+        if !self.resident_room(vd, edges.len()) {
+            self.write_out(vd).await?;
+            return Ok(Some(edges));
+        }
         let Some(mut r) = self.residents.borrow_mut().remove(vd) else {
             return Ok(Some(edges));
         };
