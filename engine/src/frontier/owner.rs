@@ -77,6 +77,10 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Kv for ReadKv<K, F> {
     fn scan(&self) -> Vec<Digest> {
         self.inner.scan()
     }
+
+    fn indexes(&self) -> Option<std::rc::Rc<crate::index::CoreIndexes>> {
+        self.inner.indexes()
+    }
 }
 
 fn limit(max: u64) -> GremlinError {
@@ -558,7 +562,26 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
     // first.
     run.work.reverse();
     let ids = if batch.scan {
-        model.scan_vertex_ids().await.map_err(to_gremlin)?
+        // Secondary indexes and counters (crate::index) may answer the start.
+        match crate::index::owner_start(&model.kv.inner, q) {
+            crate::index::ScanStart::Count(n) => {
+                let bulk = i64::try_from(n).unwrap_or(i64::MAX);
+                let results = if bulk > 0 {
+                    vec![(Value::Null, bulk, vec![batch.scan_ord, 0])]
+                } else {
+                    Vec::new()
+                };
+                return Ok(Reply {
+                    forward: Vec::new(),
+                    results,
+                    reads: Vec::new(),
+                });
+            }
+            crate::index::ScanStart::Ids(_, ids) => ids,
+            crate::index::ScanStart::Scan => {
+                model.scan_vertex_ids().await.map_err(to_gremlin)?
+            }
+        }
     } else {
         Vec::new()
     };

@@ -52,6 +52,10 @@ pub trait Kv {
     async fn delete(&self, digest: &Digest, mode: WriteMode) -> Result<bool, KvError>;
     /// Digests of every live record this core holds, in a stable order.
     fn scan(&self) -> Vec<Digest>;
+    /// This core's secondary indexes and counters (`crate::index`), when the store has them.
+    fn indexes(&self) -> Option<std::rc::Rc<crate::index::CoreIndexes>> {
+        None
+    }
 }
 
 /// A store by reference is a store (the overload-retrying wrapper over a model's own store).
@@ -70,6 +74,10 @@ impl<K: Kv> Kv for &K {
 
     fn scan(&self) -> Vec<Digest> {
         (**self).scan()
+    }
+
+    fn indexes(&self) -> Option<std::rc::Rc<crate::index::CoreIndexes>> {
+        (**self).indexes()
     }
 }
 

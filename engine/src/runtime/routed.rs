@@ -98,6 +98,8 @@ pub(crate) struct Local {
     /// Set by shutdown: new remote calls fail.
     pub(crate) closing: Cell<bool>,
     pub(crate) stats: Cell<RouteStats>,
+    /// This core's secondary indexes and counters (`crate::index`).
+    pub(crate) indexes: Rc<crate::index::CoreIndexes>,
 }
 
 impl Local {
@@ -236,6 +238,10 @@ impl Kv for LocalShards<'_> {
 
     fn scan(&self) -> Vec<Digest> {
         self.0.scan()
+    }
+
+    fn indexes(&self) -> Option<Rc<crate::index::CoreIndexes>> {
+        Some(self.0.indexes.clone())
     }
 }
 
@@ -380,6 +386,10 @@ impl Kv for RoutedKv {
 
     fn scan(&self) -> Vec<Digest> {
         self.local.scan()
+    }
+
+    fn indexes(&self) -> Option<Rc<crate::index::CoreIndexes>> {
+        Some(self.local.indexes.clone())
     }
 }
 
