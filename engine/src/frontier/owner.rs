@@ -578,9 +578,7 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
                 });
             }
             crate::index::ScanStart::Ids(_, ids) => ids,
-            crate::index::ScanStart::Scan => {
-                model.scan_vertex_ids().await.map_err(to_gremlin)?
-            }
+            crate::index::ScanStart::Scan => model.scan_vertex_ids().await.map_err(to_gremlin)?,
         }
     } else {
         Vec::new()

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use glommio::{Latency, Shares};
-use gremlin::machine::services::{Service, ServiceItem, ServiceKind};
 use gremlin::graph::Graph;
+use gremlin::machine::services::{Service, ServiceItem, ServiceKind};
 use gremlin::value::{Map, Value};
 use gremlin::GremlinError;
 
@@ -76,7 +76,9 @@ impl IndexDef {
         let [name, graph, kind, keys, mem] = f.as_slice() else {
             return Err(format!("bad definition line {line:?}"));
         };
-        let mem: u64 = mem.parse().map_err(|_| format!("bad memory limit {mem:?}"))?;
+        let mem: u64 = mem
+            .parse()
+            .map_err(|_| format!("bad memory limit {mem:?}"))?;
         let kind = match *kind {
             "vertex_label" => IndexKind::VertexLabel,
             "vertex" => IndexKind::VertexProps(keys.split(',').map(Arc::from).collect()),
@@ -96,9 +98,7 @@ impl IndexDef {
     /// Checks names, keys and limits.
     pub fn validate(&self) -> Result<(), String> {
         let ok = |s: &str| {
-            !s.is_empty()
-                && s.len() <= INDEX_NAME_BYTES_MAX
-                && !s.contains(['\t', '\n', '\r', ','])
+            !s.is_empty() && s.len() <= INDEX_NAME_BYTES_MAX && !s.contains(['\t', '\n', '\r', ','])
         };
         if !ok(&self.name) || !ok(&self.graph) {
             return Err(format!(
@@ -404,8 +404,7 @@ impl IndexCatalog {
             "GET" => {
                 let mut out = String::new();
                 for d in self.defs() {
-                    let (state, pct, bytes) =
-                        self.status(&d.name).unwrap_or(("gone".into(), 0, 0));
+                    let (state, pct, bytes) = self.status(&d.name).unwrap_or(("gone".into(), 0, 0));
                     let (kind, keys) = d.kind_str();
                     out.push_str(&format!(
                         "{} graph={} kind={kind} keys={keys} status={state} progress={pct}% memory_bytes={bytes}\n",

@@ -168,7 +168,10 @@ pub fn key_ranges(p: &Predicate) -> Option<Vec<(IKey, IKey)>> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Status {
     /// Scanning: records done of a snapshot of `total`.
-    Building { done: u64, total: u64 },
+    Building {
+        done: u64,
+        total: u64,
+    },
     Ready,
     /// Refused (memory limit) or broken; not used.
     Failed(String),
@@ -204,7 +207,11 @@ struct Counts {
 
 fn bump(m: &mut HashMap<Arc<str>, u64>, k: &Arc<str>, up: bool) {
     let n = m.entry(k.clone()).or_insert(0);
-    *n = if up { n.saturating_add(1) } else { n.saturating_sub(1) };
+    *n = if up {
+        n.saturating_add(1)
+    } else {
+        n.saturating_sub(1)
+    };
     if *n == 0 {
         m.remove(k);
     }
@@ -250,7 +257,9 @@ impl IxData {
             return;
         };
         for (k, _) in old {
-            self.bytes = self.bytes.saturating_sub(ENTRY_OVERHEAD_BYTES + key_bytes(&k));
+            self.bytes = self
+                .bytes
+                .saturating_sub(ENTRY_OVERHEAD_BYTES + key_bytes(&k));
             if let Some(set) = self.map.get_mut(&k) {
                 set.remove(d);
                 if set.is_empty() {
@@ -684,7 +693,10 @@ impl CoreIndexes {
                 if lo > hi {
                     continue;
                 }
-                for (_, set) in ix.map.range::<Vec<IKey>, _>((Bound::Included(lo), Bound::Included(hi))) {
+                for (_, set) in ix
+                    .map
+                    .range::<Vec<IKey>, _>((Bound::Included(lo), Bound::Included(hi)))
+                {
                     for (d, id) in set {
                         if seen.insert(*d) {
                             cands.push((*d, id.clone()));

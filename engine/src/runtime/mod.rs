@@ -352,8 +352,7 @@ impl Cluster {
             .iter()
             .map(|g| KeySpace::new(g).map_err(|e| RuntimeError::Config(e.to_string())))
             .collect::<Result<Vec<_>, _>>()?;
-        let indexes =
-            crate::index::CoreIndexes::new(spaces, Some(inner.indexes.clone()), core);
+        let indexes = crate::index::CoreIndexes::new(spaces, Some(inner.indexes.clone()), core);
         let mut background = Vec::new();
         for id in inner.dir.shards_of_executor(core, cores) {
             if let Some(why) = self.failure() {
