@@ -174,6 +174,12 @@ const QUERIES: &[&str] = &[
     "g.V().count()",
     "g.V().hasLabel('a').count()",
     "g.V().hasLabel('zz').count()",
+    "g.E().has('w', 3).id()",
+    "g.E().has('w', gt(5)).count()",
+    "g.E().has('w', within(1, 2)).inV().id()",
+    "g.E().has('zz', 1).count()",
+    "g.E().count()",
+    "g.E().hasLabel('knows').count()",
 ];
 
 /// Every query with the frontier path (indexes, counters) against the attempts executor's
@@ -327,6 +333,12 @@ fn random_mutations(shards: u32, seed: u64) {
                 let (n2, reads_count) = run(&g, "g.V().count()").await;
                 assert_ne!(n, n2, "expired vertices still counted");
                 assert_eq!(reads_count, Some(0), "count read records: counters unused");
+                let (_, e_reads) = run(&g, "g.E().count()").await;
+                assert_eq!(
+                    e_reads,
+                    Some(0),
+                    "E().count() read records: counters unused"
+                );
                 model.expire().await.expect("sweep");
                 bad.extend(compare(&g, "ttl swept").await);
             }
@@ -374,9 +386,11 @@ fn random_mutations(shards: u32, seed: u64) {
 #[test]
 fn indexes_equal_scans_on_one_shard() {
     random_mutations(1, 21);
+    random_mutations(1, 31);
 }
 
 #[test]
 fn indexes_equal_scans_on_two_shards() {
     random_mutations(2, 22);
+    random_mutations(2, 32);
 }

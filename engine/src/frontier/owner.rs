@@ -561,10 +561,10 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
     // The batch is processed last-in first-out: reverse so that its first traverser goes
     // first.
     run.work.reverse();
+    // The start of a scan: secondary indexes or counters (crate::index) where they answer.
     let ids = if batch.scan {
-        // Secondary indexes and counters (crate::index) may answer the start.
-        match crate::index::owner_start(&model.kv.inner, q) {
-            crate::index::ScanStart::Count(n) => {
+        match crate::index::owner_start(&model, q).await? {
+            crate::index::OwnerStart::Count(n) => {
                 let bulk = i64::try_from(n).unwrap_or(i64::MAX);
                 let results = if bulk > 0 {
                     vec![(Value::Null, bulk, vec![batch.scan_ord, 0])]
@@ -574,11 +574,10 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
                 return Ok(Reply {
                     forward: Vec::new(),
                     results,
-                    reads: Vec::new(),
+                    reads: model.kv.reads.borrow().clone(),
                 });
             }
-            crate::index::ScanStart::Ids(_, ids) => ids,
-            crate::index::ScanStart::Scan => model.scan_vertex_ids().await.map_err(to_gremlin)?,
+            crate::index::OwnerStart::Elems(e) => e,
         }
     } else {
         Vec::new()
@@ -593,9 +592,9 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
             if chunk.is_empty() {
                 break;
             }
-            for (i, id) in chunk.into_iter().rev() {
+            for (i, elem) in chunk.into_iter().rev() {
                 run.work.push(Tr {
-                    elem: Elem::V(id),
+                    elem,
                     at: 1,
                     bulk: 1,
                     check: Check::None,

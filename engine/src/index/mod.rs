@@ -224,7 +224,8 @@ struct IxData {
     status: Status,
     /// Digests written since the build started (the build skips them: the write was newer).
     touched: HashSet<Digest>,
-    map: BTreeMap<Vec<IKey>, HashMap<Digest, ElementId>>,
+    /// Entries by key: (record digest, element id); a pack holds several edges.
+    map: BTreeMap<Vec<IKey>, HashSet<(Digest, ElementId)>>,
     /// Keys each record's entries are under (to remove them when it changes).
     rev: HashMap<Digest, Vec<(Vec<IKey>, ElementId)>>,
     bytes: u64,
@@ -256,12 +257,12 @@ impl IxData {
         let Some(old) = self.rev.remove(d) else {
             return;
         };
-        for (k, _) in old {
+        for (k, id) in old {
             self.bytes = self
                 .bytes
                 .saturating_sub(ENTRY_OVERHEAD_BYTES + key_bytes(&k));
             if let Some(set) = self.map.get_mut(&k) {
-                set.remove(d);
+                set.remove(&(*d, id));
                 if set.is_empty() {
                     self.map.remove(&k);
                 }
@@ -277,7 +278,7 @@ impl IxData {
             self.bytes = self
                 .bytes
                 .saturating_add(ENTRY_OVERHEAD_BYTES + key_bytes(k));
-            self.map.entry(k.clone()).or_default().insert(d, id.clone());
+            self.map.entry(k.clone()).or_default().insert((d, id.clone()));
         }
         self.rev.insert(d, entries);
         if self.bytes > self.def.memory_bytes_max {
@@ -698,7 +699,7 @@ impl CoreIndexes {
                     .range::<Vec<IKey>, _>((Bound::Included(lo), Bound::Included(hi)))
                 {
                     for (d, id) in set {
-                        if seen.insert(*d) {
+                        if seen.insert((*d, id.clone())) {
                             cands.push((*d, id.clone()));
                         }
                     }
@@ -1019,19 +1020,122 @@ pub fn frontier_start(
     }
 }
 
-/// [`frontier_start`] for a frontier owner reading through `kv` (`Scan` when the store has
-/// no indexes or the plan does not start with `V()`).
-pub fn owner_start<K: crate::model::kv::Kv>(kv: &K, q: &crate::frontier::Query) -> ScanStart {
-    let Some(ix) = kv.indexes() else {
-        return ScanStart::Scan;
-    };
+/// Whether the frontier plan may start `E()` (no ids) as [`Op::ScanE`]: only as
+/// `E().has(key, P)...`, `E().count()` or `E().hasLabel(l).count()`, the shapes an edge
+/// index or the counters answer (other `E()` traversals stay on the attempts executor).
+pub fn plan_scan_e(steps: &[gremlin::machine::compile::StepDef]) -> bool {
+    use gremlin::machine::compile::{Cond, HasOn, Step};
+    let step = |i: usize| steps.get(i).map(|s| &s.step);
+    let has_prop = matches!(
+        step(1),
+        Some(Step::Has {
+            on: HasOn::Prop(_),
+            cond: Some(Cond::P(_))
+        })
+    );
+    let count_at = |i: usize| steps.len() == i + 1 && matches!(step(i), Some(Step::Count(false)));
+    let label_count = matches!(
+        step(1),
+        Some(Step::Has {
+            on: HasOn::Label,
+            cond: Some(Cond::P(_))
+        })
+    ) && count_at(2);
+    has_prop || count_at(1) || label_count
+}
+
+/// How a frontier owner starts a scan (`V()` or `E()`).
+#[derive(Clone, Debug)]
+pub enum OwnerStart {
+    /// The plan only counts: this many (from the counters, no record read).
+    Count(u64),
+    /// These elements (index candidates, or every one scanned), in start order.
+    Elems(Vec<crate::frontier::Elem>),
+}
+
+/// The start of a frontier scan on the core `model` reads: counters when the plan is exactly
+/// a count (of a label), an index when every shard of the core has a ready one matching
+/// fewer elements than it holds, else a scan of the core's records. The plan's filters stay
+/// and re-check every element.
+pub async fn owner_start<K: crate::model::kv::Kv>(
+    model: &crate::model::ops::Model<K>,
+    q: &crate::frontier::Query,
+) -> Result<OwnerStart, gremlin::GremlinError> {
+    use crate::frontier::Elem;
+    use crate::model::adapter::to_gremlin;
     let ops = &q.plan.ops;
-    if !matches!(ops.first(), Some(Op::Start(None))) {
-        return ScanStart::Scan;
-    }
+    let graph = q.space.name();
     // Exactly `count()` after the local part (need Bulk and one step more).
     let counting = q.plan.need == crate::frontier::Need::Bulk
         && q.plan.step_names.len() == ops.len() + 1
         && q.plan.step_names.last().is_some_and(|s| s == "Count");
-    frontier_start(&ix, q.space.name(), ops, counting, q.now_s)
+    let ix = model.kv.indexes();
+    if !matches!(ops.first(), Some(Op::ScanE)) {
+        if let Some(ix) = &ix {
+            match frontier_start(ix, graph, ops, counting, q.now_s) {
+                ScanStart::Count(n) => return Ok(OwnerStart::Count(n)),
+                ScanStart::Ids(_, ids) => {
+                    return Ok(OwnerStart::Elems(ids.into_iter().map(Elem::V).collect()))
+                }
+                ScanStart::Scan => {}
+            }
+        }
+        let ids = model.scan_vertex_ids().await.map_err(to_gremlin)?;
+        return Ok(OwnerStart::Elems(ids.into_iter().map(Elem::V).collect()));
+    }
+    if let Some(ix) = &ix {
+        let shards = ix.shard_ids();
+        if counting {
+            let label = match ops.get(1..) {
+                Some([]) => Some(None),
+                Some([Op::HasLabel(p)]) if &*p.name == "eq" && !p.text => match p.args.first() {
+                    Some(Value::String(s)) => Some(Some(s.clone())),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(label) = label {
+                let counts: Option<Vec<u64>> = shards
+                    .iter()
+                    .map(|s| ix.count_edges(*s, graph, label.as_deref(), q.now_s))
+                    .collect();
+                if let Some(c) = counts {
+                    return Ok(OwnerStart::Count(c.iter().sum()));
+                }
+            }
+        }
+        let rest = ops.get(1..).unwrap_or(&[]);
+        let mut ids = Vec::new();
+        let mut all = !shards.is_empty();
+        for s in &shards {
+            match ix.choose(*s, graph, rest, true) {
+                StartChoice::Index { candidates, .. } => {
+                    ids.extend(candidates.into_iter().map(|(_, id)| Elem::Loc(id)))
+                }
+                StartChoice::Scan => {
+                    all = false;
+                    break;
+                }
+            }
+        }
+        if all {
+            return Ok(OwnerStart::Elems(ids));
+        }
+    }
+    // Scan: every edge whose locator this core holds.
+    let mut out = Vec::new();
+    for d in model.kv.scan() {
+        let Some((l, _)) = model
+            .read::<crate::model::records::EdgeLocator>(&d)
+            .await
+            .ok()
+            .flatten()
+        else {
+            continue;
+        };
+        if q.space.edge_digest(&l.edge) == d {
+            out.push(Elem::Loc(l.edge));
+        }
+    }
+    Ok(OwnerStart::Elems(out))
 }
