@@ -419,6 +419,7 @@ impl<R: Records> Executor<R> {
             ids,
             self.exec_limits.writes_max,
         );
+        graph.indexes = self.model.kv.indexes();
         let result = self.run_machine(bytecode, options, &mut graph);
         Attempt {
             result,

@@ -278,7 +278,10 @@ impl IxData {
             self.bytes = self
                 .bytes
                 .saturating_add(ENTRY_OVERHEAD_BYTES + key_bytes(k));
-            self.map.entry(k.clone()).or_default().insert((d, id.clone()));
+            self.map
+                .entry(k.clone())
+                .or_default()
+                .insert((d, id.clone()));
         }
         self.rev.insert(d, entries);
         if self.bytes > self.def.memory_bytes_max {
@@ -1122,20 +1125,113 @@ pub async fn owner_start<K: crate::model::kv::Kv>(
             return Ok(OwnerStart::Elems(ids));
         }
     }
-    // Scan: every edge whose locator this core holds.
+    // Scan: every edge whose pack this core holds (as an edge index partitions them, so
+    // that cores choosing differently still cover every edge once).
     let mut out = Vec::new();
     for d in model.kv.scan() {
-        let Some((l, _)) = model
-            .read::<crate::model::records::EdgeLocator>(&d)
-            .await
-            .ok()
-            .flatten()
-        else {
+        let Some((pack, _)) = model.read::<EdgePack>(&d).await.ok().flatten() else {
             continue;
         };
-        if q.space.edge_digest(&l.edge) == d {
-            out.push(Elem::Loc(l.edge));
+        let vd = q.space.vertex_digest(&pack.owner);
+        let top = match model.read::<VertexRecord>(&vd).await.ok().flatten() {
+            Some((v, _)) => v.next_pack.saturating_add(PACK_PROBE_MAX),
+            None => PACK_PROBE_MAX,
+        };
+        // This graph's pack of that owner (another graph's pack has another digest).
+        let Some(pack_no) = (0..top).find(|n| crate::model::keys::pack_digest(&vd, *n) == d) else {
+            continue;
+        };
+        for e in &pack.edges {
+            if !expired(e.void_time_s, q.now_s) {
+                out.push(Elem::E(crate::frontier::EdgeRef {
+                    id: e.id.clone(),
+                    out: pack.owner.clone(),
+                    pack_no,
+                    from_out: false,
+                }));
+            }
         }
     }
     Ok(OwnerStart::Elems(out))
+}
+
+/// The `explain()` line of a traversal's start on this core: for `V()`/`E()` without ids
+/// followed by `has()` filters (and maybe `count()`), what each of this core's shards would
+/// read — counters, which index with how many candidates, or a scan; empty for other starts.
+pub fn explain_notes(
+    ix: &CoreIndexes,
+    graph: &str,
+    steps: &[gremlin::machine::compile::StepDef],
+    now_s: u32,
+) -> Vec<String> {
+    use gremlin::machine::compile::{Cond, HasOn, Step};
+    // The explain() and profile() steps themselves are not part of what is explained.
+    let steps = match steps.split_last() {
+        Some((last, before)) if matches!(last.step, Step::Explain | Step::Profile) => before,
+        _ => steps,
+    };
+    let edges = match steps.first().map(|s| &s.step) {
+        Some(Step::V(ids)) if ids.is_empty() => false,
+        Some(Step::E(ids)) if ids.is_empty() => true,
+        _ => return Vec::new(),
+    };
+    let mut ops = vec![if edges { Op::ScanE } else { Op::Start(None) }];
+    let mut i = 1;
+    while let Some(s) = steps.get(i) {
+        match &s.step {
+            Step::Has {
+                on: HasOn::Prop(k),
+                cond: Some(Cond::P(p)),
+            } => ops.push(Op::HasProp(k.clone(), Some(p.clone()))),
+            Step::Has {
+                on: HasOn::Label,
+                cond: Some(Cond::P(p)),
+            } => ops.push(Op::HasLabel(p.clone())),
+            _ => break,
+        }
+        i += 1;
+    }
+    let counting =
+        steps.len() == i + 1 && matches!(steps.get(i).map(|s| &s.step), Some(Step::Count(false)));
+    let rest = ops.get(1..).unwrap_or(&[]);
+    let label = match rest {
+        [] => Some(None),
+        [Op::HasLabel(p)] if &*p.name == "eq" && !p.text => match p.args.first() {
+            Some(Value::String(s)) => Some(Some(s.clone())),
+            _ => None,
+        },
+        _ => None,
+    };
+    let mut parts = Vec::new();
+    for s in ix.shard_ids() {
+        if counting {
+            if let Some(l) = &label {
+                let n = if edges {
+                    ix.count_edges(s, graph, l.as_deref(), now_s)
+                } else {
+                    ix.count_vertices(s, graph, l.as_deref(), now_s)
+                };
+                if let Some(n) = n {
+                    parts.push(format!("shard {s}: counters ({n})"));
+                    continue;
+                }
+            }
+        }
+        match ix.choose(s, graph, rest, edges) {
+            StartChoice::Index { name, candidates } => parts.push(format!(
+                "shard {s}: index {name} ({} candidates)",
+                candidates.len()
+            )),
+            StartChoice::Scan => parts.push(format!("shard {s}: full scan")),
+        }
+    }
+    vec![format!(
+        "start on core {}: {}",
+        ix.core,
+        if parts.is_empty() {
+            "no shards".to_string()
+        } else {
+            parts.join(", ")
+        }
+    )]
 }

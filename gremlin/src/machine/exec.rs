@@ -2165,7 +2165,13 @@ impl<G: Graph> Ctx<'_, G> {
                     .iter()
                     .map(|s| format!("{:?}", s.step))
                     .collect();
-                out.push(self.reduced(Value::String(Arc::from(steps.join(", ").as_str()))));
+                let mut text = steps.join(", ");
+                // The store's start choice (index, counters or scan), one line each.
+                for note in self.g.explain_notes(&self.m.compiled.steps) {
+                    text.push('\n');
+                    text.push_str(&note);
+                }
+                out.push(self.reduced(Value::String(Arc::from(text.as_str()))));
             }
             Step::Subgraph(key) => {
                 let mut gd = match self.m.side_effects.get(key) {
