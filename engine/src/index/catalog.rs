@@ -342,11 +342,10 @@ impl IndexCatalog {
         if ready == self.cores {
             return Some(("ready".into(), 100, bytes));
         }
-        let pct = if total == 0 {
-            0
-        } else {
-            (done.saturating_mul(100) / total).min(99) as u32
-        };
+        let pct = done
+            .saturating_mul(100)
+            .checked_div(total)
+            .map_or(0, |p| p.min(99) as u32);
         Some(("building".into(), pct, bytes))
     }
 

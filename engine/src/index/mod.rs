@@ -382,6 +382,9 @@ pub struct CoreIndexes {
     core: usize,
 }
 
+/// Index candidates: (record digest, element id).
+pub type Candidates = Vec<(Digest, ElementId)>;
+
 /// How a frontier start reads its vertices on one shard.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StartChoice {
@@ -683,7 +686,7 @@ impl CoreIndexes {
             .iter()
             .take_while(|o| matches!(o, Op::HasProp(..) | Op::HasLabel(_) | Op::HasId(_)))
             .collect();
-        let mut best: Option<(Arc<str>, Vec<(Digest, ElementId)>)> = None;
+        let mut best: Option<(Arc<str>, Candidates)> = None;
         for ix in &sx.ixs {
             if ix.graph != g || ix.status != Status::Ready {
                 continue;
@@ -716,7 +719,7 @@ impl CoreIndexes {
             Some((name, mut candidates))
                 if (candidates.len() as u64) < self.records(sx, g, edges).max(1) =>
             {
-                candidates.sort_by(|a, b| a.0 .0.cmp(&b.0 .0));
+                candidates.sort_by_key(|c| c.0 .0);
                 StartChoice::Index { name, candidates }
             }
             _ => StartChoice::Scan,
