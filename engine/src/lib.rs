@@ -3,6 +3,7 @@
 pub mod backup;
 pub mod exec;
 pub mod frontier;
+pub mod index;
 pub mod io;
 pub mod load;
 pub mod model;

@@ -46,6 +46,12 @@ pub struct Incident {
 /// (its packs live in that vertex's partition). Reads of a vertex's properties or adjacency
 /// are only asked of its owner; the machine moves traversers to the owner first.
 pub trait Graph {
+    /// Lines `explain()` adds about how the store reads the traversal's start (secondary
+    /// index, counters or scan); none by default.
+    fn explain_notes(&self, _steps: &[crate::machine::compile::StepDef]) -> Vec<String> {
+        Vec::new()
+    }
+
     /// The owner this instance runs on.
     fn local_owner(&self) -> Owner {
         Owner(0)

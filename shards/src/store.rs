@@ -372,7 +372,13 @@ pub struct Shard {
     flushing: Cell<bool>,
     flush_done: Notify,
     wake_flusher: Notify,
+    /// Called synchronously after every applied write (see [`Shard::set_write_hook`]).
+    write_hook: RefCell<Option<WriteHook>>,
 }
+
+/// An observer of applied writes: the digest and the new payload (`None`: deleted). Runs in
+/// the write's synchronous section, so observers see writes in the order they apply.
+pub type WriteHook = std::rc::Rc<dyn Fn(&Digest, Option<&[u8]>)>;
 
 fn align_down(v: usize) -> usize {
     v / SECTOR_SIZE_BYTES * SECTOR_SIZE_BYTES
@@ -536,6 +542,7 @@ impl Shard {
             flushing: Cell::new(false),
             flush_done: Notify::default(),
             wake_flusher: Notify::default(),
+            write_hook: RefCell::new(None),
         }
     }
 
@@ -695,6 +702,12 @@ impl Shard {
         ))
     }
 
+    /// Installs (or removes) the observer of applied writes (secondary indexes use it). It
+    /// must not write to this shard.
+    pub fn set_write_hook(&self, hook: Option<WriteHook>) {
+        *self.write_hook.borrow_mut() = hook;
+    }
+
     /// Live digests (optionally of one partition), a snapshot for rebuilds and bulk export;
     /// read each with [`Shard::get`].
     pub fn scan_digests(&self, partition: Option<u16>) -> Vec<Digest> {
@@ -794,7 +807,14 @@ impl Shard {
             });
         }
         let (gen, need) = match self.write_now(digest, payload, mode, ttl_s, tombstone) {
-            Ok(done) => done,
+            Ok(done) => {
+                // Same synchronous section as the apply: observers see writes in order.
+                let hook = self.write_hook.borrow().clone();
+                if let Some(h) = hook {
+                    h(digest, (!tombstone).then_some(payload));
+                }
+                done
+            }
             Err(
                 e @ (StoreError::Exists
                 | StoreError::GenerationMismatch { .. }

@@ -513,6 +513,10 @@ fn serve(a: ServeArgs) -> Result<(), String> {
     for s in loads.services() {
         services.register(s);
     }
+    let admin_indexes = cluster.index_catalog();
+    for s in admin_indexes.services() {
+        services.register(s);
+    }
     cluster.set_services(Arc::new(services));
     let status_cluster = cluster.clone();
     let config = net::Config {
@@ -537,6 +541,7 @@ fn serve(a: ServeArgs) -> Result<(), String> {
             admin_backups
                 .admin(m, p, q)
                 .or_else(|| admin_loads.admin(m, p, q))
+                .or_else(|| admin_indexes.admin(m, p, q))
         }))),
         ..net::Config::default()
     };

@@ -131,6 +131,8 @@ fn ready<T>(f: impl Future<Output = Result<T, ModelError>>) -> Result<T, ModelEr
 /// The graph of one attempt.
 pub(crate) struct AttemptGraph<'a> {
     inner: ModelGraph<CacheKv>,
+    /// The store's secondary indexes (for `explain()`'s start line).
+    pub(crate) indexes: Option<Rc<crate::index::CoreIndexes>>,
     cache: Rc<QueryCache>,
     ids: &'a mut IdList,
     log: Vec<WriteOp>,
@@ -160,6 +162,7 @@ impl<'a> AttemptGraph<'a> {
         }
         AttemptGraph {
             inner,
+            indexes: None,
             cache,
             ids,
             log: Vec::new(),
@@ -208,6 +211,17 @@ impl<'a> AttemptGraph<'a> {
 }
 
 impl Graph for AttemptGraph<'_> {
+    fn explain_notes(&self, steps: &[gremlin::machine::compile::StepDef]) -> Vec<String> {
+        self.indexes.as_ref().map_or_else(Vec::new, |ix| {
+            crate::index::explain_notes(
+                ix,
+                self.inner.model.space.name(),
+                steps,
+                self.inner.model.now_s(),
+            )
+        })
+    }
+
     fn local_owner(&self) -> Owner {
         self.inner.local_owner()
     }

@@ -214,7 +214,21 @@ impl<R: Records> Executor<R> {
         Option<FrontierStats>,
     ) {
         if self.frontier.get() {
-            if let Some(plan) = frontier::plan::plan(bytecode, self.limits) {
+            if let Some(mut plan) = frontier::plan::plan(bytecode, self.limits) {
+                if plan.explain {
+                    // The start's choice on this core's shards (index, counters or scan).
+                    if let (Some(ix), Ok(m)) = (
+                        self.model.kv.indexes(),
+                        gremlin::machine::Machine::with_limits(bytecode, self.limits),
+                    ) {
+                        plan.notes.extend(crate::index::explain_notes(
+                            &ix,
+                            self.model.space.name(),
+                            m.steps(),
+                            self.model.now_s(),
+                        ));
+                    }
+                }
                 let q = Arc::new(Query {
                     plan,
                     space: self.model.space.clone(),
@@ -419,6 +433,7 @@ impl<R: Records> Executor<R> {
             ids,
             self.exec_limits.writes_max,
         );
+        graph.indexes = self.model.kv.indexes();
         let result = self.run_machine(bytecode, options, &mut graph);
         Attempt {
             result,

@@ -99,7 +99,7 @@ pub async fn run<T: Transport>(
                 .collect::<Vec<_>>(),
             false,
         ),
-        Some(Op::Start(None)) => (Vec::new(), true),
+        Some(Op::Start(None) | Op::ScanE) => (Vec::new(), true),
         Some(Op::StartE(ids)) => (
             ids.iter()
                 .enumerate()

@@ -55,6 +55,9 @@ pub enum Op {
     Start(Option<Vec<ElementId>>),
     /// The start `E(ids)`: these edge ids (found through their locators).
     StartE(Vec<ElementId>),
+    /// The start `E()` (taken only before `has(key, P)` or as `E().count()`): every edge, from
+    /// an edge index or the counters where ready, else by scanning each core's locators.
+    ScanE,
     /// `has(key)` (`None`) or `has(key, P)`.
     HasProp(Arc<str>, Option<Arc<Predicate>>),
     /// `hasLabel(P)`.

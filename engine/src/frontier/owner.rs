@@ -87,6 +87,10 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Kv for ReadKv<K, F> {
     fn scan(&self) -> Vec<Digest> {
         self.inner.scan()
     }
+
+    fn indexes(&self) -> Option<std::rc::Rc<crate::index::CoreIndexes>> {
+        self.inner.indexes()
+    }
 }
 
 fn limit(max: u64) -> GremlinError {
@@ -681,8 +685,29 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
     // The batch is processed last-in first-out: reverse so that its first traverser goes
     // first.
     run.work.reverse();
+    // The start of a scan: secondary indexes or counters (crate::index) where they answer.
     let ids = if batch.scan {
-        model.scan_vertex_ids().await.map_err(to_gremlin)?
+        match crate::index::owner_start(&model, q).await? {
+            crate::index::OwnerStart::Count(n) => {
+                let bulk = i64::try_from(n).unwrap_or(i64::MAX);
+                let results = if bulk > 0 {
+                    vec![(Value::Null, bulk, vec![batch.scan_ord, 0])]
+                } else {
+                    Vec::new()
+                };
+                return Ok(Reply {
+                    forward: Vec::new(),
+                    results,
+                    reads: model.kv.reads.borrow().clone(),
+                    bytes: model.kv.bytes.borrow().clone(),
+                    // The counters answered: one count result standing for `n` elements.
+                    traversers: vec![u64::from(n > 0)],
+                    elements: vec![n],
+                    nanos: Vec::new(),
+                });
+            }
+            crate::index::OwnerStart::Elems(e) => e,
+        }
     } else {
         Vec::new()
     };
@@ -699,9 +724,9 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
             }
             add_at(&mut run.out_trs, 0, chunk.len() as u64);
             add_at(&mut run.out_bulk, 0, chunk.len() as u64);
-            for (i, id) in chunk.into_iter().rev() {
+            for (i, elem) in chunk.into_iter().rev() {
                 run.work.push(Tr {
-                    elem: Elem::V(id),
+                    elem,
                     at: 1,
                     bulk: 1,
                     check: Check::None,

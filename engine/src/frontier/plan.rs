@@ -94,6 +94,11 @@ pub fn plan(bytecode: &Bytecode, limits: Limits) -> Option<Plan> {
             Some(start_ids(ids, "Vertex"))
         })),
         // `E()` scans every edge locator and reads its pack: left to the attempts executor.
+        // `E()` (every edge) only where an edge index or the counters may answer it.
+        Step::E(ids) if ids.is_empty() && crate::index::plan_scan_e(steps) => {
+            kind = Kind::Edge;
+            ops.push(Op::ScanE);
+        }
         Step::E(ids) if !ids.is_empty() => {
             kind = Kind::Edge;
             ops.push(Op::StartE(start_ids(ids, "Edge")));
@@ -223,7 +228,7 @@ pub fn without_profile(bytecode: &Bytecode) -> Bytecode {
 pub fn op_name(op: &Op) -> Arc<str> {
     Arc::from(match op {
         Op::Start(_) => "V",
-        Op::StartE(_) => "E",
+        Op::StartE(_) | Op::ScanE => "E",
         Op::HasProp(..) | Op::HasLabel(_) | Op::HasId(_) => "Has",
         Op::HasNot(_) => "HasNot",
         Op::Adj { edges: false, .. } => "Vertex",

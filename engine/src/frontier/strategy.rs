@@ -232,6 +232,7 @@ impl Plan {
                 Op::Start(None) => "FrontierScanStep(vertex)".to_string(),
                 Op::Start(Some(ids)) => format!("FrontierStartStep(vertex,{} ids)", ids.len()),
                 Op::StartE(ids) => format!("FrontierStartStep(edge,{} ids)", ids.len()),
+                Op::ScanE => "FrontierScanStep(edge)".to_string(),
                 Op::Adj {
                     dirs,
                     labels,

@@ -77,4 +77,8 @@ impl<K: Kv> Kv for OverloadRetry<K> {
     async fn sync(&self, unsynced: &Unsynced) -> Result<(), KvError> {
         self.0.sync(unsynced).await
     }
+
+    fn indexes(&self) -> Option<std::rc::Rc<crate::index::CoreIndexes>> {
+        self.0.indexes()
+    }
 }

@@ -105,6 +105,10 @@ pub trait Kv {
         let _ = unsynced;
         Ok(())
     }
+    /// This core's secondary indexes and counters (`crate::index`), when the store has them.
+    fn indexes(&self) -> Option<std::rc::Rc<crate::index::CoreIndexes>> {
+        None
+    }
 }
 
 /// A store by reference is a store (the overload-retrying wrapper over a model's own store).
@@ -136,6 +140,10 @@ impl<K: Kv> Kv for &K {
 
     async fn sync(&self, unsynced: &Unsynced) -> Result<(), KvError> {
         (**self).sync(unsynced).await
+    }
+
+    fn indexes(&self) -> Option<std::rc::Rc<crate::index::CoreIndexes>> {
+        (**self).indexes()
     }
 }
 
@@ -184,6 +192,10 @@ impl<K: Kv> Kv for Deferring<'_, K> {
 
     fn scan(&self) -> Vec<Digest> {
         self.kv.scan()
+    }
+
+    fn indexes(&self) -> Option<std::rc::Rc<crate::index::CoreIndexes>> {
+        self.kv.indexes()
     }
 }
 

@@ -221,6 +221,8 @@ struct Inner {
     shutdown_errors: Mutex<Vec<String>>,
     /// Services `call()` reaches on every graph (see [`Cluster::set_services`]).
     services: Mutex<Option<Arc<ServiceRegistry>>>,
+    /// Secondary index definitions (`crate::index::catalog`).
+    indexes: crate::index::IndexCatalog,
 }
 
 /// The runtime shared by every core: `Send + Sync + Clone`. Build one per process start;
@@ -243,6 +245,8 @@ impl Cluster {
             )));
         }
         cfg.validate()?;
+        let indexes = crate::index::IndexCatalog::open(Some(dir.path()), cores)
+            .map_err(RuntimeError::Store)?;
         let root = MeshBuilder::<Msg, Full>::full(cores, cfg.mesh_capacity_messages);
         let meshes = (0..cores).map(|_| Some(root.clone())).collect();
         drop(root);
@@ -257,6 +261,7 @@ impl Cluster {
                 stats: Mutex::new(BTreeMap::new()),
                 shutdown_errors: Mutex::new(Vec::new()),
                 services: Mutex::new(None),
+                indexes,
             }),
         })
     }
@@ -265,6 +270,11 @@ impl Cluster {
     /// (call it before starting the cores).
     pub fn set_services(&self, services: Arc<ServiceRegistry>) {
         *lock(&self.inner.services) = Some(services);
+    }
+
+    /// The secondary index definitions (register its `services()` and serve its `admin`).
+    pub fn index_catalog(&self) -> crate::index::IndexCatalog {
+        self.inner.indexes.clone()
     }
 
     /// Number of cores.
@@ -336,6 +346,13 @@ impl Cluster {
             "storage-bg",
         );
         let mut shards: Vec<Option<Rc<Shard>>> = vec![None; inner.dir.shard_count() as usize];
+        let spaces = inner
+            .cfg
+            .graphs
+            .iter()
+            .map(|g| KeySpace::new(g).map_err(|e| RuntimeError::Config(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        let indexes = crate::index::CoreIndexes::new(spaces, Some(inner.indexes.clone()), core);
         let mut background = Vec::new();
         for id in inner.dir.shards_of_executor(core, cores) {
             if let Some(why) = self.failure() {
@@ -348,6 +365,7 @@ impl Cluster {
                 .map_err(|e| RuntimeError::Store(format!("opening shard {id}: {e}")))?;
             tracing::info!(shard = id, core, records = rep.records, "shard open");
             let shard = Rc::new(shard);
+            indexes.attach(&shard);
             let flag = Rc::new(Cell::new(false));
             let task =
                 glommio::spawn_local_into(run_background(shard.clone(), flag.clone()), bg)
@@ -413,7 +431,14 @@ impl Cluster {
             closing: Cell::new(false),
             stats: Cell::new(RouteStats::default()),
             cfg,
+            indexes: indexes.clone(),
         });
+        crate::index::catalog::spawn_index_worker(
+            inner.indexes.clone(),
+            indexes,
+            local.shards.iter().flatten().cloned().collect(),
+        )
+        .map_err(RuntimeError::Store)?;
         let inbox = Rc::new(Semaphore::new(local.cfg.inbox_tasks_max as u64));
         let mut drains = Vec::new();
         for (_peer, rx) in receivers.streams() {

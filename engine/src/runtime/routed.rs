@@ -111,6 +111,8 @@ pub(crate) struct Local {
     /// Set by shutdown: new remote calls fail.
     pub(crate) closing: Cell<bool>,
     pub(crate) stats: Cell<RouteStats>,
+    /// This core's secondary indexes and counters (`crate::index`).
+    pub(crate) indexes: Rc<crate::index::CoreIndexes>,
 }
 
 impl Local {
@@ -285,6 +287,10 @@ impl Kv for LocalShards<'_> {
 
     fn scan(&self) -> Vec<Digest> {
         self.0.scan()
+    }
+
+    fn indexes(&self) -> Option<Rc<crate::index::CoreIndexes>> {
+        Some(self.0.indexes.clone())
     }
 }
 
@@ -481,6 +487,10 @@ impl Kv for RoutedKv {
             r?;
         }
         Ok(())
+    }
+
+    fn indexes(&self) -> Option<Rc<crate::index::CoreIndexes>> {
+        Some(self.local.indexes.clone())
     }
 }
 

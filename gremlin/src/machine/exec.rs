@@ -2185,11 +2185,13 @@ impl<G: Graph> Ctx<'_, G> {
                     .filter(|s| !matches!(s.step, Step::Explain))
                     .map(|s| format!("{:?}", s.step))
                     .collect();
+                // The store's start choice (index, counters or scan), one line each.
+                let notes = self.g.explain_notes(&self.m.compiled.steps);
                 // The attempts executor applies no traversal strategy of its own.
                 let text = crate::machine::explain::explanation(
                     &format!("[{}]", steps.join(", ")),
                     &[],
-                    &[],
+                    &notes,
                 );
                 out.push(self.reduced(Value::String(Arc::from(text.as_str()))));
             }
