@@ -46,6 +46,10 @@ pub const COMPOUND_KEYS_MAX: usize = 8;
 pub const COMPOUND_COMBINATIONS_MAX: usize = 64;
 /// Records a build reads between yields to other tasks.
 pub const BUILD_YIELD_RECORDS: usize = 256;
+/// Records a build reads concurrently (one chunk of the scan in flight at once).
+pub const BUILD_READS_IN_FLIGHT_MAX: usize = 32;
+/// How often a build logs its progress.
+pub const BUILD_PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 /// Pack numbers tried when a pack's graph is ambiguous (the same owner id in two graphs).
 pub const PACK_PROBE_MAX: u32 = 64;
 /// Fixed bytes counted per index entry (map node, set slot, digest) in the memory estimate.
@@ -905,43 +909,78 @@ pub async fn build(ix: &Rc<CoreIndexes>, shards: &[Rc<Shard>]) {
         if !base && names.is_empty() {
             continue;
         }
-        for (n, d) in digests.iter().enumerate() {
-            if n % BUILD_YIELD_RECORDS == 0 {
+        let started = std::time::Instant::now();
+        tracing::info!(
+            shard = id,
+            records = total,
+            counters = base,
+            indexes = names.len(),
+            "index build: started"
+        );
+        let mut next_log = std::time::Instant::now() + BUILD_PROGRESS_EVERY;
+        'scan: for (c, chunk) in digests.chunks(BUILD_READS_IN_FLIGHT_MAX).enumerate() {
+            if c % (BUILD_YIELD_RECORDS / BUILD_READS_IN_FLIGHT_MAX).max(1) == 0 {
                 ix.report();
                 glommio::yield_if_needed().await;
+                if std::time::Instant::now() >= next_log {
+                    next_log = std::time::Instant::now() + BUILD_PROGRESS_EVERY;
+                    tracing::info!(
+                        shard = id,
+                        done = c * BUILD_READS_IN_FLIGHT_MAX,
+                        total,
+                        "index build: progress"
+                    );
+                }
             }
-            let got = match shard.get(d).await {
-                Ok(g) => g,
-                Err(e) => {
-                    tracing::warn!(shard = id, error = %e, "index build: record unreadable");
-                    None
+            // The chunk's records are read concurrently (the device serves them in
+            // parallel); each is applied after all of them are in, with no borrow held across
+            // the await, and a record written meanwhile is skipped as below.
+            let reads: Vec<_> = chunk.iter().map(|d| Box::pin(shard.get(d))).collect();
+            let got_all = crate::runtime::join_all(reads).await;
+            for (k, (d, got)) in chunk.iter().zip(got_all).enumerate() {
+                let n = c * BUILD_READS_IN_FLIGHT_MAX + k;
+                let got = match got {
+                    Ok(g) => g,
+                    Err(e) => {
+                        tracing::warn!(shard = id, error = %e, "index build: record unreadable");
+                        None
+                    }
+                };
+                let payload = got.as_ref().map(|r| r.payload.as_slice());
+                let mut all = ix.shards.borrow_mut();
+                let Some(sx) = all.get_mut(&id) else {
+                    break 'scan;
+                };
+                let rec = ix.decode(sx, d, payload);
+                let unresolved = matches!(payload.and_then(|p| p.first()), Some(&MAGIC_PACK))
+                    && matches!(rec, Rec::Other);
+                let done = n as u64 + 1;
+                if base && sx.base != Status::Ready {
+                    if !sx.base_touched.contains(d) {
+                        apply_base(sx, d, &rec, unresolved);
+                    }
+                    sx.base = Status::Building { done, total };
                 }
-            };
-            let payload = got.as_ref().map(|r| r.payload.as_slice());
-            let mut all = ix.shards.borrow_mut();
-            let Some(sx) = all.get_mut(&id) else { break };
-            let rec = ix.decode(sx, d, payload);
-            let unresolved = matches!(payload.and_then(|p| p.first()), Some(&MAGIC_PACK))
-                && matches!(rec, Rec::Other);
-            let done = n as u64 + 1;
-            if base && sx.base != Status::Ready {
-                if !sx.base_touched.contains(d) {
-                    apply_base(sx, d, &rec, unresolved);
-                }
-                sx.base = Status::Building { done, total };
-            }
-            for i in &mut sx.ixs {
-                if !names.contains(&i.def.name) || !matches!(i.status, Status::Building { .. }) {
-                    continue;
-                }
-                if !i.touched.contains(d) {
-                    apply_ix(i, d, &rec);
-                }
-                if let Status::Building { .. } = i.status {
-                    i.status = Status::Building { done, total };
+                for i in &mut sx.ixs {
+                    if !names.contains(&i.def.name) || !matches!(i.status, Status::Building { .. })
+                    {
+                        continue;
+                    }
+                    if !i.touched.contains(d) {
+                        apply_ix(i, d, &rec);
+                    }
+                    if let Status::Building { .. } = i.status {
+                        i.status = Status::Building { done, total };
+                    }
                 }
             }
         }
+        tracing::info!(
+            shard = id,
+            records = total,
+            ms = started.elapsed().as_millis() as u64,
+            "index build: done"
+        );
         let mut all = ix.shards.borrow_mut();
         if let Some(sx) = all.get_mut(&id) {
             if base {

@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Issue 7's benchmark: each frontier strategy's effect, and an indexed has() against a scan.
+
+Against a running `coregraph serve` holding a `coregraph gen` graph (string ids "0".."N-1"):
+1. per strategy, a traversal that exercises it, run with the strategy and with
+   `g.withoutStrategies(Name)`: records read (summed over `--samples` start ids from the
+   traversal's `profile()`, recordsRead of every step) and latency/throughput from
+   `perf gremlin` (closed loop, `--connections`, the same traversal as a script);
+2. `g.V().has('uid', <uuid>)` (one match) timed as a full scan, then again after
+   `POST /index?name=...&kind=vertex&keys=uid` on the admin port is `ready`, with records
+   read from `profile()` both times.
+Prints a table and writes `--json`. Needs gremlinpython (COREGRAPH_PYTHON's, e.g.
+target/ci-drivers/py/bin/python) and the `perf` binary.
+
+  python: target/ci-drivers/py/bin/python perf/strategies.py --addr 127.0.0.1:28182 \\
+      --admin 127.0.0.1:28184 --ids 100000 --graph-dir DIR --perf-bin target/release/perf
+"""
+
+import argparse
+import csv
+import glob
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+from gremlin_python.driver import client, serializer
+
+# (strategy, traversal with {vid}): the traversal the strategy changes.
+CASES = [
+    ("VertexStepFusionStrategy", "g.V({vid}).out().out().dedup().count()"),
+    ("VertexStepFusionStrategy", "g.V({vid}).out().id()"),
+    ("HasPushdownStrategy", "g.V({vid}).out().hasLabel('person').id()"),
+    ("LimitPushdownStrategy", "g.V({vid}).out().limit(2).id()"),
+    ("LocalCountStrategy", "g.V({vid}).out().count()"),
+    ("LocalCountStrategy", "g.V({vid}).both().count()"),
+]
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def records_read(metrics):
+    """Sum of recordsRead over the steps of a profile() result (dict or object)."""
+    total = 0
+    steps = metrics.get("metrics", []) if isinstance(metrics, dict) else []
+    for m in steps:
+        counts = m.get("counts", {}) if isinstance(m, dict) else {}
+        total += int(counts.get("recordsRead", 0))
+    return total
+
+
+def profile_reads(cl, script, vids):
+    total = 0
+    for v in vids:
+        res = cl.submit(script.format(vid=repr(str(v))) + ".profile()").all().result()
+        if not res:
+            raise SystemExit(f"no profile() result for {script}")
+        total += records_read(res[0])
+    return total
+
+
+def perf_run(args, name, script_template):
+    """Closed-loop latency of one script (ids uniform) with `perf gremlin`; its JSON row."""
+    with tempfile.TemporaryDirectory() as d:
+        wl = os.path.join(d, "w.workload")
+        with open(wl, "w") as f:
+            f.write(f"workload {name}\nwarmup {args.warmup}s\nduration {args.duration}s\n")
+            f.write(f"param vid uniform 0 {args.ids - 1} as string\n")
+            f.write(f"op q 1 eval {script_template.format(vid='vid')}\n")
+        js = os.path.join(d, "r.json")
+        cmd = [args.perf_bin, "gremlin", "--addr", args.addr, "--workload", wl,
+               "--connections", str(args.connections), "--json", js, "--quiet"]
+        if args.cpus:
+            cmd = ["taskset", "-c", args.cpus] + cmd
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        with open(js) as f:
+            report = json.load(f)
+    return find_op(report)
+
+
+def find_op(report):
+    """The single op's row of a `perf gremlin --json` report: ops/s and latency in ms."""
+    for w in report.get("workloads", []):
+        for op in w.get("ops", []):
+            lat = op.get("latency_us", {})
+            return {"ops_per_s": op.get("throughput_per_s"),
+                    "p50_ms": lat.get("p50", 0) / 1000, "p99_ms": lat.get("p99", 0) / 1000,
+                    "p999_ms": lat.get("p99_9", 0) / 1000, "errors": op.get("errors", {})}
+    raise SystemExit("no op row in the perf gremlin report")
+
+
+def admin(args, method, path):
+    req = urllib.request.Request(f"http://{args.admin}{path}", method=method)
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return r.read().decode()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--addr", default="127.0.0.1:8182")
+    ap.add_argument("--admin", default="127.0.0.1:8184")
+    ap.add_argument("--ids", type=int, required=True, help="vertices of the generated graph")
+    ap.add_argument("--graph-dir", required=True, help="the `coregraph gen` directory (for a uid)")
+    ap.add_argument("--perf-bin", default="target/release/perf")
+    ap.add_argument("--samples", type=int, default=50, help="start ids profiled per traversal")
+    ap.add_argument("--connections", type=int, default=8)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--duration", type=int, default=5)
+    ap.add_argument("--cpus", default="", help="taskset CPUs for the load generator")
+    ap.add_argument("--lookups", type=int, default=20, help="has() lookups timed per mode")
+    ap.add_argument("--json", default="")
+    args = ap.parse_args()
+
+    cl = client.Client(f"ws://{args.addr}/gremlin", "g",
+                       message_serializer=serializer.GraphSONSerializersV3d0())
+    rng = random.Random(7)
+    vids = [rng.randrange(args.ids) for _ in range(args.samples)]
+    rows = []
+    log(f"# {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC, load average {os.getloadavg()}")
+    for strategy, trav in CASES:
+        without = trav.replace("g.", f"g.withoutStrategies({strategy}).", 1)
+        for mode, script in (("with", trav), ("without", without)):
+            reads = profile_reads(cl, script, vids)
+            row = perf_run(args, f"{strategy}-{mode}", script)
+            rows.append({"strategy": strategy, "traversal": trav, "mode": mode,
+                         "records_read_per_query": reads / len(vids), "perf": row})
+            log(f"{strategy:36} {mode:8} {trav:48} reads/query {reads / len(vids):8.1f}  {json.dumps(row)}")
+
+    # Indexed has() against a scan: a uid of the generated graph (one match).
+    first = sorted(glob.glob(os.path.join(args.graph_dir, "vertices", "**", "*.csv"), recursive=True))[0]
+    with open(first, newline="") as f:
+        rd = csv.reader(f)
+        header = next(rd)
+        uid_col = next(i for i, h in enumerate(header) if h.startswith("uid:"))
+        uids = [r[uid_col] for _, r in zip(range(args.lookups), rd)]
+    q = "g.V().has('uid', UUID(\"{u}\")).id()"
+    try:
+        admin(args, "DELETE", "/index?name=bench_uid")
+    except Exception:
+        pass
+
+    def time_lookups():
+        lat = []
+        reads = 0
+        for u in uids:
+            t = time.perf_counter()
+            res = cl.submit(q.format(u=u)).all().result()
+            lat.append((time.perf_counter() - t) * 1000)
+            if len(res) != 1:
+                raise SystemExit(f"uid {u}: {len(res)} results")
+            prof = cl.submit(q.format(u=u) + ".profile()").all().result()
+            reads += records_read(prof[0])
+        lat.sort()
+        return {"median_ms": lat[len(lat) // 2], "max_ms": lat[-1],
+                "records_read_per_query": reads / len(uids)}
+
+    scan = time_lookups()
+    log(f"has(uid) full scan:  {json.dumps(scan)}")
+    admin(args, "POST", "/index?name=bench_uid&kind=vertex&keys=uid")
+    for _ in range(600):
+        st = admin(args, "GET", "/index")
+        if "bench_uid" in st and "ready" in st and "building" not in st:
+            break
+        time.sleep(1)
+    log(f"index status: {st.strip()[:300]}")
+    indexed = time_lookups()
+    log(f"has(uid) indexed:    {json.dumps(indexed)}")
+    admin(args, "DELETE", "/index?name=bench_uid")
+    cl.close()
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"strategies": rows, "has_scan": scan, "has_indexed": indexed}, f, indent=1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
