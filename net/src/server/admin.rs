@@ -70,7 +70,9 @@ pub(super) async fn admin_answer<S: GremlinService>(
     head: &ws::RequestHead,
 ) -> Vec<u8> {
     let handler = core.shared.config.admin_handler.clone();
-    if head.method != "GET" && !(head.method == "POST" && handler.is_some()) {
+    // POST and DELETE only reach the embedder's handler (`/load`, `/index`).
+    let handled = matches!(head.method.as_str(), "POST" | "DELETE") && handler.is_some();
+    if head.method != "GET" && !handled {
         return ws::http_response("405 Method Not Allowed", "Allow: GET\r\n", "only GET\n");
     }
     if let Some(credentials) = core.shared.credentials.clone() {
@@ -97,6 +99,9 @@ pub(super) async fn admin_answer<S: GremlinService>(
         if let Some((status, body)) = (h.0)(&head.method, &head.path, &head.query) {
             return ws::http_response(&status, "", &body);
         }
+    }
+    if head.method != "GET" {
+        return ws::http_response("405 Method Not Allowed", "Allow: GET\r\n", "only GET\n");
     }
     match head.path.as_str() {
         "/healthcheck" => ws::http_response("200 OK", "", "OK\n"),

@@ -438,11 +438,30 @@ pub fn parse_server_frame(buf: &[u8]) -> Option<(Frame, usize)> {
 
 /// A plain HTTP GET on the admin port: (status line, body).
 pub fn http_get(addr: SocketAddr, path: &str, auth: Option<&str>) -> (String, String) {
+    http_request(addr, "GET", path, auth)
+}
+
+/// A plain HTTP request with an empty body: (status line, body).
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+) -> (String, String) {
     let mut s = TcpStream::connect(addr).expect("connect admin");
     s.set_read_timeout(Some(Duration::from_secs(20)))
         .expect("timeout");
     let auth = auth.map_or(String::new(), |a| format!("Authorization: Basic {a}\r\n"));
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n{auth}\r\n").expect("send");
+    let length = if method == "GET" {
+        ""
+    } else {
+        "Content-Length: 0\r\n"
+    };
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}{length}\r\n"
+    )
+    .expect("send");
     let mut text = String::new();
     let _ = s.read_to_string(&mut text);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
