@@ -746,10 +746,19 @@ impl Compiler {
             } else {
                 self.step(op, args)?
             };
-            steps.push(StepDef {
-                step,
-                labels: Vec::new(),
-            });
+            match step {
+                // has(label, key, value) is hasLabel(label).has(key, value): two plain filter
+                // steps, so that index starts and has() pushdown see both.
+                Step::And(parts) if op == "has" && args.len() == 3 => {
+                    for part in parts {
+                        steps.extend(part.steps.iter().cloned());
+                    }
+                }
+                step => steps.push(StepDef {
+                    step,
+                    labels: Vec::new(),
+                }),
+            }
         }
         if has_pending {
             return Err(GremlinError::compile(

@@ -2183,7 +2183,7 @@ impl<G: Graph> Ctx<'_, G> {
                     .steps
                     .iter()
                     .filter(|s| !matches!(s.step, Step::Explain))
-                    .map(|s| format!("{:?}", s.step))
+                    .map(|s| crate::machine::explain::step_text(&s.step))
                     .collect();
                 // The store's start choice (index, counters or scan), one line each.
                 let notes = self.g.explain_notes(&self.m.compiled.steps);

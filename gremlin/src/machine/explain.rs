@@ -57,6 +57,66 @@ pub fn explanation(original: &str, applied: &[Applied], extra: &[String]) -> Str
     out
 }
 
+/// A step as `explain()` shows it, in TinkerPop's naming where there is one
+/// (`GraphStep(vertex,[1])`, `HasStep([~label.eq(person)])`, `VertexStep(OUT,[knows],vertex)`,
+/// `CountGlobalStep`); other steps by their name alone.
+pub fn step_text(s: &crate::machine::compile::Step) -> String {
+    use crate::graph::Direction;
+    use crate::machine::compile::{Cond, HasOn, Step};
+    use crate::value::Value;
+    fn value(v: &Value) -> String {
+        match v {
+            Value::String(s) => s.to_string(),
+            Value::Int(n) => n.to_string(),
+            Value::Long(n) => n.to_string(),
+            Value::Double(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            other => {
+                let d = format!("{other:?}");
+                d.chars().take(40).collect()
+            }
+        }
+    }
+    fn list(vs: &[Value]) -> String {
+        vs.iter().map(value).collect::<Vec<_>>().join(", ")
+    }
+    match s {
+        Step::V(ids) => format!("GraphStep(vertex,[{}])", list(ids)),
+        Step::E(ids) => format!("GraphStep(edge,[{}])", list(ids)),
+        Step::Adj { dir, labels, edges } => format!(
+            "VertexStep({},[{}],{})",
+            match dir {
+                Direction::Out => "OUT",
+                Direction::In => "IN",
+                Direction::Both => "BOTH",
+            },
+            labels.join(", "),
+            if *edges { "edge" } else { "vertex" }
+        ),
+        Step::Has { on, cond } => {
+            let key = match on {
+                HasOn::Prop(k) => k.to_string(),
+                HasOn::Label => "~label".into(),
+                HasOn::Id => "~id".into(),
+                HasOn::Key => "~key".into(),
+                HasOn::Value => "~value".into(),
+            };
+            match cond {
+                None => format!("PropertiesStep([{key}])"),
+                Some(Cond::P(p)) => format!("HasStep([{key}.{}({})])", p.name, list(&p.args)),
+                Some(Cond::Trav(_)) => format!("TraversalFilterStep([{key}])"),
+            }
+        }
+        Step::Count(false) => "CountGlobalStep".into(),
+        Step::Count(true) => "CountLocalStep".into(),
+        other => {
+            let d = format!("{other:?}");
+            let name = d.split(['(', ' ', '{']).next().unwrap_or("Step");
+            format!("{name}Step")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

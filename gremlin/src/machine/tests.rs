@@ -795,4 +795,53 @@ fn explain_has_tinkerpop_shape() {
     assert!(t.contains("Original Traversal"), "{t}");
     assert!(t.contains("Final Traversal"), "{t}");
     assert!(!t.contains("Explain"), "{t}");
+    assert!(
+        t.contains("[GraphStep(vertex,[]), VertexStep(OUT,[],vertex)]"),
+        "{t}"
+    );
+}
+
+#[test]
+fn has_with_a_label_compiles_to_two_plain_filters() {
+    let mut g = modern();
+    let got = run(
+        &mut g,
+        vec![
+            ("V", vec![]),
+            (
+                "has",
+                vec![
+                    Value::str("person"),
+                    Value::str("name"),
+                    Value::str("marko"),
+                ],
+            ),
+            ("explain", vec![]),
+        ],
+    );
+    let Some(Value::String(t)) = got.first() else {
+        panic!("{got:?}")
+    };
+    assert!(
+        t.contains(
+            "[GraphStep(vertex,[]), HasStep([~label.eq(person)]), HasStep([name.eq(marko)])]"
+        ),
+        "{t}"
+    );
+    let got = run(
+        &mut g,
+        vec![
+            ("V", vec![]),
+            (
+                "has",
+                vec![
+                    Value::str("software"),
+                    Value::str("name"),
+                    Value::str("marko"),
+                ],
+            ),
+            ("count", vec![]),
+        ],
+    );
+    assert_eq!(got, vec![Value::Long(0)]);
 }
