@@ -35,7 +35,7 @@ CASES = [
     ("VertexStepFusionStrategy", "g.V({vid}).out().out().dedup().count()"),
     ("VertexStepFusionStrategy", "g.V({vid}).out().id()"),
     ("HasPushdownStrategy", "g.V({vid}).out().hasLabel('person').id()"),
-    ("LimitPushdownStrategy", "g.V({vid}).out().limit(2).id()"),
+    ("LimitPushdownStrategy", "g.V({vid}).out().limit(2)"),
     ("LocalCountStrategy", "g.V({vid}).out().count()"),
     ("LocalCountStrategy", "g.V({vid}).both().count()"),
 ]
@@ -60,7 +60,9 @@ def profile_reads(cl, script, vids):
     for v in vids:
         res = cl.submit(script.format(vid=repr(str(v))) + ".profile()").all().result()
         if not res:
-            raise SystemExit(f"no profile() result for {script}")
+            # The attempts executor answers no profile() when no traverser reaches it (a
+            # known gap); the frontier path always does.
+            raise SystemExit(f"no profile() result for {script} with vid {v!r}")
         total += records_read(res[0])
     return total
 
