@@ -41,8 +41,12 @@ impl KeyLocks {
                 }
                 Some(q) if q.len() >= KEY_WAITERS_MAX => Poll::Ready(None),
                 Some(q) => {
-                    self.waits.set(self.waits.get().saturating_add(1));
-                    q.push_back(cx.waker().clone());
+                    // A task polled again before its key was released (e.g. one branch of a
+                    // join woke it) is queued once, not once per poll.
+                    if !q.iter().any(|w| w.will_wake(cx.waker())) {
+                        self.waits.set(self.waits.get().saturating_add(1));
+                        q.push_back(cx.waker().clone());
+                    }
                     Poll::Pending
                 }
             }

@@ -809,14 +809,10 @@ impl<K: Kv> Model<K> {
                 None => first.push(p.clone()),
             }
         }
-        let out_v = self
-            .vertex(out)
-            .await?
-            .ok_or_else(|| ModelError::VertexMissing(out.clone()))?;
-        let in_v = self
-            .vertex(in_)
-            .await?
-            .ok_or_else(|| ModelError::VertexMissing(in_.clone()))?;
+        // Both endpoints read at once (usually on two cores: one round trip, not two).
+        let (out_v, in_v) = futures_lite::future::zip(self.vertex(out), self.vertex(in_)).await;
+        let out_v = out_v?.ok_or_else(|| ModelError::VertexMissing(out.clone()))?;
+        let in_v = in_v?.ok_or_else(|| ModelError::VertexMissing(in_.clone()))?;
         let void = earliest_void(&[void_time_s, out_v.void_time_s, in_v.void_time_s]);
         let edge = PackEdge {
             id: id.clone(),
@@ -837,6 +833,9 @@ impl<K: Kv> Model<K> {
             in_label: in_v.label.clone(),
             props: first.clone(),
         };
+        // The out entry before the in entry: a concurrent drop of the in vertex finds the
+        // edge (through the in entry) only once the out entry is complete, so its drop of
+        // the edge removes both.
         for (v, dir, other) in [(out, Dir::Out, in_), (in_, Dir::In, out)] {
             if let Err(e) = self
                 .add_entry(&deferred, v, dir, &label, &id, other, pack_no, &first)
@@ -1073,12 +1072,32 @@ impl<K: Kv> Model<K> {
         }
         let moved: Vec<(ElementId, Dir)> =
             rec.cache.iter().map(|e| (e.edge.clone(), e.dir)).collect();
-        self.rmw_vertex_on(kv, v, |r| {
-            r.cache
-                .retain(|e| !moved.iter().any(|(id, d)| *id == e.edge && *d == e.dir));
-            Ok(())
-        })
-        .await
+        // Entries removed from the cache since the snapshot (a concurrent drop of the edge)
+        // may have been copied into the index after that drop looked there.
+        let gone: Vec<(ElementId, Dir)> = self
+            .rmw_vertex_on(kv, v, |r| {
+                let gone = moved
+                    .iter()
+                    .filter(|(id, d)| !r.cache.iter().any(|e| e.edge == *id && e.dir == *d))
+                    .cloned()
+                    .collect();
+                r.cache
+                    .retain(|e| !moved.iter().any(|(id, d)| *id == e.edge && *d == e.dir));
+                Ok(gone)
+            })
+            .await?;
+        for e in rec
+            .cache
+            .iter()
+            .filter(|e| gone.iter().any(|(id, d)| *id == e.edge && *d == e.dir))
+        {
+            // Removed from the index again unless its pack slot still holds it.
+            let slot = self.pack(e_out(&rec.id, e), e.pack_no).await?;
+            if !slot.is_some_and(|p| p.edges.iter().any(|x| x.id == e.edge)) {
+                self.remove_entry(v, e.dir, &e.label, &e.edge).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Appends `entry` to the last page of (v, dir, label), opening a page when it is full.
