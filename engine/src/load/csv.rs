@@ -76,6 +76,9 @@ pub const DIR_DEPTH_MAX: usize = 8;
 pub const PARTS_MAX: usize = 4096;
 /// Read buffer of [`open_range`] and [`plan_file`], in bytes.
 const READ_BUFFER_BYTES: usize = 256 << 10;
+/// Distinct labels one reader hands out as shared `Arc`s (one allocation per label, not per
+/// row); past it a row's label is allocated for it.
+pub const READER_LABELS_MAX: usize = 64;
 
 /// The named limits of the reader. Exceeding one is a row error, never an allocation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -685,6 +688,8 @@ pub struct CsvReader<R> {
     bounds: Vec<(usize, usize)>,
     done: bool,
     default_label: Arc<str>,
+    /// Labels seen by this reader (at most [`READER_LABELS_MAX`]).
+    labels: Vec<Arc<str>>,
 }
 
 impl<R: BufRead> CsvReader<R> {
@@ -753,6 +758,7 @@ impl<R: BufRead> CsvReader<R> {
             bounds: Vec::new(),
             done: false,
             default_label,
+            labels: Vec::new(),
         })
     }
 
@@ -781,6 +787,7 @@ impl<R: BufRead> CsvReader<R> {
             bounds: Vec::new(),
             done: false,
             default_label,
+            labels: Vec::new(),
         }
     }
 
@@ -864,7 +871,16 @@ impl<R: BufRead> CsvReader<R> {
                     format!("label {l:?} holds several labels; coregraph elements have one label"),
                 ))
             }
-            Some(l) => Arc::from(l),
+            Some(l) => match self.labels.iter().find(|x| &***x == l) {
+                Some(x) => x.clone(),
+                None => {
+                    let x: Arc<str> = Arc::from(l);
+                    if self.labels.len() < READER_LABELS_MAX {
+                        self.labels.push(x.clone());
+                    }
+                    x
+                }
+            },
         };
         let required = |v: Option<&str>, name: &str| -> Result<Arc<str>, RowError> {
             match v {

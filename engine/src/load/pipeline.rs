@@ -240,8 +240,8 @@ struct EdgeMsg {
     from: Arc<str>,
     to: Arc<str>,
     props: Vec<Property>,
-    /// Filled by the in vertex's owner.
-    in_label: Arc<str>,
+    /// Filled by the in vertex's owner (`None` before: no allocation per row).
+    in_label: Option<Arc<str>>,
     in_void_s: u32,
     /// Digests of the in and out vertices' records (computed once, where first needed).
     to_d: Digest,
@@ -836,7 +836,7 @@ impl CoreLoad {
                 );
                 continue;
             };
-            e.in_label = label;
+            e.in_label = Some(label);
             e.in_void_s = void;
             e.from_d = self.model.space.vertex_digest(&vertex_id(&e.from));
             let c = self.owner(&e.from_d);
@@ -874,7 +874,9 @@ impl CoreLoad {
         let sh = &self.shared;
         for e in rows.iter_mut() {
             e.label = self.intern(&e.label);
-            e.in_label = self.intern(&e.in_label);
+            if let Some(l) = &e.in_label {
+                e.in_label = Some(self.intern(l));
+            }
         }
         // Group per out vertex, in arrival order, by row index (the rows stay in place).
         let mut order: Vec<Digest> = Vec::new();
@@ -1061,7 +1063,7 @@ impl CoreLoad {
                                 id: e.id,
                                 label: e.label,
                                 in_id,
-                                in_label: e.in_label,
+                                in_label: e.in_label.unwrap_or_default(),
                                 in_void_s: e.in_void_s,
                                 props: e.props,
                             },
@@ -1169,11 +1171,21 @@ impl CoreLoad {
             out: r.out.clone(),
             pack_no: r.pack_no,
         };
+        let bytes = loc.encode();
+        // Create-only first: a first load finds no locator, so it is written without a
+        // read; a locator that is there (a rerun, or an id taken) is read and compared.
+        match self.model.kv.put(&ld, &bytes, WriteMode::CreateOnly).await {
+            Ok(_) => return Claimed::New,
+            Err(KvError::Exists) => {}
+            Err(e) => return Claimed::Failed(e.to_string()),
+        }
         let existing = match self.model.read::<EdgeLocator>(&ld).await {
             Ok(x) => x,
             Err(e) => return Claimed::Failed(e.to_string()),
         };
         let mode = match existing {
+            // Dropped between the two calls (nothing else writes offline; online, a
+            // concurrent drop): create it again.
             None => WriteMode::CreateOnly,
             Some((old, _)) => {
                 let in_pack = match self.model.pack(&old.out, old.pack_no).await {
@@ -1200,7 +1212,7 @@ impl CoreLoad {
                 }
             }
         };
-        match self.model.kv.put(&ld, &loc.encode(), mode).await {
+        match self.model.kv.put(&ld, &bytes, mode).await {
             Ok(_) => Claimed::New,
             Err(KvError::Exists) => Claimed::Duplicate(format!(
                 "edge id {} appears more than once in this load",
@@ -1213,15 +1225,25 @@ impl CoreLoad {
     async fn add_in_entries(&self, list: Vec<InEntry>) -> Result<(), String> {
         // Group per (vertex, ensure), in arrival order.
         let mut order: Vec<(Digest, ElementId, bool, Vec<NewEntry>)> = Vec::new();
-        let mut gid: HashMap<(Digest, bool), usize> = HashMap::new();
+        // Group index per vertex digest: [plain, ensure] (`usize::MAX`: none yet).
+        let mut gid: DigestMap<[usize; 2]> = DigestMap::default();
         for (vd, v, mut e, ensure) in list {
             e.label = self.intern(&e.label);
-            match gid.get(&(vd, ensure)).and_then(|&g| order.get_mut(g)) {
-                Some(g) => g.3.push(e),
-                None => {
-                    gid.insert((vd, ensure), order.len());
+            let slot = gid
+                .entry(vd)
+                .or_insert([usize::MAX; 2])
+                .get_mut(usize::from(ensure));
+            match slot {
+                Some(g) if *g != usize::MAX => {
+                    if let Some(x) = order.get_mut(*g) {
+                        x.3.push(e);
+                    }
+                }
+                Some(g) => {
+                    *g = order.len();
                     order.push((vd, v, ensure, vec![e]));
                 }
+                None => {}
             }
         }
         drop(gid);
@@ -1445,7 +1467,7 @@ fn edge_msg(e: EdgeRow, rel: &str, file: u32) -> EdgeMsg {
         from: e.from,
         to: e.to,
         props,
-        in_label: Arc::from(""),
+        in_label: None,
         in_void_s: 0,
         to_d: NO_DIGEST,
         from_d: NO_DIGEST,
@@ -1812,6 +1834,9 @@ pub fn run_load(
     let runtime = RuntimeConfig {
         graphs: vec![opts.graph.clone()],
         model: opts.model.clone(),
+        // Offline: nothing queries these shards; a server rebuilds indexes and counters at
+        // open (decoding every record written here cost CPU and held every edge id).
+        maintain_indexes: false,
         ..RuntimeConfig::default()
     };
     let cluster = Cluster::new(dir, cores, runtime).map_err(|e| LoadError::Store(e.to_string()))?;

@@ -110,6 +110,12 @@ pub struct RuntimeConfig {
     pub limits: Limits,
     /// The directory `g.io(file)` reads and writes under (`None`: io() is refused).
     pub io_dir: Option<std::path::PathBuf>,
+    /// Keep the in-memory secondary indexes and element counters of every shard up to date
+    /// on each record write (decoding every vertex record and pack written). `false` only
+    /// for a process that owns the data directory and serves no query, such as the offline
+    /// loader: indexes and counters live in memory only and are rebuilt when a server opens
+    /// the directory.
+    pub maintain_indexes: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -129,6 +135,7 @@ impl Default for RuntimeConfig {
             model: ModelConfig::default(),
             limits: Limits::default(),
             io_dir: None,
+            maintain_indexes: true,
         }
     }
 }
@@ -365,7 +372,9 @@ impl Cluster {
                 .map_err(|e| RuntimeError::Store(format!("opening shard {id}: {e}")))?;
             tracing::info!(shard = id, core, records = rep.records, "shard open");
             let shard = Rc::new(shard);
-            indexes.attach(&shard);
+            if inner.cfg.maintain_indexes {
+                indexes.attach(&shard);
+            }
             let flag = Rc::new(Cell::new(false));
             let task =
                 glommio::spawn_local_into(run_background(shard.clone(), flag.clone()), bg)
