@@ -406,10 +406,7 @@ fn profile(names: &[String], stats: &FrontierStats, total_nanos: u64) -> Travers
                     (Arc::from("elementCount"), get(&stats.elements, i)),
                     (Arc::from("recordsRead"), get(&stats.reads, i)),
                     (Arc::from("recordBytesRead"), get(&stats.bytes, i)),
-                    (
-                        Arc::from("propertyBytesDecoded"),
-                        get(&stats.prop_bytes, i),
-                    ),
+                    (Arc::from("propertyBytesDecoded"), get(&stats.prop_bytes, i)),
                     (Arc::from("crossCoreMessages"), get(&stats.messages, i)),
                 ],
                 annotations: vec![(Arc::from("percentDur"), Value::Double(pct))],

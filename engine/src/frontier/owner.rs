@@ -19,10 +19,10 @@ use crate::frontier::{
     FRONTIER_BATCH_MAX, FRONTIER_MEMO_RECORDS_MAX,
 };
 use crate::model::adapter::{edge_value, to_gremlin, vertex_value};
+use crate::model::keys::pack_digest;
 use crate::model::keys::{Dir, ElementId};
 use crate::model::kv::{Digest, Got, Kv, KvError, WriteMode};
 use crate::model::ops::{EdgeView, ManualClock, Model};
-use crate::model::keys::pack_digest;
 use crate::model::records::{expired, EdgeLocator, EdgePack, PropFilter, VertexRecord};
 use crate::model::ModelError;
 
