@@ -8,6 +8,11 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 use shards::{DataDir, DirOptions, Durability, StoreConfig};
 
+/// mimalloc instead of glibc malloc: every core allocates rows, records and buffers that
+/// another core frees, which glibc serialises on its arena locks (docs/PERF.md, "Bulk load").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "coregraph",
