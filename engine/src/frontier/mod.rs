@@ -215,6 +215,8 @@ pub struct Reply {
     pub reads: Vec<u64>,
     /// Record payload bytes read, by operation index.
     pub bytes: Vec<u64>,
+    /// Property bytes decoded from the records read, by operation index.
+    pub prop_bytes: Vec<u64>,
     /// Traversers each operation produced.
     pub traversers: Vec<u64>,
     /// Their bulk (elements).
@@ -238,6 +240,9 @@ pub struct FrontierStats {
     pub reads: Vec<u64>,
     /// Record payload bytes read (the store does not expose device bytes), by step index.
     pub bytes: Vec<u64>,
+    /// Property bytes decoded from the records read (what property omission saves), by
+    /// step index.
+    pub prop_bytes: Vec<u64>,
     /// Traversers each local step produced (after the coordinator merged nothing).
     pub traversers: Vec<u64>,
     /// Their bulk (elements).
@@ -259,6 +264,11 @@ impl FrontierStats {
     /// Records read over every step.
     pub fn reads_total(&self) -> u64 {
         self.reads.iter().sum()
+    }
+
+    /// Property bytes decoded over every step.
+    pub fn prop_bytes_total(&self) -> u64 {
+        self.prop_bytes.iter().sum()
     }
 
     /// Messages over every step.

@@ -19,10 +19,12 @@ use crate::frontier::{
     FRONTIER_BATCH_MAX, FRONTIER_MEMO_RECORDS_MAX,
 };
 use crate::model::adapter::{edge_value, to_gremlin, vertex_value};
+use crate::model::keys::pack_digest;
 use crate::model::keys::{Dir, ElementId};
 use crate::model::kv::{Digest, Got, Kv, KvError, WriteMode};
 use crate::model::ops::{EdgeView, ManualClock, Model};
-use crate::model::records::{expired, EdgeLocator, VertexRecord};
+use crate::model::records::{expired, EdgeLocator, EdgePack, PropFilter, VertexRecord};
+use crate::model::ModelError;
 
 /// A read-only view of one core's records for one batch: refuses records of other cores,
 /// reads each record once, counts reads per operation.
@@ -144,6 +146,10 @@ struct Run<'a, K: Kv, F: Fn(&Digest) -> bool> {
     out_trs: Vec<u64>,
     /// Their bulk (elements).
     out_bulk: Vec<u64>,
+    /// Property keys the plan reads (`None`: all), from [`crate::frontier::Plan::prop_keys`].
+    keys: Option<Vec<Arc<str>>>,
+    /// Property bytes decoded, by operation.
+    prop_bytes: RefCell<Vec<u64>>,
 }
 
 /// The order of the `i`-th branch of a traverser at `ord`.
@@ -155,6 +161,77 @@ fn branch(ord: &[u32], i: usize) -> Vec<u32> {
 }
 
 impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
+    /// The properties a record read materializes: with property omission only the keys the
+    /// plan reads, else all.
+    fn filter(&self) -> PropFilter<'_> {
+        match (&self.keys, self.q.plan.omit_properties()) {
+            (_, false) | (None, true) => PropFilter::All,
+            (Some(k), true) if k.is_empty() => PropFilter::None,
+            (Some(k), true) => PropFilter::Keys(k),
+        }
+    }
+
+    /// The properties a pack read only to confirm an edge materializes (none with property
+    /// omission).
+    fn no_props(&self) -> PropFilter<'static> {
+        if self.q.plan.omit_properties() {
+            PropFilter::None
+        } else {
+            PropFilter::All
+        }
+    }
+
+    fn count_props(&self, n: u64) {
+        if n > 0 {
+            add_at(&mut self.prop_bytes.borrow_mut(), self.model.kv.op.get(), n);
+        }
+    }
+
+    /// The live vertex record of `id` under digest `d`, decoded with [`Run::filter`].
+    async fn vertex_at(
+        &self,
+        d: &Digest,
+        id: &ElementId,
+    ) -> Result<Option<VertexRecord>, GremlinError> {
+        let Some(g) = self
+            .model
+            .kv
+            .get(d)
+            .await
+            .map_err(|e| to_gremlin(e.into()))?
+        else {
+            return Ok(None);
+        };
+        let (v, n) = VertexRecord::decode_with(&g.payload, self.filter())
+            .map_err(|e| to_gremlin(ModelError::from(e)))?;
+        self.count_props(n);
+        let now = self.model.now_s();
+        Ok(Some(v).filter(|v| v.is_live(now) && v.id == *id))
+    }
+
+    /// Pack `pack_no` of the vertex whose digest is `vd`, decoded with `props`.
+    async fn pack_at(
+        &self,
+        vd: &Digest,
+        pack_no: u32,
+        props: PropFilter<'_>,
+    ) -> Result<Option<EdgePack>, GremlinError> {
+        let d = pack_digest(vd, pack_no);
+        let Some(g) = self
+            .model
+            .kv
+            .get(&d)
+            .await
+            .map_err(|e| to_gremlin(e.into()))?
+        else {
+            return Ok(None);
+        };
+        let (p, n) = EdgePack::decode_with(&g.payload, props)
+            .map_err(|e| to_gremlin(ModelError::from(e)))?;
+        self.count_props(n);
+        Ok(Some(p))
+    }
+
     /// Counts one traverser of `bulk` produced by operation `op`.
     fn produced(&mut self, op: usize, bulk: i64) {
         add_at(&mut self.out_trs, op, 1);
@@ -213,7 +290,8 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
         }
     }
 
-    async fn one(&mut self, mut t: Tr) -> Result<(), GremlinError> {
+    /// Evaluates traverser `t` at its element, whose home digest is `home`.
+    async fn one(&mut self, mut t: Tr, home: Digest) -> Result<(), GremlinError> {
         let model = self.model;
         let ops = &self.q.plan.ops;
         model.kv.op.set(t.at as usize);
@@ -241,7 +319,7 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
             }
             Elem::V(id) => {
                 if let Check::Edge { edge, pack_no } = &t.check {
-                    let pack = model.pack(id, *pack_no).await.map_err(to_gremlin)?;
+                    let pack = self.pack_at(&home, *pack_no, self.no_props()).await?;
                     let now = model.now_s();
                     let Some(pack) = pack.filter(|p| {
                         p.edges
@@ -271,7 +349,7 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
                     || (ops.len() <= t.at as usize
                         && (plan.need == Need::Value || !plan.count_without_visit()));
                 let rec = if needs_record {
-                    model.vertex(id).await.map_err(to_gremlin)?
+                    self.vertex_at(&home, id).await?
                 } else {
                     None
                 };
@@ -284,7 +362,7 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
                 Here::V(rec)
             }
             Elem::E(r) => {
-                let pack = model.pack(&r.out, r.pack_no).await.map_err(to_gremlin)?;
+                let pack = self.pack_at(&home, r.pack_no, self.filter()).await?;
                 let now = model.now_s();
                 let Some(pack) = pack else { return Ok(()) };
                 let Some(e) = pack
@@ -354,7 +432,7 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
                     let Some(rec) = rec.as_ref() else {
                         return Ok(());
                     };
-                    return self.adjacent(&t, rec, dirs, labels, *edges).await;
+                    return self.adjacent(&t, &home, rec, dirs, labels, *edges).await;
                 }
                 (Op::EdgeV(dirs), Here::E(e)) => {
                     let mut next = Vec::with_capacity(dirs.len());
@@ -418,6 +496,7 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
     async fn adjacent(
         &mut self,
         t: &Tr,
+        vd: &Digest,
         rec: &VertexRecord,
         dirs: &[Dir],
         labels: &[Arc<str>],
@@ -468,6 +547,8 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
         let mut confirmed: u64 = 0;
         let now = model.now_s();
         let mut all = Vec::new();
+        // Packs of this vertex read so far (a vertex has few: its edges fill them in order).
+        let mut packs: Vec<(u32, Option<EdgePack>)> = Vec::new();
         for a in adj {
             if wanted.is_some_and(|n| confirmed >= n)
                 && (edges || a.dir == Dir::In || !kept.contains(&a.other))
@@ -484,7 +565,8 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
                     a.pack_no,
                 ));
             if local_in {
-                let pack = model.pack(&a.other, a.pack_no).await.map_err(to_gremlin)?;
+                let od = self.q.space.vertex_digest(&a.other);
+                let pack = self.pack_at(&od, a.pack_no, self.no_props()).await?;
                 let live = pack.as_ref().is_some_and(|p| {
                     p.edges
                         .iter()
@@ -497,8 +579,18 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
             }
             let next = match a.dir {
                 Dir::Out => {
-                    let pack = model.pack(&rec.id, a.pack_no).await.map_err(to_gremlin)?;
-                    let Some(e) = pack.as_ref().and_then(|p| {
+                    // Each of this vertex's packs is read and decoded once for all its
+                    // edges listed here.
+                    let at_pack = match packs.iter().position(|(n, _)| *n == a.pack_no) {
+                        Some(i) => i,
+                        None => {
+                            let p = self.pack_at(vd, a.pack_no, self.no_props()).await?;
+                            packs.push((a.pack_no, p));
+                            packs.len() - 1
+                        }
+                    };
+                    let pack = packs.get(at_pack).and_then(|(_, p)| p.as_ref());
+                    let Some(e) = pack.and_then(|p| {
                         p.edges
                             .iter()
                             .find(|e| e.id == a.edge && !expired(e.void_time_s, now))
@@ -681,6 +773,8 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
         listed: Vec::new(),
         out_trs: Vec::new(),
         out_bulk: Vec::new(),
+        keys: q.plan.prop_keys(),
+        prop_bytes: RefCell::new(Vec::new()),
     };
     // The batch is processed last-in first-out: reverse so that its first traverser goes
     // first.
@@ -704,6 +798,7 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
                     traversers: vec![u64::from(n > 0)],
                     elements: vec![n],
                     nanos: Vec::new(),
+                    prop_bytes: Vec::new(),
                 });
             }
             crate::index::OwnerStart::Elems(e) => e,
@@ -753,13 +848,14 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
             }
             continue;
         }
-        if !(model.kv.is_local)(&t.elem.home(&q.space)) {
+        let home = t.elem.home(&q.space);
+        if !(model.kv.is_local)(&home) {
             run.forward.push(t);
             continue;
         }
         let entered = t.at as usize;
         let started = Instant::now();
-        run.one(t).await?;
+        run.one(t, home).await?;
         let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         add_at(&mut nanos, entered, ns);
     }
@@ -767,6 +863,7 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
     let bytes = model.kv.bytes.borrow().clone();
     Ok(Reply {
         bytes,
+        prop_bytes: run.prop_bytes.take(),
         traversers: run.out_trs,
         elements: run.out_bulk,
         nanos,

@@ -215,6 +215,30 @@ pub fn plan(bytecode: &Bytecode, limits: Limits) -> Option<Plan> {
     })
 }
 
+impl Plan {
+    /// The property keys any step of the plan reads (`has(k)`, `hasNot(k)`, `values(k)`),
+    /// or `None` when every property is needed (`values()` of all keys, or finished
+    /// elements answered whole). Property omission decodes only these.
+    pub fn prop_keys(&self) -> Option<Vec<Arc<str>>> {
+        let mapped = matches!(self.ops.last(), Some(Op::Values(_) | Op::Id | Op::Label));
+        if self.need == Need::Value && !mapped {
+            return None;
+        }
+        let mut keys: Vec<Arc<str>> = Vec::new();
+        for op in &self.ops {
+            match op {
+                Op::HasProp(k, _) | Op::HasNot(k) => keys.push(k.clone()),
+                Op::Values(ks) if ks.is_empty() => return None,
+                Op::Values(ks) => keys.extend(ks.iter().cloned()),
+                _ => {}
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        Some(keys)
+    }
+}
+
 /// The bytecode the coordinator's machine runs (the traversal without `profile()`).
 pub fn without_profile(bytecode: &Bytecode) -> Bytecode {
     let mut b = bytecode.clone();

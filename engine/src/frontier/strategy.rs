@@ -36,15 +36,20 @@ pub enum Strategy {
     /// `outE/inE/bothE(...).has(k, P)` on a supernode: index entries whose indexed copy of
     /// `k` fails `P` are dropped before any edge pack is read.
     SupernodePredicatePushdown,
+    /// Only the properties a later step reads (`has(k)`, `values(k)`, or a whole element
+    /// answered) are decoded from vertex records and edge packs; the rest are skipped unread
+    /// (see [`Plan::prop_keys`]). Traversers sent between cores never carry properties.
+    PropertyOmission,
 }
 
 /// Every strategy, in the order they apply (and `explain()` lists them).
-pub const STRATEGIES: [Strategy; 5] = [
+pub const STRATEGIES: [Strategy; 6] = [
     Strategy::VertexStepFusion,
     Strategy::HasPushdown,
     Strategy::LimitPushdown,
     Strategy::LocalCount,
     Strategy::SupernodePredicatePushdown,
+    Strategy::PropertyOmission,
 ];
 
 impl Strategy {
@@ -56,6 +61,7 @@ impl Strategy {
             Strategy::LimitPushdown => "LimitPushdownStrategy",
             Strategy::LocalCount => "LocalCountStrategy",
             Strategy::SupernodePredicatePushdown => "SupernodePredicatePushdownStrategy",
+            Strategy::PropertyOmission => "PropertyOmissionStrategy",
         }
     }
 
@@ -179,6 +185,11 @@ impl Plan {
         self.strategies.on(Strategy::LocalCount)
     }
 
+    /// Whether records are decoded with only the properties [`Plan::prop_keys`] names.
+    pub fn omit_properties(&self) -> bool {
+        self.strategies.on(Strategy::PropertyOmission)
+    }
+
     /// The `has(k, P)` right after the edge step at `i`, to test on index entries.
     pub fn index_filter(&self, i: usize) -> Option<&Op> {
         if !self.strategies.on(Strategy::SupernodePredicatePushdown) {
@@ -292,6 +303,12 @@ impl Plan {
         }
         if p.count_without_visit() && p.need != Need::Value {
             parts.push("{finishWithoutVisit}".to_string());
+        }
+        if p.omit_properties() {
+            parts.push(match p.prop_keys() {
+                None => "{properties=all}".to_string(),
+                Some(keys) => format!("{{properties={keys:?}}}"),
+            });
         }
         format!("[{}]", parts.join(", "))
     }

@@ -221,6 +221,10 @@ pub(crate) const TRAVERSALS: &[&str] = &[
     "g.E(100001, 100002).inV().values('name')",
     "g.E(100004).otherV().out().count()",
     "g.E(100000, 100007).has('w', gt(3)).bothV().id()",
+    "g.V(0).outE().has('w', gt(2)).inV().values('age')",
+    "g.V().has('name', 'v3').out().values('name', 'age')",
+    "g.V(0).out().hasNot('age').values('name')",
+    "g.V(2).bothE().values('w')",
 ];
 
 /// The answer as a multiset (the frontier path does not keep the attempts executor's
@@ -864,4 +868,93 @@ fn profile_counts_traversers_elements_and_bytes_per_step() {
         (0..3).map(|i| count(i, "recordsRead")).sum::<i64>() as u64,
         stats.reads_total()
     );
+}
+
+/// The frontier answer (as a multiset), the property bytes decoded and the profile's
+/// `propertyBytesDecoded` total of `text` on `cores` cores.
+fn answer_and_prop_bytes(
+    kv: &MemKv,
+    cfg: &ModelConfig,
+    cores: usize,
+    text: &str,
+) -> (Vec<String>, u64, i64) {
+    let (trs, stats) = block_on(frontier_run(kv, cfg, cores, 0, text))
+        .unwrap_or_else(|e| panic!("{text} on {cores} cores: {e}"));
+    let profiled = format!("{text}.profile()");
+    let (got, _) = block_on(frontier_run(kv, cfg, cores, 0, &profiled))
+        .unwrap_or_else(|e| panic!("{profiled} on {cores} cores: {e}"));
+    let Some(Value::Metrics(m)) = got.first().map(|t| t.value.clone()) else {
+        panic!("{profiled}: {got:?}")
+    };
+    let decoded: i64 = m
+        .metrics
+        .iter()
+        .map(|s| {
+            s.counts
+                .iter()
+                .find(|(n, _)| &**n == "propertyBytesDecoded")
+                .map(|(_, v)| *v)
+                .unwrap_or_else(|| panic!("{profiled}: no propertyBytesDecoded in {s:?}"))
+        })
+        .sum();
+    (expand(&trs), stats.prop_bytes_total(), decoded)
+}
+
+#[test]
+fn property_omission_decodes_only_the_properties_read() {
+    let g = random_graph(31, 50, 260);
+    for cfg in [ModelConfig::default(), small()] {
+        let ex = loaded(&cfg, &g);
+        // (traversal, whether it reads any property at all)
+        for (text, reads_props) in [
+            ("g.V(0).out().out().dedup().count()", false),
+            ("g.V(0).out().id()", false),
+            ("g.V(3).both().both().label()", false),
+            ("g.V(0).outE().inV().id()", false),
+            ("g.V(0).out().values('name')", true),
+            ("g.V(0).out().has('age', gt(20)).id()", true),
+            ("g.V(0).outE().has('w', gt(4)).inV().values('name')", true),
+        ] {
+            let want = expand(&block_on(ex.run(&bc(text), &RunOptions::default())).unwrap());
+            let without = text.replacen("g.", "g.withoutStrategies(PropertyOmissionStrategy).", 1);
+            for cores in [1usize, 2, 4] {
+                let (with_ans, with_bytes, with_prof) =
+                    answer_and_prop_bytes(&ex.model.kv, &cfg, cores, text);
+                let (without_ans, without_bytes, without_prof) =
+                    answer_and_prop_bytes(&ex.model.kv, &cfg, cores, &without);
+                assert_eq!(with_ans, want, "{text} on {cores} cores");
+                assert_eq!(without_ans, want, "{without} on {cores} cores");
+                assert_eq!(
+                    with_prof as u64, with_bytes,
+                    "{text}: profile and stats differ"
+                );
+                assert_eq!(
+                    without_prof as u64, without_bytes,
+                    "{without}: profile and stats"
+                );
+                assert!(
+                    with_bytes < without_bytes,
+                    "{text} decoded {with_bytes} property bytes, {without_bytes} without \
+                     the strategy ({cores} cores)"
+                );
+                if !reads_props {
+                    assert_eq!(with_bytes, 0, "{text} decoded properties ({cores} cores)");
+                } else {
+                    assert!(with_bytes > 0, "{text} decoded no property ({cores} cores)");
+                }
+            }
+        }
+    }
+    // explain() names the strategy and what it keeps; withoutStrategies removes it.
+    let explained = |text: &str| {
+        let mut b = bc(text);
+        b.steps
+            .push(gremlin::bytecode::Instruction::new("explain", Vec::new()));
+        plan::plan(&b, Limits::default()).unwrap().explain(&[])
+    };
+    let text = explained("g.V(0).out().values('name')");
+    assert!(text.contains("PropertyOmissionStrategy"), "{text}");
+    assert!(text.contains("{properties=[\"name\"]}"), "{text}");
+    let text = explained("g.withoutStrategies(PropertyOmissionStrategy).V(0).out().values('name')");
+    assert!(!text.contains("PropertyOmissionStrategy"), "{text}");
 }

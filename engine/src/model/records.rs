@@ -7,7 +7,10 @@ use std::sync::Arc;
 use gremlin::value::{Property, Value};
 
 use crate::model::keys::{Dir, ElementId};
-use crate::model::wire::{put_str, put_value, put_varint, DecodeError, Reader, LIST_ITEMS_MAX};
+use crate::model::wire::{
+    put_str, put_value, put_varint, DecodeError, Reader, LIST_ITEMS_MAX, STRING_BYTES_MAX,
+    VALUE_BYTES_MAX,
+};
 use crate::model::ModelError;
 
 /// Layout version written after the magic byte of every record.
@@ -63,6 +66,46 @@ fn get_props(r: &mut Reader<'_>) -> Result<Vec<Property>, DecodeError> {
         out.push(Property { key, value });
     }
     Ok(out)
+}
+
+/// Which properties a partial decode materializes (the others are skipped over unread:
+/// their bytes are bounds-checked but neither UTF-8- nor GraphBinary-decoded).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PropFilter<'a> {
+    /// Every property (a full decode).
+    All,
+    /// No property.
+    None,
+    /// Only properties with one of these keys (with their meta-properties).
+    Keys(&'a [Arc<str>]),
+}
+
+impl PropFilter<'_> {
+    /// Whether a property whose key is `key` (raw UTF-8 bytes) is materialized.
+    pub fn wants(&self, key: &[u8]) -> bool {
+        match self {
+            PropFilter::All => true,
+            PropFilter::None => false,
+            PropFilter::Keys(keys) => keys.iter().any(|k| k.as_bytes() == key),
+        }
+    }
+}
+
+/// Skips a property list written by `put_props` (count, then key and value each).
+fn skip_props(r: &mut Reader<'_>) -> Result<(), DecodeError> {
+    let n = r.len(PROPERTIES_MAX)?;
+    for _ in 0..n {
+        r.bytes(STRING_BYTES_MAX)?;
+        r.bytes(VALUE_BYTES_MAX)?;
+    }
+    Ok(())
+}
+
+/// A string whose raw bytes were already taken (as [`Reader::str`] checks it).
+fn utf8(r: &Reader<'_>, b: &[u8]) -> Result<Arc<str>, DecodeError> {
+    std::str::from_utf8(b)
+        .map(Arc::from)
+        .map_err(|_| r.err("string is not UTF-8"))
 }
 
 /// One vertex property (one of possibly several with the same key).
@@ -187,6 +230,15 @@ impl VertexRecord {
 
     /// Decodes a record written by [`VertexRecord::encode`].
     pub fn decode(bytes: &[u8]) -> Result<VertexRecord, DecodeError> {
+        Ok(VertexRecord::decode_with(bytes, PropFilter::All)?.0)
+    }
+
+    /// Decodes a record materializing only the properties `props` wants (the others are
+    /// left out of [`VertexRecord::props`]); also the bytes of the properties materialized.
+    pub fn decode_with(
+        bytes: &[u8],
+        props: PropFilter<'_>,
+    ) -> Result<(VertexRecord, u64), DecodeError> {
         let mut r = Reader::new(bytes);
         header(&mut r, MAGIC_VERTEX)?;
         let flags = r.u8()?;
@@ -200,13 +252,27 @@ impl VertexRecord {
         let open_pack = r.varint_u32()?;
         let next_pack = r.varint_u32()?;
         let n = r.len(PROPERTIES_MAX)?;
-        let mut props = Vec::with_capacity(n.min(64));
+        let mut decoded: u64 = 0;
+        let mut kept = Vec::with_capacity(if props == PropFilter::None {
+            0
+        } else {
+            n.min(64)
+        });
         for _ in 0..n {
-            let id = r.value()?;
-            let key = r.str()?;
+            let start = r.pos();
+            let id = r.bytes(VALUE_BYTES_MAX)?;
+            let key = r.bytes(STRING_BYTES_MAX)?;
+            if !props.wants(key) {
+                r.bytes(VALUE_BYTES_MAX)?;
+                skip_props(&mut r)?;
+                continue;
+            }
+            let id = crate::model::wire::value_of(&r, id)?;
+            let key = utf8(&r, key)?;
             let value = r.value()?;
             let meta = get_props(&mut r)?;
-            props.push(VProp {
+            decoded = decoded.saturating_add((r.pos() - start) as u64);
+            kept.push(VProp {
                 id,
                 key,
                 value,
@@ -238,18 +304,21 @@ impl VertexRecord {
         if flags & FLAG_SUPERNODE == 0 && !index.is_empty() {
             return Err(r.err("index summary on a vertex that is not a supernode"));
         }
-        Ok(VertexRecord {
-            id,
-            label,
-            flags,
-            void_time_s,
-            next_seq,
-            open_pack,
-            next_pack,
-            props,
-            cache,
-            index,
-        })
+        Ok((
+            VertexRecord {
+                id,
+                label,
+                flags,
+                void_time_s,
+                next_seq,
+                open_pack,
+                next_pack,
+                props: kept,
+                cache,
+                index,
+            },
+            decoded,
+        ))
     }
 }
 
@@ -312,28 +381,75 @@ impl EdgePack {
 
     /// Decodes a pack written by [`EdgePack::encode`].
     pub fn decode(bytes: &[u8]) -> Result<EdgePack, DecodeError> {
+        Ok(EdgePack::decode_with(bytes, PropFilter::All)?.0)
+    }
+
+    /// Decodes a pack materializing only the edge properties `props` wants; also the bytes
+    /// of the properties materialized.
+    pub fn decode_with(
+        bytes: &[u8],
+        props: PropFilter<'_>,
+    ) -> Result<(EdgePack, u64), DecodeError> {
         let mut r = Reader::new(bytes);
         header(&mut r, MAGIC_PACK)?;
         let owner = ElementId::decode(&mut r)?;
         let owner_label = r.str()?;
         let n = r.len(crate::model::PACK_EDGES_MAX)?;
         let mut edges = Vec::with_capacity(n.min(64));
+        let mut decoded: u64 = 0;
         for _ in 0..n {
+            let id = ElementId::decode(&mut r)?;
+            let label = r.str()?;
+            let in_id = ElementId::decode(&mut r)?;
+            let in_label = r.str()?;
+            let void_time_s = u32::from_be_bytes(r.array::<4>()?);
+            let props = match props {
+                PropFilter::All => {
+                    let start = r.pos();
+                    let p = get_props(&mut r)?;
+                    decoded = decoded.saturating_add((r.pos() - start) as u64);
+                    p
+                }
+                PropFilter::None => {
+                    skip_props(&mut r)?;
+                    Vec::new()
+                }
+                PropFilter::Keys(_) => {
+                    let k = r.len(PROPERTIES_MAX)?;
+                    let mut out = Vec::new();
+                    for _ in 0..k {
+                        let start = r.pos();
+                        let key = r.bytes(STRING_BYTES_MAX)?;
+                        let value = r.bytes(VALUE_BYTES_MAX)?;
+                        if props.wants(key) {
+                            out.push(Property {
+                                key: utf8(&r, key)?,
+                                value: crate::model::wire::value_of(&r, value)?,
+                            });
+                            decoded = decoded.saturating_add((r.pos() - start) as u64);
+                        }
+                    }
+                    out
+                }
+            };
             edges.push(PackEdge {
-                id: ElementId::decode(&mut r)?,
-                label: r.str()?,
-                in_id: ElementId::decode(&mut r)?,
-                in_label: r.str()?,
-                void_time_s: u32::from_be_bytes(r.array::<4>()?),
-                props: get_props(&mut r)?,
+                id,
+                label,
+                in_id,
+                in_label,
+                void_time_s,
+                props,
             });
         }
         r.finish()?;
-        Ok(EdgePack {
-            owner,
-            owner_label,
-            edges,
-        })
+        Ok((
+            EdgePack {
+                owner,
+                owner_label,
+                edges,
+            },
+            decoded,
+        ))
     }
 }
 

@@ -64,6 +64,11 @@ pub fn put_value(out: &mut Vec<u8>, v: &Value) -> Result<(), crate::model::Model
     Ok(())
 }
 
+/// Decodes GraphBinary value bytes already taken by `r` (errors at `r`'s offset).
+pub fn value_of(r: &Reader<'_>, b: &[u8]) -> Result<Value, DecodeError> {
+    graphbinary::decode_value(b).map_err(|e| r.err(format!("bad value: {e:?}")))
+}
+
 /// A bounds-checked cursor over record bytes.
 #[derive(Debug)]
 pub struct Reader<'a> {
@@ -162,7 +167,12 @@ impl<'a> Reader<'a> {
     /// Takes a length-prefixed GraphBinary value.
     pub fn value(&mut self) -> Result<Value, DecodeError> {
         let b = self.bytes(VALUE_BYTES_MAX)?;
-        graphbinary::decode_value(b).map_err(|e| self.err(format!("bad value: {e:?}")))
+        value_of(self, b)
+    }
+
+    /// The offset of the next byte.
+    pub fn pos(&self) -> usize {
+        self.pos
     }
 
     /// Whether every byte was read.
