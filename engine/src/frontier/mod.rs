@@ -105,6 +105,10 @@ pub struct Plan {
     pub need: Need,
     /// `limit(n)` right after the local part: stop once `n` results are in.
     pub stop_after: Option<u64>,
+    /// `sample(n)` (global, no `by()`) right after the local part.
+    pub sample: Option<u64>,
+    /// Where a pushed-down `sample(n)` starts drawing (random per query; tests fix it).
+    pub seed: u64,
     /// The traversal ended in `profile()` (stripped from `bytecode`).
     pub profile: bool,
     /// The compiled step names (for the profile).

@@ -154,6 +154,24 @@ fn branch(ord: &[u32], i: usize) -> Vec<u32> {
     o
 }
 
+/// Puts `items` in a uniformly random order (Fisher-Yates over a splitmix64 stream from
+/// `seed`).
+fn shuffle<T>(items: &mut [T], seed: u64) {
+    let mut state = seed;
+    let mut next = || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    for k in (1..items.len()).rev() {
+        // k + 1 <= len fits u64; the remainder is at most k.
+        let j = usize::try_from(next() % (k as u64 + 1)).unwrap_or(0);
+        items.swap(k, j);
+    }
+}
+
 impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
     /// Counts one traverser of `bulk` produced by operation `op`.
     fn produced(&mut self, op: usize, bulk: i64) {
@@ -466,9 +484,21 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
         // place): past the n-th confirmed neighbour only entries to one of those are read.
         let mut kept: std::collections::HashSet<ElementId> = std::collections::HashSet::new();
         let mut confirmed: u64 = 0;
+        // Sample pushdown: the entries in a uniformly random order (in memory, nothing read),
+        // then the first `n` live ones: a uniform draw without replacement.
+        let draw = plan
+            .sample_pushdown()
+            .filter(|(i, _)| *i == at)
+            .map(|(_, n)| n);
+        if draw.is_some() {
+            shuffle(&mut adj, plan.seed);
+        }
         let now = model.now_s();
         let mut all = Vec::new();
         for a in adj {
+            if draw.is_some_and(|n| confirmed >= n) {
+                break;
+            }
             if wanted.is_some_and(|n| confirmed >= n)
                 && (edges || a.dir == Dir::In || !kept.contains(&a.other))
             {
@@ -505,7 +535,7 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
                     }) else {
                         continue;
                     };
-                    if edges || kept.insert(e.in_id.clone()) {
+                    if edges || draw.is_some() || kept.insert(e.in_id.clone()) {
                         confirmed += 1;
                     }
                     if count_here {

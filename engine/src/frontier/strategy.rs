@@ -27,7 +27,10 @@ pub enum Strategy {
     /// that is the path itself, not a strategy one can turn off.)
     HasPushdown,
     /// `limit(n)`/`range(_, n)` right after a final vertex step: each traverser's adjacency is
-    /// walked (and its edges checked) only until `n` neighbours are found.
+    /// walked (and its edges checked) only until `n` neighbours are found. Also `sample(n)`
+    /// right after a final `out()`/`outE()` from one start vertex: `n` entries are drawn
+    /// uniformly (without replacement) from the edge cache (or adjacency index) and only
+    /// their edges checked, not every neighbour's.
     LimitPushdown,
     /// A traversal that ends in a vertex step then `count()`: each neighbour is counted where
     /// the edge is checked, without reading or visiting the neighbour. Also: traversers that
@@ -164,6 +167,26 @@ impl Plan {
         (one_to_one && i == 1 && matches!(op, Op::Adj { .. })).then_some((i, n))
     }
 
+    /// The index of a final `out()`/`outE()` step from one start vertex followed by
+    /// `sample(n)`: `(op index, n)`. The owner draws `n` live edges uniformly from the
+    /// adjacency; the coordinator's `sample(n)` then keeps them all. Only `out`: an in-edge
+    /// is checked on its out vertex's core, so a dead one found there could not be replaced
+    /// by another draw.
+    pub fn sample_pushdown(&self) -> Option<(usize, u64)> {
+        if !self.strategies.on(Strategy::LimitPushdown) {
+            return None;
+        }
+        if !matches!(self.ops.first(), Some(Op::Start(Some(ids))) if ids.len() == 1) {
+            return None;
+        }
+        let n = self.sample?;
+        let after = self.ops.get(2..).unwrap_or(&[]);
+        let one_to_one = after.iter().all(|o| matches!(o, Op::Id | Op::Label));
+        let out =
+            matches!(self.ops.get(1), Some(Op::Adj { dirs, .. }) if dirs.as_slice() == [Dir::Out]);
+        (one_to_one && out).then_some((1, n))
+    }
+
     /// The index of a final vertex step whose results are only counted.
     pub fn local_count(&self) -> Option<usize> {
         if !self.strategies.on(Strategy::LocalCount) || self.need != Need::Bulk {
@@ -251,6 +274,11 @@ impl Plan {
                     if let Some((at, n)) = p.limit_pushdown() {
                         if at == i {
                             notes.push(format!("limit={n}"));
+                        }
+                    }
+                    if let Some((at, n)) = p.sample_pushdown() {
+                        if at == i {
+                            notes.push(format!("sample={n}"));
                         }
                     }
                     if p.index_filter(i).is_some() {
