@@ -60,8 +60,8 @@ def profile_reads(cl, script, vids):
     for v in vids:
         res = cl.submit(script.format(vid=repr(str(v))) + ".profile()").all().result()
         if not res:
-            # The attempts executor answers no profile() when no traverser reaches it (a
-            # known gap); the frontier path always does.
+            # Both paths answer exactly one profile() result, even when no traverser
+            # reaches it; none means the server is older or broken.
             raise SystemExit(f"no profile() result for {script} with vid {v!r}")
         total += records_read(res[0])
     return total
