@@ -231,6 +231,7 @@ pub fn plan(bytecode: &Bytecode, limits: Limits) -> Option<Plan> {
         strategies,
         explain,
         notes: Vec::new(),
+        mid_index: crate::frontier::MidIndex::Undecided,
     })
 }
 

@@ -37,7 +37,10 @@ pub enum Strategy {
     /// finish only to be counted (`count()`, `dedup().count()`) are not visited.
     LocalCount,
     /// `outE/inE/bothE(...).has(k, P)` on a supernode: index entries whose indexed copy of
-    /// `k` fails `P` are dropped before any edge pack is read.
+    /// `k` fails `P` are dropped before any edge pack is read. Also `out/in/both().has(k, P)`
+    /// and `outE/inE/bothE().has(k, P)` on a supernode where a secondary index on `k` (of
+    /// vertices, or of edges) is ready on every core: when the index names fewer candidates
+    /// than the supernode has adjacency entries, only entries to a candidate are followed.
     SupernodePredicatePushdown,
 }
 
@@ -213,6 +216,25 @@ impl Plan {
         }
     }
 
+    /// The `has(k, P)` right after the vertex or edge step at `i` that a secondary index may
+    /// answer on a supernode (`P` one an index answers by key ranges).
+    pub fn mid_index_filter(
+        &self,
+        i: usize,
+    ) -> Option<(&Arc<str>, &Arc<gremlin::value::Predicate>)> {
+        if !self.strategies.on(Strategy::SupernodePredicatePushdown) {
+            return None;
+        }
+        match (self.ops.get(i), self.ops.get(i + 1)) {
+            (Some(Op::Adj { .. }), Some(Op::HasProp(k, Some(p))))
+                if crate::index::key_ranges(p).is_some() =>
+            {
+                Some((k, p))
+            }
+            _ => None,
+        }
+    }
+
     /// The `explain()` text: the plan as compiled, after each strategy that changes it, and
     /// `extra` lines (e.g. the start's index choice).
     pub fn explain(&self, extra: &[String]) -> String {
@@ -237,7 +259,17 @@ impl Plan {
                 before = after;
             }
         }
-        explanation(&original, &applied, extra)
+        let mut lines = extra.to_vec();
+        for i in 0..self.ops.len() {
+            if let Some((k, _)) = self.mid_index_filter(i) {
+                lines.push(format!(
+                    "step {i} on a supernode: has({k}) candidates from a ready index on {k} \
+                     when fewer than its adjacency entries (decided per query), else an \
+                     adjacency scan"
+                ));
+            }
+        }
+        explanation(&original, &applied, &lines)
     }
 
     /// The plan as a step list with the strategies `on` applied.
@@ -283,6 +315,9 @@ impl Plan {
                     }
                     if p.index_filter(i).is_some() {
                         notes.push("indexFilter".into());
+                    }
+                    if let Some((k, _)) = p.mid_index_filter(i) {
+                        notes.push(format!("supernode:indexCandidates({k})"));
                     }
                     if p.local_count() == Some(i) {
                         format!("LocalCountStep({d},{labels:?},{kind})")
