@@ -12,7 +12,7 @@ Against a running `coregraph serve` holding a `coregraph gen` graph (string ids 
 3. with that index ready, `g.V(hub).out().has('uid', <a neighbour's uid>).id()` on the
    `--hubs` vertices of highest out-degree in the first edge file (supernodes), with and
    without SupernodePredicatePushdownStrategy (index candidates vs an adjacency scan):
-   records read and the median of `--lookups` sequential runs.
+   records read and the median of `--mid-runs` sequential runs.
 Prints a table and writes `--json`. Needs gremlinpython (COREGRAPH_PYTHON's, e.g.
 target/ci-drivers/py/bin/python) and the `perf` binary.
 
@@ -125,7 +125,7 @@ def mid_index(args, cl):
         for mode, script in (("with", trav), ("without", trav.replace(
                 "g.", "g.withoutStrategies(SupernodePredicatePushdownStrategy).", 1))):
             lat = []
-            for _ in range(args.lookups):
+            for _ in range(args.mid_runs):
                 t = time.perf_counter()
                 res = cl.submit(script).all().result()
                 lat.append((time.perf_counter() - t) * 1000)
@@ -159,6 +159,7 @@ def main():
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--cpus", default="", help="taskset CPUs for the load generator")
     ap.add_argument("--lookups", type=int, default=20, help="has() lookups timed per mode")
+    ap.add_argument("--mid-runs", type=int, default=10, help="runs timed per supernode and mode")
     ap.add_argument("--hubs", type=int, default=3, help="supernodes tried for the mid-traversal index")
     ap.add_argument("--json", default="")
     args = ap.parse_args()
