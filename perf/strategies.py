@@ -8,7 +8,11 @@ Against a running `coregraph serve` holding a `coregraph gen` graph (string ids 
    `perf gremlin` (closed loop, `--connections`, the same traversal as a script);
 2. `g.V().has('uid', <uuid>)` (one match) timed as a full scan, then again after
    `POST /index?name=...&kind=vertex&keys=uid` on the admin port is `ready`, with records
-   read from `profile()` both times.
+   read from `profile()` both times;
+3. with that index ready, `g.V(hub).out().has('uid', <a neighbour's uid>).id()` on the
+   `--hubs` vertices of highest out-degree in the first edge file (supernodes), with and
+   without SupernodePredicatePushdownStrategy (index candidates vs an adjacency scan):
+   records read and the median of `--mid-runs` sequential runs.
 Prints a table and writes `--json`. Needs gremlinpython (COREGRAPH_PYTHON's, e.g.
 target/ci-drivers/py/bin/python) and the `perf` binary.
 
@@ -36,6 +40,7 @@ CASES = [
     ("VertexStepFusionStrategy", "g.V({vid}).out().id()"),
     ("HasPushdownStrategy", "g.V({vid}).out().hasLabel('person').id()"),
     ("LimitPushdownStrategy", "g.V({vid}).out().limit(2)"),
+    ("LimitPushdownStrategy", "g.V({vid}).out().sample(2)"),
     ("LocalCountStrategy", "g.V({vid}).out().count()"),
     ("LocalCountStrategy", "g.V({vid}).both().count()"),
 ]
@@ -60,8 +65,8 @@ def profile_reads(cl, script, vids):
     for v in vids:
         res = cl.submit(script.format(vid=repr(str(v))) + ".profile()").all().result()
         if not res:
-            # The attempts executor answers no profile() when no traverser reaches it (a
-            # known gap); the frontier path always does.
+            # Both paths answer exactly one profile() result, even when no traverser
+            # reaches it; none means the server is older or broken.
             raise SystemExit(f"no profile() result for {script} with vid {v!r}")
         total += records_read(res[0])
     return total
@@ -97,6 +102,46 @@ def find_op(report):
     raise SystemExit("no op row in the perf gremlin report")
 
 
+def hubs(args):
+    """The `--hubs` ids of highest out-degree in the first edge file."""
+    if args.hubs <= 0:
+        return []
+    first = sorted(glob.glob(os.path.join(args.graph_dir, "edges", "**", "*.csv"), recursive=True))[0]
+    deg = {}
+    with open(first, newline="") as f:
+        rd = csv.reader(f)
+        header = next(rd)
+        col = header.index("~from")
+        for r in rd:
+            deg[r[col]] = deg.get(r[col], 0) + 1
+    return sorted(deg, key=lambda v: -deg[v])[:args.hubs]
+
+
+def mid_index(args, cl):
+    """out().has(uid) on supernodes with and without the index candidates (uid index ready)."""
+    out = []
+    for hub in hubs(args):
+        degree = cl.submit(f"g.V('{hub}').outE().count()").all().result()[0]
+        uid = cl.submit(f"g.V('{hub}').out().limit(1).values('uid')").all().result()[0]
+        trav = f"g.V('{hub}').out().has('uid', UUID(\"{uid}\")).id()"
+        for mode, script in (("with", trav), ("without", trav.replace(
+                "g.", "g.withoutStrategies(SupernodePredicatePushdownStrategy).", 1))):
+            lat = []
+            for _ in range(args.mid_runs):
+                t = time.perf_counter()
+                res = cl.submit(script).all().result()
+                lat.append((time.perf_counter() - t) * 1000)
+                if len(res) < 1:
+                    raise SystemExit(f"{script}: no result")
+            prof = cl.submit(script + ".profile()").all().result()
+            lat.sort()
+            row = {"hub": hub, "out_degree": degree, "mode": mode, "median_ms": lat[len(lat) // 2],
+                   "records_read": records_read(prof[0])}
+            out.append(row)
+            log(f"supernode out().has(uid) {json.dumps(row)}")
+    return out
+
+
 def admin(args, method, path):
     req = urllib.request.Request(f"http://{args.admin}{path}", method=method)
     with urllib.request.urlopen(req, timeout=30) as r:
@@ -116,6 +161,11 @@ def main():
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--cpus", default="", help="taskset CPUs for the load generator")
     ap.add_argument("--lookups", type=int, default=20, help="has() lookups timed per mode")
+    ap.add_argument("--scan-timeout-ms", type=int, default=0,
+                    help="evaluationTimeout of each full-scan has() (0: the server's)")
+    ap.add_argument("--skip-strategies", action="store_true", help="only the has() and supernode parts")
+    ap.add_argument("--mid-runs", type=int, default=10, help="runs timed per supernode and mode")
+    ap.add_argument("--hubs", type=int, default=3, help="supernodes tried for the mid-traversal index")
     ap.add_argument("--json", default="")
     args = ap.parse_args()
 
@@ -125,7 +175,7 @@ def main():
     vids = [rng.randrange(args.ids) for _ in range(args.samples)]
     rows = []
     log(f"# {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC, load average {os.getloadavg()}")
-    for strategy, trav in CASES:
+    for strategy, trav in ([] if args.skip_strategies else CASES):
         without = trav.replace("g.", f"g.withoutStrategies({strategy}).", 1)
         for mode, script in (("with", trav), ("without", without)):
             reads = profile_reads(cl, script, vids)
@@ -147,22 +197,29 @@ def main():
     except Exception:
         pass
 
-    def time_lookups():
+    def time_lookups(timeout_ms=0):
         lat = []
         reads = 0
+        opts = {"evaluationTimeout": timeout_ms} if timeout_ms else None
         for u in uids:
             t = time.perf_counter()
-            res = cl.submit(q.format(u=u)).all().result()
+            try:
+                res = cl.submit(q.format(u=u), request_options=opts).all().result()
+            except Exception as e:  # the server's evaluationTimeout: the scan is slower
+                if "timeout" not in str(e).lower():
+                    raise
+                return {"timed_out_after_ms": timeout_ms or "server default", "elapsed_ms":
+                        (time.perf_counter() - t) * 1000}
             lat.append((time.perf_counter() - t) * 1000)
             if len(res) != 1:
                 raise SystemExit(f"uid {u}: {len(res)} results")
-            prof = cl.submit(q.format(u=u) + ".profile()").all().result()
+            prof = cl.submit(q.format(u=u) + ".profile()", request_options=opts).all().result()
             reads += records_read(prof[0])
         lat.sort()
         return {"median_ms": lat[len(lat) // 2], "max_ms": lat[-1],
                 "records_read_per_query": reads / len(uids)}
 
-    scan = time_lookups()
+    scan = time_lookups(args.scan_timeout_ms)
     log(f"has(uid) full scan:  {json.dumps(scan)}")
     admin(args, "POST", "/index?name=bench_uid&kind=vertex&keys=uid")
     for _ in range(600):
@@ -173,11 +230,13 @@ def main():
     log(f"index status: {st.strip()[:300]}")
     indexed = time_lookups()
     log(f"has(uid) indexed:    {json.dumps(indexed)}")
+    mid = mid_index(args, cl)
     admin(args, "DELETE", "/index?name=bench_uid")
     cl.close()
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"strategies": rows, "has_scan": scan, "has_indexed": indexed}, f, indent=1)
+            json.dump({"strategies": rows, "has_scan": scan, "has_indexed": indexed,
+                       "mid_index": mid}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -656,3 +656,39 @@ fn an_added_edge_and_its_properties_are_one_add() {
         vec![Value::Double(0.75)]
     );
 }
+
+#[test]
+fn profile_and_explain_answer_once_when_nothing_reaches_them() {
+    let ex = executor(MemKv::new(), ModelConfig::default());
+    modern(&ex);
+    for text in [
+        "g.V('missing').out().profile()",
+        "g.V(1).hasLabel('nope').out().path().profile()",
+        "g.V(1).out().profile()",
+    ] {
+        match values(&ex, text).as_slice() {
+            [Value::Metrics(m)] => assert!(!m.metrics.is_empty(), "{text}: {m:?}"),
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+    // gremlin-lang's explain() is a terminal; bytecode carries it as a last step.
+    for text in [
+        "g.V('missing').out()",
+        "g.V(1).hasLabel('nope').out().path()",
+    ] {
+        let mut b = bc(text);
+        b.steps
+            .push(gremlin::bytecode::Instruction::new("explain", Vec::new()));
+        let out =
+            block_on(ex.run(&b, &RunOptions::default())).unwrap_or_else(|e| panic!("{text}: {e}"));
+        match out
+            .iter()
+            .map(|t| (&t.value, t.bulk))
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            [(Value::String(s), 1)] => assert!(s.starts_with("Traversal Explanation"), "{s}"),
+            other => panic!("{text}.explain(): {other:?}"),
+        }
+    }
+}

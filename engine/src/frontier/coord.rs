@@ -22,8 +22,9 @@ use indexmap::IndexMap;
 use crate::exec::{CANCEL_MESSAGE, DEADLINE_MESSAGE};
 use crate::frontier::plan::without_profile;
 use crate::frontier::{
-    add_at, Batch, Check, Elem, FrontierStats, Need, Op, Query, Reply, Tr,
+    add_at, Batch, Check, Elem, FrontierStats, MidIndex, Need, Op, Plan, Query, Reply, Tr,
     FRONTIER_BATCHES_IN_FLIGHT_PER_CORE_MAX, FRONTIER_BATCH_MAX, FRONTIER_ROUNDS_MAX,
+    MID_INDEX_CANDIDATES_MAX,
 };
 use crate::model::kv::Digest;
 use crate::runtime::join_all;
@@ -76,7 +77,10 @@ pub async fn run<T: Transport>(
 ) -> Result<(Vec<Traverser>, FrontierStats), GremlinError> {
     let started = Instant::now();
     let mut stats = FrontierStats::default();
-    let plan = &q.plan;
+    // `q` may be replaced (a mid-traversal index decision); the plan's shape stays.
+    let q0 = q.clone();
+    let plan = &q0.plan;
+    let mut q = q;
     if plan.explain {
         let mut t = Traverser::new(Value::String(Arc::from(plan.explain(&plan.notes).as_str())));
         t.track_path = false;
@@ -120,6 +124,7 @@ pub async fn run<T: Transport>(
             ))
         }
     };
+    let mut deferred: Vec<(Tr, u64)> = Vec::new();
     let merge_results = plan.need != Need::Value;
     let mut merged_results: IndexMap<Value, (i64, Vec<u32>)> = IndexMap::new();
     let mut results: Vec<(Value, i64, Vec<u32>)> = Vec::new();
@@ -276,10 +281,15 @@ pub async fn run<T: Transport>(
                     return Err(limit(q.traversers_max));
                 }
                 frontier.extend(r.forward);
+                deferred.extend(r.deferred);
                 if frontier.len() as u64 > q.traversers_max.saturating_mul(2) {
                     return Err(limit(q.traversers_max));
                 }
             }
+        }
+        if !deferred.is_empty() {
+            q = decide_mid_index(tp, &q, &deferred, cores, &mut stats).await;
+            frontier.extend(deferred.drain(..).map(|(t, _)| t));
         }
     }
     let n = plan.ops.len();
@@ -302,6 +312,92 @@ pub async fn run<T: Transport>(
         return Ok((vec![profile(&plan.step_names, &stats, total)], stats));
     }
     Ok((finished, stats))
+}
+
+/// The query with its mid-traversal index decided ([`MidIndex`]), for traversers an owner
+/// handed back at a supernode's vertex step: every core's ready index is probed for the
+/// `has()` after it (in memory, no record read); when the index names fewer candidates than
+/// the largest of those supernodes has adjacency entries, only entries to a candidate are
+/// followed; otherwise (or with no ready index on some shard) the adjacency is scanned.
+async fn decide_mid_index<T: Transport>(
+    tp: &T,
+    q: &Arc<Query>,
+    deferred: &[(Tr, u64)],
+    cores: usize,
+    stats: &mut FrontierStats,
+) -> Arc<Query> {
+    let with = |mid_index: MidIndex| {
+        Arc::new(Query {
+            plan: Plan {
+                mid_index,
+                ..q.plan.clone()
+            },
+            space: q.space.clone(),
+            model: q.model.clone(),
+            now_s: q.now_s,
+            deadline: q.deadline,
+            traversers_max: q.traversers_max,
+        })
+    };
+    let at = deferred.first().map_or(0, |(t, _)| t.at as usize);
+    let adjacency = deferred.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    let (Some((k, p)), Some(Op::Adj { edges, .. })) =
+        (q.plan.mid_index_filter(at), q.plan.ops.get(at))
+    else {
+        return with(MidIndex::Scan);
+    };
+    let edges = *edges;
+    let probe = with(MidIndex::Probe { edges });
+    let probe = Arc::new(Query {
+        plan: Plan {
+            ops: vec![
+                if edges { Op::ScanE } else { Op::Start(None) },
+                Op::HasProp(k.clone(), Some(p.clone())),
+            ],
+            ..probe.plan.clone()
+        },
+        space: q.space.clone(),
+        model: q.model.clone(),
+        now_s: q.now_s,
+        deadline: q.deadline,
+        traversers_max: q.traversers_max,
+    });
+    let futs: Vec<_> = (0..cores.max(1))
+        .map(|core| {
+            let batch = Batch {
+                scan: true,
+                scan_ord: u32::try_from(core).unwrap_or(u32::MAX),
+                trs: Vec::new(),
+            };
+            Box::pin(tp.process(core, &probe, batch))
+        })
+        .collect();
+    let element = if edges { "Edge" } else { "Vertex" };
+    let mut ids = std::collections::HashSet::new();
+    for (core, r) in join_all(futs).await.into_iter().enumerate() {
+        if core != tp.core() {
+            add_at(&mut stats.messages, at, 2);
+        }
+        let Ok(r) = r else {
+            return with(MidIndex::Scan);
+        };
+        for (v, _, _) in r.results {
+            if let Ok(id) = crate::model::keys::ElementId::from_value(&v, element) {
+                ids.insert(id);
+            }
+        }
+        if ids.len() > MID_INDEX_CANDIDATES_MAX {
+            return with(MidIndex::Scan);
+        }
+    }
+    if (ids.len() as u64) < adjacency {
+        with(MidIndex::Candidates {
+            at,
+            ids: Arc::new(ids),
+        })
+    } else {
+        with(MidIndex::Scan)
+    }
 }
 
 /// Traversers and their bulk, by step index, that the coordinator's steps produced.

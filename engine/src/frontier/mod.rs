@@ -45,6 +45,9 @@ pub const FRONTIER_ROUNDS_MAX: usize = 256;
 /// Records one batch keeps read (so each is read once per batch); past it, reads go to the
 /// store again.
 pub const FRONTIER_MEMO_RECORDS_MAX: usize = 65_536;
+/// Most candidates a mid-traversal index probe may gather from every core; past it the
+/// supernode's adjacency is scanned.
+pub const MID_INDEX_CANDIDATES_MAX: usize = 65_536;
 /// Traversers between which an owner checks the deadline.
 pub const DEADLINE_CHECK_TRAVERSERS: usize = 256;
 
@@ -105,6 +108,10 @@ pub struct Plan {
     pub need: Need,
     /// `limit(n)` right after the local part: stop once `n` results are in.
     pub stop_after: Option<u64>,
+    /// `sample(n)` (global, no `by()`) right after the local part.
+    pub sample: Option<u64>,
+    /// Where a pushed-down `sample(n)` starts drawing (random per query; tests fix it).
+    pub seed: u64,
     /// The traversal ended in `profile()` (stripped from `bytecode`).
     pub profile: bool,
     /// The compiled step names (for the profile).
@@ -116,6 +123,32 @@ pub struct Plan {
     /// Extra lines for `explain()` after the final traversal (e.g. which index or scan the
     /// start chose).
     pub notes: Vec<String>,
+    /// A `has()` after a vertex step on a supernode, answered from a secondary index or not
+    /// (see [`Plan::mid_index`]).
+    pub mid_index: MidIndex,
+}
+
+/// Whether a `has(k, P)` after a vertex or edge step on a supernode takes its candidates from
+/// a secondary index (see `strategy::Strategy::SupernodePredicatePushdown`).
+#[derive(Clone, Debug, Default)]
+pub enum MidIndex {
+    /// Not decided yet: an owner that meets a supernode at such a step hands the traverser
+    /// back ([`Reply::deferred`]) with its adjacency size; the coordinator probes the
+    /// indexes and decides.
+    #[default]
+    Undecided,
+    /// Decided against (no ready index, or more candidates than adjacency entries): scan.
+    Scan,
+    /// The ids (of vertices, or of edges after an edge step) the index names for the
+    /// `has()` after the step at `at`: only adjacency entries to one of them are followed
+    /// (the `has()` still checks each).
+    Candidates {
+        at: usize,
+        ids: Arc<std::collections::HashSet<ElementId>>,
+    },
+    /// This plan is the probe: a `scan` batch answers each shard's index candidates for
+    /// `ops[1..]` (ids as values), or fails when a shard has no ready index for them.
+    Probe { edges: bool },
 }
 
 /// Everything a core needs to evaluate batches of one query (shared by every batch).
@@ -223,6 +256,9 @@ pub struct Reply {
     pub elements: Vec<u64>,
     /// Time spent evaluating traversers that entered at each operation, in nanoseconds.
     pub nanos: Vec<u64>,
+    /// Traversers at a supernode's vertex step that wait for the coordinator's index
+    /// decision ([`MidIndex::Undecided`]), with the supernode's adjacency size (estimated).
+    pub deferred: Vec<(Tr, u64)>,
 }
 
 /// Frontier data crosses threads: checked at compile time.

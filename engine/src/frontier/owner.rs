@@ -15,8 +15,9 @@ use indexmap::IndexMap;
 
 use crate::exec::DEADLINE_MESSAGE;
 use crate::frontier::{
-    add_at, Batch, Check, EdgeRef, Elem, Need, Op, Query, Reply, Tr, DEADLINE_CHECK_TRAVERSERS,
-    FRONTIER_BATCH_MAX, FRONTIER_MEMO_RECORDS_MAX,
+    add_at, Batch, Check, EdgeRef, Elem, MidIndex, Need, Op, Query, Reply, Tr,
+    DEADLINE_CHECK_TRAVERSERS, FRONTIER_BATCH_MAX, FRONTIER_MEMO_RECORDS_MAX,
+    MID_INDEX_CANDIDATES_MAX,
 };
 use crate::model::adapter::{edge_value, to_gremlin, vertex_value};
 use crate::model::keys::pack_digest;
@@ -150,6 +151,8 @@ struct Run<'a, K: Kv, F: Fn(&Digest) -> bool> {
     keys: Option<Vec<Arc<str>>>,
     /// Property bytes decoded, by operation.
     prop_bytes: RefCell<Vec<u64>>,
+    /// Traversers handed back for the coordinator's index decision.
+    deferred: Vec<(Tr, u64)>,
 }
 
 /// The order of the `i`-th branch of a traverser at `ord`.
@@ -158,6 +161,24 @@ fn branch(ord: &[u32], i: usize) -> Vec<u32> {
     o.extend_from_slice(ord);
     o.push(u32::try_from(i).unwrap_or(u32::MAX));
     o
+}
+
+/// Puts `items` in a uniformly random order (Fisher-Yates over a splitmix64 stream from
+/// `seed`).
+fn shuffle<T>(items: &mut [T], seed: u64) {
+    let mut state = seed;
+    let mut next = || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    for k in (1..items.len()).rev() {
+        // k + 1 <= len fits u64; the remainder is at most k.
+        let j = usize::try_from(next() % (k as u64 + 1)).unwrap_or(0);
+        items.swap(k, j);
+    }
 }
 
 impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
@@ -505,10 +526,40 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
         let model = self.model;
         let plan = &self.q.plan;
         let at = t.at as usize;
+        // A `has()` next that a secondary index may answer, on a supernode: the coordinator
+        // decides (index candidates or a scan) once it knows the adjacency's size.
+        let mut candidates = None;
+        if plan.mid_index_filter(at).is_some() && rec.is_supernode() {
+            match &plan.mid_index {
+                MidIndex::Undecided => {
+                    let page = self.q.model.index_page_entries as u64;
+                    let size = rec
+                        .index
+                        .iter()
+                        .filter(|lp| {
+                            dirs.contains(&lp.dir)
+                                && (labels.is_empty() || labels.contains(&lp.label))
+                        })
+                        .map(|lp| u64::from(lp.pages).saturating_mul(page))
+                        .sum::<u64>()
+                        .saturating_add(rec.cache.len() as u64);
+                    self.deferred.push((t.clone(), size));
+                    return Ok(());
+                }
+                MidIndex::Candidates { at: c_at, ids } if *c_at == at => {
+                    candidates = Some(ids.clone());
+                }
+                _ => {}
+            }
+        }
         let mut adj = model
             .adjacency(rec, dirs, labels)
             .await
             .map_err(to_gremlin)?;
+        // Only entries to an index candidate can pass the `has()` (which still checks them).
+        if let Some(ids) = candidates {
+            adj.retain(|a| ids.contains(if edges { &a.edge } else { &a.other }));
+        }
         // Supernode predicate pushdown: index entries carry copies of the indexed edge
         // properties; an entry whose copy fails the next `has()` is dropped unread.
         if let Some(Op::HasProp(k, Some(p))) = plan.index_filter(at) {
@@ -545,11 +596,23 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
         // place): past the n-th confirmed neighbour only entries to one of those are read.
         let mut kept: std::collections::HashSet<ElementId> = std::collections::HashSet::new();
         let mut confirmed: u64 = 0;
+        // Sample pushdown: the entries in a uniformly random order (in memory, nothing read),
+        // then the first `n` live ones: a uniform draw without replacement.
+        let draw = plan
+            .sample_pushdown()
+            .filter(|(i, _)| *i == at)
+            .map(|(_, n)| n);
+        if draw.is_some() {
+            shuffle(&mut adj, plan.seed);
+        }
         let now = model.now_s();
         let mut all = Vec::new();
         // Packs of this vertex read so far (a vertex has few: its edges fill them in order).
         let mut packs: Vec<(u32, Option<EdgePack>)> = Vec::new();
         for a in adj {
+            if draw.is_some_and(|n| confirmed >= n) {
+                break;
+            }
             if wanted.is_some_and(|n| confirmed >= n)
                 && (edges || a.dir == Dir::In || !kept.contains(&a.other))
             {
@@ -597,7 +660,7 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
                     }) else {
                         continue;
                     };
-                    if edges || kept.insert(e.in_id.clone()) {
+                    if edges || draw.is_some() || kept.insert(e.in_id.clone()) {
                         confirmed += 1;
                     }
                     if count_here {
@@ -747,6 +810,41 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
     }
 }
 
+/// The answer to a mid-traversal index probe ([`MidIndex::Probe`]): the ids every shard of
+/// this core's ready index names for the plan's filters, read from memory (no record);
+/// an error when a shard has no such index or the candidates pass
+/// [`MID_INDEX_CANDIDATES_MAX`].
+fn probe<K: Kv, F: Fn(&Digest) -> bool>(
+    model: &Model<ReadKv<K, F>>,
+    q: &Query,
+    edges: bool,
+) -> Result<Reply, GremlinError> {
+    let none = || GremlinError::Graph("frontier: no ready index for the probe".to_string());
+    let ix = model.kv.indexes().ok_or_else(none)?;
+    let rest = q.plan.ops.get(1..).unwrap_or(&[]);
+    let mut results = Vec::new();
+    for s in ix.shard_ids() {
+        match ix.choose(s, q.space.name(), rest, edges) {
+            crate::index::StartChoice::Index { candidates, .. } => {
+                for (_, id) in candidates {
+                    results.push((id.to_value(), 1, Vec::new()));
+                }
+            }
+            crate::index::StartChoice::Scan => return Err(none()),
+        }
+        if results.len() > MID_INDEX_CANDIDATES_MAX {
+            return Err(GremlinError::LimitExceeded {
+                limit: "MID_INDEX_CANDIDATES_MAX",
+                max: MID_INDEX_CANDIDATES_MAX as u64,
+            });
+        }
+    }
+    Ok(Reply {
+        results,
+        ..Reply::default()
+    })
+}
+
 /// Evaluates `batch` on the core whose records `inner` reads (`is_local` says which digests
 /// are its own). Traversers that reach another core's element come back in
 /// [`Reply::forward`]; finished values (merged by equality, bulks summed) in
@@ -775,7 +873,11 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
         out_bulk: Vec::new(),
         keys: q.plan.prop_keys(),
         prop_bytes: RefCell::new(Vec::new()),
+        deferred: Vec::new(),
     };
+    if let MidIndex::Probe { edges } = &q.plan.mid_index {
+        return probe(&model, q, *edges);
+    }
     // The batch is processed last-in first-out: reverse so that its first traverser goes
     // first.
     run.work.reverse();
@@ -799,6 +901,7 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
                     elements: vec![n],
                     nanos: Vec::new(),
                     prop_bytes: Vec::new(),
+                    deferred: Vec::new(),
                 });
             }
             crate::index::OwnerStart::Elems(e) => e,
@@ -868,6 +971,7 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
         elements: run.out_bulk,
         nanos,
         forward: run.forward,
+        deferred: run.deferred,
         results: run
             .listed
             .into_iter()

@@ -47,6 +47,12 @@ fn graph_free(s: &Step) -> bool {
             by: None,
         } => labels.is_empty(),
         Step::Range { local: false, .. } => true,
+        // A uniform draw over the gathered traversers (bulks merged or not: the same draw).
+        Step::Sample {
+            local: false,
+            by: None,
+            ..
+        } => true,
         _ => false,
     }
 }
@@ -193,6 +199,14 @@ pub fn plan(bytecode: &Bytecode, limits: Limits) -> Option<Plan> {
         }) if *hi >= 0 && *lo >= 0 => u64::try_from(*hi).ok(),
         _ => None,
     };
+    let sample = match rest.first().map(|s| &s.step) {
+        Some(Step::Sample {
+            local: false,
+            n,
+            by: None,
+        }) if *n >= 0 => u64::try_from(*n).ok(),
+        _ => None,
+    };
     let step_names = steps
         .iter()
         .map(|s| {
@@ -207,11 +221,17 @@ pub fn plan(bytecode: &Bytecode, limits: Limits) -> Option<Plan> {
         ops,
         need,
         stop_after,
+        sample,
+        seed: std::hash::BuildHasher::hash_one(
+            &std::collections::hash_map::RandomState::new(),
+            0u8,
+        ),
         profile,
         step_names,
         strategies,
         explain,
         notes: Vec::new(),
+        mid_index: crate::frontier::MidIndex::Undecided,
     })
 }
 

@@ -27,14 +27,20 @@ pub enum Strategy {
     /// that is the path itself, not a strategy one can turn off.)
     HasPushdown,
     /// `limit(n)`/`range(_, n)` right after a final vertex step: each traverser's adjacency is
-    /// walked (and its edges checked) only until `n` neighbours are found.
+    /// walked (and its edges checked) only until `n` neighbours are found. Also `sample(n)`
+    /// right after a final `out()`/`outE()` from one start vertex: `n` entries are drawn
+    /// uniformly (without replacement) from the edge cache (or adjacency index) and only
+    /// their edges checked, not every neighbour's.
     LimitPushdown,
     /// A traversal that ends in a vertex step then `count()`: each neighbour is counted where
     /// the edge is checked, without reading or visiting the neighbour. Also: traversers that
     /// finish only to be counted (`count()`, `dedup().count()`) are not visited.
     LocalCount,
     /// `outE/inE/bothE(...).has(k, P)` on a supernode: index entries whose indexed copy of
-    /// `k` fails `P` are dropped before any edge pack is read.
+    /// `k` fails `P` are dropped before any edge pack is read. Also `out/in/both().has(k, P)`
+    /// and `outE/inE/bothE().has(k, P)` on a supernode where a secondary index on `k` (of
+    /// vertices, or of edges) is ready on every core: when the index names fewer candidates
+    /// than the supernode has adjacency entries, only entries to a candidate are followed.
     SupernodePredicatePushdown,
     /// Only the properties a later step reads (`has(k)`, `values(k)`, or a whole element
     /// answered) are decoded from vertex records and edge packs; the rest are skipped unread
@@ -170,6 +176,26 @@ impl Plan {
         (one_to_one && i == 1 && matches!(op, Op::Adj { .. })).then_some((i, n))
     }
 
+    /// The index of a final `out()`/`outE()` step from one start vertex followed by
+    /// `sample(n)`: `(op index, n)`. The owner draws `n` live edges uniformly from the
+    /// adjacency; the coordinator's `sample(n)` then keeps them all. Only `out`: an in-edge
+    /// is checked on its out vertex's core, so a dead one found there could not be replaced
+    /// by another draw.
+    pub fn sample_pushdown(&self) -> Option<(usize, u64)> {
+        if !self.strategies.on(Strategy::LimitPushdown) {
+            return None;
+        }
+        if !matches!(self.ops.first(), Some(Op::Start(Some(ids))) if ids.len() == 1) {
+            return None;
+        }
+        let n = self.sample?;
+        let after = self.ops.get(2..).unwrap_or(&[]);
+        let one_to_one = after.iter().all(|o| matches!(o, Op::Id | Op::Label));
+        let out =
+            matches!(self.ops.get(1), Some(Op::Adj { dirs, .. }) if dirs.as_slice() == [Dir::Out]);
+        (one_to_one && out).then_some((1, n))
+    }
+
     /// The index of a final vertex step whose results are only counted.
     pub fn local_count(&self) -> Option<usize> {
         if !self.strategies.on(Strategy::LocalCount) || self.need != Need::Bulk {
@@ -201,6 +227,25 @@ impl Plan {
         }
     }
 
+    /// The `has(k, P)` right after the vertex or edge step at `i` that a secondary index may
+    /// answer on a supernode (`P` one an index answers by key ranges).
+    pub fn mid_index_filter(
+        &self,
+        i: usize,
+    ) -> Option<(&Arc<str>, &Arc<gremlin::value::Predicate>)> {
+        if !self.strategies.on(Strategy::SupernodePredicatePushdown) {
+            return None;
+        }
+        match (self.ops.get(i), self.ops.get(i + 1)) {
+            (Some(Op::Adj { .. }), Some(Op::HasProp(k, Some(p))))
+                if crate::index::key_ranges(p).is_some() =>
+            {
+                Some((k, p))
+            }
+            _ => None,
+        }
+    }
+
     /// The `explain()` text: the plan as compiled, after each strategy that changes it, and
     /// `extra` lines (e.g. the start's index choice).
     pub fn explain(&self, extra: &[String]) -> String {
@@ -225,7 +270,17 @@ impl Plan {
                 before = after;
             }
         }
-        explanation(&original, &applied, extra)
+        let mut lines = extra.to_vec();
+        for i in 0..self.ops.len() {
+            if let Some((k, _)) = self.mid_index_filter(i) {
+                lines.push(format!(
+                    "step {i} on a supernode: has({k}) candidates from a ready index on {k} \
+                     when fewer than its adjacency entries (decided per query), else an \
+                     adjacency scan"
+                ));
+            }
+        }
+        explanation(&original, &applied, &lines)
     }
 
     /// The plan as a step list with the strategies `on` applied.
@@ -264,8 +319,16 @@ impl Plan {
                             notes.push(format!("limit={n}"));
                         }
                     }
+                    if let Some((at, n)) = p.sample_pushdown() {
+                        if at == i {
+                            notes.push(format!("sample={n}"));
+                        }
+                    }
                     if p.index_filter(i).is_some() {
                         notes.push("indexFilter".into());
+                    }
+                    if let Some((k, _)) = p.mid_index_filter(i) {
+                        notes.push(format!("supernode:indexCandidates({k})"));
                     }
                     if p.local_count() == Some(i) {
                         format!("LocalCountStep({d},{labels:?},{kind})")

@@ -958,3 +958,205 @@ fn property_omission_decodes_only_the_properties_read() {
     let text = explained("g.withoutStrategies(PropertyOmissionStrategy).V(0).out().values('name')");
     assert!(!text.contains("PropertyOmissionStrategy"), "{text}");
 }
+
+/// Runs `text` on the frontier path with the plan's random seed fixed to `seed`.
+fn run_seeded(
+    kv: &MemKv,
+    cfg: &ModelConfig,
+    cores: usize,
+    text: &str,
+    seed: u64,
+    now_s: u32,
+) -> (Vec<Traverser>, FrontierStats) {
+    let b = bc(text);
+    let mut p = plan::plan(&b, Limits::default()).unwrap_or_else(|| panic!("{text}: no plan"));
+    p.seed = seed;
+    let q = Arc::new(Query {
+        plan: p,
+        space: KeySpace::new("g").unwrap(),
+        model: cfg.clone(),
+        now_s,
+        deadline: None,
+        traversers_max: Limits::default().traversers_max,
+    });
+    let fake = Fake { kv, cores, me: 0 };
+    block_on(coord::run(&fake, q, &b, Limits::default(), None, cores))
+        .unwrap_or_else(|e| panic!("{text} on {cores} cores: {e}"))
+}
+
+/// Vertex 0 with out-edges to 1..=`degree` (edge ids 1000 + i) and in-edges from 1..=3
+/// (edge ids 2000 + i), which `out()` must never draw.
+fn star(degree: i64) -> GraphData {
+    let mut g = GraphData::default();
+    for i in 0..=degree {
+        g.vertices.push(Vertex {
+            id: Value::Long(i),
+            label: Arc::from("a"),
+            properties: Some(vec![VertexProperty {
+                id: Value::Long(10_000 + i),
+                key: Arc::from("name"),
+                value: Value::String(Arc::from(format!("n{i}").as_str())),
+                properties: None,
+            }]),
+        });
+    }
+    for i in 1..=degree {
+        let mut edges = vec![(1000 + i, 0, i)];
+        if i <= 3 {
+            edges.push((2000 + i, i, 0));
+        }
+        for (id, out, in_) in edges {
+            g.edges.push(Edge {
+                id: Value::Long(id),
+                label: Arc::from("knows"),
+                out_v_id: Value::Long(out),
+                out_v_label: Arc::from("a"),
+                in_v_id: Value::Long(in_),
+                in_v_label: Arc::from("a"),
+                properties: None,
+            });
+        }
+    }
+    g
+}
+
+#[test]
+fn sample_after_out_draws_uniformly_and_reads_fewer_records() {
+    const DEGREE: i64 = 60;
+    const N: usize = 3;
+    const RUNS: u64 = 400;
+    // 60 out-edges: 6 packs of the default 10, so 3 draws read at most 3 of them. 63
+    // entries fit the default edge cache (64); with small() vertex 0 is a supernode whose
+    // adjacency comes from the adjacency index.
+    let g = star(DEGREE);
+    for cfg in [ModelConfig::default(), small()] {
+        let ex = loaded(&cfg, &g);
+        let kv = &ex.model.kv;
+        for (text, key) in [
+            ("g.V(0).out().sample(3)", "vertex"),
+            ("g.V(0).out().id().sample(3)", "id"),
+            ("g.V(0).outE().sample(3)", "edge"),
+        ] {
+            for cores in [1usize, 2, 4] {
+                let mut drawn = vec![0u64; DEGREE as usize + 1];
+                for seed in 0..RUNS {
+                    let (got, _) = run_seeded(kv, &cfg, cores, text, seed, 1);
+                    let mut seen: Vec<i64> = Vec::new();
+                    for t in &got {
+                        assert_eq!(t.bulk, 1, "{text}: {got:?}");
+                        let n = match (&t.value, key) {
+                            (Value::Vertex(v), "vertex") => v.id.clone(),
+                            (Value::Long(_), "id") => t.value.clone(),
+                            (Value::Edge(e), "edge") => {
+                                assert_eq!(e.out_v_id, Value::Long(0), "{text}: {e:?}");
+                                match &e.id {
+                                    Value::Long(id) => Value::Long(id - 1000),
+                                    other => panic!("{text}: edge id {other:?}"),
+                                }
+                            }
+                            other => panic!("{text}: {other:?}"),
+                        };
+                        let Value::Long(n) = n else {
+                            panic!("{text}: {n:?}")
+                        };
+                        // A real out-neighbour (an in-edge's other end is never drawn).
+                        assert!((1..=DEGREE).contains(&n), "{text}: {n}");
+                        seen.push(n);
+                        drawn[n as usize] += 1;
+                    }
+                    seen.sort_unstable();
+                    seen.dedup();
+                    assert_eq!(
+                        seen.len(),
+                        N,
+                        "{text} seed {seed} on {cores} cores: {got:?}"
+                    );
+                }
+                // Uniform: each of the 60 neighbours is expected RUNS * 3 / 60 = 20 times.
+                // The seeds are fixed, so this cannot flake; the bound (a quarter to twice
+                // the expectation) catches a biased or stuck draw.
+                let expected = RUNS * N as u64 / DEGREE as u64;
+                for (n, c) in drawn.iter().enumerate().skip(1) {
+                    assert!(
+                        *c >= expected / 4 && *c <= expected * 2,
+                        "{text} on {cores} cores: neighbour {n} drawn {c} times of {RUNS}: {drawn:?}"
+                    );
+                }
+            }
+            // Fewer records read than sampling at the coordinator, and explain() says so.
+            let without = text.replacen("g.", "g.withoutStrategies(LimitPushdownStrategy).", 1);
+            for cores in [1usize, 2, 4] {
+                let (with_ans, with_stats) = run_seeded(kv, &cfg, cores, text, 5, 1);
+                let (without_ans, without_stats) = run_seeded(kv, &cfg, cores, &without, 5, 1);
+                assert_eq!(with_ans.len(), N);
+                assert_eq!(without_ans.len(), N, "{without}");
+                assert!(
+                    with_stats.reads_total() < without_stats.reads_total(),
+                    "{text} read {} records, {} without the pushdown ({cores} cores)",
+                    with_stats.reads_total(),
+                    without_stats.reads_total()
+                );
+            }
+        }
+    }
+    let explained = |text: &str| {
+        let mut b = bc(text);
+        b.steps
+            .push(gremlin::bytecode::Instruction::new("explain", Vec::new()));
+        plan::plan(&b, Limits::default()).unwrap().explain(&[])
+    };
+    let text = explained("g.V(0).out().sample(2)");
+    assert!(text.contains("sample=2"), "{text}");
+    assert!(text.contains("LimitPushdownStrategy"), "{text}");
+    let text = explained("g.withoutStrategies(LimitPushdownStrategy).V(0).out().sample(2)");
+    assert!(!text.contains("sample="), "{text}");
+    // Not pushed down where a dead in-edge could not be replaced, nor from several starts.
+    for text in [
+        "g.V(0).in().sample(2)",
+        "g.V(0).both().sample(2)",
+        "g.V(0, 1).out().sample(2)",
+    ] {
+        assert!(!explained(text).contains("sample="), "{text}");
+    }
+}
+
+#[test]
+fn sampled_edges_are_live_ones() {
+    use crate::model::keys::ElementId;
+    use crate::model::ops::ManualClock;
+    let kv = MemKv::new();
+    let cfg = small();
+    let id = |n: i64| ElementId::from_value(&Value::Long(n), "Vertex").unwrap();
+    let m = Model::new(
+        &kv,
+        KeySpace::new("g").unwrap(),
+        cfg.clone(),
+        Box::new(ManualClock(Cell::new(10))),
+    )
+    .unwrap();
+    block_on(async {
+        for v in 0..=8 {
+            m.add_vertex(id(v), "a", 0).await.unwrap();
+        }
+        // Out-edges of 0 to 1..=8; those to even vertices expire at 100 (read at 150).
+        for v in 1..=8 {
+            let void = if v % 2 == 0 { 100 } else { 0 };
+            m.add_edge(id(100 + v), "x", &id(0), &id(v), void)
+                .await
+                .unwrap();
+        }
+    });
+    for cores in [1usize, 2, 4] {
+        for seed in 0..50 {
+            // Asking for more than are live: all four live ones, never a dead one.
+            let (got, _) = run_seeded(&kv, &cfg, cores, "g.V(0).out().id().sample(6)", seed, 150);
+            let mut ids = expand(&got);
+            ids.dedup();
+            let want: Vec<String> = [1i64, 3, 5, 7]
+                .iter()
+                .map(|n| format!("{:?}", Value::Long(*n)))
+                .collect();
+            assert_eq!(ids, want, "seed {seed} on {cores} cores");
+        }
+    }
+}

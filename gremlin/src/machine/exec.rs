@@ -388,11 +388,14 @@ fn count_produced(m: &mut Machine, i: usize, res: &[Traverser]) {
     }
 }
 
-/// Steps that produce a result from no input (`count()` is 0, `fold()` is `[]`).
+/// Steps that produce a result from no input (`count()` is 0, `fold()` is `[]`, and
+/// `profile()`/`explain()` always answer exactly one metrics object / explanation).
 fn emits_on_empty(s: &Step) -> bool {
     matches!(
         s,
         Step::Count(false)
+            | Step::Profile
+            | Step::Explain
             | Step::Fold(_)
             | Step::Group { key: None, .. }
             | Step::GroupCount { key: None, .. }

@@ -782,6 +782,55 @@ fn profile_counts_what_each_step_produced() {
 }
 
 #[test]
+fn profile_and_explain_answer_once_when_no_traverser_reaches_them() {
+    let mut g = modern();
+    // V('missing'): nothing reaches out() nor profile(); TinkerPop still answers one
+    // TraversalMetrics with every step at zero.
+    let got = run(
+        &mut g,
+        vec![
+            ("V", vec![s("missing")]),
+            ("out", vec![]),
+            ("profile", vec![]),
+        ],
+    );
+    assert_eq!(got.len(), 1, "{got:?}");
+    let Some(Value::Metrics(m)) = got.first() else {
+        panic!("{got:?}")
+    };
+    assert_eq!(m.metrics.len(), 2, "{m:?}");
+    for step in &m.metrics {
+        for (k, v) in &step.counts {
+            assert_eq!(*v, 0, "{k} of {step:?}");
+        }
+    }
+    let got = run(
+        &mut g,
+        vec![
+            ("V", vec![s("missing")]),
+            ("out", vec![]),
+            ("explain", vec![]),
+        ],
+    );
+    assert_eq!(got.len(), 1, "{got:?}");
+    let Some(Value::String(t)) = got.first() else {
+        panic!("{got:?}")
+    };
+    assert!(t.starts_with("Traversal Explanation\n"), "{t}");
+    assert!(t.contains("VertexStep(OUT,[],vertex)"), "{t}");
+    // A filter that drops every traverser before profile(): still one answer.
+    let got = run(
+        &mut g,
+        vec![
+            ("V", vec![]),
+            ("hasLabel", vec![s("nope")]),
+            ("profile", vec![]),
+        ],
+    );
+    assert!(matches!(got.as_slice(), [Value::Metrics(_)]), "{got:?}");
+}
+
+#[test]
 fn explain_has_tinkerpop_shape() {
     let mut g = modern();
     let got = run(
