@@ -4,15 +4,16 @@
 //! bounded for one- and two-hop traversals; and heavy concurrent frontier traversals on 4
 //! cores with mesh capacity 1 all finish (a watchdog fails the test on a deadlock).
 
+mod common;
+
+use common::barrier;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
-use std::time::Duration;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 
 use engine::exec::{Executor, RunOptions};
 use engine::model::ModelConfig;
 use engine::runtime::{Cluster, CoreHost, RoutedKv, RuntimeConfig};
-use glommio::{LocalExecutorBuilder, Placement};
 use gremlin::value::{Edge, GraphData, Property, Value, Vertex, VertexProperty};
 use shards::{DataDir, DirOptions, StoreConfig};
 
@@ -62,13 +63,6 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
     p
 }
 
-async fn barrier(count: &AtomicUsize, n: usize) {
-    count.fetch_add(1, Ordering::AcqRel);
-    while count.load(Ordering::Acquire) < n {
-        glommio::timer::sleep(Duration::from_millis(2)).await;
-    }
-}
-
 /// Starts `cores` executors on one cluster over `dir`, runs `body` on each; their results,
 /// or a panic when the watchdog fires.
 fn run_cores<T, F, Fut>(dir: &Arc<DataDir>, cores: usize, cfg: RuntimeConfig, body: F) -> Vec<T>
@@ -78,38 +72,7 @@ where
     Fut: std::future::Future<Output = T> + 'static,
 {
     let cluster = Cluster::new(dir.clone(), cores, cfg).expect("cluster");
-    let (tx, rx) = mpsc::channel();
-    let mut handles = Vec::new();
-    for core in 0..cores {
-        let cluster = cluster.clone();
-        let body = body.clone();
-        let tx = tx.clone();
-        handles.push(
-            LocalExecutorBuilder::new(Placement::Unbound)
-                .name(&format!("fr-test-{core}"))
-                .spawn(move || async move {
-                    let host = Rc::new(cluster.join(core).await.expect("join"));
-                    let out = body(host.clone(), core).await;
-                    let host = Rc::try_unwrap(host).ok().expect("host still shared");
-                    host.shutdown().await.expect("shutdown");
-                    let _ = tx.send((core, out));
-                })
-                .expect("executor"),
-        );
-    }
-    drop(cluster);
-    drop(tx);
-    let mut outs: Vec<Option<T>> = (0..cores).map(|_| None).collect();
-    for _ in 0..cores {
-        let (core, out) = rx
-            .recv_timeout(Duration::from_secs(WATCHDOG_S))
-            .expect("a core did not finish in time: deadlock or crash");
-        outs[core] = Some(out);
-    }
-    for h in handles {
-        h.join().expect("executor thread");
-    }
-    outs.into_iter().map(|o| o.expect("every core")).collect()
+    common::run_cluster(cluster, cores, "fr-test", WATCHDOG_S, body)
 }
 
 /// The test graph: vertex `i` (label a or b, a name, an age on most) has edges to

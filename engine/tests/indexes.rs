@@ -6,9 +6,12 @@
 //! the `call()` services, built online while writes continue, rebuilt after a restart, and
 //! the index path reads fewer records than the scan (frontier counters, as `profile()`).
 
+mod common;
+
+use common::barrier;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 use std::time::Duration;
 
 use engine::exec::{Executor, RunOptions};
@@ -16,7 +19,6 @@ use engine::model::keys::{ElementId, IntWidth, KeySpace};
 use engine::model::ops::{Model, SystemClock};
 use engine::model::ModelConfig;
 use engine::runtime::{Cluster, CoreHost, RoutedKv, RuntimeConfig};
-use glommio::{LocalExecutorBuilder, Placement};
 use gremlin::machine::services::ServiceRegistry;
 use shards::{DataDir, DirOptions, StoreConfig};
 
@@ -45,13 +47,6 @@ fn small() -> ModelConfig {
     }
 }
 
-async fn barrier(count: &AtomicUsize, n: usize) {
-    count.fetch_add(1, Ordering::AcqRel);
-    while count.load(Ordering::Acquire) < n {
-        glommio::timer::sleep(Duration::from_millis(2)).await;
-    }
-}
-
 fn run_cores<T, F, Fut>(dir: &Arc<DataDir>, cores: usize, body: F) -> Vec<T>
 where
     T: Send + 'static,
@@ -68,38 +63,7 @@ where
         reg.register(s);
     }
     cluster.set_services(Arc::new(reg));
-    let (tx, rx) = mpsc::channel();
-    let mut handles = Vec::new();
-    for core in 0..cores {
-        let cluster = cluster.clone();
-        let body = body.clone();
-        let tx = tx.clone();
-        handles.push(
-            LocalExecutorBuilder::new(Placement::Unbound)
-                .name(&format!("ix-test-{core}"))
-                .spawn(move || async move {
-                    let host = Rc::new(cluster.join(core).await.expect("join"));
-                    let out = body(host.clone(), core).await;
-                    let host = Rc::try_unwrap(host).ok().expect("host still shared");
-                    host.shutdown().await.expect("shutdown");
-                    let _ = tx.send((core, out));
-                })
-                .expect("executor"),
-        );
-    }
-    drop(cluster);
-    drop(tx);
-    let mut outs: Vec<Option<T>> = (0..cores).map(|_| None).collect();
-    for _ in 0..cores {
-        let (core, out) = rx
-            .recv_timeout(Duration::from_secs(WATCHDOG_S))
-            .expect("a core did not finish in time");
-        outs[core] = Some(out);
-    }
-    for h in handles {
-        h.join().expect("executor thread");
-    }
-    outs.into_iter().map(|o| o.expect("every core")).collect()
+    common::run_cluster(cluster, cores, "ix-test", WATCHDOG_S, body)
 }
 
 /// Values (bulk expanded, sorted as text), and records read on the frontier path.

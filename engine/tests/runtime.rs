@@ -3,9 +3,12 @@
 //! fails the test), every record lands on its owner and reads back from every core, and a
 //! restart with another core count finds every record.
 
+mod common;
+
+use common::barrier;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 use std::time::Duration;
 
 use engine::model::keys::{ElementId, IntWidth};
@@ -66,15 +69,6 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
     p
 }
 
-/// Waits (without blocking the executor, which must keep serving other cores) until `n`
-/// cores have arrived.
-async fn barrier(count: &AtomicUsize, n: usize) {
-    count.fetch_add(1, Ordering::AcqRel);
-    while count.load(Ordering::Acquire) < n {
-        glommio::timer::sleep(Duration::from_millis(2)).await;
-    }
-}
-
 /// Starts `cores` executors that join one cluster over `dir` and run `body` on each; returns
 /// their results, or panics when the watchdog fires.
 fn run_cores<T, F, Fut>(dir: &Arc<DataDir>, cores: usize, cfg: RuntimeConfig, body: F) -> Vec<T>
@@ -84,39 +78,7 @@ where
     Fut: std::future::Future<Output = T> + 'static,
 {
     let cluster = Cluster::new(dir.clone(), cores, cfg).expect("cluster");
-    let (tx, rx) = mpsc::channel();
-    let mut handles = Vec::new();
-    for core in 0..cores {
-        let cluster = cluster.clone();
-        let body = body.clone();
-        let tx = tx.clone();
-        handles.push(
-            LocalExecutorBuilder::new(Placement::Unbound)
-                .name(&format!("rt-test-{core}"))
-                .spawn(move || async move {
-                    let host = Rc::new(cluster.join(core).await.expect("join"));
-                    let out = body(host.clone(), core).await;
-                    let host = Rc::try_unwrap(host).ok().expect("host still shared");
-                    host.shutdown().await.expect("shutdown");
-                    let _ = tx.send((core, out));
-                })
-                .expect("executor"),
-        );
-    }
-    drop(cluster);
-    drop(tx);
-    let mut outs: Vec<Option<T>> = (0..cores).map(|_| None).collect();
-    for _ in 0..cores {
-        let (core, out) = rx
-            .recv_timeout(Duration::from_secs(WATCHDOG_S))
-            .expect("a core did not finish in time: deadlock or crash");
-        outs[core] = Some(out);
-    }
-    // Every core has finished; its thread (holding the data directory) ends now.
-    for h in handles {
-        h.join().expect("executor thread");
-    }
-    outs.into_iter().map(|o| o.expect("every core")).collect()
+    common::run_cluster(cluster, cores, "rt-test", WATCHDOG_S, body)
 }
 
 /// Phase 1: every core, with `KEYS_PER_CORE` concurrent tasks, writes its records (most of
