@@ -256,13 +256,30 @@ async fn frontier_run(
     me: usize,
     text: &str,
 ) -> Result<(Vec<Traverser>, FrontierStats), GremlinError> {
+    frontier_run_at(kv, cfg, cores, me, text, None, 1).await
+}
+
+/// [`frontier_run`] at clock reading `now_s`, with the plan's random seed fixed to `seed`
+/// when given.
+async fn frontier_run_at(
+    kv: &MemKv,
+    cfg: &ModelConfig,
+    cores: usize,
+    me: usize,
+    text: &str,
+    seed: Option<u64>,
+    now_s: u32,
+) -> Result<(Vec<Traverser>, FrontierStats), GremlinError> {
     let b = bc(text);
-    let p = plan::plan(&b, Limits::default()).unwrap_or_else(|| panic!("{text}: no plan"));
+    let mut p = plan::plan(&b, Limits::default()).unwrap_or_else(|| panic!("{text}: no plan"));
+    if let Some(seed) = seed {
+        p.seed = seed;
+    }
     let q = Arc::new(Query {
         plan: p,
         space: KeySpace::new("g").unwrap(),
         model: cfg.clone(),
-        now_s: 1,
+        now_s,
         deadline: None,
         traversers_max: Limits::default().traversers_max,
     });
@@ -968,19 +985,7 @@ fn run_seeded(
     seed: u64,
     now_s: u32,
 ) -> (Vec<Traverser>, FrontierStats) {
-    let b = bc(text);
-    let mut p = plan::plan(&b, Limits::default()).unwrap_or_else(|| panic!("{text}: no plan"));
-    p.seed = seed;
-    let q = Arc::new(Query {
-        plan: p,
-        space: KeySpace::new("g").unwrap(),
-        model: cfg.clone(),
-        now_s,
-        deadline: None,
-        traversers_max: Limits::default().traversers_max,
-    });
-    let fake = Fake { kv, cores, me: 0 };
-    block_on(coord::run(&fake, q, &b, Limits::default(), None, cores))
+    block_on(frontier_run_at(kv, cfg, cores, 0, text, Some(seed), now_s))
         .unwrap_or_else(|e| panic!("{text} on {cores} cores: {e}"))
 }
 
