@@ -531,6 +531,17 @@ fn concurrent_queries_never_share_a_generated_id() {
     assert!(ids.iter().all(|v| matches!(v, Value::Long(_))));
 }
 
+/// `text`'s values on `ex` and on the reference graph `reference`.
+fn ours_and_reference(
+    ex: &Executor<MemKv>,
+    text: &str,
+    reference: &mut gremlin::refgraph::RefGraph,
+) -> (Vec<Value>, Vec<Value>) {
+    let ours = values(ex, text);
+    let theirs = gremlin::execute(reference, &bc(text)).unwrap_or_else(|e| panic!("{text}: {e}"));
+    (ours, theirs)
+}
+
 /// `addV().property()...` stores the vertex with its properties in one write (one durable
 /// write in commit-to-device mode, not one per property), with the same result as the
 /// reference graph: cardinalities, meta-properties and value types included.
@@ -539,10 +550,7 @@ fn an_added_vertex_and_its_properties_are_one_write() {
     let ex = executor(MemKv::new(), ModelConfig::default());
     let mut reference = gremlin::refgraph::RefGraph::new();
     let both = |text: &str, reference: &mut gremlin::refgraph::RefGraph| {
-        let ours = values(&ex, text);
-        let theirs =
-            gremlin::execute(reference, &bc(text)).unwrap_or_else(|e| panic!("{text}: {e}"));
-        (ours, theirs)
+        ours_and_reference(&ex, text, reference)
     };
     // The first generated property ids reserve a range of ids (a write of its own).
     both(
@@ -597,10 +605,7 @@ fn an_added_edge_and_its_properties_are_one_add() {
     let ex = executor(MemKv::new(), ModelConfig::default());
     let mut reference = gremlin::refgraph::RefGraph::new();
     let both = |text: &str, reference: &mut gremlin::refgraph::RefGraph| {
-        let ours = values(&ex, text);
-        let theirs =
-            gremlin::execute(reference, &bc(text)).unwrap_or_else(|e| panic!("{text}: {e}"));
-        (ours, theirs)
+        ours_and_reference(&ex, text, reference)
     };
     both(
         "g.addV('person').property(T.id, 1).addV('person').property(T.id, 2)",
