@@ -84,6 +84,14 @@ async fn run(g: &Executor<RoutedKv>, text: &str) -> (Vec<String>, Option<u64>) {
     (v, fs.map(|s| s.reads_total()))
 }
 
+/// Cross-core messages of `text` on the frontier path.
+async fn messages(g: &Executor<RoutedKv>, text: &str) -> Option<u64> {
+    let bc = gremlin::parser::parse(text, &|_| None).expect("parses");
+    let (r, _, fs) = g.run_with_frontier_stats(&bc, &RunOptions::default()).await;
+    r.unwrap_or_else(|e| panic!("{text}: {e}"));
+    fs.map(|s| s.messages_total())
+}
+
 struct Rng(u64);
 impl Rng {
     fn next(&mut self, n: u64) -> u64 {
@@ -433,6 +441,20 @@ fn supernode_has_after_a_vertex_step_uses_an_index() {
                         ),
                     )
                     .await;
+                }
+                // No index yet: the strategy must not add the coordinator's probe round.
+                let text = "g.V(1).out().has('name', 'n3').id()";
+                let without = text.replacen(
+                    "g.",
+                    "g.withoutStrategies(SupernodePredicatePushdownStrategy).",
+                    1,
+                );
+                let (with_msgs, without_msgs) =
+                    (messages(&g, text).await, messages(&g, &without).await);
+                if with_msgs != without_msgs {
+                    bad.push(format!(
+                        "{text} without an index: {with_msgs:?} cross-core messages, {without_msgs:?} without the strategy"
+                    ));
                 }
                 call(
                     &g,

@@ -529,7 +529,19 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Run<'_, K, F> {
         // A `has()` next that a secondary index may answer, on a supernode: the coordinator
         // decides (index candidates or a scan) once it knows the adjacency's size.
         let mut candidates = None;
-        if plan.mid_index_filter(at).is_some() && rec.is_supernode() {
+        // Only when this core holds a ready index that could answer it: without one the
+        // coordinator's probe round would end in a scan anyway.
+        let indexed = || match (plan.mid_index_filter(at), model.kv.indexes()) {
+            (Some((k, p)), Some(ix)) => !ix
+                .usable(
+                    self.q.space.name(),
+                    &[Op::HasProp(k.clone(), Some(p.clone()))],
+                    edges,
+                )
+                .is_empty(),
+            _ => false,
+        };
+        if rec.is_supernode() && plan.mid_index_filter(at).is_some() && indexed() {
             match &plan.mid_index {
                 MidIndex::Undecided => {
                     let page = self.q.model.index_page_entries as u64;
