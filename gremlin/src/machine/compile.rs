@@ -743,22 +743,21 @@ impl Compiler {
                 }
                 r.body = Some(b);
                 Step::Repeat(Box::new(r))
+            } else if op == "has" {
+                let mut parts = self.has_steps(args)?;
+                let last = parts.pop().ok_or_else(|| bad(op, "no step"))?;
+                steps.extend(parts.into_iter().map(|step| StepDef {
+                    step,
+                    labels: Vec::new(),
+                }));
+                last
             } else {
                 self.step(op, args)?
             };
-            match step {
-                // has(label, key, value) is hasLabel(label).has(key, value): two plain filter
-                // steps, so that index starts and has() pushdown see both.
-                Step::And(parts) if op == "has" && args.len() == 3 => {
-                    for part in parts {
-                        steps.extend(part.steps.iter().cloned());
-                    }
-                }
-                step => steps.push(StepDef {
-                    step,
-                    labels: Vec::new(),
-                }),
-            }
+            steps.push(StepDef {
+                step,
+                labels: Vec::new(),
+            });
         }
         if has_pending {
             return Err(GremlinError::compile(
@@ -1229,7 +1228,6 @@ impl Compiler {
             "inV" => Step::EdgeV(Direction::In),
             "bothV" => Step::EdgeV(Direction::Both),
             "otherV" => Step::OtherV,
-            "has" => self.has(args)?,
             "hasLabel" | "hasId" | "hasKey" | "hasValue" => {
                 let on = match op {
                     "hasLabel" => HasOn::Label,
@@ -1607,19 +1605,22 @@ impl Compiler {
         })
     }
 
-    fn has(&mut self, args: &[Value]) -> Result<Step, GremlinError> {
+    /// The steps of `has(...)`: one, or two for `has(label, key, value)`, which is
+    /// `hasLabel(label).has(key, value)` (two plain filters, so that index starts and has()
+    /// pushdown see both).
+    fn has_steps(&mut self, args: &[Value]) -> Result<Vec<Step>, GremlinError> {
         if args
             .first()
             .map(plain)
             .is_some_and(|k| matches!(k, Value::Null))
         {
             // a null key matches nothing
-            return Ok(Step::Func {
+            return Ok(vec![Step::Func {
                 name: Arc::from("discard"),
                 args: Vec::new(),
                 local: false,
                 by: Vec::new(),
-            });
+            }]);
         }
         let key_on = |v: &Value| -> Result<HasOn, GremlinError> {
             match plain(v) {
@@ -1634,38 +1635,24 @@ impl Compiler {
             }
         };
         Ok(match args {
-            [k] => Step::Has {
+            [k] => vec![Step::Has {
                 on: key_on(k)?,
                 cond: None,
-            },
-            [k, v] => Step::Has {
+            }],
+            [k, v] => vec![Step::Has {
                 on: key_on(k)?,
                 cond: Some(self.cond(v)?),
-            },
-            [label, k, v] => {
-                // has(label, key, value) = hasLabel(label).has(key, value)
-                let l = pred_of(label);
-                Step::And(vec![
-                    Arc::new(Compiled {
-                        steps: vec![StepDef {
-                            step: Step::Has {
-                                on: HasOn::Label,
-                                cond: Some(Cond::P(l)),
-                            },
-                            labels: Vec::new(),
-                        }],
-                    }),
-                    Arc::new(Compiled {
-                        steps: vec![StepDef {
-                            step: Step::Has {
-                                on: key_on(k)?,
-                                cond: Some(self.cond(v)?),
-                            },
-                            labels: Vec::new(),
-                        }],
-                    }),
-                ])
-            }
+            }],
+            [label, k, v] => vec![
+                Step::Has {
+                    on: HasOn::Label,
+                    cond: Some(Cond::P(pred_of(label))),
+                },
+                Step::Has {
+                    on: key_on(k)?,
+                    cond: Some(self.cond(v)?),
+                },
+            ],
             _ => return Err(bad("has", "unsupported arguments")),
         })
     }
