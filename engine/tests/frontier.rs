@@ -11,7 +11,7 @@ use std::rc::Rc;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
-use engine::exec::{Executor, RunOptions};
+use engine::exec::{Executor, RunOptions, Started};
 use engine::model::ModelConfig;
 use engine::runtime::{Cluster, CoreHost, RoutedKv, RuntimeConfig};
 use gremlin::value::{Edge, GraphData, Property, Value, Vertex, VertexProperty};
@@ -184,8 +184,36 @@ async fn run(
     (v, fs)
 }
 
+/// Runs `text` through [`Executor::start`] (streamed when its shape allows); the values as
+/// [`run`] gives them, and whether they were streamed.
+async fn run_started(g: &Rc<Executor<RoutedKv>>, text: &str) -> (Vec<String>, bool) {
+    let bc = gremlin::parser::parse(text, &|_| None).expect("parses");
+    let (trs, streamed) = match g.start(&bc, &RunOptions::default()).await {
+        Started::Done(r) => (r.unwrap_or_else(|e| panic!("{text}: {e}")), false),
+        Started::Streaming(mut s) => {
+            let mut all = Vec::new();
+            while let Some(item) = s.next().await {
+                all.extend(item.unwrap_or_else(|e| panic!("{text} (streamed): {e}")));
+            }
+            (all, true)
+        }
+    };
+    let mut v: Vec<String> = trs
+        .iter()
+        .flat_map(|t| {
+            std::iter::repeat_n(
+                format!("{:?}", t.value),
+                usize::try_from(t.bulk).unwrap_or(0),
+            )
+        })
+        .collect();
+    v.sort();
+    (v, streamed)
+}
+
 /// Loads the graph from core 0, then every core runs every traversal with the frontier path
-/// off and on; the answers must agree (each core's own query is its coordinator).
+/// off and on, and through `start()` (streamed where the shape allows); the answers must
+/// agree (each core's own query is its coordinator).
 fn equal_answers(shards: u32, cores: usize, model: ModelConfig, seed: u64) {
     let path = temp_dir(&format!("eq-{shards}-{cores}-{}-{seed}", model.pack_edges));
     let dir = Arc::new(DataDir::open_or_create(&path, &opts(shards)).expect("data dir"));
@@ -199,6 +227,7 @@ fn equal_answers(shards: u32, cores: usize, model: ModelConfig, seed: u64) {
             }
             barrier(&arrived, cores).await;
             let mut mismatches = Vec::new();
+            let mut streamed = 0usize;
             for text in TRAVERSALS {
                 g.set_frontier(false);
                 let (want, none) = run(&g, text).await;
@@ -209,6 +238,14 @@ fn equal_answers(shards: u32, cores: usize, model: ModelConfig, seed: u64) {
                 if got != want {
                     mismatches.push(format!("{text}: frontier {got:?} attempts {want:?}"));
                 }
+                let (started, was_streamed) = run_started(&g, text).await;
+                streamed += usize::from(was_streamed);
+                if started != want {
+                    mismatches.push(format!("{text}: started {started:?} attempts {want:?}"));
+                }
+            }
+            if streamed == 0 {
+                mismatches.push("no traversal was streamed".to_string());
             }
             barrier(&arrived, 2 * cores).await;
             mismatches
@@ -390,15 +427,22 @@ fn heavy_concurrent_frontier_traversals_with_capacity_one() {
             barrier(&arrived, 2 * cores).await;
             g.set_frontier(true);
             let mut tasks = Vec::new();
+            let mut streamed = Vec::new();
             for t in texts.clone() {
-                let g = g.clone();
-                tasks.push(glommio::spawn_local(async move { run(&g, &t).await }));
+                let (g1, g2, t2) = (g.clone(), g.clone(), t.clone());
+                tasks.push(glommio::spawn_local(async move { run(&g1, &t).await }));
+                streamed.push(glommio::spawn_local(
+                    async move { run_started(&g2, &t2).await },
+                ));
             }
             let mut bad = Vec::new();
-            for ((t, task), w) in texts.iter().zip(tasks).zip(want) {
+            for (((t, task), s), w) in texts.iter().zip(tasks).zip(streamed).zip(want) {
                 let (got, stats) = task.await;
                 if stats.is_none() || got != w {
                     bad.push(t.clone());
+                }
+                if s.await.0 != w {
+                    bad.push(format!("{t} (started)"));
                 }
             }
             barrier(&arrived, 3 * cores).await;
@@ -408,6 +452,101 @@ fn heavy_concurrent_frontier_traversals_with_capacity_one() {
     for (core, bad) in outs.into_iter().enumerate() {
         assert!(bad.is_empty(), "core {core}: {bad:?}");
     }
+    drop(dir);
+    let _ = std::fs::remove_dir_all(&path);
+}
+
+/// Streaming on real cores: a traversal of 20 batches (of `FRONTIER_BATCH_MAX` start ids)
+/// streamed to a reader that takes everything costs 20 batches; the same traversal whose
+/// reader takes one result batch and drops the stream (a client going away) stops early on
+/// both cores: fewer batches are ever evaluated, and later queries run normally.
+#[test]
+fn a_dropped_stream_stops_the_query_on_every_core() {
+    let cores = 2;
+    let n = 20_000i64;
+    let path = temp_dir("stream-drop");
+    let dir = Arc::new(DataDir::open_or_create(&path, &opts(2)).expect("data dir"));
+    let arrived = Arc::new(AtomicUsize::new(0));
+    let batches: Arc<[std::sync::atomic::AtomicU64; 2]> = Arc::default();
+    let outs = run_cores(&dir, cores, RuntimeConfig::default(), move |host, core| {
+        let (arrived, batches) = (arrived.clone(), batches.clone());
+        async move {
+            use std::sync::atomic::Ordering::SeqCst;
+            let g = host.executor("g").expect("g");
+            // Every core at a barrier, then each publishes its batch count, then every
+            // core at a second one (so reads see every core's count after the phase).
+            let phase = std::cell::Cell::new(0);
+            let sync = || async {
+                phase.set(phase.get() + 1);
+                barrier(&arrived, phase.get() * cores).await;
+                batches[core].store(host.route_stats().frontier_batches, SeqCst);
+                phase.set(phase.get() + 1);
+                barrier(&arrived, phase.get() * cores).await;
+            };
+            if core == 0 {
+                let mut data = GraphData::default();
+                for i in 0..n {
+                    data.vertices.push(Vertex {
+                        id: Value::Long(i),
+                        label: Arc::from("a"),
+                        properties: Some(vec![VertexProperty {
+                            id: Value::Long(n + i),
+                            key: Arc::from("name"),
+                            value: Value::String(Arc::from(format!("v{i}").as_str())),
+                            properties: None,
+                        }]),
+                    });
+                }
+                g.load(&data).await.expect("load");
+            }
+            sync().await;
+            let total = |b: &[std::sync::atomic::AtomicU64; 2]| {
+                b.iter().map(|x| x.load(SeqCst)).sum::<u64>()
+            };
+            let before = total(&batches);
+            let ids: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+            let text = format!("g.V({}).values('name')", ids.join(","));
+            let bc = gremlin::parser::parse(&text, &|_| None).expect("parses");
+            let mut out = (0u64, 0u64, 0usize, 0usize);
+            if core == 0 {
+                let Started::Streaming(mut s) = g.start(&bc, &RunOptions::default()).await else {
+                    panic!("not streamed");
+                };
+                let mut got = 0usize;
+                while let Some(item) = s.next().await {
+                    got += item.expect("streamed").len();
+                }
+                out.2 = got;
+            }
+            sync().await;
+            let full = total(&batches) - before;
+            if core == 0 {
+                let Started::Streaming(mut s) = g.start(&bc, &RunOptions::default()).await else {
+                    panic!("not streamed");
+                };
+                let first = s.next().await.expect("a first batch").expect("ok");
+                assert!(!first.is_empty());
+                drop(s);
+                // Batches already sent finish or stop; nothing new is sent.
+                glommio::timer::sleep(std::time::Duration::from_millis(200)).await;
+                let again = run(&g, "g.V(1, 2).values('name')").await.0;
+                out.3 = again.len();
+            }
+            sync().await;
+            let dropped = total(&batches) - before - full;
+            out.0 = full;
+            out.1 = dropped;
+            out
+        }
+    });
+    let (full, dropped, got, again) = outs[0];
+    assert_eq!(got, n as usize, "every result streamed");
+    assert!(full >= 19, "{full} batches for the whole traversal");
+    assert!(
+        dropped < full,
+        "dropping the stream after one batch: {dropped} batches evaluated, {full} for all"
+    );
+    assert_eq!(again, 2);
     drop(dir);
     let _ = std::fs::remove_dir_all(&path);
 }

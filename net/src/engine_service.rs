@@ -9,14 +9,16 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use engine::exec::{Executor, RunOptions};
+use engine::exec::{Executor, RunOptions, Started, Streaming};
 use engine::runtime::{Cluster, CoreHost, RoutedKv, RuntimeError};
 use gremlin::machine::Traverser;
 use gremlin::parser::{parse_request, Terminal};
 use gremlin::value::Value;
 use gremlin::GremlinError;
 
-use crate::service::{status, GremlinRequest, GremlinService, Query, ServiceError, VecResults};
+use crate::service::{
+    status, GremlinRequest, GremlinService, Query, ResultStream, ServiceError, VecResults,
+};
 
 /// Most values one `eval` answer may expand to (traversers times their bulk).
 pub const EVAL_RESULTS_MAX: u64 = 1 << 24;
@@ -35,7 +37,7 @@ pub struct EngineService {
 
 /// Which request kind failed (the status codes differ).
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub enum Kind {
     Bytecode,
     Eval,
 }
@@ -80,22 +82,33 @@ impl EngineService {
             })
     }
 
-    async fn run(
+    /// Starts `bytecode` on `graph`: its results, or a stream of them while it runs (see
+    /// [`Executor::start`]).
+    async fn begin(
         &self,
-        graph: &Executor<RoutedKv>,
+        graph: &Rc<Executor<RoutedKv>>,
         bytecode: &gremlin::bytecode::Bytecode,
         timeout_ms: u64,
         kind: Kind,
-    ) -> Result<Vec<Traverser>, ServiceError> {
+    ) -> Result<EngineResults, ServiceError> {
         let deadline = (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms));
         let options = RunOptions {
             deadline,
             cancel: None,
         };
-        graph
-            .run(bytecode, &options)
-            .await
-            .map_err(|e| service_error(&e, kind, deadline, timeout_ms))
+        match graph.start(bytecode, &options).await {
+            Started::Done(r) => {
+                let traversers = r.map_err(|e| service_error(&e, kind, deadline, timeout_ms))?;
+                Ok(EngineResults::Done(traversers.into_iter()))
+            }
+            Started::Streaming(stream) => Ok(EngineResults::Streaming {
+                stream,
+                buffered: Vec::new().into_iter(),
+                kind,
+                deadline,
+                timeout_ms,
+            }),
+        }
     }
 
     async fn eval(
@@ -105,7 +118,7 @@ impl EngineService {
         language: Option<&str>,
         aliases: &[(String, String)],
         timeout_ms: u64,
-    ) -> Result<Vec<Value>, ServiceError> {
+    ) -> Result<Answer, ServiceError> {
         if let Some(l) = language.filter(|l| !LANGUAGES.contains(l)) {
             return Err(ServiceError::new(
                 status::REQUEST_ERROR_INVALID_REQUEST_ARGUMENTS,
@@ -146,12 +159,140 @@ impl EngineService {
         } else {
             bytecode
         };
-        let traversers = self.run(&graph, &bytecode, timeout_ms, Kind::Eval).await?;
-        expand(traversers, terminal)
+        let results = self
+            .begin(&graph, &bytecode, timeout_ms, Kind::Eval)
+            .await?;
+        match (terminal, results) {
+            // A plain script's values stream as the traversal's results come.
+            (None | Some(Terminal::ToList), results) => Ok(Answer::Expanded {
+                results,
+                value: None,
+                left: 0,
+                total: 0,
+            }),
+            (terminal, results) => {
+                let traversers = results.collect_all().await?;
+                Ok(Answer::Values(VecResults::new(expand(
+                    traversers, terminal,
+                )?)))
+            }
+        }
     }
 
     fn default_graph(&self) -> &str {
         self.graphs.first().map_or("g", |(n, _)| n.as_str())
+    }
+}
+
+/// A traversal's traversers: all of them, or as the engine streams them.
+pub enum EngineResults {
+    Done(std::vec::IntoIter<Traverser>),
+    Streaming {
+        stream: Streaming,
+        buffered: std::vec::IntoIter<Traverser>,
+        kind: Kind,
+        deadline: Option<Instant>,
+        timeout_ms: u64,
+    },
+}
+
+impl EngineResults {
+    /// The next traverser, `Ok(None)` at the end.
+    async fn next(&mut self) -> Result<Option<Traverser>, ServiceError> {
+        match self {
+            EngineResults::Done(it) => Ok(it.next()),
+            EngineResults::Streaming {
+                stream,
+                buffered,
+                kind,
+                deadline,
+                timeout_ms,
+            } => loop {
+                if let Some(t) = buffered.next() {
+                    return Ok(Some(t));
+                }
+                match stream.next().await {
+                    None => return Ok(None),
+                    Some(Ok(trs)) => *buffered = trs.into_iter(),
+                    Some(Err(e)) => return Err(service_error(&e, *kind, *deadline, *timeout_ms)),
+                }
+            },
+        }
+    }
+
+    /// Every traverser (for answers that need all of them at once).
+    async fn collect_all(mut self) -> Result<Vec<Traverser>, ServiceError> {
+        let mut out = Vec::new();
+        while let Some(t) = self.next().await? {
+            out.push(t);
+        }
+        Ok(out)
+    }
+}
+
+/// What a request answers, pulled batch by batch by the server.
+pub enum Answer {
+    /// Bytecode: the traversers themselves (value and bulk).
+    Traversers(EngineResults),
+    /// `eval` with no terminal (or `toList()`): each traverser's value `bulk` times, at most
+    /// [`EVAL_RESULTS_MAX`] in all.
+    Expanded {
+        results: EngineResults,
+        /// The value being repeated, `left` more times.
+        value: Option<Value>,
+        left: u64,
+        total: u64,
+    },
+    /// Values already computed (an `eval` terminal that needs every result).
+    Values(VecResults),
+}
+
+impl ResultStream for Answer {
+    async fn next_batch(&mut self, items_max: usize) -> Result<Option<Vec<Value>>, ServiceError> {
+        let items_max = items_max.max(1);
+        let mut batch = Vec::new();
+        match self {
+            Answer::Values(v) => return v.next_batch(items_max).await,
+            Answer::Traversers(results) => {
+                while batch.len() < items_max {
+                    match results.next().await? {
+                        Some(t) => batch.push(Value::Traverser(Arc::new((t.bulk, t.value)))),
+                        None => break,
+                    }
+                }
+            }
+            Answer::Expanded {
+                results,
+                value,
+                left,
+                total,
+            } => {
+                while batch.len() < items_max {
+                    if *left == 0 {
+                        match results.next().await? {
+                            Some(t) => {
+                                *left = u64::try_from(t.bulk).unwrap_or(0);
+                                *value = Some(t.value);
+                                continue;
+                            }
+                            None => break,
+                        }
+                    }
+                    *total += 1;
+                    if *total > EVAL_RESULTS_MAX {
+                        return Err(ServiceError::new(
+                            status::SERVER_ERROR_EVALUATION,
+                            format!("the answer exceeds the limit EVAL_RESULTS_MAX = {EVAL_RESULTS_MAX} values"),
+                        ));
+                    }
+                    *left -= 1;
+                    if let Some(v) = value {
+                        batch.push(v.clone());
+                    }
+                }
+            }
+        }
+        Ok(if batch.is_empty() { None } else { Some(batch) })
     }
 }
 
@@ -230,9 +371,9 @@ fn service_error(
 }
 
 impl GremlinService for EngineService {
-    type Results = VecResults;
+    type Results = Answer;
 
-    async fn submit(&self, request: GremlinRequest) -> Result<VecResults, ServiceError> {
+    async fn submit(&self, request: GremlinRequest) -> Result<Answer, ServiceError> {
         let timeout_ms = request.evaluation_timeout_ms;
         match &request.query {
             Query::Bytecode(bytecode) => {
@@ -242,31 +383,24 @@ impl GremlinService for EngineService {
                     .find(|(k, _)| k == "g")
                     .map_or(self.default_graph(), |(_, v)| v.as_str());
                 let graph = self.graph(source)?.clone();
-                let traversers = self
-                    .run(&graph, bytecode, timeout_ms, Kind::Bytecode)
+                let results = self
+                    .begin(&graph, bytecode, timeout_ms, Kind::Bytecode)
                     .await?;
-                Ok(VecResults::new(
-                    traversers
-                        .into_iter()
-                        .map(|t| Value::Traverser(Arc::new((t.bulk, t.value))))
-                        .collect(),
-                ))
+                Ok(Answer::Traversers(results))
             }
             Query::Eval {
                 script,
                 bindings,
                 language,
             } => {
-                let values = self
-                    .eval(
-                        script,
-                        bindings,
-                        language.as_deref(),
-                        &request.aliases,
-                        timeout_ms,
-                    )
-                    .await?;
-                Ok(VecResults::new(values))
+                self.eval(
+                    script,
+                    bindings,
+                    language.as_deref(),
+                    &request.aliases,
+                    timeout_ms,
+                )
+                .await
             }
         }
     }

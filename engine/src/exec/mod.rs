@@ -137,6 +137,28 @@ pub struct Executor<R: Records> {
     frontier: Cell<bool>,
 }
 
+/// How [`Executor::start`] began a traversal.
+pub enum Started {
+    /// It ran to completion (it was not of a streaming shape).
+    Done(Result<Vec<Traverser>, GremlinError>),
+    /// Its results arrive while it runs.
+    Streaming(Streaming),
+}
+
+/// The results of a streaming traversal ([`Executor::start`]); dropping it stops the
+/// traversal on every core.
+pub struct Streaming {
+    rx: glommio::channels::local_channel::LocalReceiver<frontier::coord::StreamItem>,
+    _task: glommio::Task<()>,
+}
+
+impl Streaming {
+    /// The next finished traversers, an error (the last item), or `None` at the end.
+    pub async fn next(&mut self) -> Option<Result<Vec<Traverser>, GremlinError>> {
+        self.rx.recv().await
+    }
+}
+
 /// How an attempt ended.
 struct Attempt {
     result: Result<Vec<Traverser>, GremlinError>,
@@ -229,18 +251,11 @@ impl<R: Records> Executor<R> {
                         ));
                     }
                 }
-                let q = Arc::new(Query {
-                    plan,
-                    space: self.model.space.clone(),
-                    model: self.model.cfg.clone(),
-                    now_s: self.model.now_s(),
-                    deadline: options.deadline,
-                    traversers_max: self.limits.traversers_max,
-                });
+                let q = self.frontier_query(plan, options);
                 let r = self
                     .model
                     .kv
-                    .frontier(q, bytecode, self.limits, options.cancel.clone())
+                    .frontier(q, bytecode, self.limits, options.cancel.clone(), None)
                     .await;
                 match r {
                     Some(Ok((trs, fs))) => return (Ok(trs), RunStats::default(), Some(fs)),
@@ -251,6 +266,68 @@ impl<R: Records> Executor<R> {
         }
         let (r, stats) = self.run_attempts_with_stats(bytecode, options).await;
         (r, stats, None)
+    }
+
+    /// The frontier path's query for `plan`.
+    fn frontier_query(&self, plan: frontier::Plan, options: &RunOptions) -> Arc<Query> {
+        Arc::new(Query {
+            plan,
+            space: self.model.space.clone(),
+            model: self.model.cfg.clone(),
+            now_s: self.model.now_s(),
+            deadline: options.deadline,
+            traversers_max: self.limits.traversers_max,
+            cancelled: Arc::default(),
+        })
+    }
+
+    /// Starts a traversal whose results may be read while it runs: a frontier plan with
+    /// nothing after its element-local part ([`frontier::coord::streamable`]) runs in its own
+    /// task on this core and sends each owner batch's results as it answers (at most
+    /// [`frontier::coord::STREAM_BATCHES_BUFFERED_MAX`] batches waiting for the reader);
+    /// anything else runs to completion here first. Dropping the [`Streaming`] stops the
+    /// query, on every core. Needs a glommio executor (it spawns a local task).
+    pub async fn start(self: &Rc<Self>, bytecode: &Bytecode, options: &RunOptions) -> Started
+    where
+        R: 'static,
+    {
+        let plan = self
+            .frontier
+            .get()
+            .then(|| frontier::plan::plan(bytecode, self.limits))
+            .flatten()
+            .filter(frontier::coord::streamable);
+        let Some(plan) = plan else {
+            return Started::Done(self.run(bytecode, options).await);
+        };
+        let q = self.frontier_query(plan, options);
+        let (tx, rx) = glommio::channels::local_channel::new_bounded(
+            frontier::coord::STREAM_BATCHES_BUFFERED_MAX,
+        );
+        let exec = self.clone();
+        let bytecode = bytecode.clone();
+        let options = options.clone();
+        let task = glommio::spawn_local(async move {
+            let r = exec
+                .model
+                .kv
+                .frontier(q, &bytecode, exec.limits, options.cancel.clone(), Some(&tx))
+                .await;
+            let rest = match r {
+                Some(Ok((trs, _))) => Ok(trs),
+                Some(Err(e)) => Err(e),
+                // The store has no cores to run it on: the attempts executor answers.
+                None => exec.run_attempts_with_stats(&bytecode, &options).await.0,
+            };
+            match rest {
+                Ok(trs) if trs.is_empty() => {}
+                other => {
+                    // The reader may have gone; then nobody wants it.
+                    let _ = tx.send(other).await;
+                }
+            }
+        });
+        Started::Streaming(Streaming { rx, _task: task })
     }
 
     async fn run_attempts_with_stats(

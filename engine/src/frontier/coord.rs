@@ -9,6 +9,7 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -59,6 +60,52 @@ fn check_stop(
     Ok(())
 }
 
+/// A streaming query's results on their way to the request's sender: finished traversers
+/// as each owner batch answers, then the end (the channel closes) or one error.
+pub type ResultSender = glommio::channels::local_channel::LocalSender<StreamItem>;
+/// What a [`ResultSender`] carries.
+pub type StreamItem = Result<Vec<Traverser>, GremlinError>;
+/// Result batches a streaming query may have sent and its reader not taken yet; past it the
+/// coordinator waits (so owners are not sent more work than the client reads).
+pub const STREAM_BATCHES_BUFFERED_MAX: usize = 4;
+
+/// Whether the plan's results can go to the client as owners answer: nothing runs after the
+/// element-local part (no barrier, no `limit`, no `profile()`/`explain()`) and results are
+/// not merged.
+pub fn streamable(plan: &Plan) -> bool {
+    !plan.profile
+        && !plan.explain
+        && plan.need == Need::Value
+        && plan.stop_after.is_none()
+        && plan.step_names.len() == plan.ops.len()
+}
+
+/// Gives the query up when the coordinator stops for any reason, its future dropped
+/// included (the client went away, the request timed out): owners check the flag.
+struct GiveUpOnDrop(Arc<AtomicBool>);
+
+impl Drop for GiveUpOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Results as traversers, in the attempts executor's order.
+fn traversers(mut results: Vec<(Value, i64, Vec<u32>)>) -> Vec<Traverser> {
+    results.sort_by(|a, b| a.2.cmp(&b.2));
+    results
+        .into_iter()
+        .map(|(v, bulk, _)| {
+            let mut t = Traverser::new(v);
+            t.track_path = false;
+            t.path.objects.clear();
+            t.path.labels.clear();
+            t.bulk = bulk;
+            t
+        })
+        .collect()
+}
+
 fn limit(max: u64) -> GremlinError {
     GremlinError::LimitExceeded {
         limit: "traversers_max",
@@ -66,7 +113,9 @@ fn limit(max: u64) -> GremlinError {
     }
 }
 
-/// Runs the plan of `q` (made from `bytecode`) to its finished traversers.
+/// Runs the plan of `q` (made from `bytecode`) to its finished traversers. With `stream`
+/// and a [`streamable`] plan, results go to `stream` as each owner batch answers (none are
+/// gathered here) and the returned list is empty.
 pub async fn run<T: Transport>(
     tp: &T,
     q: Arc<Query>,
@@ -74,7 +123,10 @@ pub async fn run<T: Transport>(
     limits: Limits,
     cancel: Option<Rc<Cell<bool>>>,
     cores: usize,
+    stream: Option<&ResultSender>,
 ) -> Result<(Vec<Traverser>, FrontierStats), GremlinError> {
+    let _give_up = GiveUpOnDrop(q.cancelled.clone());
+    let stream = stream.filter(|_| streamable(&q.plan));
     let started = Instant::now();
     let mut stats = FrontierStats::default();
     // `q` may be replaced (a mid-traversal index decision); the plan's shape stays.
@@ -230,11 +282,18 @@ pub async fn run<T: Transport>(
                         .map(|b| Box::pin(tp.process(core, q, b)))
                         .collect();
                     for (at, r) in firsts.into_iter().zip(join_all(futs).await) {
-                        let r = r?;
+                        let mut r = r?;
                         let n: i64 = r.results.iter().map(|(_, b, _)| *b).sum();
                         got.set(got.get().saturating_add(u64::try_from(n).unwrap_or(0)));
                         if stop_after.is_some_and(|s| got.get() >= s) {
                             stop.set(true);
+                        }
+                        if let Some(tx) = stream {
+                            let trs = traversers(std::mem::take(&mut r.results));
+                            if !trs.is_empty() && tx.send(Ok(trs)).await.is_err() {
+                                // The reader is gone: nobody wants the rest.
+                                return Err(GremlinError::Runtime(CANCEL_MESSAGE.to_string()));
+                            }
                         }
                         replies.push((at, r));
                     }
@@ -292,6 +351,9 @@ pub async fn run<T: Transport>(
             frontier.extend(deferred.drain(..).map(|(t, _)| t));
         }
     }
+    if stream.is_some() {
+        return Ok((Vec::new(), stats));
+    }
     let n = plan.ops.len();
     results.extend(merged_results.into_iter().map(|(v, (b, o))| (v, b, o)));
     // The attempts executor's order (stable: one traverser's values stay in their order).
@@ -337,6 +399,7 @@ async fn decide_mid_index<T: Transport>(
             now_s: q.now_s,
             deadline: q.deadline,
             traversers_max: q.traversers_max,
+            cancelled: q.cancelled.clone(),
         })
     };
     let at = deferred.first().map_or(0, |(t, _)| t.at as usize);
@@ -347,20 +410,21 @@ async fn decide_mid_index<T: Transport>(
         return with(MidIndex::Scan);
     };
     let edges = *edges;
-    let probe = with(MidIndex::Probe { edges });
     let probe = Arc::new(Query {
         plan: Plan {
             ops: vec![
                 if edges { Op::ScanE } else { Op::Start(None) },
                 Op::HasProp(k.clone(), Some(p.clone())),
             ],
-            ..probe.plan.clone()
+            mid_index: MidIndex::Probe { edges },
+            ..q.plan.clone()
         },
         space: q.space.clone(),
         model: q.model.clone(),
         now_s: q.now_s,
         deadline: q.deadline,
         traversers_max: q.traversers_max,
+        cancelled: q.cancelled.clone(),
     });
     let futs: Vec<_> = (0..cores.max(1))
         .map(|core| {

@@ -20,6 +20,12 @@
 //! (`docs/ARCHITECTURE.md`, "Cross-core requests") as it is, makes termination detection a
 //! count of outstanding replies, and lets the coordinator merge a round's duplicates before
 //! they fan out again. The cost is one reply per request, which the messages counter shows.
+//!
+//! A plan with nothing after its element-local part is streamed ([`coord::streamable`]): the
+//! coordinator hands each reply's results to the request's reader as it arrives, and stops
+//! sending work while the reader is behind. Every copy of a query shares
+//! [`Query::cancelled`], set when the coordinator stops (its future dropped included), so
+//! owners stop work nobody will read.
 
 pub mod coord;
 pub mod owner;
@@ -28,6 +34,7 @@ pub mod strategy;
 #[cfg(test)]
 mod tests;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -48,7 +55,7 @@ pub const FRONTIER_MEMO_RECORDS_MAX: usize = 65_536;
 /// Most candidates a mid-traversal index probe may gather from every core; past it the
 /// supernode's adjacency is scanned.
 pub const MID_INDEX_CANDIDATES_MAX: usize = 65_536;
-/// Traversers between which an owner checks the deadline.
+/// Traversers between which an owner checks the deadline and whether the query was given up.
 pub const DEADLINE_CHECK_TRAVERSERS: usize = 256;
 
 /// One element-local operation of a plan (index = the compiled step's index).
@@ -162,6 +169,27 @@ pub struct Query {
     pub deadline: Option<Instant>,
     /// Traversers one reply may carry (the query's `traversers_max`).
     pub traversers_max: u64,
+    /// Set once the coordinator has given the query up (its client went away, its task was
+    /// dropped, it failed, or it has every result it needs): owners stop at their next check
+    /// instead of finishing batches nobody will read. Shared by every copy of the query.
+    pub cancelled: Arc<AtomicBool>,
+}
+
+impl Query {
+    /// Why an owner must stop now: the query was given up, or its deadline passed.
+    pub fn stopped(&self) -> Option<gremlin::GremlinError> {
+        if self.cancelled.load(Ordering::Relaxed) {
+            return Some(gremlin::GremlinError::Runtime(
+                crate::exec::CANCEL_MESSAGE.to_string(),
+            ));
+        }
+        if self.deadline.is_some_and(|d| Instant::now() > d) {
+            return Some(gremlin::GremlinError::Runtime(
+                crate::exec::DEADLINE_MESSAGE.to_string(),
+            ));
+        }
+        None
+    }
 }
 
 /// An edge as a traverser holds it: enough to find it in its out vertex's pack.

@@ -13,7 +13,6 @@ use gremlin::value::{Edge, Value, Vertex};
 use gremlin::GremlinError;
 use indexmap::IndexMap;
 
-use crate::exec::DEADLINE_MESSAGE;
 use crate::frontier::{
     add_at, Batch, Check, EdgeRef, Elem, MidIndex, Need, Op, Query, Reply, Tr,
     DEADLINE_CHECK_TRAVERSERS, FRONTIER_BATCH_MAX, FRONTIER_MEMO_RECORDS_MAX,
@@ -867,6 +866,10 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
     q: &Query,
     batch: Batch,
 ) -> Result<Reply, GremlinError> {
+    // A batch of a query already given up (it waited in the inbox) is not started.
+    if let Some(e) = q.stopped() {
+        return Err(e);
+    }
     let model = Model::new(
         ReadKv::new(inner, is_local),
         q.space.clone(),
@@ -949,8 +952,10 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
             continue;
         };
         done += 1;
-        if done % DEADLINE_CHECK_TRAVERSERS == 0 && q.deadline.is_some_and(|d| Instant::now() > d) {
-            return Err(GremlinError::Runtime(DEADLINE_MESSAGE.to_string()));
+        if done % DEADLINE_CHECK_TRAVERSERS == 0 {
+            if let Some(e) = q.stopped() {
+                return Err(e);
+            }
         }
         if t.bulk <= 0 {
             continue;

@@ -282,9 +282,10 @@ async fn frontier_run_at(
         now_s,
         deadline: None,
         traversers_max: Limits::default().traversers_max,
+        cancelled: Default::default(),
     });
     let fake = Fake { kv, cores, me };
-    coord::run(&fake, q, &b, Limits::default(), None, cores).await
+    coord::run(&fake, q, &b, Limits::default(), None, cores, None).await
 }
 
 fn loaded(cfg: &ModelConfig, g: &GraphData) -> Executor<MemKv> {
@@ -492,6 +493,7 @@ fn deadline_and_limits_stop_the_query() {
         now_s: 1,
         deadline: Some(std::time::Instant::now() - std::time::Duration::from_secs(1)),
         traversers_max: 1_000_000,
+        cancelled: Default::default(),
     };
     let fake = Fake {
         kv: &ex.model.kv,
@@ -505,6 +507,7 @@ fn deadline_and_limits_stop_the_query() {
         Limits::default(),
         None,
         2,
+        None,
     ));
     assert!(
         matches!(r, Err(GremlinError::Runtime(ref m)) if m.contains("time limit")),
@@ -519,6 +522,7 @@ fn deadline_and_limits_stop_the_query() {
         Limits::default(),
         cancel,
         2,
+        None,
     ));
     assert!(
         matches!(r, Err(GremlinError::Runtime(ref m)) if m.contains("cancelled")),
@@ -532,6 +536,7 @@ fn deadline_and_limits_stop_the_query() {
         Limits::default(),
         None,
         2,
+        None,
     ));
     assert!(
         matches!(
@@ -554,6 +559,7 @@ impl Query {
             now_s: self.now_s,
             deadline: self.deadline,
             traversers_max: self.traversers_max,
+            cancelled: Default::default(),
         }
     }
 }
@@ -577,6 +583,7 @@ fn a_scan_larger_than_the_traverser_limit_still_counts() {
             now_s: 1,
             deadline: None,
             traversers_max: 5,
+            cancelled: Default::default(),
         };
         let r = block_on(coord::run(
             &fake,
@@ -585,6 +592,7 @@ fn a_scan_larger_than_the_traverser_limit_still_counts() {
             Limits::default(),
             None,
             2,
+            None,
         ));
         match r {
             Ok((trs, _)) if ok => assert_eq!(
@@ -615,10 +623,19 @@ fn answer_and_reads(
         now_s,
         deadline: None,
         traversers_max: Limits::default().traversers_max,
+        cancelled: Default::default(),
     });
     let fake = Fake { kv, cores, me: 0 };
-    let (trs, stats) = block_on(coord::run(&fake, q, &b, Limits::default(), None, cores))
-        .unwrap_or_else(|e| panic!("{text} on {cores} cores: {e}"));
+    let (trs, stats) = block_on(coord::run(
+        &fake,
+        q,
+        &b,
+        Limits::default(),
+        None,
+        cores,
+        None,
+    ))
+    .unwrap_or_else(|e| panic!("{text} on {cores} cores: {e}"));
     (expand(&trs), stats.reads_total())
 }
 
@@ -820,13 +837,15 @@ fn explain_lists_the_applied_strategies_and_without_strategies_removes_one() {
         now_s: 1,
         deadline: None,
         traversers_max: 1000,
+        cancelled: Default::default(),
     });
     let fake = Fake {
         kv: &ex.model.kv,
         cores: 2,
         me: 0,
     };
-    let (got, stats) = block_on(coord::run(&fake, q, &b, Limits::default(), None, 2)).unwrap();
+    let (got, stats) =
+        block_on(coord::run(&fake, q, &b, Limits::default(), None, 2, None)).unwrap();
     assert_eq!(stats.reads_total(), 0);
     match got.first().map(|t| &t.value) {
         Some(Value::String(s)) => assert!(s.contains("LimitPushdownStrategy"), "{s}"),
@@ -1164,4 +1183,179 @@ fn sampled_edges_are_live_ones() {
             assert_eq!(ids, want, "seed {seed} on {cores} cores");
         }
     }
+}
+
+/// Counts the batches a [`Fake`] evaluated; core `stalled` (if any) never answers.
+struct Counting<'a> {
+    fake: Fake<'a>,
+    batches: Cell<usize>,
+    stalled: Option<usize>,
+}
+
+impl Transport for Counting<'_> {
+    fn core(&self) -> usize {
+        self.fake.core()
+    }
+    fn owner_core(&self, d: &Digest) -> usize {
+        self.fake.owner_core(d)
+    }
+    async fn process(
+        &self,
+        core: usize,
+        q: &Arc<Query>,
+        batch: Batch,
+    ) -> Result<Reply, GremlinError> {
+        if self.stalled == Some(core) {
+            futures_lite::future::pending::<()>().await;
+        }
+        self.batches.set(self.batches.get() + 1);
+        self.fake.process(core, q, batch).await
+    }
+}
+
+fn query(b: &Bytecode, cfg: &ModelConfig) -> Arc<Query> {
+    Arc::new(Query {
+        plan: plan::plan(b, Limits::default()).unwrap(),
+        space: KeySpace::new("g").unwrap(),
+        model: cfg.clone(),
+        now_s: 1,
+        deadline: None,
+        traversers_max: 1_000_000,
+        cancelled: Default::default(),
+    })
+}
+
+#[test]
+fn streamed_results_follow_the_reader_and_equal_the_gathered_ones() {
+    let cfg = ModelConfig::default();
+    // 20 batches of FRONTIER_BATCH_MAX on 2 cores: more than the 3 waves (of
+    // FRONTIER_BATCHES_IN_FLIGHT_PER_CORE_MAX per core) that can be evaluated before the
+    // coordinator blocks on a full result channel.
+    let n = 20_000i64;
+    let g = random_graph(5, n, 10);
+    let ex = loaded(&cfg, &g);
+    let ids: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+    let b = bc(&format!("g.V({}).values('name')", ids.join(",")));
+    let counting = || Counting {
+        fake: Fake {
+            kv: &ex.model.kv,
+            cores: 2,
+            me: 0,
+        },
+        batches: Cell::new(0),
+        stalled: None,
+    };
+    // Gathered: every batch answered before anything is returned.
+    let tp = counting();
+    let (want, _) = block_on(coord::run(
+        &tp,
+        query(&b, &cfg),
+        &b,
+        Limits::default(),
+        None,
+        2,
+        None,
+    ))
+    .unwrap();
+    let total = tp.batches.get();
+    assert!(total >= 19, "{total} batches");
+    assert!(coord::streamable(
+        &plan::plan(&b, Limits::default()).unwrap()
+    ));
+    // Streamed, the reader holding off: the coordinator stops sending work once the
+    // channel is full, long before every batch is evaluated.
+    let tp = counting();
+    let (tx, rx) =
+        glommio::channels::local_channel::new_bounded(coord::STREAM_BATCHES_BUFFERED_MAX);
+    let (tpr, br, q) = (&tp, &b, query(&b, &cfg));
+    let mut run = Box::pin(async move {
+        let r = coord::run(tpr, q, br, Limits::default(), None, 2, Some(&tx)).await;
+        // The end of the stream.
+        drop(tx);
+        r
+    });
+    for _ in 0..100 {
+        assert!(block_on(futures_lite::future::poll_once(run.as_mut())).is_none());
+    }
+    let held = tp.batches.get();
+    assert!(
+        held < total,
+        "{held} of {total} batches evaluated with nobody reading"
+    );
+    // Reading lets it finish; the results are the gathered ones, none returned at the end.
+    let reader = async {
+        let mut got = Vec::new();
+        let mut items = 0;
+        while let Some(item) = rx.recv().await {
+            got.extend(item.unwrap());
+            items += 1;
+        }
+        (got, items)
+    };
+    let (r, (got, items)) = block_on(futures_lite::future::zip(run, reader));
+    let (rest, _) = r.unwrap();
+    assert!(rest.is_empty());
+    assert!(items > 1, "{items} result batches");
+    let (mut got, mut want) = (expand(&got), expand(&want));
+    got.sort();
+    want.sort();
+    assert_eq!(got.len(), n as usize);
+    assert_eq!(got, want);
+    assert_eq!(tp.batches.get(), total);
+    // A barrier after the local part is not streamed.
+    let counted = bc("g.V().values('name').count()");
+    assert!(!coord::streamable(
+        &plan::plan(&counted, Limits::default()).unwrap()
+    ));
+}
+
+#[test]
+fn a_dropped_coordinator_gives_its_query_up_and_owners_stop() {
+    let cfg = ModelConfig::default();
+    let g = random_graph(6, 200, 600);
+    let ex = loaded(&cfg, &g);
+    let b = bc("g.V().out().out().values('name')");
+    let q = query(&b, &cfg);
+    // Core 1 never answers: the coordinator waits; dropping it (the client went away)
+    // gives the query up.
+    let tp = Counting {
+        fake: Fake {
+            kv: &ex.model.kv,
+            cores: 2,
+            me: 0,
+        },
+        batches: Cell::new(0),
+        stalled: Some(1),
+    };
+    let mut run = Box::pin(coord::run(
+        &tp,
+        q.clone(),
+        &b,
+        Limits::default(),
+        None,
+        2,
+        None,
+    ));
+    assert!(block_on(futures_lite::future::poll_once(run.as_mut())).is_none());
+    assert!(!q.cancelled.load(std::sync::atomic::Ordering::Relaxed));
+    drop(run);
+    assert!(q.cancelled.load(std::sync::atomic::Ordering::Relaxed));
+    // An owner handed a batch of a given-up query stops before reading anything.
+    let before = ex.model.kv.stats().gets;
+    let kv = CoreKv {
+        kv: &ex.model.kv,
+        cores: 2,
+        core: 1,
+    };
+    let batch = Batch {
+        scan: true,
+        scan_ord: 1,
+        trs: Vec::new(),
+    };
+    let r = block_on(owner::process(kv, |d| d.partition() % 2 == 1, &q, batch));
+    assert!(
+        matches!(r, Err(GremlinError::Runtime(ref m)) if m.contains("cancelled")),
+        "{r:?}"
+    );
+    assert_eq!(ex.model.kv.stats().gets, before);
 }

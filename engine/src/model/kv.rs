@@ -373,6 +373,7 @@ pub trait Records: Kv {
         _bytecode: &gremlin::bytecode::Bytecode,
         _limits: gremlin::machine::Limits,
         _cancel: Option<std::rc::Rc<Cell<bool>>>,
+        _stream: Option<&crate::frontier::coord::ResultSender>,
     ) -> Option<
         Result<
             (

@@ -87,6 +87,11 @@ pub struct RouteStats {
     pub messages_served: u64,
     /// Calls refused because too many remote requests were already waiting.
     pub overloads: u64,
+    /// Frontier batches this core evaluated (its own queries' and other cores').
+    pub frontier_batches: u64,
+    /// Of those, batches stopped (or never started) because their query was given up: its
+    /// client went away, its request was dropped, or it failed elsewhere.
+    pub frontier_batches_given_up: u64,
 }
 
 /// One core's routing state, shared by every [`RoutedKv`] clone on the core.
@@ -120,6 +125,23 @@ impl Local {
         let mut s = self.stats.get();
         f(&mut s);
         self.stats.set(s);
+    }
+
+    /// Evaluates a frontier batch on this core's records, counted in [`RouteStats`].
+    async fn frontier_batch(&self, q: &Query, batch: Batch) -> Result<Reply, GremlinError> {
+        let r = owner::process(
+            LocalShards(self),
+            |d| self.owner_core(d) == self.core,
+            q,
+            batch,
+        )
+        .await;
+        let given_up = r.is_err() && q.cancelled.load(std::sync::atomic::Ordering::Relaxed);
+        self.bump(|s| {
+            s.frontier_batches += 1;
+            s.frontier_batches_given_up += u64::from(given_up);
+        });
+        r
     }
 
     fn owner_core(&self, d: &Digest) -> usize {
@@ -248,13 +270,7 @@ impl Local {
                 reply,
             } => {
                 // Local records only (LocalShards refuses others): never waits on a core.
-                let r = owner::process(
-                    LocalShards(self),
-                    |d| self.owner_core(d) == self.core,
-                    &query,
-                    batch,
-                )
-                .await;
+                let r = self.frontier_batch(&query, batch).await;
                 reply.send(r);
             }
             Msg::Scan { reply } => {
@@ -511,7 +527,7 @@ impl Transport for RoutedKv {
     ) -> Result<Reply, GremlinError> {
         let l = &*self.local;
         if core == l.core {
-            return owner::process(LocalShards(l), |d| l.owner_core(d) == l.core, q, batch).await;
+            return l.frontier_batch(q, batch).await;
         }
         let query = q.clone();
         self.call(core, |reply| Msg::Frontier {
@@ -590,8 +606,9 @@ impl Records for RoutedKv {
         bytecode: &Bytecode,
         limits: Limits,
         cancel: Option<Rc<std::cell::Cell<bool>>>,
+        stream: Option<&coord::ResultSender>,
     ) -> Option<Result<(Vec<Traverser>, FrontierStats), GremlinError>> {
-        Some(coord::run(self, q, bytecode, limits, cancel, self.local.cores).await)
+        Some(coord::run(self, q, bytecode, limits, cancel, self.local.cores, stream).await)
     }
 
     async fn scan_all(&self) -> Result<Vec<Digest>, KvError> {
