@@ -165,6 +165,12 @@ struct Attempt {
     log: Vec<WriteOp>,
 }
 
+/// A random seed for one query's draws (std's per-thread random hasher keys: a new one per
+/// call, no extra dependency).
+pub fn query_seed() -> u64 {
+    std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), 0u8)
+}
+
 fn kv_error(e: KvError) -> GremlinError {
     GremlinError::Graph(format!("record store: {e}"))
 }
@@ -371,6 +377,8 @@ impl<R: Records> Executor<R> {
     ) -> Result<Vec<Traverser>, GremlinError> {
         // One clock reading per query: every attempt sees the same expiry.
         let now = self.model.now_s();
+        // One random seed per query: every attempt draws the same `sample()`/`coin()`.
+        let seed = query_seed();
         loop {
             check_stop(options)?;
             if stats.attempts >= self.exec_limits.attempts_max {
@@ -382,7 +390,7 @@ impl<R: Records> Executor<R> {
             stats.attempts += 1;
             self.attempts_total
                 .set(self.attempts_total.get().saturating_add(1));
-            let attempt = self.attempt(bytecode, options, cache, ids, now);
+            let attempt = self.attempt(bytecode, options, cache, ids, now, seed);
             let needs = cache.take_needs();
             if let Some((limit, max)) = needs.limit {
                 return Err(GremlinError::LimitExceeded { limit, max });
@@ -488,6 +496,7 @@ impl<R: Records> Executor<R> {
         cache: &Rc<QueryCache>,
         ids: &mut IdList,
         now: u32,
+        seed: u64,
     ) -> Attempt {
         let model = match Model::new(
             CacheKv::new(cache.clone()),
@@ -511,7 +520,7 @@ impl<R: Records> Executor<R> {
             self.exec_limits.writes_max,
         );
         graph.indexes = self.model.kv.indexes();
-        let result = self.run_machine(bytecode, options, &mut graph);
+        let result = self.run_machine(bytecode, options, &mut graph, seed);
         Attempt {
             result,
             log: graph.into_log(),
@@ -523,8 +532,10 @@ impl<R: Records> Executor<R> {
         bytecode: &Bytecode,
         options: &RunOptions,
         graph: &mut G,
+        seed: u64,
     ) -> Result<Vec<Traverser>, GremlinError> {
         let mut m = Machine::with_limits(bytecode, self.limits)?;
+        m.seed_random(seed);
         m.deadline = options.deadline;
         m.io = self.io.clone();
         let start = m.start();

@@ -697,3 +697,30 @@ fn profile_and_explain_answer_once_when_nothing_reaches_them() {
         }
     }
 }
+
+/// Each query draws its own random numbers (`sample()`, `coin()` on the attempts executor and
+/// at the frontier coordinator), unless it fixes a seed with `SeedStrategy`: then every run
+/// draws the same.
+#[test]
+fn random_draws_differ_between_queries_unless_seeded() {
+    let ex = executor(MemKv::new(), ModelConfig::default());
+    modern(&ex);
+    let texts = [
+        // The attempts executor (a path step keeps it off the frontier path).
+        "g.V().as('a').sample(2).select('a').id().fold()",
+        "g.V().coin(0.5).id().fold()",
+        // A coordinator step after the frontier part.
+        "g.V().id().sample(2).fold()",
+    ];
+    for text in texts {
+        let runs: std::collections::HashSet<String> = (0..40)
+            .map(|_| format!("{:?}", values(&ex, text)))
+            .collect();
+        assert!(runs.len() > 1, "{text}: every run drew {runs:?}");
+        let seeded = format!("g.withStrategies(SeedStrategy(seed: 7)).{}", &text[2..]);
+        let runs: std::collections::HashSet<String> = (0..10)
+            .map(|_| format!("{:?}", values(&ex, &seeded)))
+            .collect();
+        assert_eq!(runs.len(), 1, "{seeded}: {runs:?}");
+    }
+}

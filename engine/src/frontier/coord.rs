@@ -358,7 +358,14 @@ pub async fn run<T: Transport>(
     results.extend(merged_results.into_iter().map(|(v, (b, o))| (v, b, o)));
     // The attempts executor's order (stable: one traverser's values stay in their order).
     results.sort_by(|a, b| a.2.cmp(&b.2));
-    let (finished, tail) = finish(&without_profile(bytecode), limits, q.deadline, n, results)?;
+    let (finished, tail) = finish(
+        &without_profile(bytecode),
+        limits,
+        q.deadline,
+        n,
+        results,
+        q.plan.seed,
+    )?;
     for (i, (trs, elems)) in tail {
         add_at(&mut stats.traversers, i, trs);
         add_at(&mut stats.elements, i, elems);
@@ -482,9 +489,11 @@ fn finish(
     deadline: Option<Instant>,
     from: usize,
     results: Vec<(Value, i64, Vec<u32>)>,
+    seed: u64,
 ) -> Result<(Vec<Traverser>, Produced), GremlinError> {
     let mut produced = Vec::new();
     let mut m = Machine::with_limits(bytecode, limits)?;
+    m.seed_random(seed);
     m.deadline = deadline;
     m.coordinator = false;
     let steps = m.steps().len();

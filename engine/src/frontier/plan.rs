@@ -222,10 +222,7 @@ pub fn plan(bytecode: &Bytecode, limits: Limits) -> Option<Plan> {
         need,
         stop_after,
         sample,
-        seed: std::hash::BuildHasher::hash_one(
-            &std::collections::hash_map::RandomState::new(),
-            0u8,
-        ),
+        seed: crate::exec::query_seed(),
         profile,
         step_names,
         strategies,

@@ -1359,3 +1359,25 @@ fn a_dropped_coordinator_gives_its_query_up_and_owners_stop() {
     );
     assert_eq!(ex.model.kv.stats().gets, before);
 }
+
+#[test]
+fn the_coordinator_draws_per_query() {
+    let cfg = ModelConfig::default();
+    let g = random_graph(7, 40, 100);
+    let ex = loaded(&cfg, &g);
+    let b = bc("g.V().id().sample(3).fold()");
+    let fake = Fake {
+        kv: &ex.model.kv,
+        cores: 2,
+        me: 0,
+    };
+    let runs: std::collections::HashSet<Vec<String>> = (0..30)
+        .map(|_| {
+            let q = query(&b, &cfg);
+            let (trs, _) =
+                block_on(coord::run(&fake, q, &b, Limits::default(), None, 2, None)).unwrap();
+            expand(&trs)
+        })
+        .collect();
+    assert!(runs.len() > 1, "every query drew {runs:?}");
+}

@@ -333,6 +333,16 @@ impl Machine {
         &self.compiled.steps
     }
 
+    /// Seeds the random draws (`sample`, `coin`, `order().by(shuffle)`, ...) unless the
+    /// traversal fixed its own seed (`SeedStrategy`). A new machine draws the same numbers
+    /// every time; an engine gives each query its own seed, and the same one to every
+    /// attempt of that query (so a retried attempt draws what the first one drew).
+    pub fn seed_random(&mut self, seed: u64) {
+        if self.options.seed.is_none() {
+            self.rng = (seed ^ exec::JAVA_RANDOM_MULTIPLIER) & exec::JAVA_RANDOM_MASK;
+        }
+    }
+
     /// The start traversers: one empty traverser at step 0 (the first step, `V()`/`E()`/
     /// `inject()`, generates from it). On several owners, every owner starts one; `V()`/`E()`
     /// scan locally and `inject()` runs on the coordinator only.
