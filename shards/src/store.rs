@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use crate::device::{BlockDevice, Device, SECTOR_SIZE_BYTES};
 use crate::digest::Digest;
-use crate::index::{generation_newer, Entry, Index};
+use crate::index::{generation_newer, record_tag, Entry, Index, BLOCK_SIZE_LIMIT_BYTES};
 use crate::notify::Notify;
 use crate::rcache::RecordCache;
 use crate::record::{
@@ -119,10 +119,11 @@ impl StoreConfig {
                 self.block_size_bytes, self.flush_size_bytes
             ));
         }
-        if self.block_size_bytes > (1u64 << 35) {
+        if self.block_size_bytes > BLOCK_SIZE_LIMIT_BYTES {
             return bad(format!(
-                "block size {} is over 32 GiB",
-                self.block_size_bytes
+                "block size {} is over {} MiB (the primary index's offset field)",
+                self.block_size_bytes,
+                BLOCK_SIZE_LIMIT_BYTES >> 20
             ));
         }
         if self.record_size_max > RECORD_SIZE_LIMIT_BYTES
@@ -162,6 +163,16 @@ pub enum WriteMode {
     /// Fail with [`StoreError::GenerationMismatch`] unless the live record has this
     /// generation (0 = must not exist).
     ExpectGeneration(u16),
+}
+
+/// Where a record is in its shard's data file: block, then byte offset in the block (ordered
+/// that way, which is the file's order).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Location {
+    /// Block index within the data file.
+    pub block: u32,
+    /// Byte offset of the record within its block.
+    pub offset: u32,
 }
 
 /// A record as read.
@@ -724,6 +735,43 @@ impl Shard {
             .collect()
     }
 
+    /// Live records (optionally of one partition) whose tag ([`Entry::tag`]: the first byte
+    /// of the payload) is one of `tags`, each with its location, sorted by location (block,
+    /// then offset) so that reading them in this order goes through the data file in order.
+    /// Decided from the primary index alone (no I/O); a snapshot of only the matching
+    /// records. Read each with [`Shard::get`] (it may have changed or gone since).
+    pub fn scan_tagged(&self, tags: &[u8], partition: Option<u16>) -> Vec<(Digest, Location)> {
+        let mut want = [false; 256];
+        for &t in tags {
+            if let Some(w) = want.get_mut(t as usize) {
+                *w = true;
+            }
+        }
+        let st = self.st.borrow();
+        let now = self.now_s();
+        let mut out: Vec<(Digest, Location)> = st
+            .index
+            .iter()
+            .filter(|(d, e)| {
+                want.get(e.tag() as usize).copied().unwrap_or(false)
+                    && !e.is_tombstone()
+                    && !e.is_expired(now)
+                    && partition.is_none_or(|p| d.partition() == p)
+            })
+            .map(|(d, e)| {
+                (
+                    *d,
+                    Location {
+                        block: e.block,
+                        offset: e.offset() as u32,
+                    },
+                )
+            })
+            .collect();
+        out.sort_unstable_by_key(|(_, l)| *l);
+        out
+    }
+
     // ----- writes -----
 
     /// Writes a record. `ttl_s` 0 = never expires. Returns the new generation.
@@ -923,7 +971,8 @@ impl Shard {
                         StoreError::DeviceFull => st.stats.device_full_errors += 1,
                         _ => {}
                     })?;
-            let entry = Entry::new(b, off, stored, gen, void, tombstone);
+            let tag = if tombstone { 0 } else { record_tag(payload) };
+            let entry = Entry::new(b, off, stored, gen, void, tombstone, tag);
             // A cached record stays cached with its new version (a hot record is read again).
             let hot = !tombstone && st.rcache.contains(digest);
             self.replace_entry(st, *digest, old, Some(entry), lut);
@@ -1530,6 +1579,11 @@ impl Shard {
                 m.generation,
                 m.void_time_s,
                 m.is_tombstone(),
+                if m.is_tombstone() {
+                    0
+                } else {
+                    record_tag(payload)
+                },
             );
             self.replace_entry(st, m.digest, Some(e), Some(ne), m.lut_stamp);
             copied += 1;
@@ -1598,9 +1652,15 @@ impl Shard {
             let mut off = BLOCK_HEADER_SIZE_BYTES;
             while off + record::encoded_len(0) <= bs {
                 match record::decode(&data[off..], self.cfg.record_size_max) {
-                    Ok((m, _, len)) => {
+                    Ok((m, p, len)) => {
                         let stored = len.div_ceil(RECORD_ALIGN_BYTES) * RECORD_ALIGN_BYTES;
                         let here = off;
+                        // The payload's first byte (`p` is relative to `here`).
+                        let tag = if m.is_tombstone() || p.is_empty() {
+                            0
+                        } else {
+                            data.get(here + p.start).copied().unwrap_or(0)
+                        };
                         off += stored;
                         if m.block_seq != seq {
                             rep.stale += 1;
@@ -1620,6 +1680,7 @@ impl Shard {
                                 m.generation,
                                 m.void_time_s,
                                 m.is_tombstone(),
+                                tag,
                             ),
                             lut_stamp: m.lut_stamp,
                         };
