@@ -91,6 +91,10 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Kv for ReadKv<K, F> {
         self.inner.scan()
     }
 
+    fn scan_tagged(&self, tags: &[u8]) -> Vec<Digest> {
+        self.inner.scan_tagged(tags)
+    }
+
     fn indexes(&self) -> Option<std::rc::Rc<crate::index::CoreIndexes>> {
         self.inner.indexes()
     }

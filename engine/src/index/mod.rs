@@ -882,12 +882,18 @@ fn apply_ix(ix: &mut IxData, d: &Digest, rec: &Rec) {
 }
 
 /// Builds, on this core, the counters (when `base`) and every index still building, by one
-/// scan of each shard's records. A record written while the scan runs is skipped (its write
-/// already applied the newer state). Yields every [`BUILD_YIELD_RECORDS`] records.
+/// scan of each shard's vertex and edge pack records (the only kinds they hold; picked by
+/// their tag in the primary index, [`Shard::scan_tagged`], and read in device location
+/// order). A record written while the scan runs is skipped (its write already applied the
+/// newer state). Yields every [`BUILD_YIELD_RECORDS`] records.
 pub async fn build(ix: &Rc<CoreIndexes>, shards: &[Rc<Shard>]) {
     for shard in shards {
         let id = shard.id();
-        let digests = shard.scan_digests(None);
+        let digests: Vec<Digest> = shard
+            .scan_tagged(&[MAGIC_VERTEX, MAGIC_PACK], None)
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect();
         let total = digests.len() as u64;
         // Which targets this pass builds (counters, indexes by name).
         let (base, names) = {
@@ -1170,7 +1176,7 @@ pub async fn owner_start<K: crate::model::kv::Kv>(
     // Scan: every edge whose pack this core holds (as an edge index partitions them, so
     // that cores choosing differently still cover every edge once).
     let mut out = Vec::new();
-    for d in model.kv.scan() {
+    for d in model.kv.scan_tagged(&[MAGIC_PACK]) {
         let Some((pack, _)) = model.read::<EdgePack>(&d).await.ok().flatten() else {
             continue;
         };

@@ -58,6 +58,10 @@ impl<K: Kv> Kv for OverloadRetry<K> {
         self.0.scan()
     }
 
+    fn scan_tagged(&self, tags: &[u8]) -> Vec<Digest> {
+        self.0.scan_tagged(tags)
+    }
+
     async fn put_unsynced(
         &self,
         digest: &Digest,

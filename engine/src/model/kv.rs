@@ -87,6 +87,15 @@ pub trait Kv {
     async fn delete(&self, digest: &Digest, mode: WriteMode) -> Result<bool, KvError>;
     /// Digests of every live record this core holds, in a stable order.
     fn scan(&self) -> Vec<Digest>;
+    /// Digests of the live records this core holds whose payload starts with one of `tags`
+    /// (the record kinds' magic bytes, `crate::model::records::MAGIC_*`), in the order to
+    /// read them: on the shards store, by device location, decided from the primary index
+    /// without reading a record. May be a superset (the default is [`Kv::scan`]): callers
+    /// check the kind of every record they read.
+    fn scan_tagged(&self, tags: &[u8]) -> Vec<Digest> {
+        let _ = tags;
+        self.scan()
+    }
     /// Writes like [`Kv::put`], but a store that acknowledges writes once durable may answer
     /// before this one is: the caller passes the returned [`Unsynced`] to [`Kv::sync`]
     /// before it acknowledges anything that depends on the write. Refusals are answered as
@@ -127,6 +136,10 @@ impl<K: Kv> Kv for &K {
 
     fn scan(&self) -> Vec<Digest> {
         (**self).scan()
+    }
+
+    fn scan_tagged(&self, tags: &[u8]) -> Vec<Digest> {
+        (**self).scan_tagged(tags)
     }
 
     async fn put_unsynced(
@@ -192,6 +205,10 @@ impl<K: Kv> Kv for Deferring<'_, K> {
 
     fn scan(&self) -> Vec<Digest> {
         self.kv.scan()
+    }
+
+    fn scan_tagged(&self, tags: &[u8]) -> Vec<Digest> {
+        self.kv.scan_tagged(tags)
     }
 
     fn indexes(&self) -> Option<std::rc::Rc<crate::index::CoreIndexes>> {
@@ -340,6 +357,16 @@ impl Kv for MemKv {
 
     fn scan(&self) -> Vec<Digest> {
         self.records.borrow().keys().copied().collect()
+    }
+
+    /// Exactly the records of `tags` (as the shards store answers), in insertion order.
+    fn scan_tagged(&self, tags: &[u8]) -> Vec<Digest> {
+        self.records
+            .borrow()
+            .iter()
+            .filter(|(_, r)| r.1.first().is_some_and(|t| tags.contains(t)))
+            .map(|(d, _)| *d)
+            .collect()
     }
 }
 

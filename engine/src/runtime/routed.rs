@@ -148,6 +148,16 @@ impl Local {
         out
     }
 
+    /// Digests of the live records of `tags` of this core's shards, shards in id order, each
+    /// shard's in device location order ([`Shard::scan_tagged`]).
+    pub(crate) fn scan_tagged(&self, tags: &[u8]) -> Vec<Digest> {
+        let mut out = Vec::new();
+        for s in self.shards.iter().flatten() {
+            out.extend(s.scan_tagged(tags, None).into_iter().map(|(d, _)| d));
+        }
+        out
+    }
+
     /// Reads records of this core's shards, at most `local_reads_concurrent_max` at a time.
     pub(crate) async fn read(&self, digests: &[Digest]) -> Result<Vec<Option<Got>>, KvError> {
         let lanes = self
@@ -287,6 +297,10 @@ impl Kv for LocalShards<'_> {
 
     fn scan(&self) -> Vec<Digest> {
         self.0.scan()
+    }
+
+    fn scan_tagged(&self, tags: &[u8]) -> Vec<Digest> {
+        self.0.scan_tagged(tags)
     }
 
     fn indexes(&self) -> Option<Rc<crate::index::CoreIndexes>> {
@@ -435,6 +449,10 @@ impl Kv for RoutedKv {
 
     fn scan(&self) -> Vec<Digest> {
         self.local.scan()
+    }
+
+    fn scan_tagged(&self, tags: &[u8]) -> Vec<Digest> {
+        self.local.scan_tagged(tags)
     }
 
     async fn put_unsynced(
