@@ -35,6 +35,10 @@ const DEFRAG_BLOCKS_PER_STEP_MAX: usize = 4;
 const SPARE_BLOCK_BUFFERS_MAX: usize = 2;
 /// Retries of a read whose record moved while the device read was in flight.
 const READ_RETRIES_MAX: usize = 4;
+/// Most bytes one device read of [`Shard::get_run`] covers (a run of neighbouring records).
+pub const RUN_READ_SPAN_BYTES_MAX: usize = 256 << 10;
+/// Largest gap between two records of a run (bytes read and discarded to save a read).
+pub const RUN_READ_GAP_BYTES_MAX: usize = 16 << 10;
 
 /// Default record read cache per shard: 256 MiB (a graph of a few GiB on a machine with a
 /// few cores is served from memory; the cache fills only as records are read).
@@ -677,6 +681,112 @@ impl Shard {
             };
         }
         Err(StoreError::Overload)
+    }
+
+    /// Reads the records under `digests`, answering like [`Shard::get`] for each (in input
+    /// order, `None` where absent), but with one device read for each run of neighbouring
+    /// records of one block (at most [`RUN_READ_SPAN_BYTES_MAX`] from the first record's
+    /// start to the last one's end, at most [`RUN_READ_GAP_BYTES_MAX`] between two): a scan
+    /// that lists records in location order ([`Shard::scan_tagged`]) reads the file in large
+    /// sequential reads when its records lie close together, instead of one read each.
+    /// Records in a write buffer or the record cache, and records that moved while the read
+    /// was in flight, are read by `get`. Records read from the device enter the record cache
+    /// as by `get`.
+    pub async fn get_run(&self, digests: &[Digest]) -> Result<Vec<Option<Record>>, StoreError> {
+        let mut out = Vec::with_capacity(digests.len());
+        let mut i = 0;
+        while i < digests.len() {
+            let run = self.plan_run(digests.get(i..).unwrap_or_default());
+            let (Some((d0, first)), Some((_, last))) = (run.first(), run.last()) else {
+                // Absent, in memory, cached or alone: the ordinary read.
+                if let Some(d) = digests.get(i) {
+                    out.push(self.get(d).await?);
+                }
+                i += 1;
+                continue;
+            };
+            if run.len() < 2 {
+                out.push(self.get(d0).await?);
+                i += 1;
+                continue;
+            }
+            let start = self.block_offset(first.block) + first.offset() as u64;
+            let end = self.block_offset(last.block) + (last.offset() + last.stored_len()) as u64;
+            let sector = SECTOR_SIZE_BYTES as u64;
+            let lo = start / sector * sector;
+            let len = align_up((end - lo) as usize);
+            {
+                let mut st = self.st.borrow_mut();
+                st.stats.reads += run.len() as u64;
+                st.stats.device_reads += 1;
+            }
+            let buf = self.dev.read_at(lo, len).await?;
+            for (d, e) in &run {
+                // Moved (defrag, overwrite) or gone since the run was planned: read it again.
+                if self.st.borrow().index.get(d) != Some(e) {
+                    out.push(self.get(d).await?);
+                    continue;
+                }
+                let from = (self.block_offset(e.block) + e.offset() as u64 - lo) as usize;
+                let bytes = buf.get(from..from + e.stored_len()).unwrap_or_default();
+                match record::decode(bytes, self.cfg.record_size_max) {
+                    Ok((m, p, _)) if m.digest == *d && m.generation == e.generation => {
+                        let payload = bytes.get(p).unwrap_or_default().to_vec();
+                        self.st.borrow_mut().rcache.insert(*d, *e, &payload);
+                        out.push(Some(Record {
+                            generation: m.generation,
+                            void_time_s: m.void_time_s,
+                            payload,
+                        }));
+                    }
+                    Ok(_) | Err(_) => {
+                        self.st.borrow_mut().stats.corrupt_reads += 1;
+                        return Err(StoreError::Corrupt(format!(
+                            "shard {}: damaged record in block {} at {}",
+                            self.id,
+                            e.block,
+                            e.offset()
+                        )));
+                    }
+                }
+            }
+            i += run.len();
+        }
+        Ok(out)
+    }
+
+    /// The run [`Shard::get_run`] reads with one device read from the start of `digests`:
+    /// live records on the device (not in a write buffer or the record cache), in one block,
+    /// each after the previous one, within the span and gap limits. Empty when the first
+    /// record is not such a record.
+    fn plan_run(&self, digests: &[Digest]) -> Vec<(Digest, Entry)> {
+        let st = self.st.borrow();
+        let now = self.now_s();
+        let mut run: Vec<(Digest, Entry)> = Vec::new();
+        for d in digests {
+            let Some(e) = st.index.get(d).copied() else {
+                break;
+            };
+            if e.is_tombstone()
+                || e.is_expired(now)
+                || Self::mem_block(&st, e.block).is_some()
+                || st.rcache.contains(d)
+            {
+                break;
+            }
+            if let (Some((_, first)), Some((_, last))) = (run.first(), run.last()) {
+                let last_end = last.offset() + last.stored_len();
+                if e.block != first.block
+                    || e.offset() < last_end
+                    || e.offset() - last_end > RUN_READ_GAP_BYTES_MAX
+                    || e.offset() + e.stored_len() - first.offset() > RUN_READ_SPAN_BYTES_MAX
+                {
+                    break;
+                }
+            }
+            run.push((*d, e));
+        }
+        run
     }
 
     fn mem_block(st: &State, b: u32) -> Option<&[u8]> {

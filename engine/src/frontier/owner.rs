@@ -95,6 +95,51 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Kv for ReadKv<K, F> {
         self.inner.scan_tagged(tags)
     }
 
+    /// Like `get` for each (memo, locality check, counts), the records not in the memo
+    /// read with one `get_run` of the store.
+    async fn get_run(&self, digests: &[Digest]) -> Result<Vec<Option<Got>>, KvError> {
+        let mut out: Vec<Option<Option<Got>>> = Vec::with_capacity(digests.len());
+        let mut missing = Vec::new();
+        {
+            let memo = self.memo.borrow();
+            for d in digests {
+                let m = memo.get(d).cloned();
+                if m.is_none() {
+                    if !(self.is_local)(d) {
+                        return Err(KvError::Store(
+                            "frontier: a step read a record another core owns (plan error)"
+                                .to_string(),
+                        ));
+                    }
+                    missing.push(*d);
+                }
+                out.push(m);
+            }
+        }
+        let mut read = self.inner.get_run(&missing).await?.into_iter();
+        let op = self.op.get();
+        add_at(&mut self.reads.borrow_mut(), op, missing.len() as u64);
+        let mut memo = self.memo.borrow_mut();
+        let mut done = Vec::with_capacity(out.len());
+        for (d, m) in digests.iter().zip(out) {
+            let got = match m {
+                Some(g) => g,
+                None => {
+                    let got = read.next().flatten();
+                    if let Some(g) = &got {
+                        add_at(&mut self.bytes.borrow_mut(), op, g.payload.len() as u64);
+                    }
+                    if memo.len() < FRONTIER_MEMO_RECORDS_MAX {
+                        memo.insert(*d, got.clone());
+                    }
+                    got
+                }
+            };
+            done.push(got);
+        }
+        Ok(done)
+    }
+
     fn indexes(&self) -> Option<std::rc::Rc<crate::index::CoreIndexes>> {
         self.inner.indexes()
     }

@@ -96,6 +96,17 @@ pub trait Kv {
         let _ = tags;
         self.scan()
     }
+    /// The live records under `digests`, in input order (`None` where absent), as
+    /// [`Kv::get`] answers each. For scans: the shards store reads neighbouring records (as
+    /// [`Kv::scan_tagged`] lists them, in location order) with one device read. Default:
+    /// `get` each in turn.
+    async fn get_run(&self, digests: &[Digest]) -> Result<Vec<Option<Got>>, KvError> {
+        let mut out = Vec::with_capacity(digests.len());
+        for d in digests {
+            out.push(self.get(d).await?);
+        }
+        Ok(out)
+    }
     /// Writes like [`Kv::put`], but a store that acknowledges writes once durable may answer
     /// before this one is: the caller passes the returned [`Unsynced`] to [`Kv::sync`]
     /// before it acknowledges anything that depends on the write. Refusals are answered as
@@ -140,6 +151,10 @@ impl<K: Kv> Kv for &K {
 
     fn scan_tagged(&self, tags: &[u8]) -> Vec<Digest> {
         (**self).scan_tagged(tags)
+    }
+
+    async fn get_run(&self, digests: &[Digest]) -> Result<Vec<Option<Got>>, KvError> {
+        (**self).get_run(digests).await
     }
 
     async fn put_unsynced(
@@ -209,6 +224,10 @@ impl<K: Kv> Kv for Deferring<'_, K> {
 
     fn scan_tagged(&self, tags: &[u8]) -> Vec<Digest> {
         self.kv.scan_tagged(tags)
+    }
+
+    async fn get_run(&self, digests: &[Digest]) -> Result<Vec<Option<Got>>, KvError> {
+        self.kv.get_run(digests).await
     }
 
     fn indexes(&self) -> Option<std::rc::Rc<crate::index::CoreIndexes>> {

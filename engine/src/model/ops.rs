@@ -30,10 +30,14 @@ pub const ID_COLLISIONS_MAX: u32 = 1024;
 
 /// Most pages of one (vertex, direction, label) adjacency index read by one call.
 pub const INDEX_PAGES_READ_MAX: u32 = 1 << 20;
-/// Records a scan ([`Model::scan_vertex_ids`], [`Model::scan_edge_ids`]) reads concurrently:
-/// one chunk of its location-ordered list in flight at once (the device serves them in
-/// parallel; one at a time, a scan of 1 M vertices is 1 M sequential device round trips).
+/// Reads a scan ([`Model::scan_vertex_ids`], [`Model::scan_edge_ids`]) has in flight: its
+/// location-ordered list is read in stretches of [`SCAN_RUN_RECORDS`] records, this many
+/// stretches at once (the device serves them in parallel; one record at a time, a scan of
+/// 1 M vertices is 1 M sequential device round trips).
 pub const SCAN_READS_IN_FLIGHT_MAX: usize = 32;
+/// Records of one stretch of a scan, read by one [`Kv::get_run`] (neighbouring records in
+/// one device read on the shards store).
+pub const SCAN_RUN_RECORDS: usize = 64;
 
 /// The time source of expiry.
 pub trait Clock {
@@ -500,17 +504,25 @@ impl<K: Kv> Model<K> {
     }
 
     /// Reads the live records of kind `tag` ([`Kv::scan_tagged`]: only those, in the store's
-    /// read order), [`SCAN_READS_IN_FLIGHT_MAX`] at a time, passing each to `f` in that order.
+    /// read order) in stretches of [`SCAN_RUN_RECORDS`] ([`Kv::get_run`]),
+    /// [`SCAN_READS_IN_FLIGHT_MAX`] stretches at a time, passing each record to `f` in order.
     pub async fn scan_kind<F>(&self, tag: u8, mut f: F) -> Result<(), ModelError>
     where
         F: FnMut(Digest, Vec<u8>) -> Result<(), ModelError>,
     {
         let digests = self.kv.scan_tagged(&[tag]);
-        for chunk in digests.chunks(SCAN_READS_IN_FLIGHT_MAX) {
-            let reads: Vec<_> = chunk.iter().map(|d| Box::pin(self.kv.get(d))).collect();
-            for (d, got) in chunk.iter().zip(crate::runtime::join_all(reads).await) {
+        for chunk in digests.chunks(SCAN_READS_IN_FLIGHT_MAX * SCAN_RUN_RECORDS) {
+            let reads: Vec<_> = chunk
+                .chunks(SCAN_RUN_RECORDS)
+                .map(|run| Box::pin(self.kv.get_run(run)))
+                .collect();
+            let mut got_all = Vec::with_capacity(chunk.len());
+            for got in crate::runtime::join_all(reads).await {
+                got_all.extend(got?);
+            }
+            for (d, got) in chunk.iter().zip(got_all) {
                 // The tag may be a superset (some stores), or the record changed since.
-                match got? {
+                match got {
                     Some(g) if g.payload.first() == Some(&tag) => f(*d, g.payload)?,
                     _ => {}
                 }

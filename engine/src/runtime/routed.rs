@@ -158,6 +158,25 @@ impl Local {
         out
     }
 
+    /// Reads records of this core's shards with [`Shard::get_run`] (neighbouring records of
+    /// a location-ordered list in one device read), each stretch of one shard's digests by
+    /// that shard.
+    pub(crate) async fn get_run(&self, digests: &[Digest]) -> Result<Vec<Option<Got>>, KvError> {
+        let mut out = Vec::with_capacity(digests.len());
+        let mut rest = digests;
+        while let Some(first) = rest.first() {
+            let id = self.dir.shard_of(first);
+            let n = rest
+                .iter()
+                .position(|d| self.dir.shard_of(d) != id)
+                .unwrap_or(rest.len());
+            let (part, tail) = rest.split_at(n);
+            out.extend(Kv::get_run(&**self.shard(first)?, part).await?);
+            rest = tail;
+        }
+        Ok(out)
+    }
+
     /// Reads records of this core's shards, at most `local_reads_concurrent_max` at a time.
     pub(crate) async fn read(&self, digests: &[Digest]) -> Result<Vec<Option<Got>>, KvError> {
         let lanes = self
@@ -301,6 +320,10 @@ impl Kv for LocalShards<'_> {
 
     fn scan_tagged(&self, tags: &[u8]) -> Vec<Digest> {
         self.0.scan_tagged(tags)
+    }
+
+    async fn get_run(&self, digests: &[Digest]) -> Result<Vec<Option<Got>>, KvError> {
+        self.0.get_run(digests).await
     }
 
     fn indexes(&self) -> Option<Rc<crate::index::CoreIndexes>> {
@@ -453,6 +476,21 @@ impl Kv for RoutedKv {
 
     fn scan_tagged(&self, tags: &[u8]) -> Vec<Digest> {
         self.local.scan_tagged(tags)
+    }
+
+    /// This core's records by [`Local::get_run`]; with any other core's, `get` each.
+    async fn get_run(&self, digests: &[Digest]) -> Result<Vec<Option<Got>>, KvError> {
+        if digests
+            .iter()
+            .all(|d| self.local.owner_core(d) == self.local.core)
+        {
+            return self.local.get_run(digests).await;
+        }
+        let mut out = Vec::with_capacity(digests.len());
+        for d in digests {
+            out.push(self.get(d).await?);
+        }
+        Ok(out)
     }
 
     async fn put_unsynced(
