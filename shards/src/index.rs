@@ -12,7 +12,9 @@ use crate::record::RECORD_ALIGN_BYTES;
 pub struct Entry {
     /// Block index within the shard's data file.
     pub block: u32,
-    /// Offset in the block in 16-byte units; bit 31 = tombstone.
+    /// Offset in the block in 16-byte units (bits 0..23, so blocks of at most
+    /// [`BLOCK_SIZE_LIMIT_BYTES`]), the record's tag (bits 23..31, see [`Entry::tag`]), bit 31 =
+    /// tombstone.
     off_units_flags: u32,
     /// Void-time in seconds since the Unix epoch; 0 = never.
     pub void_time_s: u32,
@@ -23,13 +25,27 @@ pub struct Entry {
 }
 
 const TOMBSTONE_BIT: u32 = 1 << 31;
+/// Bits of `off_units_flags` that hold the offset in 16-byte units.
+const OFFSET_BITS: u32 = 23;
+const OFFSET_MASK: u32 = (1 << OFFSET_BITS) - 1;
+/// Where the tag starts in `off_units_flags` (8 bits, below the tombstone bit).
+const TAG_SHIFT: u32 = OFFSET_BITS;
+/// Largest block an entry can address: offsets are 16-byte units in `OFFSET_BITS` bits
+/// (128 MiB; the store refuses larger blocks).
+pub const BLOCK_SIZE_LIMIT_BYTES: u64 = (1u64 << OFFSET_BITS) * RECORD_ALIGN_BYTES as u64;
+
+const _: () = assert!(
+    TAG_SHIFT + 8 == 31,
+    "tag bits sit between offset and tombstone"
+);
 
 const _: () = assert!(std::mem::size_of::<Entry>() == 16);
 const _: () = assert!(std::mem::size_of::<(Digest, Entry)>() == 36);
 
 impl Entry {
     /// A new entry. `offset` and `stored_len` must be multiples of 16 and fit (checked by the
-    /// store's configuration limits).
+    /// store's configuration limits: blocks of at most [`BLOCK_SIZE_LIMIT_BYTES`]). `tag` is
+    /// the record's tag ([`record_tag`] of its payload; 0 for a tombstone).
     pub fn new(
         block: u32,
         offset: usize,
@@ -37,14 +53,17 @@ impl Entry {
         generation: u16,
         void_time_s: u32,
         tombstone: bool,
+        tag: u8,
     ) -> Entry {
         debug_assert_eq!(offset % RECORD_ALIGN_BYTES, 0);
         debug_assert_eq!(stored_len % RECORD_ALIGN_BYTES, 0);
         let off = (offset / RECORD_ALIGN_BYTES) as u32;
-        debug_assert!(off < TOMBSTONE_BIT);
+        debug_assert!(off <= OFFSET_MASK);
         Entry {
             block,
-            off_units_flags: off | if tombstone { TOMBSTONE_BIT } else { 0 },
+            off_units_flags: (off & OFFSET_MASK)
+                | (u32::from(tag) << TAG_SHIFT)
+                | if tombstone { TOMBSTONE_BIT } else { 0 },
             void_time_s,
             generation,
             size_units: (stored_len / RECORD_ALIGN_BYTES) as u16,
@@ -52,7 +71,13 @@ impl Entry {
     }
     /// Byte offset of the record within its block.
     pub fn offset(&self) -> usize {
-        (self.off_units_flags & !TOMBSTONE_BIT) as usize * RECORD_ALIGN_BYTES
+        (self.off_units_flags & OFFSET_MASK) as usize * RECORD_ALIGN_BYTES
+    }
+    /// The record's tag: the first byte of its payload (0 for an empty payload or a
+    /// tombstone), kept so that a scan can pick records of one kind without reading them
+    /// ([`crate::Shard::scan_tagged`]). The store gives the byte no meaning.
+    pub fn tag(&self) -> u8 {
+        ((self.off_units_flags >> TAG_SHIFT) & 0xff) as u8
     }
     /// Bytes the record takes in its block (16-byte aligned).
     pub fn stored_len(&self) -> usize {
@@ -66,6 +91,11 @@ impl Entry {
     pub fn is_expired(&self, now_s: u32) -> bool {
         self.void_time_s != 0 && self.void_time_s <= now_s
     }
+}
+
+/// The tag of a record with this payload: its first byte, 0 when empty (see [`Entry::tag`]).
+pub fn record_tag(payload: &[u8]) -> u8 {
+    payload.first().copied().unwrap_or(0)
 }
 
 /// Digests are uniformly random, so the hash is 8 of their bytes (not the partition bytes).
@@ -237,15 +267,29 @@ mod tests {
 
     #[test]
     fn entry_packs_fields() {
-        let e = Entry::new(7, 8 * 1024 * 1024 - 16, 1024, 65535, 99, true);
+        let e = Entry::new(7, 8 * 1024 * 1024 - 16, 1024, 65535, 99, true, 0);
         assert_eq!(e.block, 7);
         assert_eq!(e.offset(), 8 * 1024 * 1024 - 16);
         assert_eq!(e.stored_len(), 1024);
         assert!(e.is_tombstone());
+        assert_eq!(e.tag(), 0);
         assert!(e.is_expired(99) && !e.is_expired(98));
-        let f = Entry::new(1, 64, 65535 * 16, 1, 0, false);
+        let f = Entry::new(1, 64, 65535 * 16, 1, 0, false, 0xff);
         assert!(!f.is_tombstone() && !f.is_expired(u32::MAX));
         assert_eq!(f.stored_len(), 65535 * 16);
+        assert_eq!((f.offset(), f.tag()), (64, 0xff));
+        // The largest offset and every tag keep each other and the tombstone bit intact.
+        let top = BLOCK_SIZE_LIMIT_BYTES as usize - 16;
+        for tag in [0u8, 1, b'V', 0x7f, 0x80, 0xfe, 0xff] {
+            for tomb in [false, true] {
+                let g = Entry::new(3, top, 32, 2, 0, tomb, tag);
+                assert_eq!((g.offset(), g.tag(), g.is_tombstone()), (top, tag, tomb));
+                let h = Entry::new(3, 0, 32, 2, 0, tomb, tag);
+                assert_eq!((h.offset(), h.tag(), h.is_tombstone()), (0, tag, tomb));
+            }
+        }
+        assert_eq!(record_tag(b"Vx"), b'V');
+        assert_eq!(record_tag(b""), 0);
     }
 
     #[test]
@@ -276,11 +320,17 @@ mod tests {
         assert!(ix.is_empty());
         for i in 0..5000i64 {
             assert_eq!(
-                ix.insert(Digest::of_int(b"s", i), Entry::new(1, 64, 64, 1, 0, false)),
+                ix.insert(
+                    Digest::of_int(b"s", i),
+                    Entry::new(1, 64, 64, 1, 0, false, 0)
+                ),
                 None
             );
         }
-        let old = ix.insert(Digest::of_int(b"s", 7), Entry::new(2, 64, 64, 2, 0, false));
+        let old = ix.insert(
+            Digest::of_int(b"s", 7),
+            Entry::new(2, 64, 64, 2, 0, false, 0),
+        );
         assert_eq!(old.map(|e| e.generation), Some(1));
         assert_eq!(ix.len(), 5000);
         assert_eq!(ix.iter().count(), 5000);
@@ -303,7 +353,7 @@ mod tests {
         for i in 0..1000i64 {
             ix.insert(
                 Digest::of_int(b"s", i),
-                Entry::new(i as u32, 64, 64, 1, 0, false),
+                Entry::new(i as u32, 64, 64, 1, 0, false, 0),
             );
         }
         for i in 0..1000i64 {

@@ -53,8 +53,8 @@ pub use digest::{Digest, KeyType, PARTITION_COUNT};
 
 pub use dir::{DataDir, DirOptions};
 pub use store::{
-    Clock, ColdStartReport, Durability, Record, Shard, ShardStats, StoreConfig, WriteMode,
-    READ_CACHE_BYTES_DEFAULT,
+    Clock, ColdStartReport, Durability, Location, Record, Shard, ShardStats, StoreConfig,
+    WriteMode, READ_CACHE_BYTES_DEFAULT,
 };
 
 /// On-device format version (file header, block headers).

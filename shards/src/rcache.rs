@@ -361,7 +361,7 @@ mod tests {
     }
 
     fn e(block: u32, gen: u16) -> Entry {
-        Entry::new(block, 64, 128, gen, 0, false)
+        Entry::new(block, 64, 128, gen, 0, false, 0)
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use crate::device::{BlockDevice, Device, SECTOR_SIZE_BYTES};
 use crate::digest::Digest;
-use crate::index::{generation_newer, Entry, Index};
+use crate::index::{generation_newer, record_tag, Entry, Index, BLOCK_SIZE_LIMIT_BYTES};
 use crate::notify::Notify;
 use crate::rcache::RecordCache;
 use crate::record::{
@@ -35,6 +35,10 @@ const DEFRAG_BLOCKS_PER_STEP_MAX: usize = 4;
 const SPARE_BLOCK_BUFFERS_MAX: usize = 2;
 /// Retries of a read whose record moved while the device read was in flight.
 const READ_RETRIES_MAX: usize = 4;
+/// Most bytes one device read of [`Shard::get_run`] covers (a run of neighbouring records).
+pub const RUN_READ_SPAN_BYTES_MAX: usize = 256 << 10;
+/// Largest gap between two records of a run (bytes read and discarded to save a read).
+pub const RUN_READ_GAP_BYTES_MAX: usize = 16 << 10;
 
 /// Default record read cache per shard: 256 MiB (a graph of a few GiB on a machine with a
 /// few cores is served from memory; the cache fills only as records are read).
@@ -119,10 +123,11 @@ impl StoreConfig {
                 self.block_size_bytes, self.flush_size_bytes
             ));
         }
-        if self.block_size_bytes > (1u64 << 35) {
+        if self.block_size_bytes > BLOCK_SIZE_LIMIT_BYTES {
             return bad(format!(
-                "block size {} is over 32 GiB",
-                self.block_size_bytes
+                "block size {} is over {} MiB (the primary index's offset field)",
+                self.block_size_bytes,
+                BLOCK_SIZE_LIMIT_BYTES >> 20
             ));
         }
         if self.record_size_max > RECORD_SIZE_LIMIT_BYTES
@@ -162,6 +167,16 @@ pub enum WriteMode {
     /// Fail with [`StoreError::GenerationMismatch`] unless the live record has this
     /// generation (0 = must not exist).
     ExpectGeneration(u16),
+}
+
+/// Where a record is in its shard's data file: block, then byte offset in the block (ordered
+/// that way, which is the file's order).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Location {
+    /// Block index within the data file.
+    pub block: u32,
+    /// Byte offset of the record within its block.
+    pub offset: u32,
 }
 
 /// A record as read.
@@ -668,6 +683,112 @@ impl Shard {
         Err(StoreError::Overload)
     }
 
+    /// Reads the records under `digests`, answering like [`Shard::get`] for each (in input
+    /// order, `None` where absent), but with one device read for each run of neighbouring
+    /// records of one block (at most [`RUN_READ_SPAN_BYTES_MAX`] from the first record's
+    /// start to the last one's end, at most [`RUN_READ_GAP_BYTES_MAX`] between two): a scan
+    /// that lists records in location order ([`Shard::scan_tagged`]) reads the file in large
+    /// sequential reads when its records lie close together, instead of one read each.
+    /// Records in a write buffer or the record cache, and records that moved while the read
+    /// was in flight, are read by `get`. Records read from the device enter the record cache
+    /// as by `get`.
+    pub async fn get_run(&self, digests: &[Digest]) -> Result<Vec<Option<Record>>, StoreError> {
+        let mut out = Vec::with_capacity(digests.len());
+        let mut i = 0;
+        while i < digests.len() {
+            let run = self.plan_run(digests.get(i..).unwrap_or_default());
+            let (Some((d0, first)), Some((_, last))) = (run.first(), run.last()) else {
+                // Absent, in memory, cached or alone: the ordinary read.
+                if let Some(d) = digests.get(i) {
+                    out.push(self.get(d).await?);
+                }
+                i += 1;
+                continue;
+            };
+            if run.len() < 2 {
+                out.push(self.get(d0).await?);
+                i += 1;
+                continue;
+            }
+            let start = self.block_offset(first.block) + first.offset() as u64;
+            let end = self.block_offset(last.block) + (last.offset() + last.stored_len()) as u64;
+            let sector = SECTOR_SIZE_BYTES as u64;
+            let lo = start / sector * sector;
+            let len = align_up((end - lo) as usize);
+            {
+                let mut st = self.st.borrow_mut();
+                st.stats.reads += run.len() as u64;
+                st.stats.device_reads += 1;
+            }
+            let buf = self.dev.read_at(lo, len).await?;
+            for (d, e) in &run {
+                // Moved (defrag, overwrite) or gone since the run was planned: read it again.
+                if self.st.borrow().index.get(d) != Some(e) {
+                    out.push(self.get(d).await?);
+                    continue;
+                }
+                let from = (self.block_offset(e.block) + e.offset() as u64 - lo) as usize;
+                let bytes = buf.get(from..from + e.stored_len()).unwrap_or_default();
+                match record::decode(bytes, self.cfg.record_size_max) {
+                    Ok((m, p, _)) if m.digest == *d && m.generation == e.generation => {
+                        let payload = bytes.get(p).unwrap_or_default().to_vec();
+                        self.st.borrow_mut().rcache.insert(*d, *e, &payload);
+                        out.push(Some(Record {
+                            generation: m.generation,
+                            void_time_s: m.void_time_s,
+                            payload,
+                        }));
+                    }
+                    Ok(_) | Err(_) => {
+                        self.st.borrow_mut().stats.corrupt_reads += 1;
+                        return Err(StoreError::Corrupt(format!(
+                            "shard {}: damaged record in block {} at {}",
+                            self.id,
+                            e.block,
+                            e.offset()
+                        )));
+                    }
+                }
+            }
+            i += run.len();
+        }
+        Ok(out)
+    }
+
+    /// The run [`Shard::get_run`] reads with one device read from the start of `digests`:
+    /// live records on the device (not in a write buffer or the record cache), in one block,
+    /// each after the previous one, within the span and gap limits. Empty when the first
+    /// record is not such a record.
+    fn plan_run(&self, digests: &[Digest]) -> Vec<(Digest, Entry)> {
+        let st = self.st.borrow();
+        let now = self.now_s();
+        let mut run: Vec<(Digest, Entry)> = Vec::new();
+        for d in digests {
+            let Some(e) = st.index.get(d).copied() else {
+                break;
+            };
+            if e.is_tombstone()
+                || e.is_expired(now)
+                || Self::mem_block(&st, e.block).is_some()
+                || st.rcache.contains(d)
+            {
+                break;
+            }
+            if let (Some((_, first)), Some((_, last))) = (run.first(), run.last()) {
+                let last_end = last.offset() + last.stored_len();
+                if e.block != first.block
+                    || e.offset() < last_end
+                    || e.offset() - last_end > RUN_READ_GAP_BYTES_MAX
+                    || e.offset() + e.stored_len() - first.offset() > RUN_READ_SPAN_BYTES_MAX
+                {
+                    break;
+                }
+            }
+            run.push((*d, e));
+        }
+        run
+    }
+
     fn mem_block(st: &State, b: u32) -> Option<&[u8]> {
         for w in st
             .main
@@ -722,6 +843,43 @@ impl Shard {
             })
             .map(|(d, _)| *d)
             .collect()
+    }
+
+    /// Live records (optionally of one partition) whose tag ([`Entry::tag`]: the first byte
+    /// of the payload) is one of `tags`, each with its location, sorted by location (block,
+    /// then offset) so that reading them in this order goes through the data file in order.
+    /// Decided from the primary index alone (no I/O); a snapshot of only the matching
+    /// records. Read each with [`Shard::get`] (it may have changed or gone since).
+    pub fn scan_tagged(&self, tags: &[u8], partition: Option<u16>) -> Vec<(Digest, Location)> {
+        let mut want = [false; 256];
+        for &t in tags {
+            if let Some(w) = want.get_mut(t as usize) {
+                *w = true;
+            }
+        }
+        let st = self.st.borrow();
+        let now = self.now_s();
+        let mut out: Vec<(Digest, Location)> = st
+            .index
+            .iter()
+            .filter(|(d, e)| {
+                want.get(e.tag() as usize).copied().unwrap_or(false)
+                    && !e.is_tombstone()
+                    && !e.is_expired(now)
+                    && partition.is_none_or(|p| d.partition() == p)
+            })
+            .map(|(d, e)| {
+                (
+                    *d,
+                    Location {
+                        block: e.block,
+                        offset: e.offset() as u32,
+                    },
+                )
+            })
+            .collect();
+        out.sort_unstable_by_key(|(_, l)| *l);
+        out
     }
 
     // ----- writes -----
@@ -923,7 +1081,8 @@ impl Shard {
                         StoreError::DeviceFull => st.stats.device_full_errors += 1,
                         _ => {}
                     })?;
-            let entry = Entry::new(b, off, stored, gen, void, tombstone);
+            let tag = if tombstone { 0 } else { record_tag(payload) };
+            let entry = Entry::new(b, off, stored, gen, void, tombstone, tag);
             // A cached record stays cached with its new version (a hot record is read again).
             let hot = !tombstone && st.rcache.contains(digest);
             self.replace_entry(st, *digest, old, Some(entry), lut);
@@ -1530,6 +1689,11 @@ impl Shard {
                 m.generation,
                 m.void_time_s,
                 m.is_tombstone(),
+                if m.is_tombstone() {
+                    0
+                } else {
+                    record_tag(payload)
+                },
             );
             self.replace_entry(st, m.digest, Some(e), Some(ne), m.lut_stamp);
             copied += 1;
@@ -1598,9 +1762,15 @@ impl Shard {
             let mut off = BLOCK_HEADER_SIZE_BYTES;
             while off + record::encoded_len(0) <= bs {
                 match record::decode(&data[off..], self.cfg.record_size_max) {
-                    Ok((m, _, len)) => {
+                    Ok((m, p, len)) => {
                         let stored = len.div_ceil(RECORD_ALIGN_BYTES) * RECORD_ALIGN_BYTES;
                         let here = off;
+                        // The payload's first byte (`p` is relative to `here`).
+                        let tag = if m.is_tombstone() || p.is_empty() {
+                            0
+                        } else {
+                            data.get(here + p.start).copied().unwrap_or(0)
+                        };
                         off += stored;
                         if m.block_seq != seq {
                             rep.stale += 1;
@@ -1620,6 +1790,7 @@ impl Shard {
                                 m.generation,
                                 m.void_time_s,
                                 m.is_tombstone(),
+                                tag,
                             ),
                             lut_stamp: m.lut_stamp,
                         };

@@ -53,7 +53,7 @@ fn index_at_ten_million_records_is_at_most_64_bytes_per_record() {
         }
         ix.insert(
             Digest(d),
-            Entry::new((i % 4096) as u32, 64, 1088, 1, 0, false),
+            Entry::new((i % 4096) as u32, 64, 1088, 1, 0, false, 0),
         );
         if ix.capacity() != cap {
             cap = ix.capacity();

@@ -48,7 +48,7 @@ fn bytes_held_matches_the_allocator_and_stays_within_budget() {
         d[..8].copy_from_slice(&rng.next_u64().to_le_bytes());
         d[8..16].copy_from_slice(&rng.next_u64().to_le_bytes());
         let len = 40 + rng.below(600) as usize;
-        let e = Entry::new(1, 16 * (i as usize % 1000), 1024, 1, 0, false);
+        let e = Entry::new(1, 16 * (i as usize % 1000), 1024, 1, 0, false, 0);
         c.insert(Digest(d), e, &payload[..len]);
         // Reads of recent records move some to the main FIFO.
         if i % 3 == 0 {

@@ -32,6 +32,9 @@ pub struct ReadKv<K: Kv, F: Fn(&Digest) -> bool> {
     inner: K,
     is_local: F,
     memo: RefCell<HashMap<Digest, Option<Got>>>,
+    /// Records of the scan chunk being run, read ahead together ([`ReadKv::prefetch`]);
+    /// replaced by the next chunk's, so at most `FRONTIER_BATCH_MAX` records.
+    ahead: RefCell<HashMap<Digest, Option<Got>>>,
     /// The operation reads are counted for.
     op: Cell<usize>,
     reads: RefCell<Vec<u64>>,
@@ -45,6 +48,7 @@ impl<K: Kv, F: Fn(&Digest) -> bool> ReadKv<K, F> {
             inner,
             is_local,
             memo: RefCell::new(HashMap::new()),
+            ahead: RefCell::new(HashMap::new()),
             op: Cell::new(0),
             reads: RefCell::new(Vec::new()),
             bytes: RefCell::new(Vec::new()),
@@ -52,9 +56,49 @@ impl<K: Kv, F: Fn(&Digest) -> bool> ReadKv<K, F> {
     }
 }
 
+impl<K: Kv, F: Fn(&Digest) -> bool> ReadKv<K, F> {
+    /// Reads the records under `digests` (a chunk of a scan, in the store's location order)
+    /// with `get_run`s of `SCAN_RUN_RECORDS`, all in flight at once, into the read-ahead set,
+    /// replacing the previous chunk's; counted as reads of the current operation. Records in
+    /// the memo or of another core are left out. Without it, every scanned vertex would be
+    /// read again one at a time as its traverser runs.
+    pub async fn prefetch(&self, digests: &[Digest]) -> Result<(), KvError> {
+        let missing: Vec<Digest> = {
+            let memo = self.memo.borrow();
+            digests
+                .iter()
+                .filter(|d| !memo.contains_key(*d) && (self.is_local)(d))
+                .copied()
+                .collect()
+        };
+        self.ahead.borrow_mut().clear();
+        let runs = missing.chunks(crate::model::ops::SCAN_RUN_RECORDS);
+        let reads: Vec<_> = runs
+            .clone()
+            .map(|r| Box::pin(self.inner.get_run(r)))
+            .collect();
+        let mut ahead = HashMap::with_capacity(missing.len());
+        let op = self.op.get();
+        for (run, got) in runs.zip(crate::runtime::join_all(reads).await) {
+            for (d, g) in run.iter().zip(got?) {
+                if let Some(g) = &g {
+                    add_at(&mut self.bytes.borrow_mut(), op, g.payload.len() as u64);
+                }
+                ahead.insert(*d, g);
+            }
+        }
+        add_at(&mut self.reads.borrow_mut(), op, missing.len() as u64);
+        *self.ahead.borrow_mut() = ahead;
+        Ok(())
+    }
+}
+
 impl<K: Kv, F: Fn(&Digest) -> bool> Kv for ReadKv<K, F> {
     async fn get(&self, digest: &Digest) -> Result<Option<Got>, KvError> {
         if let Some(g) = self.memo.borrow().get(digest) {
+            return Ok(g.clone());
+        }
+        if let Some(g) = self.ahead.borrow().get(digest) {
             return Ok(g.clone());
         }
         if !(self.is_local)(digest) {
@@ -88,6 +132,56 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Kv for ReadKv<K, F> {
 
     fn scan(&self) -> Vec<Digest> {
         self.inner.scan()
+    }
+
+    fn scan_tagged(&self, tags: &[u8]) -> Vec<Digest> {
+        self.inner.scan_tagged(tags)
+    }
+
+    /// Like `get` for each (memo, locality check, counts), the records not in the memo
+    /// read with one `get_run` of the store.
+    async fn get_run(&self, digests: &[Digest]) -> Result<Vec<Option<Got>>, KvError> {
+        let mut out: Vec<Option<Option<Got>>> = Vec::with_capacity(digests.len());
+        let mut missing = Vec::new();
+        {
+            let memo = self.memo.borrow();
+            let ahead = self.ahead.borrow();
+            for d in digests {
+                let m = memo.get(d).or_else(|| ahead.get(d)).cloned();
+                if m.is_none() {
+                    if !(self.is_local)(d) {
+                        return Err(KvError::Store(
+                            "frontier: a step read a record another core owns (plan error)"
+                                .to_string(),
+                        ));
+                    }
+                    missing.push(*d);
+                }
+                out.push(m);
+            }
+        }
+        let mut read = self.inner.get_run(&missing).await?.into_iter();
+        let op = self.op.get();
+        add_at(&mut self.reads.borrow_mut(), op, missing.len() as u64);
+        let mut memo = self.memo.borrow_mut();
+        let mut done = Vec::with_capacity(out.len());
+        for (d, m) in digests.iter().zip(out) {
+            let got = match m {
+                Some(g) => g,
+                None => {
+                    let got = read.next().flatten();
+                    if let Some(g) = &got {
+                        add_at(&mut self.bytes.borrow_mut(), op, g.payload.len() as u64);
+                    }
+                    if memo.len() < FRONTIER_MEMO_RECORDS_MAX {
+                        memo.insert(*d, got.clone());
+                    }
+                    got
+                }
+            };
+            done.push(got);
+        }
+        Ok(done)
     }
 
     fn indexes(&self) -> Option<std::rc::Rc<crate::index::CoreIndexes>> {
@@ -934,6 +1028,24 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
             let chunk: Vec<_> = scanned.by_ref().take(FRONTIER_BATCH_MAX).collect();
             if chunk.is_empty() {
                 break;
+            }
+            // The chunk's vertices (in the scan's location order) are read together now,
+            // counted for the scan step, rather than one at a time by their traversers.
+            let digests: Vec<Digest> = chunk
+                .iter()
+                .filter_map(|(_, e)| match e {
+                    Elem::V(id) => Some(q.space.vertex_digest(id)),
+                    _ => None,
+                })
+                .collect();
+            if !digests.is_empty() {
+                // Where each traverser's own read of its vertex was counted.
+                model.kv.op.set(1);
+                model
+                    .kv
+                    .prefetch(&digests)
+                    .await
+                    .map_err(|e| to_gremlin(ModelError::from(e)))?;
             }
             add_at(&mut run.out_trs, 0, chunk.len() as u64);
             add_at(&mut run.out_bulk, 0, chunk.len() as u64);

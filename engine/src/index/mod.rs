@@ -44,10 +44,14 @@ pub const COMPOUND_KEYS_MAX: usize = 8;
 /// Most entries one vertex adds to a compound index (multi-properties multiply); past it
 /// the index is refused for that vertex's shard (marked failed).
 pub const COMPOUND_COMBINATIONS_MAX: usize = 64;
-/// Records a build reads between yields to other tasks.
-pub const BUILD_YIELD_RECORDS: usize = 256;
-/// Records a build reads concurrently (one chunk of the scan in flight at once).
+/// Reads a build has in flight: its location-ordered list of records is read in stretches
+/// of [`crate::model::ops::SCAN_RUN_RECORDS`] (`Shard::get_run`: neighbouring records in one
+/// device read), this many stretches at once.
 pub const BUILD_READS_IN_FLIGHT_MAX: usize = 32;
+/// Records of one chunk of a build's scan (its reads in flight at once; the build yields to
+/// other tasks between chunks).
+pub const BUILD_CHUNK_RECORDS: usize =
+    BUILD_READS_IN_FLIGHT_MAX * crate::model::ops::SCAN_RUN_RECORDS;
 /// How often a build logs its progress.
 pub const BUILD_PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 /// Pack numbers tried when a pack's graph is ambiguous (the same owner id in two graphs).
@@ -882,12 +886,18 @@ fn apply_ix(ix: &mut IxData, d: &Digest, rec: &Rec) {
 }
 
 /// Builds, on this core, the counters (when `base`) and every index still building, by one
-/// scan of each shard's records. A record written while the scan runs is skipped (its write
-/// already applied the newer state). Yields every [`BUILD_YIELD_RECORDS`] records.
+/// scan of each shard's vertex and edge pack records (the only kinds they hold; picked by
+/// their tag in the primary index, [`Shard::scan_tagged`], and read in device location
+/// order). A record written while the scan runs is skipped (its write already applied the
+/// newer state). Yields every [`BUILD_CHUNK_RECORDS`] records.
 pub async fn build(ix: &Rc<CoreIndexes>, shards: &[Rc<Shard>]) {
     for shard in shards {
         let id = shard.id();
-        let digests = shard.scan_digests(None);
+        let digests: Vec<Digest> = shard
+            .scan_tagged(&[MAGIC_VERTEX, MAGIC_PACK], None)
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect();
         let total = digests.len() as u64;
         // Which targets this pass builds (counters, indexes by name).
         let (base, names) = {
@@ -918,27 +928,43 @@ pub async fn build(ix: &Rc<CoreIndexes>, shards: &[Rc<Shard>]) {
             "index build: started"
         );
         let mut next_log = std::time::Instant::now() + BUILD_PROGRESS_EVERY;
-        'scan: for (c, chunk) in digests.chunks(BUILD_READS_IN_FLIGHT_MAX).enumerate() {
-            if c % (BUILD_YIELD_RECORDS / BUILD_READS_IN_FLIGHT_MAX).max(1) == 0 {
-                ix.report();
-                glommio::yield_if_needed().await;
-                if std::time::Instant::now() >= next_log {
-                    next_log = std::time::Instant::now() + BUILD_PROGRESS_EVERY;
-                    tracing::info!(
-                        shard = id,
-                        done = c * BUILD_READS_IN_FLIGHT_MAX,
-                        total,
-                        "index build: progress"
-                    );
+        'scan: for (c, chunk) in digests.chunks(BUILD_CHUNK_RECORDS).enumerate() {
+            ix.report();
+            glommio::yield_if_needed().await;
+            if std::time::Instant::now() >= next_log {
+                next_log = std::time::Instant::now() + BUILD_PROGRESS_EVERY;
+                tracing::info!(
+                    shard = id,
+                    done = c * BUILD_CHUNK_RECORDS,
+                    total,
+                    "index build: progress"
+                );
+            }
+            // The chunk's stretches are read concurrently (the device serves them in
+            // parallel); each record is applied after all of them are in, with no borrow
+            // held across the await, and a record written meanwhile is skipped as below. A
+            // stretch that fails is read again record by record, so that one damaged record
+            // loses only itself.
+            let reads: Vec<_> = chunk
+                .chunks(crate::model::ops::SCAN_RUN_RECORDS)
+                .map(|run| Box::pin(shard.get_run(run)))
+                .collect();
+            let mut got_all = Vec::with_capacity(chunk.len());
+            for (run, got) in chunk
+                .chunks(crate::model::ops::SCAN_RUN_RECORDS)
+                .zip(crate::runtime::join_all(reads).await)
+            {
+                match got {
+                    Ok(g) if g.len() == run.len() => got_all.extend(g.into_iter().map(Ok)),
+                    _ => {
+                        for d in run {
+                            got_all.push(shard.get(d).await);
+                        }
+                    }
                 }
             }
-            // The chunk's records are read concurrently (the device serves them in
-            // parallel); each is applied after all of them are in, with no borrow held across
-            // the await, and a record written meanwhile is skipped as below.
-            let reads: Vec<_> = chunk.iter().map(|d| Box::pin(shard.get(d))).collect();
-            let got_all = crate::runtime::join_all(reads).await;
             for (k, (d, got)) in chunk.iter().zip(got_all).enumerate() {
-                let n = c * BUILD_READS_IN_FLIGHT_MAX + k;
+                let n = c * BUILD_CHUNK_RECORDS + k;
                 let got = match got {
                     Ok(g) => g,
                     Err(e) => {
@@ -1170,7 +1196,7 @@ pub async fn owner_start<K: crate::model::kv::Kv>(
     // Scan: every edge whose pack this core holds (as an edge index partitions them, so
     // that cores choosing differently still cover every edge once).
     let mut out = Vec::new();
-    for d in model.kv.scan() {
+    for d in model.kv.scan_tagged(&[MAGIC_PACK]) {
         let Some((pack, _)) = model.read::<EdgePack>(&d).await.ok().flatten() else {
             continue;
         };

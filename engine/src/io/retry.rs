@@ -58,6 +58,14 @@ impl<K: Kv> Kv for OverloadRetry<K> {
         self.0.scan()
     }
 
+    fn scan_tagged(&self, tags: &[u8]) -> Vec<Digest> {
+        self.0.scan_tagged(tags)
+    }
+
+    async fn get_run(&self, digests: &[Digest]) -> Result<Vec<Option<Got>>, KvError> {
+        self.0.get_run(digests).await
+    }
+
     async fn put_unsynced(
         &self,
         digest: &Digest,

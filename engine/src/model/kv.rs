@@ -87,6 +87,26 @@ pub trait Kv {
     async fn delete(&self, digest: &Digest, mode: WriteMode) -> Result<bool, KvError>;
     /// Digests of every live record this core holds, in a stable order.
     fn scan(&self) -> Vec<Digest>;
+    /// Digests of the live records this core holds whose payload starts with one of `tags`
+    /// (the record kinds' magic bytes, `crate::model::records::MAGIC_*`), in the order to
+    /// read them: on the shards store, by device location, decided from the primary index
+    /// without reading a record. May be a superset (the default is [`Kv::scan`]): callers
+    /// check the kind of every record they read.
+    fn scan_tagged(&self, tags: &[u8]) -> Vec<Digest> {
+        let _ = tags;
+        self.scan()
+    }
+    /// The live records under `digests`, in input order (`None` where absent), as
+    /// [`Kv::get`] answers each. For scans: the shards store reads neighbouring records (as
+    /// [`Kv::scan_tagged`] lists them, in location order) with one device read. Default:
+    /// `get` each in turn.
+    async fn get_run(&self, digests: &[Digest]) -> Result<Vec<Option<Got>>, KvError> {
+        let mut out = Vec::with_capacity(digests.len());
+        for d in digests {
+            out.push(self.get(d).await?);
+        }
+        Ok(out)
+    }
     /// Writes like [`Kv::put`], but a store that acknowledges writes once durable may answer
     /// before this one is: the caller passes the returned [`Unsynced`] to [`Kv::sync`]
     /// before it acknowledges anything that depends on the write. Refusals are answered as
@@ -127,6 +147,14 @@ impl<K: Kv> Kv for &K {
 
     fn scan(&self) -> Vec<Digest> {
         (**self).scan()
+    }
+
+    fn scan_tagged(&self, tags: &[u8]) -> Vec<Digest> {
+        (**self).scan_tagged(tags)
+    }
+
+    async fn get_run(&self, digests: &[Digest]) -> Result<Vec<Option<Got>>, KvError> {
+        (**self).get_run(digests).await
     }
 
     async fn put_unsynced(
@@ -192,6 +220,14 @@ impl<K: Kv> Kv for Deferring<'_, K> {
 
     fn scan(&self) -> Vec<Digest> {
         self.kv.scan()
+    }
+
+    fn scan_tagged(&self, tags: &[u8]) -> Vec<Digest> {
+        self.kv.scan_tagged(tags)
+    }
+
+    async fn get_run(&self, digests: &[Digest]) -> Result<Vec<Option<Got>>, KvError> {
+        self.kv.get_run(digests).await
     }
 
     fn indexes(&self) -> Option<std::rc::Rc<crate::index::CoreIndexes>> {
@@ -340,6 +376,16 @@ impl Kv for MemKv {
 
     fn scan(&self) -> Vec<Digest> {
         self.records.borrow().keys().copied().collect()
+    }
+
+    /// Exactly the records of `tags` (as the shards store answers), in insertion order.
+    fn scan_tagged(&self, tags: &[u8]) -> Vec<Digest> {
+        self.records
+            .borrow()
+            .iter()
+            .filter(|(_, r)| r.1.first().is_some_and(|t| tags.contains(t)))
+            .map(|(d, _)| *d)
+            .collect()
     }
 }
 

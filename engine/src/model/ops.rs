@@ -30,6 +30,14 @@ pub const ID_COLLISIONS_MAX: u32 = 1024;
 
 /// Most pages of one (vertex, direction, label) adjacency index read by one call.
 pub const INDEX_PAGES_READ_MAX: u32 = 1 << 20;
+/// Reads a scan ([`Model::scan_vertex_ids`], [`Model::scan_edge_ids`]) has in flight: its
+/// location-ordered list is read in stretches of [`SCAN_RUN_RECORDS`] records, this many
+/// stretches at once (the device serves them in parallel; one record at a time, a scan of
+/// 1 M vertices is 1 M sequential device round trips).
+pub const SCAN_READS_IN_FLIGHT_MAX: usize = 32;
+/// Records of one stretch of a scan, read by one [`Kv::get_run`] (neighbouring records in
+/// one device read on the shards store).
+pub const SCAN_RUN_RECORDS: usize = 64;
 
 /// The time source of expiry.
 pub trait Clock {
@@ -495,39 +503,71 @@ impl<K: Kv> Model<K> {
         Ok(out)
     }
 
-    /// Ids of every live vertex of this graph in the store, in the store's scan order.
+    /// Reads the live records of kind `tag` ([`Kv::scan_tagged`]: only those, in the store's
+    /// read order) in stretches of [`SCAN_RUN_RECORDS`] ([`Kv::get_run`]),
+    /// [`SCAN_READS_IN_FLIGHT_MAX`] stretches at a time, passing each record to `f` in order.
+    pub async fn scan_kind<F>(&self, tag: u8, mut f: F) -> Result<(), ModelError>
+    where
+        F: FnMut(Digest, Vec<u8>) -> Result<(), ModelError>,
+    {
+        let digests = self.kv.scan_tagged(&[tag]);
+        for chunk in digests.chunks(SCAN_READS_IN_FLIGHT_MAX * SCAN_RUN_RECORDS) {
+            let reads: Vec<_> = chunk
+                .chunks(SCAN_RUN_RECORDS)
+                .map(|run| Box::pin(self.kv.get_run(run)))
+                .collect();
+            let mut got_all = Vec::with_capacity(chunk.len());
+            for got in crate::runtime::join_all(reads).await {
+                got_all.extend(got?);
+            }
+            for (d, got) in chunk.iter().zip(got_all) {
+                // The tag may be a superset (some stores), or the record changed since.
+                match got {
+                    Some(g) if g.payload.first() == Some(&tag) => f(*d, g.payload)?,
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Ids of every live vertex of this graph in the store, in the store's read order (by
+    /// device location on the shards store); reads only vertex records.
     pub async fn scan_vertex_ids(&self) -> Result<Vec<ElementId>, ModelError> {
         let now = self.now_s();
         let mut out = Vec::new();
-        for d in self.kv.scan() {
-            let Some(g) = self.kv.get(&d).await? else {
-                continue;
-            };
-            if g.payload.first() != Some(&crate::model::records::MAGIC_VERTEX) {
-                continue;
-            }
-            let v = VertexRecord::decode(&g.payload)?;
+        self.scan_kind(crate::model::records::MAGIC_VERTEX, |d, payload| {
+            let v = VertexRecord::decode(&payload)?;
             // Another graph's vertex (or a foreign record) does not hash to this digest.
             if self.space.vertex_digest(&v.id) == d && v.is_live(now) {
                 out.push(v.id);
             }
-        }
+            Ok(())
+        })
+        .await?;
         Ok(out)
     }
 
-    /// Ids of every live edge of this graph in the store, in the store's scan order.
+    /// Ids of every live edge of this graph in the store, in the store's read order of its
+    /// edge locators (by device location on the shards store); reads only locators and then
+    /// each edge's pack.
     pub async fn scan_edge_ids(&self) -> Result<Vec<ElementId>, ModelError> {
-        let mut out = Vec::new();
-        for d in self.kv.scan() {
-            let Some(g) = self.kv.get(&d).await? else {
-                continue;
-            };
-            if g.payload.first() != Some(&crate::model::records::MAGIC_LOCATOR) {
-                continue;
+        let mut located = Vec::new();
+        self.scan_kind(crate::model::records::MAGIC_LOCATOR, |d, payload| {
+            let l = EdgeLocator::decode(&payload)?;
+            if self.space.edge_digest(&l.edge) == d {
+                located.push(l.edge);
             }
-            let l = EdgeLocator::decode(&g.payload)?;
-            if self.space.edge_digest(&l.edge) == d && self.edge(&l.edge).await?.is_some() {
-                out.push(l.edge);
+            Ok(())
+        })
+        .await?;
+        let mut out = Vec::new();
+        for chunk in located.chunks(SCAN_READS_IN_FLIGHT_MAX) {
+            let reads: Vec<_> = chunk.iter().map(|e| Box::pin(self.edge(e))).collect();
+            for (e, got) in chunk.iter().zip(crate::runtime::join_all(reads).await) {
+                if got?.is_some() {
+                    out.push(e.clone());
+                }
             }
         }
         Ok(out)
@@ -1392,7 +1432,12 @@ impl<K: Kv> Model<K> {
     pub async fn expire(&self) -> Result<ExpireReport, ModelError> {
         let now = self.now_s();
         let mut report = ExpireReport::default();
-        for d in self.kv.scan() {
+        // Only vertices and edge locators matter here (by their tag, without reading others).
+        let kinds = [
+            crate::model::records::MAGIC_VERTEX,
+            crate::model::records::MAGIC_LOCATOR,
+        ];
+        for d in self.kv.scan_tagged(&kinds) {
             let Some(g) = self.kv.get(&d).await? else {
                 continue;
             };

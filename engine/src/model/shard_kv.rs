@@ -38,6 +38,27 @@ impl Kv for Shard {
         self.scan_digests(None)
     }
 
+    fn scan_tagged(&self, tags: &[u8]) -> Vec<Digest> {
+        Shard::scan_tagged(self, tags, None)
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect()
+    }
+
+    async fn get_run(&self, digests: &[Digest]) -> Result<Vec<Option<Got>>, KvError> {
+        Ok(Shard::get_run(self, digests)
+            .await
+            .map_err(kv_error)?
+            .into_iter()
+            .map(|r| {
+                r.map(|r| Got {
+                    generation: r.generation,
+                    payload: r.payload,
+                })
+            })
+            .collect())
+    }
+
     async fn put_unsynced(
         &self,
         digest: &Digest,
@@ -238,5 +259,138 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The scans read only their kind (vertices; locators and then packs), each record of
+    /// it once, and find exactly the live elements, with edges, packs and adjacency index
+    /// pages beside them, after drops and defrag moved records, and again after a reopen.
+    #[test]
+    fn scans_read_only_their_kind_after_defrag_and_reopen() {
+        use std::collections::HashSet;
+        let cfg = ModelConfig {
+            edge_cache_entries: 2,
+            pack_edges: 3,
+            index_page_entries: 2,
+            indexed_edge_keys: vec![Arc::from("w")],
+        };
+        let store_cfg = StoreConfig {
+            block_size_bytes: 64 * 1024,
+            flush_size_bytes: 16 * 1024,
+            record_size_max: 8 * 1024,
+            defrag_lwm_pct: 60,
+            ..StoreConfig::default()
+        };
+        let clock = Clock::Manual(std::rc::Rc::new(std::cell::Cell::new(1_700_000_000_000)));
+        let dev = SimDevice::new(8 << 20, 9);
+        let shard = block_on(Shard::create(
+            0,
+            store_cfg.clone(),
+            Device::Sim(dev.clone()),
+            clock.clone(),
+        ))
+        .unwrap();
+        let ks = KeySpace::new("g").unwrap();
+        let m = Model::new(
+            shard,
+            ks.clone(),
+            cfg.clone(),
+            Box::new(ManualClock::default()),
+        )
+        .unwrap();
+        let mut vertices: HashSet<ElementId> = HashSet::new();
+        let mut edges: Vec<(ElementId, i64, i64)> = Vec::new();
+        block_on(async {
+            for i in 0..120 {
+                m.add_vertex(int(i), "v", 0).await.unwrap();
+                vertices.insert(int(i));
+            }
+            // Vertex 0 becomes a supernode (adjacency index pages).
+            for i in 0..400 {
+                let (a, b) = (if i % 4 == 0 { 0 } else { i % 120 }, (i * 7 + 1) % 120);
+                m.add_edge(int(10_000 + i), "e", &int(a), &int(b), 0)
+                    .await
+                    .unwrap();
+                m.set_edge_property(&int(10_000 + i), "w", gremlin::value::Value::Long(i))
+                    .await
+                    .unwrap();
+                edges.push((int(10_000 + i), a, b));
+                // Lets the writer flush (the write queue is small).
+                m.kv.maintain(false).await.unwrap();
+            }
+            // Drops leave dead space, so that defrag moves the survivors.
+            for i in (0..400).filter(|i| i % 3 == 1) {
+                m.drop_edge(&int(10_000 + i)).await.unwrap();
+                m.kv.maintain(false).await.unwrap();
+            }
+            edges.retain(|(id, _, _)| {
+                let ElementId::Int { value, .. } = id else {
+                    return true;
+                };
+                (value - 10_000) % 3 != 1
+            });
+            for v in (1..120).filter(|v| v % 5 == 2) {
+                m.drop_vertex(&int(v)).await.unwrap();
+                m.kv.maintain(false).await.unwrap();
+                vertices.remove(&int(v));
+                edges.retain(|(_, a, b)| *a != v && *b != v);
+            }
+            m.kv.flush().await.unwrap();
+            for _ in 0..200 {
+                m.kv.maintain(true).await.unwrap();
+            }
+        });
+        assert!(
+            m.kv.stats().defrag_records > 0,
+            "defrag moved records: {:?}",
+            m.kv.stats()
+        );
+        let check = |m: &Model<Shard>, when: &str| {
+            let before = m.kv.stats();
+            let got = block_on(m.scan_vertex_ids()).unwrap();
+            let reads = m.kv.stats().reads - before.reads;
+            let device_reads = m.kv.stats().device_reads - before.device_reads;
+            if when == "after reopen" {
+                // Nothing cached: neighbouring vertices come in shared device reads.
+                assert!(
+                    device_reads * 2 < vertices.len() as u64,
+                    "{device_reads} device reads for {} vertices",
+                    vertices.len()
+                );
+            }
+            assert_eq!(got.len(), vertices.len(), "{when}: each vertex once");
+            assert_eq!(
+                got.iter().cloned().collect::<HashSet<_>>(),
+                vertices,
+                "{when}"
+            );
+            assert_eq!(
+                reads,
+                vertices.len() as u64,
+                "{when}: read only vertex records"
+            );
+            let before = m.kv.stats().reads;
+            let got = block_on(m.scan_edge_ids()).unwrap();
+            let reads = m.kv.stats().reads - before;
+            let want: HashSet<ElementId> = edges.iter().map(|e| e.0.clone()).collect();
+            assert_eq!(got.len(), want.len(), "{when}: each edge once");
+            assert_eq!(got.into_iter().collect::<HashSet<_>>(), want, "{when}");
+            // A locator and its pack per edge (a pack lookup may read the owner vertex).
+            assert!(
+                reads >= 2 * want.len() as u64 && reads <= 3 * want.len() as u64,
+                "{when}: {reads} reads for {} edges",
+                want.len()
+            );
+            // Every record of the shard is far more than what the scans read.
+            assert!(
+                m.kv.scan().len() > vertices.len() + 2 * want.len(),
+                "{when}"
+            );
+        };
+        check(&m, "after defrag");
+        drop(m);
+        let (shard, _) =
+            block_on(Shard::open(0, store_cfg, Device::Sim(dev.reboot()), clock)).unwrap();
+        let m = Model::new(shard, ks, cfg, Box::new(ManualClock::default())).unwrap();
+        check(&m, "after reopen");
     }
 }

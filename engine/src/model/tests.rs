@@ -651,6 +651,9 @@ impl Kv for Shared {
     fn scan(&self) -> Vec<super::kv::Digest> {
         self.0.scan()
     }
+    fn scan_tagged(&self, tags: &[u8]) -> Vec<super::kv::Digest> {
+        self.0.scan_tagged(tags)
+    }
 }
 
 #[test]

@@ -170,6 +170,35 @@ impl Local {
         out
     }
 
+    /// Digests of the live records of `tags` of this core's shards, shards in id order, each
+    /// shard's in device location order ([`Shard::scan_tagged`]).
+    pub(crate) fn scan_tagged(&self, tags: &[u8]) -> Vec<Digest> {
+        let mut out = Vec::new();
+        for s in self.shards.iter().flatten() {
+            out.extend(s.scan_tagged(tags, None).into_iter().map(|(d, _)| d));
+        }
+        out
+    }
+
+    /// Reads records of this core's shards with [`Shard::get_run`] (neighbouring records of
+    /// a location-ordered list in one device read), each stretch of one shard's digests by
+    /// that shard.
+    pub(crate) async fn get_run(&self, digests: &[Digest]) -> Result<Vec<Option<Got>>, KvError> {
+        let mut out = Vec::with_capacity(digests.len());
+        let mut rest = digests;
+        while let Some(first) = rest.first() {
+            let id = self.dir.shard_of(first);
+            let n = rest
+                .iter()
+                .position(|d| self.dir.shard_of(d) != id)
+                .unwrap_or(rest.len());
+            let (part, tail) = rest.split_at(n);
+            out.extend(Kv::get_run(&**self.shard(first)?, part).await?);
+            rest = tail;
+        }
+        Ok(out)
+    }
+
     /// Reads records of this core's shards, at most `local_reads_concurrent_max` at a time.
     pub(crate) async fn read(&self, digests: &[Digest]) -> Result<Vec<Option<Got>>, KvError> {
         let lanes = self
@@ -303,6 +332,14 @@ impl Kv for LocalShards<'_> {
 
     fn scan(&self) -> Vec<Digest> {
         self.0.scan()
+    }
+
+    fn scan_tagged(&self, tags: &[u8]) -> Vec<Digest> {
+        self.0.scan_tagged(tags)
+    }
+
+    async fn get_run(&self, digests: &[Digest]) -> Result<Vec<Option<Got>>, KvError> {
+        self.0.get_run(digests).await
     }
 
     fn indexes(&self) -> Option<Rc<crate::index::CoreIndexes>> {
@@ -451,6 +488,25 @@ impl Kv for RoutedKv {
 
     fn scan(&self) -> Vec<Digest> {
         self.local.scan()
+    }
+
+    fn scan_tagged(&self, tags: &[u8]) -> Vec<Digest> {
+        self.local.scan_tagged(tags)
+    }
+
+    /// This core's records by [`Local::get_run`]; with any other core's, `get` each.
+    async fn get_run(&self, digests: &[Digest]) -> Result<Vec<Option<Got>>, KvError> {
+        if digests
+            .iter()
+            .all(|d| self.local.owner_core(d) == self.local.core)
+        {
+            return self.local.get_run(digests).await;
+        }
+        let mut out = Vec::with_capacity(digests.len());
+        for d in digests {
+            out.push(self.get(d).await?);
+        }
+        Ok(out)
     }
 
     async fn put_unsynced(
