@@ -161,6 +161,10 @@ const TRAVERSALS: &[&str] = &[
     "g.E(10000, 10005, 10005, 1)",
     "g.E(10003, 10100).inV().out().values('name')",
     "g.E(10007).otherV().in().dedup().count()",
+    // Streamed scans (sliced per core when started).
+    "g.V().values('name')",
+    "g.V().has('age', gt(20)).out('likes').id()",
+    "g.E().has('w', lt(5)).id()",
 ];
 
 /// Runs `text`; the values (bulk expanded, sorted as text) and the frontier counters.

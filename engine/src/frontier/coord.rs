@@ -23,9 +23,9 @@ use indexmap::IndexMap;
 use crate::exec::{CANCEL_MESSAGE, DEADLINE_MESSAGE};
 use crate::frontier::plan::without_profile;
 use crate::frontier::{
-    add_at, Batch, Check, Elem, FrontierStats, MidIndex, Need, Op, Plan, Query, Reply, Tr,
-    FRONTIER_BATCHES_IN_FLIGHT_PER_CORE_MAX, FRONTIER_BATCH_MAX, FRONTIER_ROUNDS_MAX,
-    MID_INDEX_CANDIDATES_MAX,
+    add_at, Batch, Check, Elem, FrontierStats, MidIndex, Need, Op, Plan, Query, Reply, ScanSlice,
+    Tr, FRONTIER_BATCHES_IN_FLIGHT_PER_CORE_MAX, FRONTIER_BATCH_MAX, FRONTIER_ROUNDS_MAX,
+    MID_INDEX_CANDIDATES_MAX, SCAN_SLICES_STREAMED,
 };
 use crate::model::kv::Digest;
 use crate::runtime::join_all;
@@ -239,17 +239,29 @@ pub async fn run<T: Transport>(
             }
             let mut batches: Vec<Batch> = Vec::new();
             if first_scan {
-                batches.push(Batch {
-                    scan: true,
-                    scan_ord: u32::try_from(core).unwrap_or(u32::MAX),
-                    trs: Vec::new(),
-                });
+                // Streamed, a core's elements are scanned slice by slice, so that results
+                // leave as each slice answers (and owners stop between slices when the
+                // reader is behind); gathered, in one batch.
+                let slices = if stream.is_some() {
+                    SCAN_SLICES_STREAMED
+                } else {
+                    1
+                };
+                for i in 0..slices {
+                    batches.push(Batch {
+                        scan: true,
+                        scan_ord: u32::try_from(core * slices + i).unwrap_or(u32::MAX),
+                        slice: ScanSlice::nth(i, slices),
+                        trs: Vec::new(),
+                    });
+                }
             }
             let mut trs = trs.into_iter().peekable();
             while trs.peek().is_some() {
                 batches.push(Batch {
                     scan: false,
                     scan_ord: 0,
+                    slice: ScanSlice::ALL,
                     trs: trs.by_ref().take(FRONTIER_BATCH_MAX).collect(),
                 });
             }
@@ -438,6 +450,7 @@ async fn decide_mid_index<T: Transport>(
             let batch = Batch {
                 scan: true,
                 scan_ord: u32::try_from(core).unwrap_or(u32::MAX),
+                slice: ScanSlice::ALL,
                 trs: Vec::new(),
             };
             Box::pin(tp.process(core, &probe, batch))

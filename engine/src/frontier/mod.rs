@@ -41,6 +41,7 @@ use std::time::Instant;
 use gremlin::value::{Predicate, Value};
 
 use crate::model::keys::{Dir, ElementId, KeySpace};
+use crate::model::kv::Digest;
 use crate::model::ModelConfig;
 
 /// Most traversers in one frontier batch (one request to one core).
@@ -262,8 +263,61 @@ pub struct Batch {
     /// The first `ord` entry of the scanned traversers (the core's number: the attempts
     /// executor lists cores in order).
     pub scan_ord: u32,
+    /// The partitions a scan covers (of this core's).
+    pub slice: ScanSlice,
     pub trs: Vec<Tr>,
 }
+
+/// Partitions `lo..hi` (of the store's [`shards::PARTITION_COUNT`]): the part of a core's
+/// elements one scan batch starts from. A streamed `V()` is scanned in
+/// [`SCAN_SLICES_STREAMED`] slices per core, so that its results leave in as many replies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScanSlice {
+    pub lo: u16,
+    pub hi: u16,
+}
+
+/// The store's partitions, as a partition number's type.
+const PARTITIONS: u16 = shards::PARTITION_COUNT as u16;
+const _: () = assert!(shards::PARTITION_COUNT == PARTITIONS as usize);
+
+impl Default for ScanSlice {
+    fn default() -> ScanSlice {
+        ScanSlice::ALL
+    }
+}
+
+impl ScanSlice {
+    /// Every partition.
+    pub const ALL: ScanSlice = ScanSlice {
+        lo: 0,
+        hi: PARTITIONS,
+    };
+
+    /// Slice `i` of `n` equal slices.
+    pub fn nth(i: usize, n: usize) -> ScanSlice {
+        let total = shards::PARTITION_COUNT;
+        let n = n.clamp(1, total);
+        let at = |k: usize| u16::try_from(k * total / n).unwrap_or(PARTITIONS);
+        ScanSlice {
+            lo: at(i.min(n)),
+            hi: at((i + 1).min(n)),
+        }
+    }
+
+    pub fn is_all(&self) -> bool {
+        *self == ScanSlice::ALL
+    }
+
+    /// Whether the record under `d` is in the slice.
+    pub fn holds(&self, d: &Digest) -> bool {
+        (self.lo..self.hi).contains(&d.partition())
+    }
+}
+
+/// Scan batches per core for a streamed `V()`/`E()` (each lists the core's elements again
+/// from its primary index: a walk of memory, no I/O, per slice).
+pub const SCAN_SLICES_STREAMED: usize = 8;
 
 /// One core's answer to a batch.
 #[derive(Clone, Debug, Default)]

@@ -992,7 +992,7 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
     run.work.reverse();
     // The start of a scan: secondary indexes or counters (crate::index) where they answer.
     let ids = if batch.scan {
-        match crate::index::owner_start(&model, q).await? {
+        match crate::index::owner_start(&model, q, batch.slice).await? {
             crate::index::OwnerStart::Count(n) => {
                 let bulk = i64::try_from(n).unwrap_or(i64::MAX);
                 let results = if bulk > 0 {

@@ -1350,6 +1350,7 @@ fn a_dropped_coordinator_gives_its_query_up_and_owners_stop() {
     let batch = Batch {
         scan: true,
         scan_ord: 1,
+        slice: super::ScanSlice::ALL,
         trs: Vec::new(),
     };
     let r = block_on(owner::process(kv, |d| d.partition() % 2 == 1, &q, batch));
@@ -1380,4 +1381,73 @@ fn the_coordinator_draws_per_query() {
         })
         .collect();
     assert!(runs.len() > 1, "every query drew {runs:?}");
+}
+
+#[test]
+fn scan_slices_cover_every_partition_once() {
+    for n in [1usize, 2, 3, 8, 4095, 4096, 5000] {
+        let slices: Vec<super::ScanSlice> = (0..n).map(|i| super::ScanSlice::nth(i, n)).collect();
+        let mut covered = vec![0u32; shards::PARTITION_COUNT];
+        for s in &slices {
+            for p in s.lo..s.hi {
+                covered[usize::from(p)] += 1;
+            }
+        }
+        assert!(covered.iter().all(|c| *c == 1), "{n} slices");
+        assert_eq!(super::ScanSlice::nth(0, 1), super::ScanSlice::ALL);
+    }
+}
+
+#[test]
+fn a_streamed_scan_answers_per_slice() {
+    let cfg = ModelConfig::default();
+    let g = random_graph(8, 300, 900);
+    let ex = loaded(&cfg, &g);
+    let fake = Fake {
+        kv: &ex.model.kv,
+        cores: 2,
+        me: 0,
+    };
+    for text in [
+        "g.V().values('name')",
+        "g.V().has('age', gt(20)).out().id()",
+        "g.E().has('w', lt(5)).id()",
+    ] {
+        let b = bc(text);
+        let (want, _) = block_on(coord::run(
+            &fake,
+            query(&b, &cfg),
+            &b,
+            Limits::default(),
+            None,
+            2,
+            None,
+        ))
+        .unwrap();
+        let (tx, rx) =
+            glommio::channels::local_channel::new_bounded(coord::STREAM_BATCHES_BUFFERED_MAX);
+        let (fr, br, q) = (&fake, &b, query(&b, &cfg));
+        let run = async move {
+            let r = coord::run(fr, q, br, Limits::default(), None, 2, Some(&tx)).await;
+            drop(tx);
+            r
+        };
+        let reader = async {
+            let mut got = Vec::new();
+            let mut items = 0;
+            while let Some(item) = rx.recv().await {
+                got.extend(item.unwrap());
+                items += 1;
+            }
+            (got, items)
+        };
+        let (r, (got, items)) = block_on(futures_lite::future::zip(run, reader));
+        assert!(r.unwrap().0.is_empty());
+        let (mut got, mut want) = (expand(&got), expand(&want));
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "{text}");
+        // 2 cores x SCAN_SLICES_STREAMED slices: more answers than one per core.
+        assert!(items > 2, "{text}: {items} result batches");
+    }
 }

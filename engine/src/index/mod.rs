@@ -1131,13 +1131,16 @@ pub enum OwnerStart {
 pub async fn owner_start<K: crate::model::kv::Kv>(
     model: &crate::model::ops::Model<K>,
     q: &crate::frontier::Query,
+    slice: crate::frontier::ScanSlice,
 ) -> Result<OwnerStart, gremlin::GremlinError> {
     use crate::frontier::Elem;
     use crate::model::adapter::to_gremlin;
     let ops = &q.plan.ops;
     let graph = q.space.name();
-    // Exactly `count()` after the local part (need Bulk and one step more).
-    let counting = q.plan.need == crate::frontier::Need::Bulk
+    // Exactly `count()` after the local part (need Bulk and one step more); the counters
+    // answer for every partition, so only a batch of all of them counts.
+    let counting = slice.is_all()
+        && q.plan.need == crate::frontier::Need::Bulk
         && q.plan.step_names.len() == ops.len() + 1
         && q.plan.step_names.last().is_some_and(|s| s == "Count");
     let ix = model.kv.indexes();
@@ -1146,12 +1149,20 @@ pub async fn owner_start<K: crate::model::kv::Kv>(
             match frontier_start(ix, graph, ops, counting, q.now_s) {
                 ScanStart::Count(n) => return Ok(OwnerStart::Count(n)),
                 ScanStart::Ids(_, ids) => {
-                    return Ok(OwnerStart::Elems(ids.into_iter().map(Elem::V).collect()))
+                    return Ok(OwnerStart::Elems(
+                        ids.into_iter()
+                            .filter(|id| slice.holds(&q.space.vertex_digest(id)))
+                            .map(Elem::V)
+                            .collect(),
+                    ))
                 }
                 ScanStart::Scan => {}
             }
         }
-        let ids = model.scan_vertex_ids().await.map_err(to_gremlin)?;
+        let ids = model
+            .scan_vertex_ids_where(|d| slice.holds(d))
+            .await
+            .map_err(to_gremlin)?;
         return Ok(OwnerStart::Elems(ids.into_iter().map(Elem::V).collect()));
     }
     if let Some(ix) = &ix {
@@ -1180,9 +1191,12 @@ pub async fn owner_start<K: crate::model::kv::Kv>(
         let mut all = !shards.is_empty();
         for s in &shards {
             match ix.choose(*s, graph, rest, true) {
-                StartChoice::Index { candidates, .. } => {
-                    ids.extend(candidates.into_iter().map(|(_, id)| Elem::Loc(id)))
-                }
+                StartChoice::Index { candidates, .. } => ids.extend(
+                    candidates
+                        .into_iter()
+                        .filter(|(_, id)| slice.holds(&q.space.edge_digest(id)))
+                        .map(|(_, id)| Elem::Loc(id)),
+                ),
                 StartChoice::Scan => {
                     all = false;
                     break;
@@ -1196,7 +1210,12 @@ pub async fn owner_start<K: crate::model::kv::Kv>(
     // Scan: every edge whose pack this core holds (as an edge index partitions them, so
     // that cores choosing differently still cover every edge once).
     let mut out = Vec::new();
-    for d in model.kv.scan_tagged(&[MAGIC_PACK]) {
+    for d in model
+        .kv
+        .scan_tagged(&[MAGIC_PACK])
+        .into_iter()
+        .filter(|d| slice.holds(d))
+    {
         let Some((pack, _)) = model.read::<EdgePack>(&d).await.ok().flatten() else {
             continue;
         };

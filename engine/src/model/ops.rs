@@ -506,11 +506,22 @@ impl<K: Kv> Model<K> {
     /// Reads the live records of kind `tag` ([`Kv::scan_tagged`]: only those, in the store's
     /// read order) in stretches of [`SCAN_RUN_RECORDS`] ([`Kv::get_run`]),
     /// [`SCAN_READS_IN_FLIGHT_MAX`] stretches at a time, passing each record to `f` in order.
-    pub async fn scan_kind<F>(&self, tag: u8, mut f: F) -> Result<(), ModelError>
+    pub async fn scan_kind<F>(&self, tag: u8, f: F) -> Result<(), ModelError>
     where
         F: FnMut(Digest, Vec<u8>) -> Result<(), ModelError>,
     {
-        let digests = self.kv.scan_tagged(&[tag]);
+        self.scan_kind_where(tag, |_| true, f).await
+    }
+
+    /// [`Model::scan_kind`] of the records whose digest `keep` accepts (decided before any
+    /// read: e.g. a range of partitions).
+    pub async fn scan_kind_where<P, F>(&self, tag: u8, keep: P, mut f: F) -> Result<(), ModelError>
+    where
+        P: Fn(&Digest) -> bool,
+        F: FnMut(Digest, Vec<u8>) -> Result<(), ModelError>,
+    {
+        let mut digests = self.kv.scan_tagged(&[tag]);
+        digests.retain(|d| keep(d));
         for chunk in digests.chunks(SCAN_READS_IN_FLIGHT_MAX * SCAN_RUN_RECORDS) {
             let reads: Vec<_> = chunk
                 .chunks(SCAN_RUN_RECORDS)
@@ -534,9 +545,18 @@ impl<K: Kv> Model<K> {
     /// Ids of every live vertex of this graph in the store, in the store's read order (by
     /// device location on the shards store); reads only vertex records.
     pub async fn scan_vertex_ids(&self) -> Result<Vec<ElementId>, ModelError> {
+        self.scan_vertex_ids_where(|_| true).await
+    }
+
+    /// [`Model::scan_vertex_ids`] of the vertices whose digest `keep` accepts (decided
+    /// before any read).
+    pub async fn scan_vertex_ids_where<P: Fn(&Digest) -> bool>(
+        &self,
+        keep: P,
+    ) -> Result<Vec<ElementId>, ModelError> {
         let now = self.now_s();
         let mut out = Vec::new();
-        self.scan_kind(crate::model::records::MAGIC_VERTEX, |d, payload| {
+        self.scan_kind_where(crate::model::records::MAGIC_VERTEX, keep, |d, payload| {
             let v = VertexRecord::decode(&payload)?;
             // Another graph's vertex (or a foreign record) does not hash to this digest.
             if self.space.vertex_digest(&v.id) == d && v.is_live(now) {
