@@ -432,8 +432,44 @@ fn shard_metrics(cluster: &engine::runtime::Cluster) -> String {
             out.push_str(&format!("{name}{{shard=\"{id}\"}} {}\n", get(s)));
         }
     }
+    let routes = cluster.route_stats();
+    let series: [RouteSeries; 4] = [
+        (
+            "coregraph_core_messages_sent_total",
+            "Requests this core sent to other cores.",
+            |s| s.messages_sent,
+        ),
+        (
+            "coregraph_core_overloads_total",
+            "Cross-core calls refused because too many were waiting.",
+            |s| s.overloads,
+        ),
+        (
+            "coregraph_core_frontier_batches_total",
+            "Frontier batches this core evaluated.",
+            |s| s.frontier_batches,
+        ),
+        (
+            "coregraph_core_frontier_batches_given_up_total",
+            "Frontier batches stopped or never started because their query was given up (client gone, timeout, failure).",
+            |s| s.frontier_batches_given_up,
+        ),
+    ];
+    for (name, help, get) in series {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+        for (core, s) in &routes {
+            out.push_str(&format!("{name}{{core=\"{core}\"}} {}\n", get(s)));
+        }
+    }
     out
 }
+
+/// A Prometheus series of per-core routing counters: name, help, value.
+type RouteSeries = (
+    &'static str,
+    &'static str,
+    fn(&engine::runtime::RouteStats) -> u64,
+);
 
 /// Prints a status line; a closed standard output (the operator's pipe went away) is no
 /// reason to fail.

@@ -71,6 +71,19 @@ fn sigterm_flushes_and_a_restart_finds_the_data() {
             "shard {shard} missing from /metrics:\n{body}"
         );
     }
+    // Per-core routing counters too (the query above ran on the frontier path).
+    for core in 0..2 {
+        for name in [
+            "coregraph_core_frontier_batches_total",
+            "coregraph_core_frontier_batches_given_up_total",
+            "coregraph_core_messages_sent_total",
+        ] {
+            assert!(
+                body.contains(&format!("{name}{{core=\"{core}\"}} ")),
+                "{name} of core {core} missing from /metrics:\n{body}"
+            );
+        }
+    }
     stop(server);
     // One executor now: every shard on it.
     let (server, addr, _) = start(&cwd, 1, &[]);

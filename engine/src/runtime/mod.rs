@@ -224,6 +224,8 @@ struct Inner {
     failure: Mutex<Option<String>>,
     /// Last published counters of every shard.
     stats: Mutex<BTreeMap<u32, ShardStats>>,
+    /// Last published routing counters of every core.
+    route_stats: Mutex<BTreeMap<usize, RouteStats>>,
     /// Failures of `CoreHost::shutdown` (a shard not flushed), for the process's exit status.
     shutdown_errors: Mutex<Vec<String>>,
     /// Services `call()` reaches on every graph (see [`Cluster::set_services`]).
@@ -266,6 +268,7 @@ impl Cluster {
                 executor_ids: Mutex::new(vec![None; cores]),
                 failure: Mutex::new(None),
                 stats: Mutex::new(BTreeMap::new()),
+                route_stats: Mutex::new(BTreeMap::new()),
                 shutdown_errors: Mutex::new(Vec::new()),
                 services: Mutex::new(None),
                 indexes,
@@ -520,6 +523,17 @@ impl Cluster {
         for s in local.shards.iter().flatten() {
             st.insert(s.id(), s.stats());
         }
+        drop(st);
+        lock(&self.inner.route_stats).insert(local.core, local.stats.get());
+    }
+
+    /// The routing counters of every core as last published by it (as often as
+    /// [`Cluster::shard_stats`]).
+    pub fn route_stats(&self) -> Vec<(usize, RouteStats)> {
+        lock(&self.inner.route_stats)
+            .iter()
+            .map(|(k, v)| (*k, *v))
+            .collect()
     }
 }
 
