@@ -97,6 +97,12 @@ struct LoadArgs {
     /// Edges per edge-pack record.
     #[arg(long, default_value_t = engine::model::PACK_EDGES_DEFAULT)]
     pack_edges: usize,
+    /// Edge-property keys copied into supernodes' adjacency-index entries, so that
+    /// `outE().has(key, P)` on a supernode skips failing edges without reading their packs
+    /// (comma-separated). Chosen when the data directory is created (recorded in its
+    /// `model.def`); a later open uses them (none named) or a subset, and cannot add one.
+    #[arg(long, value_delimiter = ',')]
+    indexed_edge_keys: Vec<String>,
 }
 
 fn load(a: LoadArgs) -> Result<(), String> {
@@ -124,6 +130,11 @@ fn load(a: LoadArgs) -> Result<(), String> {
         model: engine::model::ModelConfig {
             edge_cache_entries: a.edge_cache_entries,
             pack_edges: a.pack_edges,
+            indexed_edge_keys: a
+                .indexed_edge_keys
+                .iter()
+                .map(|k| Arc::from(k.as_str()))
+                .collect(),
             ..engine::model::ModelConfig::default()
         },
         errors_path: a.errors.clone(),
@@ -294,6 +305,12 @@ struct ServeArgs {
     /// Edges per edge-pack record.
     #[arg(long, default_value_t = engine::model::PACK_EDGES_DEFAULT)]
     pack_edges: usize,
+    /// Edge-property keys copied into supernodes' adjacency-index entries, so that
+    /// `outE().has(key, P)` on a supernode skips failing edges without reading their packs
+    /// (comma-separated). Chosen when the data directory is created (recorded in its
+    /// `model.def`); a later open uses them (none named) or a subset, and cannot add one.
+    #[arg(long, value_delimiter = ',')]
+    indexed_edge_keys: Vec<String>,
     /// Directory `g.io(file).read()` / `.write()` files are confined to (created if
     /// missing); default: `io` under the data directory.
     #[arg(long)]
@@ -538,6 +555,11 @@ fn serve(a: ServeArgs) -> Result<(), String> {
         model: engine::model::ModelConfig {
             edge_cache_entries: a.edge_cache_entries,
             pack_edges: a.pack_edges,
+            indexed_edge_keys: a
+                .indexed_edge_keys
+                .iter()
+                .map(|k| Arc::from(k.as_str()))
+                .collect(),
             ..engine::model::ModelConfig::default()
         },
         ..engine::runtime::RuntimeConfig::default()

@@ -116,3 +116,68 @@ fn sigterm_stops_a_server_whose_output_pipes_are_closed() {
     stop(server); // asserts exit 0 within PROCESS_WAIT_S
     let _ = std::fs::remove_dir_all(&cwd);
 }
+
+/// `--indexed-edge-keys` is fixed when the data directory is created: a later open asking for
+/// a key the entries carry no copy of is refused with the flag to use, one asking for none
+/// uses the recorded keys; the edge-key pushdown answers like a plain filter on a supernode
+/// whose entries carry the copies.
+#[test]
+fn indexed_edge_keys_are_fixed_at_creation() {
+    let cwd = std::env::temp_dir().join(format!("cg-serve-edge-keys-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cwd);
+    std::fs::create_dir_all(&cwd).expect("dir");
+    let (server, addr, _) = start(
+        &cwd,
+        1,
+        &["--indexed-edge-keys", "w", "--edge-cache-entries", "2"],
+    );
+    let mut c = Client::connect(addr);
+    let mut script = String::from("g.addV('hub').property(T.id, 0)");
+    for i in 1..=20 {
+        script.push_str(&format!(
+            ".addV('leaf').property(T.id, {i}).addE('e').from(__.V(0)).property('w', {})",
+            i % 5
+        ));
+    }
+    let (code, _) = eval(&mut c, 1, &format!("{script}.iterate()"));
+    assert!(code == 200 || code == 204, "{code}");
+    let (code, with) = eval(&mut c, 2, "g.V(0).outE().has('w', gt(2)).count()");
+    let (code2, without) = eval(
+        &mut c,
+        3,
+        "g.withoutStrategies(SupernodePredicatePushdownStrategy).V(0).outE().has('w', gt(2)).count()",
+    );
+    assert_eq!((code, code2), (200, 200));
+    assert_eq!(with, vec![Value::Long(8)]);
+    assert_eq!(with, without);
+    drop(c);
+    stop(server);
+    for other in [
+        &["--indexed-edge-keys", "v"][..],
+        &["--indexed-edge-keys", "w,v"],
+    ] {
+        let out = coregraph()
+            .current_dir(&cwd)
+            .args([
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--admin-addr",
+                "127.0.0.1:0",
+            ])
+            .args(other)
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{other:?} was accepted");
+        assert!(err.contains("--indexed-edge-keys w"), "{other:?}: {err}");
+    }
+    // No keys named: the directory's.
+    let (server, addr, _) = start(&cwd, 1, &["--edge-cache-entries", "2"]);
+    let mut c = Client::connect(addr);
+    let (code, again) = eval(&mut c, 4, "g.V(0).outE().has('w', gt(2)).count()");
+    assert_eq!((code, again), (200, vec![Value::Long(8)]));
+    drop(c);
+    stop(server);
+    let _ = std::fs::remove_dir_all(&cwd);
+}

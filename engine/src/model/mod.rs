@@ -12,6 +12,7 @@ pub mod kv;
 pub mod locks;
 pub mod ops;
 pub mod records;
+pub mod settings;
 pub mod shard_kv;
 pub mod wire;
 

@@ -254,6 +254,14 @@ impl Cluster {
             )));
         }
         cfg.validate()?;
+        // The indexed edge keys are the data directory's (crate::model::settings).
+        let mut cfg = cfg;
+        cfg.model.indexed_edge_keys = crate::model::settings::resolve_indexed_edge_keys(
+            dir.path(),
+            dir.created(),
+            &cfg.model.indexed_edge_keys,
+        )
+        .map_err(RuntimeError::Config)?;
         let indexes = crate::index::IndexCatalog::open(Some(dir.path()), cores)
             .map_err(RuntimeError::Store)?;
         let root = MeshBuilder::<Msg, Full>::full(cores, cfg.mesh_capacity_messages);
