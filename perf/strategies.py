@@ -9,6 +9,9 @@ Against a running `coregraph serve` holding a `coregraph gen` graph (string ids 
 2. `g.V().has('uid', <uuid>)` (one match) timed as a full scan, then again after
    `POST /index?name=...&kind=vertex&keys=uid` on the admin port is `ready`, with records
    read from `profile()` both times;
+   (and, with `--edge-key K`, `g.V(hub).outE().has(K, gt(x)).count()` on the `--hubs`
+   supernodes with and without SupernodePredicatePushdownStrategy: the server must run with
+   `--indexed-edge-keys K`; PropertyOmissionStrategy's row reports property bytes decoded);
 3. with that index ready, `g.V(hub).out().has('uid', <a neighbour's uid>).id()` on the
    `--hubs` vertices of highest out-degree in the first edge file (supernodes), with and
    without SupernodePredicatePushdownStrategy (index candidates vs an adjacency scan):
@@ -43,6 +46,7 @@ CASES = [
     ("LimitPushdownStrategy", "g.V({vid}).out().sample(2)"),
     ("LocalCountStrategy", "g.V({vid}).out().count()"),
     ("LocalCountStrategy", "g.V({vid}).both().count()"),
+    ("PropertyOmissionStrategy", "g.V({vid}).out().values('name')"),
 ]
 
 
@@ -60,8 +64,20 @@ def records_read(metrics):
     return total
 
 
-def profile_reads(cl, script, vids):
+def property_bytes(metrics):
+    """Sum of propertyBytesDecoded over the steps of a profile() result."""
     total = 0
+    steps = metrics.get("metrics", []) if isinstance(metrics, dict) else []
+    for m in steps:
+        counts = m.get("counts", {}) if isinstance(m, dict) else {}
+        total += int(counts.get("propertyBytesDecoded", 0))
+    return total
+
+
+def profile_reads(cl, script, vids):
+    """Records read and property bytes decoded, summed over the start ids."""
+    total = 0
+    prop = 0
     for v in vids:
         res = cl.submit(script.format(vid=repr(str(v))) + ".profile()").all().result()
         if not res:
@@ -69,7 +85,8 @@ def profile_reads(cl, script, vids):
             # reaches it; none means the server is older or broken.
             raise SystemExit(f"no profile() result for {script} with vid {v!r}")
         total += records_read(res[0])
-    return total
+        prop += property_bytes(res[0])
+    return total, prop
 
 
 def perf_run(args, name, script_template):
@@ -142,6 +159,34 @@ def mid_index(args, cl):
     return out
 
 
+def edge_key_pushdown(args, cl):
+    """outE().has(edge_key, gt(x)).count() on supernodes, with and without
+    SupernodePredicatePushdownStrategy (the server must run with --indexed-edge-keys KEY)."""
+    out = []
+    for hub in hubs(args):
+        degree = cl.submit(f"g.V('{hub}').outE().count()").all().result()[0]
+        trav = f"g.V('{hub}').outE().has('{args.edge_key}', gt({args.edge_key_above})).count()"
+        answers = {}
+        for mode, script in (("with", trav), ("without", trav.replace(
+                "g.", "g.withoutStrategies(SupernodePredicatePushdownStrategy).", 1))):
+            lat = []
+            for _ in range(args.mid_runs):
+                t = time.perf_counter()
+                res = cl.submit(script).all().result()
+                lat.append((time.perf_counter() - t) * 1000)
+                answers[mode] = res
+            prof = cl.submit(script + ".profile()").all().result()
+            lat.sort()
+            row = {"hub": hub, "out_degree": degree, "mode": mode, "traversal": trav,
+                   "answer": res[0] if res else None, "median_ms": lat[len(lat) // 2],
+                   "records_read": records_read(prof[0])}
+            out.append(row)
+            log(f"supernode outE().has({args.edge_key}) {json.dumps(row)}")
+        if answers.get("with") != answers.get("without"):
+            raise SystemExit(f"{trav}: answers differ {answers}")
+    return out
+
+
 def admin(args, method, path):
     req = urllib.request.Request(f"http://{args.admin}{path}", method=method)
     with urllib.request.urlopen(req, timeout=30) as r:
@@ -166,6 +211,11 @@ def main():
     ap.add_argument("--skip-strategies", action="store_true", help="only the has() and supernode parts")
     ap.add_argument("--mid-runs", type=int, default=10, help="runs timed per supernode and mode")
     ap.add_argument("--hubs", type=int, default=3, help="supernodes tried for the mid-traversal index")
+    ap.add_argument("--edge-key", default="",
+                    help="an indexed edge key (serve --indexed-edge-keys): outE().has(key, gt(x)) on the hubs")
+    ap.add_argument("--edge-key-above", default="0.9", help="the x of that filter")
+    ap.add_argument("--only-edge-key", action="store_true",
+                    help="stop after the strategies and the edge-key part (no has(uid) part)")
     ap.add_argument("--json", default="")
     args = ap.parse_args()
 
@@ -178,11 +228,20 @@ def main():
     for strategy, trav in ([] if args.skip_strategies else CASES):
         without = trav.replace("g.", f"g.withoutStrategies({strategy}).", 1)
         for mode, script in (("with", trav), ("without", without)):
-            reads = profile_reads(cl, script, vids)
+            reads, prop = profile_reads(cl, script, vids)
             row = perf_run(args, f"{strategy}-{mode}", script)
             rows.append({"strategy": strategy, "traversal": trav, "mode": mode,
-                         "records_read_per_query": reads / len(vids), "perf": row})
-            log(f"{strategy:36} {mode:8} {trav:48} reads/query {reads / len(vids):8.1f}  {json.dumps(row)}")
+                         "records_read_per_query": reads / len(vids),
+                         "property_bytes_decoded_per_query": prop / len(vids), "perf": row})
+            log(f"{strategy:36} {mode:8} {trav:48} reads/query {reads / len(vids):8.1f} "
+                f"property bytes/query {prop / len(vids):9.1f}  {json.dumps(row)}")
+    edge_key = edge_key_pushdown(args, cl) if args.edge_key else []
+    if args.only_edge_key:
+        cl.close()
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"strategies": rows, "edge_key": edge_key}, f, indent=1)
+        return
 
     # Indexed has() against a scan: a uid of the generated graph (one match).
     first = sorted(glob.glob(os.path.join(args.graph_dir, "vertices", "**", "*.csv"), recursive=True))[0]
