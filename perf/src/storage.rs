@@ -477,7 +477,10 @@ pub fn index_memory(records: u64, alloc: &Counting) -> String {
     let mut worst = (0u64, 0.0f64);
     let mut resizes = 0u64;
     for i in 0..records {
-        ix.insert(key(i), Entry::new((i % 1000) as u32, 64, 1088, 1, 0, false, 0));
+        ix.insert(
+            key(i),
+            Entry::new((i % 1000) as u32, 64, 1088, 1, 0, false, 0),
+        );
         if ix.capacity() != cap {
             cap = ix.capacity();
             resizes += 1;
