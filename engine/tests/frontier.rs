@@ -554,3 +554,47 @@ fn a_dropped_stream_stops_the_query_on_every_core() {
     drop(dir);
     let _ = std::fs::remove_dir_all(&path);
 }
+
+/// `profile()`'s `deviceBytesRead`: reads the device served count their bytes (after a
+/// reopen, nothing is in memory), the same reads served by the record cache count none.
+#[test]
+fn profile_counts_device_bytes_of_cold_reads_only() {
+    let path = temp_dir("device-bytes");
+    let text = "g.V(5).out().out().values('name').profile()";
+    let device_bytes = |v: &Value| -> i64 {
+        let Value::Metrics(m) = v else {
+            panic!("not metrics: {v:?}")
+        };
+        m.metrics
+            .iter()
+            .flat_map(|s| s.counts.iter())
+            .filter(|(n, _)| &**n == "deviceBytesRead")
+            .map(|(_, c)| *c)
+            .sum()
+    };
+    {
+        let dir = Arc::new(DataDir::open_or_create(&path, &opts(1)).expect("data dir"));
+        run_cores(&dir, 1, RuntimeConfig::default(), |host, _| async move {
+            let g = host.executor("g").expect("g");
+            g.load(&graph(3)).await.expect("load");
+        });
+    }
+    let dir = Arc::new(DataDir::open_or_create(&path, &opts(1)).expect("data dir"));
+    let outs = run_cores(
+        &dir,
+        1,
+        RuntimeConfig::default(),
+        move |host, _| async move {
+            let g = host.executor("g").expect("g");
+            let bc = gremlin::parser::parse(text, &|_| None).expect("parses");
+            let cold = g.run(&bc, &RunOptions::default()).await.expect("runs");
+            let warm = g.run(&bc, &RunOptions::default()).await.expect("runs");
+            (device_bytes(&cold[0].value), device_bytes(&warm[0].value))
+        },
+    );
+    let (cold, warm) = outs[0];
+    assert!(cold >= 4096, "cold: {cold} device bytes");
+    assert_eq!(warm, 0, "warm reads came from the record cache");
+    drop(dir);
+    let _ = std::fs::remove_dir_all(&path);
+}

@@ -188,6 +188,9 @@ pub struct Record {
     pub void_time_s: u32,
     /// The payload.
     pub payload: Vec<u8>,
+    /// Bytes this read took from the device (sector-aligned; 0 when a write buffer or the
+    /// record cache served it; a share of the run for [`Shard::get_run`]).
+    pub device_bytes: u32,
 }
 
 /// Counters; cheap to copy.
@@ -606,6 +609,7 @@ impl Shard {
 
     /// Reads a record; `None` if absent, deleted or expired.
     pub async fn get(&self, digest: &Digest) -> Result<Option<Record>, StoreError> {
+        let mut device_bytes = 0u32;
         for _ in 0..READ_RETRIES_MAX {
             let (entry, mem) = {
                 let mut st = self.st.borrow_mut();
@@ -629,6 +633,7 @@ impl Shard {
                         generation: e.generation,
                         void_time_s: e.void_time_s,
                         payload,
+                        device_bytes,
                     }));
                 } else {
                     st.stats.device_reads += 1;
@@ -644,6 +649,8 @@ impl Shard {
                     let lo = start / SECTOR_SIZE_BYTES as u64 * SECTOR_SIZE_BYTES as u64;
                     let hi = align_up((start - lo) as usize + entry.stored_len());
                     let buf = self.dev.read_at(lo, hi).await?;
+                    device_bytes =
+                        device_bytes.saturating_add(u32::try_from(hi).unwrap_or(u32::MAX));
                     // The record may have moved (defrag, overwrite) while we waited.
                     if self.st.borrow().index.get(digest) != Some(&entry) {
                         continue;
@@ -667,6 +674,7 @@ impl Shard {
                         generation: m.generation,
                         void_time_s: m.void_time_s,
                         payload: bytes[p].to_vec(),
+                        device_bytes,
                     }))
                 }
                 Ok(_) | Err(_) => {
@@ -721,7 +729,12 @@ impl Shard {
                 st.stats.device_reads += 1;
             }
             let buf = self.dev.read_at(lo, len).await?;
+            // The run's bytes, shared out: each record its own, the first also the gaps.
+            let stored: usize = run.iter().map(|(_, e)| e.stored_len()).sum();
+            let mut extra = len.saturating_sub(stored);
             for (d, e) in &run {
+                let share =
+                    u32::try_from(e.stored_len() + std::mem::take(&mut extra)).unwrap_or(u32::MAX);
                 // Moved (defrag, overwrite) or gone since the run was planned: read it again.
                 if self.st.borrow().index.get(d) != Some(e) {
                     out.push(self.get(d).await?);
@@ -737,6 +750,7 @@ impl Shard {
                             generation: m.generation,
                             void_time_s: m.void_time_s,
                             payload,
+                            device_bytes: share,
                         }));
                     }
                     Ok(_) | Err(_) => {

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use futures_lite::future::block_on;
 use shards::device::{Device, SimDevice};
-use shards::{Clock, Digest, Durability, Shard, StoreConfig, StoreError, WriteMode};
+use shards::{Clock, Digest, Durability, Record, Shard, StoreConfig, StoreError, WriteMode};
 
 fn small_cfg(durability: Durability) -> StoreConfig {
     StoreConfig {
@@ -684,8 +684,22 @@ fn get_run_reads_neighbours_together_and_answers_like_get() {
         let got = s.get_run(&list).await.unwrap();
         let after = s.stats();
         assert_eq!(got.len(), list.len());
+        // Device bytes: the run's reads shared out (each record at least its own bytes);
+        // the same records again come from the record cache, 0 device bytes.
+        let run_bytes: u64 = got
+            .iter()
+            .flatten()
+            .map(|r| u64::from(r.device_bytes))
+            .sum();
+        assert!(run_bytes > 0);
+        let plain = |r: &Option<Record>| {
+            r.as_ref()
+                .map(|r| (r.generation, r.void_time_s, r.payload.clone()))
+        };
         for (d, g) in list.iter().zip(&got) {
-            assert_eq!(*g, s.get(d).await.unwrap(), "{d:?}");
+            let again = s.get(d).await.unwrap();
+            assert_eq!(plain(g), plain(&again), "{d:?}");
+            assert_eq!(again.map_or(0, |r| r.device_bytes), 0, "{d:?} again");
         }
         assert_eq!(
             got[10].as_ref().map(|r| r.payload.clone()),
@@ -704,5 +718,25 @@ fn get_run_reads_neighbours_together_and_answers_like_get() {
             "{device_reads} device reads for {n} records"
         );
         assert!(after.reads - before.reads >= n as u64);
+    });
+    // One record read alone from the device: one sector-aligned read, counted.
+    let (ck2, _) = clock();
+    let (s, _) = block_on(Shard::open(
+        0,
+        small_cfg(Durability::Buffered),
+        Device::Sim(dev.reboot()),
+        ck2,
+    ))
+    .unwrap();
+    block_on(async {
+        let d = s.scan_tagged(b"V", None)[0].0;
+        let r = s.get(&d).await.unwrap().expect("present");
+        let b = r.device_bytes as usize;
+        assert!(
+            b >= r.payload.len() && b % 4096 == 0,
+            "{b} device bytes for {}",
+            r.payload.len()
+        );
+        assert_eq!(s.get(&d).await.unwrap().expect("present").device_bytes, 0);
     });
 }

@@ -197,6 +197,7 @@ impl CacheKv {
             return r.as_ref().map(|(g, p)| Got {
                 generation: *g,
                 payload: p.clone(),
+                device_bytes: 0,
             });
         }
         self.cache.lookup(d).flatten()

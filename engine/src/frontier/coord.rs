@@ -328,6 +328,7 @@ pub async fn run<T: Transport>(
                 for (dst, src) in [
                     (&mut stats.bytes, &r.bytes),
                     (&mut stats.prop_bytes, &r.prop_bytes),
+                    (&mut stats.device_bytes, &r.device_bytes),
                     (&mut stats.traversers, &r.traversers),
                     (&mut stats.elements, &r.elements),
                     (&mut stats.nanos, &r.nanos),
@@ -589,6 +590,7 @@ fn profile(names: &[String], stats: &FrontierStats, total_nanos: u64) -> Travers
                     (Arc::from("recordsRead"), get(&stats.reads, i)),
                     (Arc::from("recordBytesRead"), get(&stats.bytes, i)),
                     (Arc::from("propertyBytesDecoded"), get(&stats.prop_bytes, i)),
+                    (Arc::from("deviceBytesRead"), get(&stats.device_bytes, i)),
                     (Arc::from("crossCoreMessages"), get(&stats.messages, i)),
                 ],
                 annotations: vec![(Arc::from("percentDur"), Value::Double(pct))],

@@ -330,6 +330,8 @@ pub struct Reply {
     pub reads: Vec<u64>,
     /// Record payload bytes read, by operation index.
     pub bytes: Vec<u64>,
+    /// Bytes those reads took from the device, by operation index.
+    pub device_bytes: Vec<u64>,
     /// Property bytes decoded from the records read, by operation index.
     pub prop_bytes: Vec<u64>,
     /// Traversers each operation produced.
@@ -356,8 +358,11 @@ const _: fn() = || {
 pub struct FrontierStats {
     /// Records read, by compiled step index.
     pub reads: Vec<u64>,
-    /// Record payload bytes read (the store does not expose device bytes), by step index.
+    /// Record payload bytes read (from memory or the device), by step index.
     pub bytes: Vec<u64>,
+    /// Bytes the reads took from the device (sector-aligned reads; 0 for records a write
+    /// buffer or the record cache served), by step index.
+    pub device_bytes: Vec<u64>,
     /// Property bytes decoded from the records read (what property omission saves), by
     /// step index.
     pub prop_bytes: Vec<u64>,

@@ -40,6 +40,8 @@ pub struct ReadKv<K: Kv, F: Fn(&Digest) -> bool> {
     reads: RefCell<Vec<u64>>,
     /// Record payload bytes read, by operation.
     bytes: RefCell<Vec<u64>>,
+    /// Bytes the reads took from the device, by operation.
+    pub(crate) device_bytes: RefCell<Vec<u64>>,
 }
 
 impl<K: Kv, F: Fn(&Digest) -> bool> ReadKv<K, F> {
@@ -52,7 +54,18 @@ impl<K: Kv, F: Fn(&Digest) -> bool> ReadKv<K, F> {
             op: Cell::new(0),
             reads: RefCell::new(Vec::new()),
             bytes: RefCell::new(Vec::new()),
+            device_bytes: RefCell::new(Vec::new()),
         }
+    }
+
+    /// Counts a record read for operation `op`: its payload bytes and its device bytes.
+    fn count(&self, op: usize, g: &Got) {
+        add_at(&mut self.bytes.borrow_mut(), op, g.payload.len() as u64);
+        add_at(
+            &mut self.device_bytes.borrow_mut(),
+            op,
+            u64::from(g.device_bytes),
+        );
     }
 }
 
@@ -82,7 +95,7 @@ impl<K: Kv, F: Fn(&Digest) -> bool> ReadKv<K, F> {
         for (run, got) in runs.zip(crate::runtime::join_all(reads).await) {
             for (d, g) in run.iter().zip(got?) {
                 if let Some(g) = &g {
-                    add_at(&mut self.bytes.borrow_mut(), op, g.payload.len() as u64);
+                    self.count(op, g);
                 }
                 ahead.insert(*d, g);
             }
@@ -109,11 +122,7 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Kv for ReadKv<K, F> {
         let got = self.inner.get(digest).await?;
         add_at(&mut self.reads.borrow_mut(), self.op.get(), 1);
         if let Some(g) = &got {
-            add_at(
-                &mut self.bytes.borrow_mut(),
-                self.op.get(),
-                g.payload.len() as u64,
-            );
+            self.count(self.op.get(), g);
         }
         let mut memo = self.memo.borrow_mut();
         if memo.len() < FRONTIER_MEMO_RECORDS_MAX {
@@ -171,7 +180,7 @@ impl<K: Kv, F: Fn(&Digest) -> bool> Kv for ReadKv<K, F> {
                 None => {
                     let got = read.next().flatten();
                     if let Some(g) = &got {
-                        add_at(&mut self.bytes.borrow_mut(), op, g.payload.len() as u64);
+                        self.count(op, g);
                     }
                     if memo.len() < FRONTIER_MEMO_RECORDS_MAX {
                         memo.insert(*d, got.clone());
@@ -1005,6 +1014,7 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
                     results,
                     reads: model.kv.reads.borrow().clone(),
                     bytes: model.kv.bytes.borrow().clone(),
+                    device_bytes: model.kv.device_bytes.borrow().clone(),
                     // The counters answered: one count result standing for `n` elements.
                     traversers: vec![u64::from(n > 0)],
                     elements: vec![n],
@@ -1093,8 +1103,10 @@ pub async fn process<K: Kv, F: Fn(&Digest) -> bool>(
     }
     let reads = model.kv.reads.borrow().clone();
     let bytes = model.kv.bytes.borrow().clone();
+    let device_bytes = model.kv.device_bytes.borrow().clone();
     Ok(Reply {
         bytes,
+        device_bytes,
         prop_bytes: run.prop_bytes.take(),
         traversers: run.out_trs,
         elements: run.out_bulk,

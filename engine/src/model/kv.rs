@@ -38,6 +38,9 @@ impl std::fmt::Display for KvError {
 pub struct Got {
     pub generation: u16,
     pub payload: Vec<u8>,
+    /// Bytes the read took from the device (0: served from memory; stores without a device
+    /// answer 0).
+    pub device_bytes: u32,
 }
 
 /// Writes a store acknowledged before they were durable ([`Kv::put_unsynced`]): per shard,
@@ -346,6 +349,7 @@ impl Kv for MemKv {
         Ok(self.records.borrow().get(digest).map(|(g, p)| Got {
             generation: *g,
             payload: p.clone(),
+            device_bytes: 0,
         }))
     }
 

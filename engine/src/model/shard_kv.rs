@@ -21,6 +21,7 @@ impl Kv for Shard {
             .map(|r| Got {
                 generation: r.generation,
                 payload: r.payload,
+                device_bytes: r.device_bytes,
             }))
     }
 
@@ -54,6 +55,7 @@ impl Kv for Shard {
                 r.map(|r| Got {
                     generation: r.generation,
                     payload: r.payload,
+                    device_bytes: r.device_bytes,
                 })
             })
             .collect())
