@@ -54,24 +54,18 @@ def log(msg):
     print(msg, flush=True)
 
 
+def profile_count(metrics, name):
+    """Sum of the count `name` over the steps of a profile() result (dict or object)."""
+    total = 0
+    steps = metrics.get("metrics", []) if isinstance(metrics, dict) else []
+    for m in steps:
+        counts = m.get("counts", {}) if isinstance(m, dict) else {}
+        total += int(counts.get(name, 0))
+    return total
+
+
 def records_read(metrics):
-    """Sum of recordsRead over the steps of a profile() result (dict or object)."""
-    total = 0
-    steps = metrics.get("metrics", []) if isinstance(metrics, dict) else []
-    for m in steps:
-        counts = m.get("counts", {}) if isinstance(m, dict) else {}
-        total += int(counts.get("recordsRead", 0))
-    return total
-
-
-def property_bytes(metrics):
-    """Sum of propertyBytesDecoded over the steps of a profile() result."""
-    total = 0
-    steps = metrics.get("metrics", []) if isinstance(metrics, dict) else []
-    for m in steps:
-        counts = m.get("counts", {}) if isinstance(m, dict) else {}
-        total += int(counts.get("propertyBytesDecoded", 0))
-    return total
+    return profile_count(metrics, "recordsRead")
 
 
 def profile_reads(cl, script, vids):
@@ -85,7 +79,7 @@ def profile_reads(cl, script, vids):
             # reaches it; none means the server is older or broken.
             raise SystemExit(f"no profile() result for {script} with vid {v!r}")
         total += records_read(res[0])
-        prop += property_bytes(res[0])
+        prop += profile_count(res[0], "propertyBytesDecoded")
     return total, prop
 
 

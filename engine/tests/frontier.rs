@@ -175,44 +175,14 @@ async fn run(
     let bc = gremlin::parser::parse(text, &|_| None).expect("parses");
     let (r, _, fs) = g.run_with_frontier_stats(&bc, &RunOptions::default()).await;
     let trs = r.unwrap_or_else(|e| panic!("{text}: {e}"));
-    let mut v: Vec<String> = trs
-        .iter()
-        .flat_map(|t| {
-            std::iter::repeat_n(
-                format!("{:?}", t.value),
-                usize::try_from(t.bulk).unwrap_or(0),
-            )
-        })
-        .collect();
-    v.sort();
-    (v, fs)
+    (common::sorted_values(&trs), fs)
 }
 
-/// Runs `text` through [`Executor::start`] (streamed when its shape allows); the values as
-/// [`run`] gives them, and whether they were streamed.
+/// Runs `text` through [`Executor::start`]; the values as [`run`] gives them, and whether
+/// they were streamed.
 async fn run_started(g: &Rc<Executor<RoutedKv>>, text: &str) -> (Vec<String>, bool) {
-    let bc = gremlin::parser::parse(text, &|_| None).expect("parses");
-    let (trs, streamed) = match g.start(&bc, &RunOptions::default()).await {
-        Started::Done(r) => (r.unwrap_or_else(|e| panic!("{text}: {e}")), false),
-        Started::Streaming(mut s) => {
-            let mut all = Vec::new();
-            while let Some(item) = s.next().await {
-                all.extend(item.unwrap_or_else(|e| panic!("{text} (streamed): {e}")));
-            }
-            (all, true)
-        }
-    };
-    let mut v: Vec<String> = trs
-        .iter()
-        .flat_map(|t| {
-            std::iter::repeat_n(
-                format!("{:?}", t.value),
-                usize::try_from(t.bulk).unwrap_or(0),
-            )
-        })
-        .collect();
-    v.sort();
-    (v, streamed)
+    let (trs, streamed) = common::run_started(g, text).await;
+    (common::sorted_values(&trs), streamed)
 }
 
 /// Loads the graph from core 0, then every core runs every traversal with the frontier path

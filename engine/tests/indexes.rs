@@ -71,17 +71,7 @@ async fn run(g: &Executor<RoutedKv>, text: &str) -> (Vec<String>, Option<u64>) {
     let bc = gremlin::parser::parse(text, &|_| None).expect("parses");
     let (r, _, fs) = g.run_with_frontier_stats(&bc, &RunOptions::default()).await;
     let trs = r.unwrap_or_else(|e| panic!("{text}: {e}"));
-    let mut v: Vec<String> = trs
-        .iter()
-        .flat_map(|t| {
-            std::iter::repeat_n(
-                format!("{:?}", t.value),
-                usize::try_from(t.bulk).unwrap_or(0),
-            )
-        })
-        .collect();
-    v.sort();
-    (v, fs.map(|s| s.reads_total()))
+    (common::sorted_values(&trs), fs.map(|s| s.reads_total()))
 }
 
 /// Cross-core messages of `text` on the frontier path.
@@ -168,38 +158,12 @@ async fn compare(g: &std::rc::Rc<Executor<RoutedKv>>, tag: &str) -> Vec<String> 
         }
         // Started as the server starts it: streamed where the shape allows, the start's
         // index candidates (or scan) split per core into slices.
-        let streamed = started(g, q).await;
+        let streamed = common::sorted_values(&common::run_started(g, q).await.0);
         if streamed != want {
             bad.push(format!("{tag} {q}: started {streamed:?} scan {want:?}"));
         }
     }
     bad
-}
-
-/// Values of `text` run through `Executor::start` (bulk expanded, sorted as text).
-async fn started(g: &std::rc::Rc<Executor<RoutedKv>>, text: &str) -> Vec<String> {
-    let bc = gremlin::parser::parse(text, &|_| None).expect("parses");
-    let trs = match g.start(&bc, &RunOptions::default()).await {
-        engine::exec::Started::Done(r) => r.unwrap_or_else(|e| panic!("{text}: {e}")),
-        engine::exec::Started::Streaming(mut s) => {
-            let mut all = Vec::new();
-            while let Some(item) = s.next().await {
-                all.extend(item.unwrap_or_else(|e| panic!("{text} (streamed): {e}")));
-            }
-            all
-        }
-    };
-    let mut v: Vec<String> = trs
-        .iter()
-        .flat_map(|t| {
-            std::iter::repeat_n(
-                format!("{:?}", t.value),
-                usize::try_from(t.bulk).unwrap_or(0),
-            )
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 /// `explain()` of `text` as drivers send it (a bytecode step; gremlin-lang makes it a

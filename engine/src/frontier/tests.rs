@@ -1225,6 +1225,35 @@ fn query(b: &Bytecode, cfg: &ModelConfig) -> Arc<Query> {
     })
 }
 
+/// `b` run to its end on 2 cores over `tp` (results gathered).
+fn gathered<T: Transport>(tp: &T, b: &Bytecode, cfg: &ModelConfig) -> Vec<Traverser> {
+    block_on(coord::run(
+        tp,
+        query(b, cfg),
+        b,
+        Limits::default(),
+        None,
+        2,
+        None,
+    ))
+    .unwrap()
+    .0
+}
+
+/// Everything a stream's reader gets until the stream ends: the traversers and the number
+/// of result batches.
+async fn read_all(
+    rx: &glommio::channels::local_channel::LocalReceiver<coord::StreamItem>,
+) -> (Vec<Traverser>, usize) {
+    let mut got = Vec::new();
+    let mut items = 0;
+    while let Some(item) = rx.recv().await {
+        got.extend(item.unwrap());
+        items += 1;
+    }
+    (got, items)
+}
+
 #[test]
 fn streamed_results_follow_the_reader_and_equal_the_gathered_ones() {
     let cfg = ModelConfig::default();
@@ -1247,16 +1276,7 @@ fn streamed_results_follow_the_reader_and_equal_the_gathered_ones() {
     };
     // Gathered: every batch answered before anything is returned.
     let tp = counting();
-    let (want, _) = block_on(coord::run(
-        &tp,
-        query(&b, &cfg),
-        &b,
-        Limits::default(),
-        None,
-        2,
-        None,
-    ))
-    .unwrap();
+    let want = gathered(&tp, &b, &cfg);
     let total = tp.batches.get();
     assert!(total >= 19, "{total} batches");
     assert!(coord::streamable(
@@ -1283,16 +1303,7 @@ fn streamed_results_follow_the_reader_and_equal_the_gathered_ones() {
         "{held} of {total} batches evaluated with nobody reading"
     );
     // Reading lets it finish; the results are the gathered ones, none returned at the end.
-    let reader = async {
-        let mut got = Vec::new();
-        let mut items = 0;
-        while let Some(item) = rx.recv().await {
-            got.extend(item.unwrap());
-            items += 1;
-        }
-        (got, items)
-    };
-    let (r, (got, items)) = block_on(futures_lite::future::zip(run, reader));
+    let (r, (got, items)) = block_on(futures_lite::future::zip(run, read_all(&rx)));
     let (rest, _) = r.unwrap();
     assert!(rest.is_empty());
     assert!(items > 1, "{items} result batches");
@@ -1373,12 +1384,7 @@ fn the_coordinator_draws_per_query() {
         me: 0,
     };
     let runs: std::collections::HashSet<Vec<String>> = (0..30)
-        .map(|_| {
-            let q = query(&b, &cfg);
-            let (trs, _) =
-                block_on(coord::run(&fake, q, &b, Limits::default(), None, 2, None)).unwrap();
-            expand(&trs)
-        })
+        .map(|_| expand(&gathered(&fake, &b, &cfg)))
         .collect();
     assert!(runs.len() > 1, "every query drew {runs:?}");
 }
@@ -1414,16 +1420,7 @@ fn a_streamed_scan_answers_per_slice() {
         "g.E().has('w', lt(5)).id()",
     ] {
         let b = bc(text);
-        let (want, _) = block_on(coord::run(
-            &fake,
-            query(&b, &cfg),
-            &b,
-            Limits::default(),
-            None,
-            2,
-            None,
-        ))
-        .unwrap();
+        let want = gathered(&fake, &b, &cfg);
         let (tx, rx) =
             glommio::channels::local_channel::new_bounded(coord::STREAM_BATCHES_BUFFERED_MAX);
         let (fr, br, q) = (&fake, &b, query(&b, &cfg));
@@ -1432,16 +1429,7 @@ fn a_streamed_scan_answers_per_slice() {
             drop(tx);
             r
         };
-        let reader = async {
-            let mut got = Vec::new();
-            let mut items = 0;
-            while let Some(item) = rx.recv().await {
-                got.extend(item.unwrap());
-                items += 1;
-            }
-            (got, items)
-        };
-        let (r, (got, items)) = block_on(futures_lite::future::zip(run, reader));
+        let (r, (got, items)) = block_on(futures_lite::future::zip(run, read_all(&rx)));
         assert!(r.unwrap().0.is_empty());
         let (mut got, mut want) = (expand(&got), expand(&want));
         got.sort();

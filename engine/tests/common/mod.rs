@@ -8,8 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use engine::runtime::{Cluster, CoreHost};
+use engine::exec::{Executor, RunOptions, Started};
+use engine::runtime::{Cluster, CoreHost, RoutedKv};
 use glommio::{LocalExecutorBuilder, Placement};
+use gremlin::machine::Traverser;
 
 /// Waits (without blocking the executor, which must keep serving other cores) until `n`
 /// cores have arrived.
@@ -68,4 +70,35 @@ where
         h.join().expect("executor thread");
     }
     outs.into_iter().map(|o| o.expect("every core")).collect()
+}
+
+/// Traversers' values as text, each repeated by its bulk, sorted (a multiset to compare).
+pub fn sorted_values(trs: &[Traverser]) -> Vec<String> {
+    let mut v: Vec<String> = trs
+        .iter()
+        .flat_map(|t| {
+            std::iter::repeat_n(
+                format!("{:?}", t.value),
+                usize::try_from(t.bulk).unwrap_or(0),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Runs `text` through [`Executor::start`] as the server does (streamed where the shape
+/// allows); its traversers, and whether they were streamed.
+pub async fn run_started(g: &Rc<Executor<RoutedKv>>, text: &str) -> (Vec<Traverser>, bool) {
+    let bc = gremlin::parser::parse(text, &|_| None).expect("parses");
+    match g.start(&bc, &RunOptions::default()).await {
+        Started::Done(r) => (r.unwrap_or_else(|e| panic!("{text}: {e}")), false),
+        Started::Streaming(mut s) => {
+            let mut all = Vec::new();
+            while let Some(item) = s.next().await {
+                all.extend(item.unwrap_or_else(|e| panic!("{text} (streamed): {e}")));
+            }
+            (all, true)
+        }
+    }
 }
