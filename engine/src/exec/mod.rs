@@ -241,33 +241,51 @@ impl<R: Records> Executor<R> {
         RunStats,
         Option<FrontierStats>,
     ) {
-        if self.frontier.get() {
-            if let Some(mut plan) = frontier::plan::plan(bytecode, self.limits) {
-                if plan.explain {
-                    // The start's choice on this core's shards (index, counters or scan).
-                    if let (Some(ix), Ok(m)) = (
-                        self.model.kv.indexes(),
-                        gremlin::machine::Machine::with_limits(bytecode, self.limits),
-                    ) {
-                        plan.notes.extend(crate::index::explain_notes(
-                            &ix,
-                            self.model.space.name(),
-                            m.steps(),
-                            self.model.now_s(),
-                        ));
-                    }
+        let plan = self
+            .frontier
+            .get()
+            .then(|| frontier::plan::plan(bytecode, self.limits))
+            .flatten();
+        self.run_planned(bytecode, options, plan).await
+    }
+
+    /// [`Executor::run_with_frontier_stats`] with the frontier plan already made (`None`: the
+    /// attempts executor runs it).
+    async fn run_planned(
+        &self,
+        bytecode: &Bytecode,
+        options: &RunOptions,
+        plan: Option<frontier::Plan>,
+    ) -> (
+        Result<Vec<Traverser>, GremlinError>,
+        RunStats,
+        Option<FrontierStats>,
+    ) {
+        if let Some(mut plan) = plan {
+            if plan.explain {
+                // The start's choice on this core's shards (index, counters or scan).
+                if let (Some(ix), Ok(m)) = (
+                    self.model.kv.indexes(),
+                    gremlin::machine::Machine::with_limits(bytecode, self.limits),
+                ) {
+                    plan.notes.extend(crate::index::explain_notes(
+                        &ix,
+                        self.model.space.name(),
+                        m.steps(),
+                        self.model.now_s(),
+                    ));
                 }
-                let q = self.frontier_query(plan, options);
-                let r = self
-                    .model
-                    .kv
-                    .frontier(q, bytecode, self.limits, options.cancel.clone(), None)
-                    .await;
-                match r {
-                    Some(Ok((trs, fs))) => return (Ok(trs), RunStats::default(), Some(fs)),
-                    Some(Err(e)) => return (Err(e), RunStats::default(), None),
-                    None => {}
-                }
+            }
+            let q = self.frontier_query(plan, options);
+            let r = self
+                .model
+                .kv
+                .frontier(q, bytecode, self.limits, options.cancel.clone(), None)
+                .await;
+            match r {
+                Some(Ok((trs, fs))) => return (Ok(trs), RunStats::default(), Some(fs)),
+                Some(Err(e)) => return (Err(e), RunStats::default(), None),
+                None => {}
             }
         }
         let (r, stats) = self.run_attempts_with_stats(bytecode, options).await;
@@ -297,14 +315,15 @@ impl<R: Records> Executor<R> {
     where
         R: 'static,
     {
+        // One plan per request: streamed, or handed to the ordinary run.
         let plan = self
             .frontier
             .get()
             .then(|| frontier::plan::plan(bytecode, self.limits))
-            .flatten()
-            .filter(frontier::coord::streamable);
-        let Some(plan) = plan else {
-            return Started::Done(self.run(bytecode, options).await);
+            .flatten();
+        let plan = match plan {
+            Some(p) if frontier::coord::streamable(&p) => p,
+            other => return Started::Done(self.run_planned(bytecode, options, other).await.0),
         };
         let q = self.frontier_query(plan, options);
         let (tx, rx) = glommio::channels::local_channel::new_bounded(
