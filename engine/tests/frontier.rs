@@ -568,3 +568,86 @@ fn profile_counts_device_bytes_of_cold_reads_only() {
     drop(dir);
     let _ = std::fs::remove_dir_all(&path);
 }
+
+/// `profile()` of a traversal the attempts executor runs (the frontier path off), on two
+/// cores after a reopen: every step reports its time and what it cost the store. The records
+/// read add up to what the query fetched, the cold reads took bytes from the device, the
+/// other core's records took messages, and a warm run reads no device bytes.
+#[test]
+fn attempts_profile_reports_reads_device_bytes_and_messages_per_step() {
+    let cores = 2;
+    let path = temp_dir("attempts-profile");
+    let text = "g.V(5).out().out().values('name').profile()";
+    {
+        let dir = Arc::new(DataDir::open_or_create(&path, &opts(2)).expect("data dir"));
+        let arrived = Arc::new(AtomicUsize::new(0));
+        run_cores(&dir, cores, RuntimeConfig::default(), move |host, core| {
+            let arrived = arrived.clone();
+            async move {
+                if core == 0 {
+                    let g = host.executor("g").expect("g");
+                    g.load(&graph(3)).await.expect("load");
+                }
+                barrier(&arrived, cores).await;
+            }
+        });
+    }
+    let dir = Arc::new(DataDir::open_or_create(&path, &opts(2)).expect("data dir"));
+    let arrived = Arc::new(AtomicUsize::new(0));
+    let outs = run_cores(&dir, cores, RuntimeConfig::default(), move |host, core| {
+        let arrived = arrived.clone();
+        async move {
+            let mut out = Vec::new();
+            if core == 0 {
+                let g = host.executor("g").expect("g");
+                g.set_frontier(false);
+                let bc = gremlin::parser::parse(text, &|_| None).expect("parses");
+                for _ in 0..2 {
+                    let (r, stats) = g.run_with_stats(&bc, &RunOptions::default()).await;
+                    let trs = r.expect("runs");
+                    let Value::Metrics(m) = &trs[0].value else {
+                        panic!("not metrics: {:?}", trs[0].value)
+                    };
+                    out.push(((**m).clone(), stats.records_fetched));
+                }
+            }
+            barrier(&arrived, cores).await;
+            out
+        }
+    });
+    let count = |s: &gremlin::value::Metrics, k: &str| -> i64 {
+        s.counts
+            .iter()
+            .find(|(n, _)| &**n == k)
+            .map(|(_, v)| *v)
+            .unwrap_or_else(|| panic!("{k} missing in {s:?}"))
+    };
+    let sum = |m: &gremlin::value::TraversalMetrics, k: &str| -> i64 {
+        m.metrics.iter().map(|s| count(s, k)).sum()
+    };
+    let [(cold, fetched), (warm, _)] = outs[0].as_slice() else {
+        panic!("two runs: {:?}", outs[0])
+    };
+    let names: Vec<&str> = cold.metrics.iter().map(|s| &*s.name).collect();
+    assert_eq!(cold.metrics.len(), 4, "{names:?}");
+    assert_eq!(sum(cold, "recordsRead") as u64, *fetched, "{cold:?}");
+    for (i, s) in cold.metrics.iter().take(3).enumerate() {
+        // V(5) reads its vertex, each out() its edges' far ends.
+        assert!(count(s, "recordsRead") > 0, "step {i} read nothing: {s:?}");
+        assert!(count(s, "recordBytesRead") > 0, "step {i}: {s:?}");
+    }
+    assert!(sum(cold, "deviceBytesRead") >= 4096, "cold: {cold:?}");
+    assert_eq!(sum(warm, "deviceBytesRead"), 0, "warm: {warm:?}");
+    let messages = sum(cold, "crossCoreMessages");
+    assert!(
+        messages > 0 && messages % 2 == 0,
+        "requests and replies to the other core: {messages}"
+    );
+    assert!(cold.duration_nanos > 0);
+    assert_eq!(
+        cold.duration_nanos,
+        cold.metrics.iter().map(|s| s.duration_nanos).sum::<i64>()
+    );
+    drop(dir);
+    let _ = std::fs::remove_dir_all(&path);
+}

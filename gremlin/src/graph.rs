@@ -40,6 +40,15 @@ pub struct Incident {
     pub direction: Direction,
 }
 
+/// What one top-level step cost the store, for `profile()` ([`Graph::step_cost`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StepCost {
+    /// Time the step took, the store's work for it included, in nanoseconds.
+    pub nanos: u64,
+    /// The store's counters for the step (name, value), e.g. records read.
+    pub counts: Vec<(Arc<str>, i64)>,
+}
+
 /// Access to a property graph, batch-shaped so that one call serves a frontier of traversers.
 ///
 /// Locality: an element is owned by one [`Owner`]; an edge is owned by its out-vertex's owner
@@ -50,6 +59,19 @@ pub trait Graph {
     /// index, counters or scan); none by default.
     fn explain_notes(&self, _steps: &[crate::machine::compile::StepDef]) -> Vec<String> {
         Vec::new()
+    }
+
+    /// Profiling (traversals ending in `profile()` only): the machine is about to run
+    /// top-level step `step`; what the store reads until the next call is that step's.
+    fn step_began(&mut self, _step: usize) {}
+
+    /// Profiling: top-level step `step` ran for `nanos` of the machine's time.
+    fn step_ended(&mut self, _step: usize, _nanos: u64) {}
+
+    /// Profiling: what top-level step `step` cost, time included (`None`: the store keeps
+    /// no account; `profile()` reports the machine's own time and no store counters).
+    fn step_cost(&self, _step: usize) -> Option<StepCost> {
+        None
     }
 
     /// The owner this instance runs on.

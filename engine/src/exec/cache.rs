@@ -6,17 +6,20 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use indexmap::{IndexMap, IndexSet};
+use indexmap::IndexMap;
 
 use crate::model::kv::{Digest, Got, Kv, KvError, WriteMode};
 
 /// What an attempt found missing, so that the executor fetches it and retries.
 #[derive(Debug, Default)]
 pub(crate) struct Needs {
-    /// Digests read but not cached, in first-read order.
-    pub missed: Vec<Digest>,
+    /// Digests read but not cached, in first-read order, each with the top-level step that
+    /// first read it (0 unless the machine is profiling).
+    pub missed: Vec<(Digest, usize)>,
     /// A scan was asked before the digest list of every core was fetched.
     pub scan: bool,
+    /// The top-level step that asked for the scan.
+    pub scan_step: usize,
     /// The attempt ran out of reserved generated ids.
     pub ids: bool,
     /// A per-query limit was hit (name, value): the query fails.
@@ -30,8 +33,23 @@ impl Needs {
     }
 }
 
+/// What the store work of one top-level step cost, over every attempt (`profile()`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StepCosts {
+    /// Records fetched for the step (present or absent).
+    pub records: u64,
+    /// Their payload bytes.
+    pub record_bytes: u64,
+    /// Bytes those reads took from the device.
+    pub device_bytes: u64,
+    /// Cross-core messages its fetches and scans took (each request and reply counts one).
+    pub messages: u64,
+    /// The machine's time in the step over every attempt, plus its share of fetch time.
+    pub nanos: u64,
+}
+
 /// The records one query has fetched: digest -> record (`None`: absent), the scan list once
-/// fetched, and what the current attempt missed.
+/// fetched, what the current attempt missed, and (profiling) what each step cost.
 #[derive(Debug)]
 pub(crate) struct QueryCache {
     records: RefCell<HashMap<Digest, Option<Got>>>,
@@ -40,8 +58,14 @@ pub(crate) struct QueryCache {
     bytes: Cell<u64>,
     /// Most payload bytes held by the cache plus one attempt's overlay.
     bytes_max: u64,
-    missed: RefCell<IndexSet<Digest>>,
-    scan_needed: Cell<bool>,
+    missed: RefCell<IndexMap<Digest, usize>>,
+    scan_needed: Cell<Option<usize>>,
+    /// The top-level step the machine runs (profiling; 0 otherwise).
+    step: Cell<usize>,
+    /// Whether the machine said which step runs (it profiles).
+    profiling: Cell<bool>,
+    /// Per top-level step, its costs so far (profiling only).
+    costs: RefCell<Vec<StepCosts>>,
     ids_short: Cell<bool>,
     limit: Cell<Option<(&'static str, u64)>>,
 }
@@ -53,8 +77,11 @@ impl QueryCache {
             scan: RefCell::new(None),
             bytes: Cell::new(0),
             bytes_max,
-            missed: RefCell::new(IndexSet::new()),
-            scan_needed: Cell::new(false),
+            missed: RefCell::new(IndexMap::new()),
+            scan_needed: Cell::new(None),
+            step: Cell::new(0),
+            profiling: Cell::new(false),
+            costs: RefCell::new(Vec::new()),
             ids_short: Cell::new(false),
             limit: Cell::new(None),
         }
@@ -118,6 +145,33 @@ impl QueryCache {
         self.ids_short.set(true);
     }
 
+    /// Profiling: the machine runs top-level step `step` now.
+    pub fn set_step(&self, step: usize) {
+        self.profiling.set(true);
+        self.step.set(step);
+    }
+
+    /// Whether the machine is profiling (it said which step runs).
+    pub fn profiling(&self) -> bool {
+        self.profiling.get()
+    }
+
+    /// Profiling: adds to what top-level step `step` cost.
+    pub fn add_cost(&self, step: usize, f: impl FnOnce(&mut StepCosts)) {
+        let mut costs = self.costs.borrow_mut();
+        if costs.len() <= step {
+            costs.resize(step + 1, StepCosts::default());
+        }
+        if let Some(c) = costs.get_mut(step) {
+            f(c);
+        }
+    }
+
+    /// Profiling: what top-level step `step` cost so far.
+    pub fn cost(&self, step: usize) -> StepCosts {
+        self.costs.borrow().get(step).copied().unwrap_or_default()
+    }
+
     /// Records a hit limit (the query fails once the attempt returns).
     pub fn hit_limit(&self, limit: &'static str, max: u64) {
         if self.limit.get().is_none() {
@@ -131,7 +185,8 @@ impl QueryCache {
             missed: std::mem::take(&mut *self.missed.borrow_mut())
                 .into_iter()
                 .collect(),
-            scan: self.scan_needed.replace(false),
+            scan: self.scan_needed.get().is_some(),
+            scan_step: self.scan_needed.replace(None).unwrap_or(0),
             ids: self.ids_short.replace(false),
             limit: self.limit.take(),
         }
@@ -142,7 +197,8 @@ impl QueryCache {
         match self.records.borrow().get(d) {
             Some(g) => Some(g.clone()),
             None => {
-                self.missed.borrow_mut().insert(*d);
+                let step = self.step.get();
+                self.missed.borrow_mut().entry(*d).or_insert(step);
                 None
             }
         }
@@ -265,7 +321,9 @@ impl Kv for CacheKv {
 
     fn scan(&self) -> Vec<Digest> {
         let Some(base) = self.cache.scan.borrow().clone() else {
-            self.cache.scan_needed.set(true);
+            if self.cache.scan_needed.get().is_none() {
+                self.cache.scan_needed.set(Some(self.cache.step.get()));
+            }
             return Vec::new();
         };
         let o = self.overlay.borrow();

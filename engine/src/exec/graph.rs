@@ -222,6 +222,29 @@ impl Graph for AttemptGraph<'_> {
         })
     }
 
+    fn step_began(&mut self, step: usize) {
+        self.cache.set_step(step);
+    }
+
+    fn step_ended(&mut self, step: usize, nanos: u64) {
+        self.cache
+            .add_cost(step, |c| c.nanos = c.nanos.saturating_add(nanos));
+    }
+
+    fn step_cost(&self, step: usize) -> Option<gremlin::graph::StepCost> {
+        let c = self.cache.cost(step);
+        let long = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        Some(gremlin::graph::StepCost {
+            nanos: c.nanos,
+            counts: vec![
+                (Arc::from("recordsRead"), long(c.records)),
+                (Arc::from("recordBytesRead"), long(c.record_bytes)),
+                (Arc::from("deviceBytesRead"), long(c.device_bytes)),
+                (Arc::from("crossCoreMessages"), long(c.messages)),
+            ],
+        })
+    }
+
     fn local_owner(&self) -> Owner {
         self.inner.local_owner()
     }

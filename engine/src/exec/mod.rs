@@ -19,7 +19,7 @@ pub mod graph;
 mod tests;
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,12 +32,12 @@ use gremlin::machine::{Limits, Machine, Traverser};
 use gremlin::value::GraphData;
 use gremlin::GremlinError;
 
-use crate::exec::cache::{CacheKv, QueryCache};
+use crate::exec::cache::{CacheKv, QueryCache, StepCosts};
 use crate::exec::graph::{AttemptGraph, IdList, WriteOp};
 use crate::frontier::{self, FrontierStats, Query};
 use crate::model::adapter::to_gremlin;
 use crate::model::keys::ElementId;
-use crate::model::kv::{KvError, Records};
+use crate::model::kv::{Digest, Got, KvError, Records};
 use crate::model::ops::{ManualClock, Model, NewVertexProperty};
 use crate::model::ModelError;
 
@@ -173,6 +173,10 @@ pub fn query_seed() -> u64 {
 
 fn kv_error(e: KvError) -> GremlinError {
     GremlinError::Graph(format!("record store: {e}"))
+}
+
+fn elapsed_nanos(began: Instant) -> u64 {
+    u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
 fn check_stop(options: &RunOptions) -> Result<(), GremlinError> {
@@ -427,13 +431,22 @@ impl<R: Records> Executor<R> {
             }
             let mut want = needs.missed;
             if needs.scan && !cache.has_scan() {
+                let began = Instant::now();
                 let all = self.model.kv.scan_all().await.map_err(kv_error)?;
                 stats.scans += 1;
+                if cache.profiling() {
+                    let messages = self.model.kv.scan_all_messages();
+                    let nanos = elapsed_nanos(began);
+                    cache.add_cost(needs.scan_step, |c| {
+                        c.messages = c.messages.saturating_add(messages);
+                        c.nanos = c.nanos.saturating_add(nanos);
+                    });
+                }
                 // Every scanned record is read by the scan that asked: fetch them now.
-                let mut seen: std::collections::HashSet<_> = want.iter().copied().collect();
+                let mut seen: std::collections::HashSet<_> = want.iter().map(|w| w.0).collect();
                 for d in &all {
                     if !cache.has(d) && seen.insert(*d) {
-                        want.push(*d);
+                        want.push((*d, needs.scan_step));
                     }
                 }
                 cache.set_scan(all);
@@ -448,7 +461,9 @@ impl<R: Records> Executor<R> {
                     max: self.exec_limits.records_max,
                 });
             }
-            let got = self.model.kv.get_many(&want).await.map_err(kv_error)?;
+            let digests: Vec<Digest> = want.iter().map(|w| w.0).collect();
+            let began = Instant::now();
+            let got = self.model.kv.get_many(&digests).await.map_err(kv_error)?;
             if got.len() != want.len() {
                 return Err(GremlinError::Graph(format!(
                     "record store answered {} records for {} digests",
@@ -456,11 +471,64 @@ impl<R: Records> Executor<R> {
                     want.len()
                 )));
             }
+            if cache.profiling() {
+                self.account_fetch(cache, &want, &got, elapsed_nanos(began));
+            }
             stats.fetch_calls += 1;
             stats.records_fetched += want.len() as u64;
             cache
-                .insert_all(&want, got)
+                .insert_all(&digests, got)
                 .map_err(|(limit, max)| GremlinError::LimitExceeded { limit, max })?;
+        }
+    }
+
+    /// Profiling: adds one fetch's records, bytes, messages and time to the steps that
+    /// missed them. The fetch is one `get_many`, so its messages are split: each step gets
+    /// what fetching its digests alone would take, less any excess over the whole fetch's
+    /// (shared messages), taken from the steps with the most; its time is split by records.
+    fn account_fetch(
+        &self,
+        cache: &QueryCache,
+        want: &[(Digest, usize)],
+        got: &[Option<Got>],
+        nanos: u64,
+    ) {
+        let mut steps: BTreeMap<usize, (Vec<Digest>, StepCosts)> = BTreeMap::new();
+        for ((d, step), g) in want.iter().zip(got) {
+            let (ds, c) = steps.entry(*step).or_default();
+            ds.push(*d);
+            c.records += 1;
+            if let Some(g) = g {
+                c.record_bytes = c.record_bytes.saturating_add(g.payload.len() as u64);
+                c.device_bytes = c.device_bytes.saturating_add(u64::from(g.device_bytes));
+            }
+        }
+        let all: Vec<Digest> = want.iter().map(|w| w.0).collect();
+        let total = self.model.kv.get_many_messages(&all);
+        let mut alone: Vec<(usize, u64, StepCosts)> = steps
+            .iter()
+            .map(|(step, (ds, c))| (*step, self.model.kv.get_many_messages(ds), *c))
+            .collect();
+        let mut excess = alone
+            .iter()
+            .map(|a| a.1)
+            .fold(0u64, u64::saturating_add)
+            .saturating_sub(total);
+        alone.sort_by_key(|a| std::cmp::Reverse(a.2.records));
+        let records = want.len().max(1) as u128;
+        for (step, mut messages, c) in alone {
+            let cut = messages.min(excess);
+            messages -= cut;
+            excess -= cut;
+            let share = u64::try_from(u128::from(nanos) * u128::from(c.records) / records)
+                .unwrap_or(u64::MAX);
+            cache.add_cost(step, |t| {
+                t.records = t.records.saturating_add(c.records);
+                t.record_bytes = t.record_bytes.saturating_add(c.record_bytes);
+                t.device_bytes = t.device_bytes.saturating_add(c.device_bytes);
+                t.messages = t.messages.saturating_add(messages);
+                t.nanos = t.nanos.saturating_add(share);
+            });
         }
     }
 

@@ -564,8 +564,8 @@ fn finish(
 }
 
 /// The `profile()` answer: per compiled step, the traversers and elements it produced, the
-/// owners' time on traversers entering it, records and record bytes read (payload bytes:
-/// the store does not expose device bytes) and cross-core messages.
+/// owners' time on traversers entering it, records read, their payload bytes and the bytes
+/// those reads took from the device, property bytes decoded, and cross-core messages.
 fn profile(names: &[String], stats: &FrontierStats, total_nanos: u64) -> Traverser {
     let get =
         |v: &[u64], i: usize| i64::try_from(v.get(i).copied().unwrap_or(0)).unwrap_or(i64::MAX);

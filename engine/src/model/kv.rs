@@ -409,6 +409,17 @@ pub trait Records: Kv {
         Ok(out)
     }
 
+    /// The cross-core messages `get_many(digests)` sends and receives (each request and each
+    /// reply counts one; 0 for a store on one map).
+    fn get_many_messages(&self, _digests: &[Digest]) -> u64 {
+        0
+    }
+
+    /// The cross-core messages `scan_all()` sends and receives.
+    fn scan_all_messages(&self) -> u64 {
+        0
+    }
+
     /// Digests of every live record on every core (each core's in its stable scan order,
     /// cores in order).
     async fn scan_all(&self) -> Result<Vec<Digest>, KvError> {

@@ -656,6 +656,27 @@ impl Records for RoutedKv {
         Ok(out)
     }
 
+    fn get_many_messages(&self, digests: &[Digest]) -> u64 {
+        let l = &*self.local;
+        let mut per_core = vec![0u64; l.cores];
+        for d in digests {
+            if let Some(n) = per_core.get_mut(l.owner_core(d)) {
+                *n += 1;
+            }
+        }
+        let chunk = l.cfg.message_digests_max.max(1) as u64;
+        per_core
+            .iter()
+            .enumerate()
+            .filter(|&(core, _)| core != l.core)
+            .map(|(_, &n)| 2 * n.div_ceil(chunk))
+            .sum()
+    }
+
+    fn scan_all_messages(&self) -> u64 {
+        2 * (self.local.cores as u64).saturating_sub(1)
+    }
+
     async fn frontier(
         &self,
         q: Arc<Query>,

@@ -338,7 +338,7 @@ pub(crate) fn run_batch<G: Graph>(
         if multi && i == 1 && !ctx.m.coordinator && !matches!(sd.step, Step::V(_) | Step::E(_)) {
             continue;
         }
-        let res = ctx.apply(sd, here)?;
+        let res = timed(&mut ctx, i as usize - 1, |ctx| ctx.apply(sd, here))?;
         count_produced(ctx.m, i as usize - 1, &res);
         for mut t in res {
             t.step = i;
@@ -369,12 +369,36 @@ pub(crate) fn run_step<G: Graph>(
         return Ok(Vec::new());
     }
     let mut ctx = Ctx { m, g, depth: 0 };
-    let mut res = ctx.apply(sd, gathered)?;
+    let mut res = timed(&mut ctx, step as usize, |ctx| ctx.apply(sd, gathered))?;
     count_produced(ctx.m, step as usize, &res);
     for t in &mut res {
         t.step = step + 1;
     }
     Ok(res)
+}
+
+/// Runs top-level step `i`; when profiling, tells the graph which step runs and adds the
+/// machine's time in it to the step's.
+fn timed<G: Graph, T>(
+    ctx: &mut Ctx<'_, G>,
+    i: usize,
+    f: impl FnOnce(&mut Ctx<'_, G>) -> Result<T, GremlinError>,
+) -> Result<T, GremlinError> {
+    if !ctx.m.profiling {
+        return f(ctx);
+    }
+    ctx.g.step_began(i);
+    let began = std::time::Instant::now();
+    let r = f(ctx);
+    let nanos = u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    if ctx.m.step_nanos.len() <= i {
+        ctx.m.step_nanos.resize(i + 1, 0);
+    }
+    if let Some(n) = ctx.m.step_nanos.get_mut(i) {
+        *n = n.saturating_add(nanos);
+    }
+    ctx.g.step_ended(i, nanos);
+    r
 }
 
 /// Adds what top-level step `i` produced to the machine's profile counts.
@@ -629,6 +653,56 @@ impl<G: Graph> Ctx<'_, G> {
     /// A fresh traverser after a reducing barrier (new path).
     fn reduced(&self, v: Value) -> Traverser {
         self.born(v)
+    }
+
+    /// The `profile()` answer: per top-level step (the profile step aside), the traversers
+    /// and elements it produced, its time and what it cost the store (when the graph keeps
+    /// an account, [`Graph::step_cost`]: its time then includes the store's work).
+    fn profile_metrics(&self) -> TraversalMetrics {
+        let long = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let mut metrics = Vec::new();
+        for (i, s) in self.m.compiled.steps.iter().enumerate() {
+            if matches!(s.step, Step::Profile) {
+                continue;
+            }
+            let (traversers, elements) = self.m.produced.get(i).copied().unwrap_or((0, 0));
+            let mut counts = vec![
+                (Arc::from("traverserCount"), long(traversers)),
+                (Arc::from("elementCount"), long(elements)),
+            ];
+            let nanos = match self.g.step_cost(i) {
+                Some(cost) => {
+                    counts.extend(cost.counts);
+                    cost.nanos
+                }
+                None => self.m.step_nanos.get(i).copied().unwrap_or(0),
+            };
+            let name = format!("{:?}", s.step);
+            metrics.push(Metrics {
+                id: Arc::from(format!("{i}.0.0()").as_str()),
+                name: Arc::from(name.split(['(', ' ', '{']).next().unwrap_or("Step")),
+                duration_nanos: long(nanos),
+                counts,
+                annotations: Vec::new(),
+                nested: Vec::new(),
+            });
+        }
+        let total: i64 = metrics
+            .iter()
+            .map(|m| m.duration_nanos)
+            .fold(0, i64::saturating_add);
+        for m in &mut metrics {
+            let pct = if total == 0 {
+                0.0
+            } else {
+                m.duration_nanos as f64 * 100.0 / total as f64
+            };
+            m.annotations = vec![(Arc::from("percentDur"), Value::Double(pct))];
+        }
+        TraversalMetrics {
+            duration_nanos: total,
+            metrics,
+        }
     }
 
     fn check_barrier(&self, n: usize) -> Result<(), GremlinError> {
@@ -2143,40 +2217,7 @@ impl<G: Graph> Ctx<'_, G> {
                 }
             }
             Step::Profile => {
-                let produced = self.m.produced.clone();
-                let count = |i: usize, which: usize| -> i64 {
-                    produced
-                        .get(i)
-                        .map(|c| if which == 0 { c.0 } else { c.1 })
-                        .map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX))
-                };
-                let metrics = TraversalMetrics {
-                    duration_nanos: 0,
-                    metrics: self
-                        .m
-                        .compiled
-                        .steps
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, s)| !matches!(s.step, Step::Profile))
-                        .map(|(i, s)| Metrics {
-                            id: Arc::from(format!("{i}.0.0()").as_str()),
-                            name: Arc::from(
-                                format!("{:?}", s.step)
-                                    .split(['(', ' ', '{'])
-                                    .next()
-                                    .unwrap_or("Step"),
-                            ),
-                            duration_nanos: 0,
-                            counts: vec![
-                                (Arc::from("traverserCount"), count(i, 0)),
-                                (Arc::from("elementCount"), count(i, 1)),
-                            ],
-                            annotations: vec![(Arc::from("percentDur"), Value::Double(0.0))],
-                            nested: Vec::new(),
-                        })
-                        .collect(),
-                };
+                let metrics = self.profile_metrics();
                 out.push(self.reduced(Value::Metrics(Arc::new(metrics))));
             }
             Step::Explain => {

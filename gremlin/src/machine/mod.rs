@@ -224,6 +224,11 @@ pub struct Machine {
     pub io: Option<Arc<dyn io::IoHandler>>,
     /// Per top-level step: traversers it produced and their bulk (for `profile()`).
     pub(crate) produced: Vec<(u64, u64)>,
+    /// Whether the traversal ends in `profile()`: top-level steps are timed and the graph
+    /// told which step runs ([`Graph::step_began`]).
+    pub(crate) profiling: bool,
+    /// Per top-level step: the machine's time in it, in nanoseconds (profiling only).
+    pub(crate) step_nanos: Vec<u64>,
 }
 
 impl Machine {
@@ -249,8 +254,15 @@ impl Machine {
             deadline: None,
             io: None,
             produced: Vec::new(),
+            profiling: false,
+            step_nanos: Vec::new(),
         };
         exec::apply_source(&mut m, &mut c, bc)?;
+        m.profiling = m
+            .compiled
+            .steps
+            .iter()
+            .any(|s| matches!(s.step, compile::Step::Profile));
         if m.options.read_only && m.compiled_mutates() {
             return Err(GremlinError::ReadOnly);
         }
