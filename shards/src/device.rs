@@ -27,6 +27,13 @@ pub trait BlockDevice {
     async fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()>;
     /// Makes every completed write durable (fdatasync).
     async fn sync(&self) -> io::Result<()>;
+    /// Writes `data` at `offset`, then makes it and every write completed before it durable:
+    /// `write_at` then `sync`, unless the device does both in one request
+    /// ([`DmaDevice`]: one `O_DSYNC` write).
+    async fn write_synced_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.write_at(offset, data).await?;
+        self.sync().await
+    }
 }
 
 fn check_aligned(offset: u64, len: usize, size: u64) -> io::Result<()> {
@@ -313,6 +320,12 @@ pub struct DmaDevice {
     /// docs/storage-format.md, "Direct I/O notes").
     fallback: std::fs::File,
     fallback_reads: Cell<u64>,
+    /// The same file opened `O_DIRECT | O_DSYNC`, for [`BlockDevice::write_synced_at`]: the
+    /// kernel flushes the device cache as part of the write (as `fdatasync` would, covering
+    /// every completed write), so a commit flush is one io_uring request, not a write and
+    /// then an fsync (which io_uring always hands to a worker thread). `None` when the open
+    /// failed: write then sync.
+    dsync: Option<Box<glommio::io::DmaFile>>,
 }
 
 impl DmaDevice {
@@ -370,12 +383,32 @@ impl DmaDevice {
             f.seek(std::io::SeekFrom::End(0))?
         };
         let size = size / SECTOR_SIZE_BYTES as u64 * SECTOR_SIZE_BYTES as u64;
+        let dsync = match glommio::io::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_DSYNC)
+            .dma_open(path)
+            .await
+        {
+            Ok(f) => Some(Box::new(f)),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "no O_DSYNC descriptor; commits write then fdatasync");
+                None
+            }
+        };
         Ok(DmaDevice {
             file,
             size,
             fallback,
             fallback_reads: Cell::new(0),
+            dsync,
         })
+    }
+
+    /// Whether [`BlockDevice::write_synced_at`] is one `O_DSYNC` write (else write, then
+    /// fdatasync).
+    pub fn synced_writes_in_one_request(&self) -> bool {
+        self.dsync.is_some()
     }
 
     /// How many reads fell back to the buffered descriptor after EOPNOTSUPP.
@@ -431,6 +464,20 @@ impl BlockDevice for DmaDevice {
         self.file.fdatasync().await?;
         Ok(())
     }
+    async fn write_synced_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        let Some(f) = &self.dsync else {
+            self.write_at(offset, data).await?;
+            return self.sync().await;
+        };
+        check_aligned(offset, data.len(), self.size)?;
+        let mut buf = f.alloc_dma_buffer(data.len());
+        buf.as_bytes_mut().copy_from_slice(data);
+        let n = f.write_at(buf, offset).await?;
+        if n != data.len() {
+            return Err(io::Error::other("short direct write"));
+        }
+        Ok(())
+    }
 }
 
 /// The devices a shard can sit on, dispatched statically (no `dyn` on the data path).
@@ -470,6 +517,13 @@ impl BlockDevice for Device {
             Device::Dma(d) => d.sync().await,
             Device::Mem(d) => d.sync().await,
             Device::Sim(d) => d.sync().await,
+        }
+    }
+    async fn write_synced_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        match self {
+            Device::Dma(d) => d.write_synced_at(offset, data).await,
+            Device::Mem(d) => d.write_synced_at(offset, data).await,
+            Device::Sim(d) => d.write_synced_at(offset, data).await,
         }
     }
 }

@@ -30,8 +30,8 @@
 //! fail fast), `Corrupt`, `Config`, `Locked`, `Io`.
 //!
 //! Durability per namespace ([`Durability`]): `Buffered` (loss window `flush_ms_max`),
-//! `CommitToDevice` (acknowledged after the covering flush unit is written and fdatasync'ed;
-//! concurrent writers share one flush), `InMemory` (no file).
+//! `CommitToDevice` (acknowledged after the covering flush unit is written and fdatasync'ed,
+//! or written with `O_DSYNC`; concurrent writers share one flush), `InMemory` (no file).
 //!
 //! All I/O goes through the small [`device::BlockDevice`] trait; [`device::Device`] holds
 //! the glommio direct-I/O file, the in-memory device or the power-cut simulator. The on-disk
