@@ -27,9 +27,11 @@ pub trait BlockDevice {
     async fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()>;
     /// Makes every completed write durable (fdatasync).
     async fn sync(&self) -> io::Result<()>;
-    /// Writes `data` at `offset`, then makes it and every write completed before it durable:
-    /// `write_at` then `sync`, unless the device does both in one request
-    /// ([`DmaDevice`]: one `O_DSYNC` write).
+    /// Writes `data` at `offset` and returns once it is durable: `write_at` then `sync`,
+    /// unless the device does both in one request ([`DmaDevice`]: one `O_DSYNC` write).
+    /// Unlike `sync`, it need not make other completed writes durable (an `O_DSYNC` write
+    /// on a device with FUA does not); the store calls it only when every earlier write
+    /// was made durable by the flush that wrote it.
     async fn write_synced_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         self.write_at(offset, data).await?;
         self.sync().await
@@ -321,10 +323,10 @@ pub struct DmaDevice {
     fallback: std::fs::File,
     fallback_reads: Cell<u64>,
     /// The same file opened `O_DIRECT | O_DSYNC`, for [`BlockDevice::write_synced_at`]: the
-    /// kernel flushes the device cache as part of the write (as `fdatasync` would, covering
-    /// every completed write), so a commit flush is one io_uring request, not a write and
-    /// then an fsync (which io_uring always hands to a worker thread). `None` when the open
-    /// failed: write then sync.
+    /// write completes once durable (the kernel flushes the device cache after it, as
+    /// `fdatasync` does, or writes it with FUA), so a commit flush is one io_uring request,
+    /// not a write and then an fsync (which io_uring always hands to a worker thread).
+    /// `None` when the open failed: write then sync.
     dsync: Option<Box<glommio::io::DmaFile>>,
 }
 
@@ -452,13 +454,7 @@ impl BlockDevice for DmaDevice {
     }
     async fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         check_aligned(offset, data.len(), self.size)?;
-        let mut buf = self.file.alloc_dma_buffer(data.len());
-        buf.as_bytes_mut().copy_from_slice(data);
-        let n = self.file.write_at(buf, offset).await?;
-        if n != data.len() {
-            return Err(io::Error::other("short direct write"));
-        }
-        Ok(())
+        dma_write(&self.file, offset, data).await
     }
     async fn sync(&self) -> io::Result<()> {
         self.file.fdatasync().await?;
@@ -470,14 +466,19 @@ impl BlockDevice for DmaDevice {
             return self.sync().await;
         };
         check_aligned(offset, data.len(), self.size)?;
-        let mut buf = f.alloc_dma_buffer(data.len());
-        buf.as_bytes_mut().copy_from_slice(data);
-        let n = f.write_at(buf, offset).await?;
-        if n != data.len() {
-            return Err(io::Error::other("short direct write"));
-        }
-        Ok(())
+        dma_write(f, offset, data).await
     }
+}
+
+/// One direct write of `data` (aligned, checked by the caller) at `offset` through `file`.
+async fn dma_write(file: &glommio::io::DmaFile, offset: u64, data: &[u8]) -> io::Result<()> {
+    let mut buf = file.alloc_dma_buffer(data.len());
+    buf.as_bytes_mut().copy_from_slice(data);
+    let n = file.write_at(buf, offset).await?;
+    if n != data.len() {
+        return Err(io::Error::other("short direct write"));
+    }
+    Ok(())
 }
 
 /// The devices a shard can sit on, dispatched statically (no `dyn` on the data path).

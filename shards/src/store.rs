@@ -1395,7 +1395,10 @@ impl Shard {
             }
         }
         // A flush of one write and nothing else (a commit of a few records, the common
-        // case under load) is one synced write: no separate fdatasync.
+        // case under load) is one synced write: no separate fdatasync. That write need not
+        // make earlier ones durable: every device write is made durable by the flush (or
+        // format) that wrote it before that completes, and a failed flush's ranges are
+        // written again by the next.
         let single = result.is_ok() && jobs.len() == 1 && markers.is_empty();
         if single {
             result = match jobs.first() {
