@@ -85,6 +85,11 @@ pub struct Config {
     /// How often waiting loops look at the stop flag (accepting stays woken by its socket
     /// alone; see `server::accept_loop`).
     pub stop_poll: Duration,
+    /// How long an idle core polls for work before it parks (sleeps in the kernel until an
+    /// I/O completion or another core wakes it); zero: it parks at once. Parking and being
+    /// woken cost a `membarrier` and a thread switch each time; polling burns the core's
+    /// CPU, which on pinned, dedicated cores is not taken from anyone.
+    pub spin_before_park: Duration,
 }
 
 impl Default for Config {
@@ -112,6 +117,7 @@ impl Default for Config {
             admin_handler: None,
             shutdown_grace: Duration::from_secs(10),
             stop_poll: Duration::from_millis(20),
+            spin_before_park: Duration::ZERO,
         }
     }
 }

@@ -85,8 +85,8 @@ fn sigterm_flushes_and_a_restart_finds_the_data() {
         }
     }
     stop(server);
-    // One executor now: every shard on it.
-    let (server, addr, _) = start(&cwd, 1, &[]);
+    // One executor now: every shard on it; it polls 200 µs before parking when idle.
+    let (server, addr, _) = start(&cwd, 1, &["--spin-before-park-us", "200"]);
     let mut c = Client::connect(addr);
     let (code, items) = eval(&mut c, 3, "g.V().count()");
     assert_eq!((code, items), (200, vec![Value::Long(3)]));

@@ -269,8 +269,12 @@ where
         };
         let factory = factory.clone();
         let ready = ready_tx.clone();
-        let handle = LocalExecutorBuilder::new(Placement::Fixed(*cpu))
-            .name(&format!("coregraph-net-{core}"))
+        let mut builder = LocalExecutorBuilder::new(Placement::Fixed(*cpu))
+            .name(&format!("coregraph-net-{core}"));
+        if !config.spin_before_park.is_zero() {
+            builder = builder.spin_before_park(config.spin_before_park);
+        }
+        let handle = builder
             .spawn(move || async move {
                 let stopper = shared.stopper.clone();
                 let stop_poll = shared.config.stop_poll;
