@@ -23,9 +23,9 @@ use indexmap::IndexMap;
 use crate::exec::{CANCEL_MESSAGE, DEADLINE_MESSAGE};
 use crate::frontier::plan::without_profile;
 use crate::frontier::{
-    add_at, Batch, Check, Elem, FrontierStats, MidIndex, Need, Op, Plan, Query, Reply, ScanSlice,
-    Tr, FRONTIER_BATCHES_IN_FLIGHT_PER_CORE_MAX, FRONTIER_BATCH_MAX, FRONTIER_ROUNDS_MAX,
-    MID_INDEX_CANDIDATES_MAX, SCAN_SLICES_STREAMED,
+    add_at, Batch, Check, CountTail, Elem, FrontierStats, MidIndex, Need, Op, Plan, Query, Reply,
+    ScanSlice, Tr, FRONTIER_BATCHES_IN_FLIGHT_PER_CORE_MAX, FRONTIER_BATCH_MAX,
+    FRONTIER_ROUNDS_MAX, MID_INDEX_CANDIDATES_MAX, SCAN_SLICES_STREAMED,
 };
 use crate::model::kv::Digest;
 use crate::runtime::join_all;
@@ -366,6 +366,24 @@ pub async fn run<T: Transport>(
     }
     if stream.is_some() {
         return Ok((Vec::new(), stats));
+    }
+    if let (Some(tail), false) = (plan.count_tail, plan.profile) {
+        // No machine, no sort: the count of what was gathered.
+        let n: i64 = match tail {
+            CountTail::Distinct => {
+                i64::try_from(merged_results.len() + results.len()).unwrap_or(i64::MAX)
+            }
+            CountTail::Bulk => merged_results
+                .values()
+                .map(|(b, _)| *b)
+                .chain(results.iter().map(|(_, b, _)| *b))
+                .fold(0i64, i64::saturating_add),
+        };
+        let mut t = Traverser::new(Value::Long(n));
+        t.track_path = false;
+        t.path.objects.clear();
+        t.path.labels.clear();
+        return Ok((vec![t], stats));
     }
     let n = plan.ops.len();
     results.extend(merged_results.into_iter().map(|(v, (b, o))| (v, b, o)));

@@ -134,6 +134,18 @@ pub struct Plan {
     /// A `has()` after a vertex step on a supernode, answered from a secondary index or not
     /// (see [`Plan::mid_index`]).
     pub mid_index: MidIndex,
+    /// The coordinator's steps are only a count (`count()`, or `dedup().count()` of
+    /// references): answered from the gathered results without running the step machine.
+    pub count_tail: Option<CountTail>,
+}
+
+/// What a count-only tail counts ([`Plan::count_tail`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CountTail {
+    /// `count()`: the results' bulk.
+    Bulk,
+    /// `dedup().count()`: the distinct results (they are merged by identity).
+    Distinct,
 }
 
 /// Whether a `has(k, P)` after a vertex or edge step on a supernode takes its candidates from

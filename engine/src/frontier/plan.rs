@@ -11,7 +11,7 @@ use gremlin::machine::{Limits, Machine};
 use gremlin::value::Value;
 
 use crate::frontier::strategy::Strategies;
-use crate::frontier::{Need, Op, Plan, FRONTIER_ROUNDS_MAX};
+use crate::frontier::{CountTail, Need, Op, Plan, FRONTIER_ROUNDS_MAX};
 use crate::model::keys::{Dir, ElementId};
 
 /// What the current element is, as the plan is matched.
@@ -191,6 +191,24 @@ pub fn plan(bytecode: &Bytecode, limits: Limits) -> Option<Plan> {
         }
         _ => Need::Value,
     };
+    // A tail that only counts is answered from the gathered results (`coord::run`).
+    let count_tail = match rest {
+        [c] if matches!(c.step, Step::Count(false)) && need == Need::Bulk => Some(CountTail::Bulk),
+        [d, c]
+            if matches!(
+                &d.step,
+                Step::Dedup {
+                    local: false,
+                    labels,
+                    by: None,
+                } if labels.is_empty()
+            ) && matches!(c.step, Step::Count(false))
+                && need == Need::Identity =>
+        {
+            Some(CountTail::Distinct)
+        }
+        _ => None,
+    };
     let stop_after = match rest.first().map(|s| &s.step) {
         Some(Step::Range {
             local: false,
@@ -229,6 +247,7 @@ pub fn plan(bytecode: &Bytecode, limits: Limits) -> Option<Plan> {
         explain,
         notes: Vec::new(),
         mid_index: crate::frontier::MidIndex::Undecided,
+        count_tail,
     })
 }
 

@@ -14,7 +14,7 @@ use gremlin::value::{Edge, GraphData, Property, Value, Vertex, VertexProperty};
 use gremlin::GremlinError;
 
 use super::coord::{self, Transport};
-use super::{owner, plan, Batch, FrontierStats, Need, Query, Reply};
+use super::{owner, plan, Batch, CountTail, FrontierStats, Need, Query, Reply};
 use crate::exec::{Executor, RunOptions};
 use crate::model::keys::KeySpace;
 use crate::model::kv::{Digest, Got, Kv, KvError, MemKv, WriteMode};
@@ -385,6 +385,27 @@ fn shapes_outside_the_plan_fall_back() {
     assert_eq!(p.need, Need::Bulk);
     let p = plan::plan(&bc("g.V(1).out().dedup().count()"), Limits::default()).unwrap();
     assert_eq!(p.need, Need::Identity);
+    // Count-only tails are answered without the coordinator's machine; anything else runs it
+    // (the equivalence with the attempts executor is checked by the differential tests).
+    for (text, tail) in [
+        ("g.V(1).out().count()", Some(CountTail::Bulk)),
+        (
+            "g.V(1).out().out().dedup().count()",
+            Some(CountTail::Distinct),
+        ),
+        (
+            "g.V(1).out().out().dedup().count().profile()",
+            Some(CountTail::Distinct),
+        ),
+        ("g.V(1).out().dedup().by('name').count()", None),
+        ("g.V(1).out().limit(2).count()", None),
+        ("g.V(1).out().dedup()", None),
+        ("g.V(1).out().values('name').dedup().count()", None),
+    ] {
+        // (No plan at all also means the machine.)
+        let got = plan::plan(&bc(text), Limits::default()).and_then(|p| p.count_tail);
+        assert_eq!(got, tail, "{text}");
+    }
     let p = plan::plan(&bc("g.V(1).out().limit(2)"), Limits::default()).unwrap();
     assert_eq!(p.stop_after, Some(2));
 }
