@@ -128,6 +128,21 @@ def hubs(args):
     return sorted(deg, key=lambda v: -deg[v])[:args.hubs]
 
 
+def with_and_without(args, cl, trav):
+    """Runs `trav` `args.mid_runs` times with SupernodePredicatePushdownStrategy and as many
+    without; per mode: (mode, median latency in ms, last answer, records read by profile())."""
+    for mode, script in (("with", trav), ("without", trav.replace(
+            "g.", "g.withoutStrategies(SupernodePredicatePushdownStrategy).", 1))):
+        lat = []
+        for _ in range(args.mid_runs):
+            t = time.perf_counter()
+            res = cl.submit(script).all().result()
+            lat.append((time.perf_counter() - t) * 1000)
+        prof = cl.submit(script + ".profile()").all().result()
+        lat.sort()
+        yield mode, lat[len(lat) // 2], res, records_read(prof[0])
+
+
 def mid_index(args, cl):
     """out().has(uid) on supernodes with and without the index candidates (uid index ready)."""
     out = []
@@ -135,19 +150,11 @@ def mid_index(args, cl):
         degree = cl.submit(f"g.V('{hub}').outE().count()").all().result()[0]
         uid = cl.submit(f"g.V('{hub}').out().limit(1).values('uid')").all().result()[0]
         trav = f"g.V('{hub}').out().has('uid', UUID(\"{uid}\")).id()"
-        for mode, script in (("with", trav), ("without", trav.replace(
-                "g.", "g.withoutStrategies(SupernodePredicatePushdownStrategy).", 1))):
-            lat = []
-            for _ in range(args.mid_runs):
-                t = time.perf_counter()
-                res = cl.submit(script).all().result()
-                lat.append((time.perf_counter() - t) * 1000)
-                if len(res) < 1:
-                    raise SystemExit(f"{script}: no result")
-            prof = cl.submit(script + ".profile()").all().result()
-            lat.sort()
-            row = {"hub": hub, "out_degree": degree, "mode": mode, "median_ms": lat[len(lat) // 2],
-                   "records_read": records_read(prof[0])}
+        for mode, median_ms, res, reads in with_and_without(args, cl, trav):
+            if len(res) < 1:
+                raise SystemExit(f"{trav} ({mode}): no result")
+            row = {"hub": hub, "out_degree": degree, "mode": mode, "median_ms": median_ms,
+                   "records_read": reads}
             out.append(row)
             log(f"supernode out().has(uid) {json.dumps(row)}")
     return out
@@ -161,19 +168,11 @@ def edge_key_pushdown(args, cl):
         degree = cl.submit(f"g.V('{hub}').outE().count()").all().result()[0]
         trav = f"g.V('{hub}').outE().has('{args.edge_key}', gt({args.edge_key_above})).count()"
         answers = {}
-        for mode, script in (("with", trav), ("without", trav.replace(
-                "g.", "g.withoutStrategies(SupernodePredicatePushdownStrategy).", 1))):
-            lat = []
-            for _ in range(args.mid_runs):
-                t = time.perf_counter()
-                res = cl.submit(script).all().result()
-                lat.append((time.perf_counter() - t) * 1000)
-                answers[mode] = res
-            prof = cl.submit(script + ".profile()").all().result()
-            lat.sort()
+        for mode, median_ms, res, reads in with_and_without(args, cl, trav):
+            answers[mode] = res
             row = {"hub": hub, "out_degree": degree, "mode": mode, "traversal": trav,
-                   "answer": res[0] if res else None, "median_ms": lat[len(lat) // 2],
-                   "records_read": records_read(prof[0])}
+                   "answer": res[0] if res else None, "median_ms": median_ms,
+                   "records_read": reads}
             out.append(row)
             log(f"supernode outE().has({args.edge_key}) {json.dumps(row)}")
         if answers.get("with") != answers.get("without"):

@@ -280,6 +280,32 @@ pub struct Metrics {
     pub nested: Vec<Metrics>,
 }
 
+impl Metrics {
+    /// Top-level step `index`'s entry: its name, time (its share of `total_nanos` as the
+    /// `percentDur` annotation) and counts.
+    pub fn step(
+        index: usize,
+        name: Arc<str>,
+        nanos: u64,
+        total_nanos: u64,
+        counts: Vec<(Arc<str>, i64)>,
+    ) -> Metrics {
+        let pct = if total_nanos == 0 {
+            0.0
+        } else {
+            nanos as f64 * 100.0 / total_nanos as f64
+        };
+        Metrics {
+            id: Arc::from(format!("{index}.0.0()").as_str()),
+            name,
+            duration_nanos: i64::try_from(nanos).unwrap_or(i64::MAX),
+            counts,
+            annotations: vec![(Arc::from("percentDur"), Value::Double(pct))],
+            nested: Vec::new(),
+        }
+    }
+}
+
 /// Which Java enum an [`EnumValue`] belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EnumKind {

@@ -245,12 +245,17 @@ impl<R: Records> Executor<R> {
         RunStats,
         Option<FrontierStats>,
     ) {
-        let plan = self
-            .frontier
+        self.run_planned(bytecode, options, self.frontier_plan(bytecode))
+            .await
+    }
+
+    /// The frontier path's plan for `bytecode` (`None`: the path is off, or the traversal
+    /// is not of its shape).
+    fn frontier_plan(&self, bytecode: &Bytecode) -> Option<frontier::Plan> {
+        self.frontier
             .get()
             .then(|| frontier::plan::plan(bytecode, self.limits))
-            .flatten();
-        self.run_planned(bytecode, options, plan).await
+            .flatten()
     }
 
     /// [`Executor::run_with_frontier_stats`] with the frontier plan already made (`None`: the
@@ -320,12 +325,7 @@ impl<R: Records> Executor<R> {
         R: 'static,
     {
         // One plan per request: streamed, or handed to the ordinary run.
-        let plan = self
-            .frontier
-            .get()
-            .then(|| frontier::plan::plan(bytecode, self.limits))
-            .flatten();
-        let plan = match plan {
+        let plan = match self.frontier_plan(bytecode) {
             Some(p) if frontier::coord::streamable(&p) => p,
             other => return Started::Done(self.run_planned(bytecode, options, other).await.0),
         };
@@ -472,7 +472,7 @@ impl<R: Records> Executor<R> {
                 )));
             }
             if cache.profiling() {
-                self.account_fetch(cache, &want, &got, elapsed_nanos(began));
+                self.account_fetch(cache, &digests, &want, &got, elapsed_nanos(began));
             }
             stats.fetch_calls += 1;
             stats.records_fetched += want.len() as u64;
@@ -482,13 +482,14 @@ impl<R: Records> Executor<R> {
         }
     }
 
-    /// Profiling: adds one fetch's records, bytes, messages and time to the steps that
-    /// missed them. The fetch is one `get_many`, so its messages are split: each step gets
+    /// Profiling: adds one fetch (`digests`, each with the step that missed it in `want`)'s
+    /// records, bytes, messages and time to the steps that missed them. The fetch is one `get_many`, so its messages are split: each step gets
     /// what fetching its digests alone would take, less any excess over the whole fetch's
     /// (shared messages), taken from the steps with the most; its time is split by records.
     fn account_fetch(
         &self,
         cache: &QueryCache,
+        digests: &[Digest],
         want: &[(Digest, usize)],
         got: &[Option<Got>],
         nanos: u64,
@@ -503,8 +504,7 @@ impl<R: Records> Executor<R> {
                 c.device_bytes = c.device_bytes.saturating_add(u64::from(g.device_bytes));
             }
         }
-        let all: Vec<Digest> = want.iter().map(|w| w.0).collect();
-        let total = self.model.kv.get_many_messages(&all);
+        let total = self.model.kv.get_many_messages(digests);
         let mut alone: Vec<(usize, u64, StepCosts)> = steps
             .iter()
             .map(|(step, (ds, c))| (*step, self.model.kv.get_many_messages(ds), *c))

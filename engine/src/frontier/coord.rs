@@ -96,10 +96,7 @@ fn traversers(mut results: Vec<(Value, i64, Vec<u32>)>) -> Vec<Traverser> {
     results
         .into_iter()
         .map(|(v, bulk, _)| {
-            let mut t = Traverser::new(v);
-            t.track_path = false;
-            t.path.objects.clear();
-            t.path.labels.clear();
+            let mut t = Traverser::pathless(v);
             t.bulk = bulk;
             t
         })
@@ -134,10 +131,7 @@ pub async fn run<T: Transport>(
     let plan = &q0.plan;
     let mut q = q;
     if plan.explain {
-        let mut t = Traverser::new(Value::String(Arc::from(plan.explain(&plan.notes).as_str())));
-        t.track_path = false;
-        t.path.objects.clear();
-        t.path.labels.clear();
+        let t = Traverser::pathless(Value::String(Arc::from(plan.explain(&plan.notes).as_str())));
         return Ok((vec![t], stats));
     }
     let (mut frontier, mut scan) = match plan.ops.first() {
@@ -379,11 +373,7 @@ pub async fn run<T: Transport>(
                 .chain(results.iter().map(|(_, b, _)| *b))
                 .fold(0i64, i64::saturating_add),
         };
-        let mut t = Traverser::new(Value::Long(n));
-        t.track_path = false;
-        t.path.objects.clear();
-        t.path.labels.clear();
-        return Ok((vec![t], stats));
+        return Ok((vec![Traverser::pathless(Value::Long(n))], stats));
     }
     let n = plan.ops.len();
     results.extend(merged_results.into_iter().map(|(v, (b, o))| (v, b, o)));
@@ -533,10 +523,7 @@ fn finish(
     let mut pending: Vec<Traverser> = results
         .into_iter()
         .map(|(v, bulk, _)| {
-            let mut t = Traverser::new(v);
-            t.track_path = false;
-            t.path.objects.clear();
-            t.path.labels.clear();
+            let mut t = Traverser::pathless(v);
             t.bulk = bulk;
             t.step = at;
             t
@@ -592,17 +579,12 @@ fn profile(names: &[String], stats: &FrontierStats, total_nanos: u64) -> Travers
         .enumerate()
         .filter(|(_, n)| n.as_str() != "Profile")
         .map(|(i, name)| {
-            let nanos = get(&stats.nanos, i);
-            let pct = if total_nanos == 0 {
-                0.0
-            } else {
-                nanos as f64 * 100.0 / total_nanos as f64
-            };
-            Metrics {
-                id: Arc::from(format!("{i}.0.0()").as_str()),
-                name: Arc::from(name.as_str()),
-                duration_nanos: nanos,
-                counts: vec![
+            Metrics::step(
+                i,
+                Arc::from(name.as_str()),
+                stats.nanos.get(i).copied().unwrap_or(0),
+                total_nanos,
+                vec![
                     (Arc::from("traverserCount"), get(&stats.traversers, i)),
                     (Arc::from("elementCount"), get(&stats.elements, i)),
                     (Arc::from("recordsRead"), get(&stats.reads, i)),
@@ -611,17 +593,11 @@ fn profile(names: &[String], stats: &FrontierStats, total_nanos: u64) -> Travers
                     (Arc::from("deviceBytesRead"), get(&stats.device_bytes, i)),
                     (Arc::from("crossCoreMessages"), get(&stats.messages, i)),
                 ],
-                annotations: vec![(Arc::from("percentDur"), Value::Double(pct))],
-                nested: Vec::new(),
-            }
+            )
         })
         .collect();
-    let mut t = Traverser::new(Value::Metrics(Arc::new(TraversalMetrics {
+    Traverser::pathless(Value::Metrics(Arc::new(TraversalMetrics {
         duration_nanos: i64::try_from(total_nanos).unwrap_or(i64::MAX),
         metrics,
-    })));
-    t.track_path = false;
-    t.path.objects.clear();
-    t.path.labels.clear();
-    t
+    })))
 }

@@ -225,16 +225,7 @@ pub fn plan(bytecode: &Bytecode, limits: Limits) -> Option<Plan> {
         }) if *n >= 0 => u64::try_from(*n).ok(),
         _ => None,
     };
-    let step_names = steps
-        .iter()
-        .map(|s| {
-            format!("{:?}", s.step)
-                .split(['(', ' ', '{'])
-                .next()
-                .unwrap_or("Step")
-                .to_string()
-        })
-        .collect();
+    let step_names = steps.iter().map(|s| s.step.name()).collect();
     Some(Plan {
         ops,
         need,

@@ -297,6 +297,15 @@ pub enum Step {
 }
 
 impl Step {
+    /// The step's name as `profile()` lists it (its variant: `V`, `Adj`, `Count`, ...).
+    pub fn name(&self) -> String {
+        let d = format!("{self:?}");
+        d.split(['(', ' ', '{'])
+            .next()
+            .unwrap_or("Step")
+            .to_string()
+    }
+
     /// Whether the step reads or writes the current element's record (so it must run on the
     /// element's owner).
     pub fn needs_owner(&self) -> bool {

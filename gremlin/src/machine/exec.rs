@@ -13,7 +13,7 @@ use super::sem;
 use super::{Machine, Output, Partition, SubgraphFilter, Traverser};
 use crate::bytecode::Bytecode;
 use crate::error::GremlinError;
-use crate::graph::{Cardinality, Direction, Graph, Owner};
+use crate::graph::{Cardinality, Direction, Graph, Owner, StepCost};
 use crate::value::{
     EnumKind, EnumValue, GraphData, Map, Metrics, Path, Predicate, Property, TraversalMetrics,
     Value, Vertex,
@@ -624,12 +624,11 @@ impl<G: Graph> Ctx<'_, G> {
     }
 
     pub(crate) fn born(&self, v: Value) -> Traverser {
-        let mut t = Traverser::new(v);
-        if !self.m.track_path {
-            t.track_path = false;
-            t.path.objects.clear();
-            t.path.labels.clear();
-        }
+        let mut t = if self.m.track_path {
+            Traverser::new(v)
+        } else {
+            Traverser::pathless(v)
+        };
         if let Some((s, _)) = &self.m.options.sack {
             t.sack = Some(s.clone());
         }
@@ -660,47 +659,47 @@ impl<G: Graph> Ctx<'_, G> {
     /// an account, [`Graph::step_cost`]: its time then includes the store's work).
     fn profile_metrics(&self) -> TraversalMetrics {
         let long = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        let mut metrics = Vec::new();
-        for (i, s) in self.m.compiled.steps.iter().enumerate() {
-            if matches!(s.step, Step::Profile) {
-                continue;
-            }
-            let (traversers, elements) = self.m.produced.get(i).copied().unwrap_or((0, 0));
-            let mut counts = vec![
-                (Arc::from("traverserCount"), long(traversers)),
-                (Arc::from("elementCount"), long(elements)),
-            ];
-            let nanos = match self.g.step_cost(i) {
-                Some(cost) => {
-                    counts.extend(cost.counts);
-                    cost.nanos
-                }
-                None => self.m.step_nanos.get(i).copied().unwrap_or(0),
-            };
-            let name = format!("{:?}", s.step);
-            metrics.push(Metrics {
-                id: Arc::from(format!("{i}.0.0()").as_str()),
-                name: Arc::from(name.split(['(', ' ', '{']).next().unwrap_or("Step")),
-                duration_nanos: long(nanos),
-                counts,
-                annotations: Vec::new(),
-                nested: Vec::new(),
-            });
-        }
-        let total: i64 = metrics
+        // Per step (the profile step aside): its time, and the store's counts when it keeps
+        // an account.
+        let costs: Vec<(usize, StepCost)> = self
+            .m
+            .compiled
+            .steps
             .iter()
-            .map(|m| m.duration_nanos)
-            .fold(0, i64::saturating_add);
-        for m in &mut metrics {
-            let pct = if total == 0 {
-                0.0
-            } else {
-                m.duration_nanos as f64 * 100.0 / total as f64
-            };
-            m.annotations = vec![(Arc::from("percentDur"), Value::Double(pct))];
-        }
+            .enumerate()
+            .filter(|(_, s)| !matches!(s.step, Step::Profile))
+            .map(|(i, _)| {
+                let cost = self.g.step_cost(i).unwrap_or_else(|| StepCost {
+                    nanos: self.m.step_nanos.get(i).copied().unwrap_or(0),
+                    counts: Vec::new(),
+                });
+                (i, cost)
+            })
+            .collect();
+        let total = costs
+            .iter()
+            .map(|(_, c)| c.nanos)
+            .fold(0, u64::saturating_add);
+        let metrics = costs
+            .into_iter()
+            .map(|(i, cost)| {
+                let (traversers, elements) = self.m.produced.get(i).copied().unwrap_or((0, 0));
+                let mut counts = vec![
+                    (Arc::from("traverserCount"), long(traversers)),
+                    (Arc::from("elementCount"), long(elements)),
+                ];
+                counts.extend(cost.counts);
+                let name = self
+                    .m
+                    .compiled
+                    .steps
+                    .get(i)
+                    .map_or_else(|| "Step".to_string(), |s| s.step.name());
+                Metrics::step(i, Arc::from(name.as_str()), cost.nanos, total, counts)
+            })
+            .collect();
         TraversalMetrics {
-            duration_nanos: total,
+            duration_nanos: long(total),
             metrics,
         }
     }

@@ -109,11 +109,7 @@ pub fn step_text(s: &crate::machine::compile::Step) -> String {
         }
         Step::Count(false) => "CountGlobalStep".into(),
         Step::Count(true) => "CountLocalStep".into(),
-        other => {
-            let d = format!("{other:?}");
-            let name = d.split(['(', ' ', '{']).next().unwrap_or("Step");
-            format!("{name}Step")
-        }
+        other => format!("{}Step", other.name()),
     }
 }
 

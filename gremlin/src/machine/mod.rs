@@ -120,6 +120,16 @@ impl Traverser {
         }
     }
 
+    /// A fresh traverser holding `value` that keeps no path (a result made outside a
+    /// path-tracking traversal).
+    pub fn pathless(value: Value) -> Traverser {
+        let mut t = Traverser::new(value);
+        t.track_path = false;
+        t.path.objects.clear();
+        t.path.labels.clear();
+        t
+    }
+
     /// This traverser moved on to `value` (path extended).
     pub fn extend(&self, value: Value) -> Traverser {
         let mut t = self.clone();
