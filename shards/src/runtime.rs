@@ -92,6 +92,7 @@ pub fn serve_shards(
                 let mut out = Vec::new();
                 for (shard, flag, task) in shards {
                     flag.set(true);
+                    shard.wake_background();
                     task.await;
                     shard.flush().await?;
                     out.push((shard.id(), shard.stats()));

@@ -1567,6 +1567,13 @@ impl Shard {
         futures_lite::future::or(self.wake_flusher.wait(), timer).await;
     }
 
+    /// Ends a [`Shard::wait_for_work`] now (a host stopping its background work sets the
+    /// stop flag, then calls this, instead of waiting out the timer: up to half of
+    /// `flush_ms_max` at every shutdown).
+    pub fn wake_background(&self) {
+        self.wake_flusher.notify_all();
+    }
+
     // ----- tombstones, expiry -----
 
     /// The two lowest `min_stamp`s over blocks that still hold data on the device, with

@@ -740,3 +740,55 @@ fn get_run_reads_neighbours_together_and_answers_like_get() {
         assert_eq!(s.get(&d).await.unwrap().expect("present").device_bytes, 0);
     });
 }
+
+/// Stopping the background work does not wait out its timer: with `flush_ms_max` at ten
+/// minutes the task sleeps five between rounds, and `wake_background` ends that sleep.
+#[test]
+fn background_work_stops_at_once_when_woken() {
+    let r = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .spawn(|| async move {
+            let cfg = StoreConfig {
+                flush_ms_max: 600_000,
+                ..small_cfg(Durability::Buffered)
+            };
+            let dev = SimDevice::new(1 << 20, 3);
+            let s = Rc::new(
+                Shard::create(0, cfg, Device::Sim(dev), Clock::System)
+                    .await
+                    .unwrap(),
+            );
+            s.put(&key(1), &val(1, 1, 100), WriteMode::Plain, 0)
+                .await
+                .unwrap();
+            let stop = Rc::new(Cell::new(false));
+            let task =
+                glommio::spawn_local(shards::runtime::run_background(s.clone(), stop.clone()));
+            // Let it reach its wait.
+            glommio::timer::sleep(std::time::Duration::from_millis(50)).await;
+            let t = std::time::Instant::now();
+            stop.set(true);
+            s.wake_background();
+            let ended = futures_lite::future::or(
+                async {
+                    task.await;
+                    true
+                },
+                async {
+                    glommio::timer::sleep(std::time::Duration::from_secs(60)).await;
+                    false
+                },
+            )
+            .await;
+            // Its last act is a flush: the record is on the device.
+            (ended, t.elapsed(), s.stats().flushes)
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(
+        r.0,
+        "the background task did not end within 60 s of being woken"
+    );
+    assert!(r.1 < std::time::Duration::from_secs(60));
+    assert!(r.2 >= 1, "the final flush did not run");
+}

@@ -1637,6 +1637,14 @@ pub(crate) async fn run_core(
             }
         }));
     }
+    let started = Instant::now();
+    let phase = |what: &str| {
+        tracing::debug!(
+            core,
+            ms = started.elapsed().as_millis() as u64,
+            "load: {what}"
+        );
+    };
     // Vertex phase.
     if let Err(e) = me.produce(FileKind::Vertex).await {
         fail(e);
@@ -1652,10 +1660,12 @@ pub(crate) async fn run_core(
             *end = Some(Instant::now());
         }
     }
+    phase("vertex phase done");
     // Edge phase.
     if let Err(e) = me.produce(FileKind::Edge).await {
         fail(e);
     }
+    phase("edge files read");
     for t in t1 {
         t.await;
     }
@@ -1671,7 +1681,9 @@ pub(crate) async fn run_core(
     }
     // Every batch for this core's writer is queued: close the queue and let it drain.
     me.writer_tx.borrow_mut().take();
+    phase("edge rows routed");
     writer.await;
+    phase("edge writer done");
     for c in 0..cores {
         if c != core {
             if let Err(e) = me.send3(c, M3::Done).await {
@@ -1682,10 +1694,12 @@ pub(crate) async fn run_core(
     for t in t3 {
         t.await;
     }
+    phase("in entries added");
     // Every entry of this core's vertices is in: write the resident records once.
     if let Err(e) = me.write_residents().await {
         fail(e);
     }
+    phase("resident records written");
     let e = first_error.borrow_mut().take();
     match e {
         Some(e) => Err(e),
@@ -1856,7 +1870,13 @@ pub fn run_load(
                 let r = async {
                     let host = cluster.join(core).await.map_err(store_err)?;
                     let r = run_core(shared, core, cores, host.kv()).await;
+                    let t = Instant::now();
                     let flushed = host.shutdown().await.map_err(store_err);
+                    tracing::debug!(
+                        core,
+                        ms = t.elapsed().as_millis() as u64,
+                        "load: shards flushed"
+                    );
                     r.and(flushed.map(|_| ()))
                 }
                 .await;

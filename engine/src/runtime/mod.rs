@@ -657,6 +657,7 @@ impl CoreHost {
         let flush_limit = Duration::from_millis(l.cfg.shutdown_flush_ms_max);
         for ((flag, task), s) in self.background.into_iter().zip(l.shards.iter().flatten()) {
             flag.set(true);
+            s.wake_background();
             let done = async {
                 task.await;
                 s.flush().await.map_err(|e| e.to_string())
