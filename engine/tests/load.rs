@@ -461,3 +461,48 @@ fn the_error_budget_stops_the_load() {
     assert!(s.errors_total >= 2, "{s}");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn an_edge_id_taken_by_another_edge_is_rejected_by_a_later_load() {
+    for cores in [1, 2] {
+        let root = temp(&format!("taken{cores}"));
+        let (first, second) = (root.join("in1"), root.join("in2"));
+        for (dir, edges) in [
+            (&first, "~id,~from,~to,~label,w:Int\nx1,a,b,knows,1\n"),
+            // x1 again with another in vertex; x3 new.
+            (
+                &second,
+                "~id,~from,~to,~label,w:Int\nx1,a,c,knows,1\nx3,b,c,knows,3\n",
+            ),
+        ] {
+            std::fs::create_dir_all(dir.join("vertices")).unwrap();
+            std::fs::create_dir_all(dir.join("edges")).unwrap();
+            std::fs::write(dir.join("vertices/v.csv"), "~id,~label\na,p\nb,p\nc,p\n").unwrap();
+            std::fs::write(dir.join("edges/e.csv"), edges).unwrap();
+        }
+        let data = root.join("data");
+        let errs = root.join("errors.txt");
+        let s = load(&data, &first, cores, &errs, 10);
+        assert_eq!((s.edges_created, s.errors_total), (1, 0), "{s}");
+        let s = load(&data, &second, cores, &errs, 10);
+        assert_eq!((s.edges_created, s.edges_present), (1, 0), "{s}");
+        assert_eq!(s.errors_total, 1, "{s}");
+        let text = std::fs::read_to_string(&errs).unwrap();
+        assert!(
+            text.contains(":2: DuplicateEdge") && text.contains("already exists with other"),
+            "{text}"
+        );
+        let r = query(
+            &data,
+            vec![
+                "g.E('x1').inV().id()".into(),
+                "g.E().count()".into(),
+                "g.V('c').inE().id()".into(),
+            ],
+        );
+        assert_eq!(r[0], vec![Value::str("b")], "x1 keeps its first endpoints");
+        assert_eq!(long(&r[1]), 2);
+        assert_eq!(r[2], vec![Value::str("x3")]);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}

@@ -261,32 +261,59 @@ enum M2 {
     Done,
 }
 
-/// A claim of an edge id: the locator to write create-only.
-struct Claim {
-    /// The locator's digest.
-    digest: Digest,
-    edge: ElementId,
-    out: ElementId,
-    pack_no: u32,
-    label: Arc<str>,
-    in_id: ElementId,
-    props: Vec<Property>,
+/// Claims of edge ids sent to the ids' owner: the locators to write create-only, encoded one
+/// after another into one buffer (no allocation, no shared count, per edge). What a rerun
+/// compares (label, in vertex, properties) stays with the writer, which has the row.
+#[derive(Default)]
+struct Claims {
+    /// The locators' digests.
+    digests: Vec<Digest>,
+    /// Where each locator ends in `bytes`.
+    ends: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl Claims {
+    fn push(&mut self, digest: Digest, edge: &ElementId, out: &ElementId, pack_no: u32) {
+        EdgeLocator::encode_parts(edge, out, pack_no, &mut self.bytes);
+        self.ends.push(self.bytes.len());
+        self.digests.push(digest);
+    }
+
+    fn len(&self) -> usize {
+        self.digests.len()
+    }
+
+    /// Claim `i`: its digest and encoded locator.
+    fn get(&self, i: usize) -> Option<(&Digest, &[u8])> {
+        let start = match i {
+            0 => 0,
+            _ => *self.ends.get(i - 1)?,
+        };
+        let end = *self.ends.get(i)?;
+        Some((self.digests.get(i)?, self.bytes.get(start..end)?))
+    }
 }
 
 #[derive(Debug)]
 enum Claimed {
     /// The locator is written: write the edge.
     New,
+    /// A locator for this id was there already (the owner's answer; the writer compares it
+    /// with its row and turns it into one of the others).
+    Exists(EdgeLocator),
     /// The same edge is already loaded (a rerun), in this pack.
     Present(u32),
-    /// The id is taken by another edge, or appears twice in this load.
+    /// The id appears more than once in this load.
+    Repeated,
+    /// The id is taken by another edge.
     Duplicate(String),
     /// The store failed.
     Failed(String),
 }
 
 enum M3 {
-    Claims(Vec<Claim>, oneshot::Sender<Vec<Claimed>>),
+    Claims(Claims, oneshot::Sender<Vec<Claimed>>),
     /// In entries: (in vertex, entry, ensure), plus the rows for error reports.
     InEntries(Vec<InEntry>),
     Done,
@@ -816,7 +843,8 @@ impl CoreLoad {
     /// its out vertex's owner.
     async fn resolve_in(&self, rows: Vec<EdgeMsg>) -> Result<(), String> {
         let mut per: Vec<Vec<EdgeMsg>> = (0..self.cores).map(|_| Vec::new()).collect();
-        for mut e in rows {
+        for (i, mut e) in rows.into_iter().enumerate() {
+            breathe(i).await;
             let cached = self.labels.borrow().get(&e.to_d).cloned();
             let found = match cached {
                 Some(x) => Some(x),
@@ -872,6 +900,16 @@ impl CoreLoad {
 
     async fn write_edges(&self, mut rows: Vec<EdgeMsg>) -> Result<(), String> {
         let sh = &self.shared;
+        let t0 = Instant::now();
+        let rows_n = rows.len();
+        let step = |what: &str| {
+            tracing::debug!(
+                core = self.core,
+                rows = rows_n,
+                ms = t0.elapsed().as_millis() as u64,
+                "load: writer batch: {what}"
+            );
+        };
         for e in rows.iter_mut() {
             e.label = self.intern(&e.label);
             if let Some(l) = &e.in_label {
@@ -921,6 +959,7 @@ impl CoreLoad {
             );
             members.get(a..b).unwrap_or_default()
         };
+        step("grouped");
         // Plan packs (resident records in memory, others from the store).
         let sizes: Vec<(Digest, Arc<str>, usize)> = order
             .iter()
@@ -946,8 +985,11 @@ impl CoreLoad {
         .await;
         // Pack number of each row (None: its out vertex is missing); claims per id owner.
         let mut pack_of: Vec<Option<u32>> = vec![None; rows.len()];
-        let mut claims: Vec<Vec<(u32, Claim)>> = (0..self.cores).map(|_| Vec::new()).collect();
+        // Per id owner: the rows' indexes and their claims.
+        let mut claims: Vec<(Vec<u32>, Claims)> =
+            (0..self.cores).map(|_| Default::default()).collect();
         for (g, plan) in plans.into_iter().enumerate() {
+            breathe(g).await;
             let list = group(g);
             let Some(plan) = plan.map_err(store_err)? else {
                 for &ri in list {
@@ -970,30 +1012,20 @@ impl CoreLoad {
                     *slot = Some(p);
                 }
                 let digest = self.model.space.edge_digest(&e.id);
-                if let Some(cl) = claims.get_mut(self.owner(&digest)) {
-                    cl.push((
-                        ri,
-                        Claim {
-                            digest,
-                            edge: e.id.clone(),
-                            out: vertex_id(&e.from),
-                            pack_no: p,
-                            label: e.label.clone(),
-                            in_id: vertex_id(&e.to),
-                            props: e.props.clone(),
-                        },
-                    ));
+                if let Some((pos, cl)) = claims.get_mut(self.owner(&digest)) {
+                    pos.push(ri);
+                    cl.push(digest, &e.id, &vertex_id(&e.from), p);
                 }
             }
         }
+        step("packs planned");
         // Claim every id (all owners at once).
         let mut results: Vec<Option<Claimed>> = (0..rows.len()).map(|_| None).collect();
         let mut waits = Vec::new();
-        for (c, list) in claims.into_iter().enumerate() {
-            if list.is_empty() {
+        for (c, (pos, reqs)) in claims.into_iter().enumerate() {
+            if pos.is_empty() {
                 continue;
             }
-            let (pos, reqs): (Vec<u32>, Vec<Claim>) = list.into_iter().unzip();
             if c == self.core {
                 let got = self.claim(reqs).await;
                 waits.push((pos, None, Some(got)));
@@ -1018,12 +1050,42 @@ impl CoreLoad {
                 }
             }
         }
+        // Ids with a locator already (a rerun, or an id taken): compare with the row.
+        let found: Vec<(usize, EdgeLocator)> = results
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(ri, r)| match r.take() {
+                Some(Claimed::Exists(old)) => Some((ri, old)),
+                other => {
+                    *r = other;
+                    None
+                }
+            })
+            .collect();
+        if !found.is_empty() {
+            let rows = &rows;
+            let pack_of = &pack_of;
+            let settled = in_lanes(found, |(ri, old)| async move {
+                let (Some(e), Some(Some(p))) = (rows.get(ri), pack_of.get(ri).copied()) else {
+                    return (ri, Claimed::Failed("a claimed row is missing".into()));
+                };
+                (ri, self.settle_claim(e, p, old).await)
+            })
+            .await;
+            for (ri, r) in settled {
+                if let Some(slot) = results.get_mut(ri) {
+                    *slot = Some(r);
+                }
+            }
+        }
+        step("ids claimed");
         // Write packs and out entries; collect in entries per in-owner core.
         let keep_props = !self.model.cfg.indexed_edge_keys.is_empty();
         let mut ins: Vec<Vec<InEntry>> = (0..self.cores).map(|_| Vec::new()).collect();
         let mut writes = Vec::new();
         let mut rows: Vec<Option<EdgeMsg>> = rows.into_iter().map(Some).collect();
         for (g, vd) in order.iter().enumerate() {
+            breathe(g).await;
             let mut new = Vec::new();
             let mut present = Vec::new();
             let mut out = None;
@@ -1080,6 +1142,17 @@ impl CoreLoad {
                     Some(Claimed::Duplicate(m)) => {
                         sh.reject(sh.file_name(e.file), e.line, "DuplicateEdge", &m);
                     }
+                    Some(Claimed::Repeated) => {
+                        sh.reject(
+                            sh.file_name(e.file),
+                            e.line,
+                            "DuplicateEdge",
+                            &format!("edge id {} appears more than once in this load", e.id),
+                        );
+                    }
+                    Some(Claimed::Exists(_)) => {
+                        return Err("an edge id's claim was not settled".into())
+                    }
                     Some(Claimed::Failed(m)) => {
                         return Err(format!("{}:{}: {m}", sh.file_name(e.file), e.line))
                     }
@@ -1093,6 +1166,7 @@ impl CoreLoad {
             writes.push((*vd, out, new, present));
         }
         drop(rows);
+        step("entries built");
         // Distinct out vertices: written concurrently (each vertex record under its lock).
         for r in in_lanes(writes, |(vd, out, new, present)| async move {
             let new = if present.is_empty() {
@@ -1114,6 +1188,7 @@ impl CoreLoad {
         {
             r?;
         }
+        step("packs written");
         for (c, list) in ins.into_iter().enumerate() {
             if list.is_empty() {
                 continue;
@@ -1132,7 +1207,13 @@ impl CoreLoad {
     async fn handle3(&self, m: M3) -> Result<(), String> {
         match m {
             M3::Claims(reqs, reply) => {
+                tracing::debug!(
+                    core = self.core,
+                    claims = reqs.len(),
+                    "load: claims from a peer"
+                );
                 let got = self.claim(reqs).await;
+                tracing::debug!(core = self.core, "load: claims from a peer answered");
                 reply.send(got);
                 Ok(())
             }
@@ -1141,84 +1222,86 @@ impl CoreLoad {
         }
     }
 
-    async fn claim(&self, reqs: Vec<Claim>) -> Vec<Claimed> {
+    async fn claim(&self, reqs: Claims) -> Vec<Claimed> {
         let mut out = Vec::with_capacity(reqs.len());
-        for r in reqs {
-            out.push(self.claim_one(r).await);
+        for i in 0..reqs.len() {
+            breathe(i).await;
+            out.push(match reqs.get(i) {
+                Some((d, loc)) => self.claim_one(d, loc).await,
+                None => Claimed::Failed("a claim is cut short".into()),
+            });
         }
         out
     }
 
-    async fn claim_one(&self, r: Claim) -> Claimed {
+    /// On the id's owner: writes the locator `loc` under `ld` create-only, answering `New`;
+    /// `Exists` with the locator already there; `Repeated` for an id seen before in this
+    /// load.
+    async fn claim_one(&self, ld: &Digest, loc: &[u8]) -> Claimed {
         use crate::model::kv::{Kv, KvError, WriteMode};
-        let ld = r.digest;
         let first = {
             let mut run = self.run_edges.borrow_mut();
             if run.len() < RUN_IDS_MAX {
-                run.insert(ld)
+                run.insert(*ld)
             } else {
-                !run.contains(&ld)
+                !run.contains(ld)
             }
         };
         if !first {
-            return Claimed::Duplicate(format!(
-                "edge id {} appears more than once in this load",
-                r.edge
-            ));
+            return Claimed::Repeated;
         }
-        let loc = EdgeLocator {
-            edge: r.edge.clone(),
-            out: r.out.clone(),
-            pack_no: r.pack_no,
-        };
-        let bytes = loc.encode();
         // Create-only first: a first load finds no locator, so it is written without a
-        // read; a locator that is there (a rerun, or an id taken) is read and compared.
-        match self.model.kv.put(&ld, &bytes, WriteMode::CreateOnly).await {
+        // read; a locator that is there (a rerun, or an id taken) is read and handed back.
+        match self.model.kv.put(ld, loc, WriteMode::CreateOnly).await {
             Ok(_) => return Claimed::New,
             Err(KvError::Exists) => {}
             Err(e) => return Claimed::Failed(e.to_string()),
         }
-        let existing = match self.model.read::<EdgeLocator>(&ld).await {
-            Ok(x) => x,
-            Err(e) => return Claimed::Failed(e.to_string()),
-        };
-        let mode = match existing {
+        match self.model.read::<EdgeLocator>(ld).await {
+            Ok(Some((old, _))) => Claimed::Exists(old),
             // Dropped between the two calls (nothing else writes offline; online, a
             // concurrent drop): create it again.
-            None => WriteMode::CreateOnly,
-            Some((old, _)) => {
-                let in_pack = match self.model.pack(&old.out, old.pack_no).await {
-                    Ok(p) => p.and_then(|p| p.edges.into_iter().find(|x| x.id == r.edge)),
-                    Err(e) => return Claimed::Failed(e.to_string()),
-                };
-                match in_pack {
-                    Some(x)
-                        if old.out == r.out
-                            && x.label == r.label
-                            && x.in_id == r.in_id
-                            && x.props == r.props =>
-                    {
-                        return Claimed::Present(old.pack_no)
-                    }
-                    Some(_) => {
-                        return Claimed::Duplicate(format!(
-                            "edge id {} already exists with other endpoints, label or properties",
-                            r.edge
-                        ))
-                    }
-                    // A locator whose edge never reached its pack (an interrupted load).
-                    None => WriteMode::Plain,
+            Ok(None) => match self.model.kv.put(ld, loc, WriteMode::CreateOnly).await {
+                Ok(_) => Claimed::New,
+                Err(KvError::Exists) => Claimed::Repeated,
+                Err(e) => Claimed::Failed(e.to_string()),
+            },
+            Err(e) => Claimed::Failed(e.to_string()),
+        }
+    }
+
+    /// On the writer: edge row `e` (to go into pack `pack_no`) found locator `old` under its
+    /// id. The same edge in its pack is `Present`; another edge there is a `Duplicate`; a
+    /// locator whose edge never reached its pack (an interrupted load) is overwritten.
+    async fn settle_claim(&self, e: &EdgeMsg, pack_no: u32, old: EdgeLocator) -> Claimed {
+        use crate::model::kv::{Kv, KvError, WriteMode};
+        let in_pack = match self.model.pack(&old.out, old.pack_no).await {
+            Ok(p) => p.and_then(|p| p.edges.into_iter().find(|x| x.id == e.id)),
+            Err(err) => return Claimed::Failed(err.to_string()),
+        };
+        match in_pack {
+            Some(x)
+                if old.out == vertex_id(&e.from)
+                    && x.label == e.label
+                    && x.in_id == vertex_id(&e.to)
+                    && x.props == e.props =>
+            {
+                Claimed::Present(old.pack_no)
+            }
+            Some(_) => Claimed::Duplicate(format!(
+                "edge id {} already exists with other endpoints, label or properties",
+                e.id
+            )),
+            None => {
+                let ld = self.model.space.edge_digest(&e.id);
+                let mut loc = Vec::new();
+                EdgeLocator::encode_parts(&e.id, &vertex_id(&e.from), pack_no, &mut loc);
+                match self.model.kv.put(&ld, &loc, WriteMode::Plain).await {
+                    Ok(_) => Claimed::New,
+                    Err(KvError::Exists) => Claimed::Repeated,
+                    Err(err) => Claimed::Failed(err.to_string()),
                 }
             }
-        };
-        match self.model.kv.put(&ld, &bytes, mode).await {
-            Ok(_) => Claimed::New,
-            Err(KvError::Exists) => Claimed::Duplicate(format!(
-                "edge id {} appears more than once in this load",
-                r.edge
-            )),
-            Err(e) => Claimed::Failed(e.to_string()),
         }
     }
 
@@ -1227,7 +1310,8 @@ impl CoreLoad {
         let mut order: Vec<(Digest, ElementId, bool, Vec<NewEntry>)> = Vec::new();
         // Group index per vertex digest: [plain, ensure] (`usize::MAX`: none yet).
         let mut gid: DigestMap<[usize; 2]> = DigestMap::default();
-        for (vd, v, mut e, ensure) in list {
+        for (i, (vd, v, mut e, ensure)) in list.into_iter().enumerate() {
+            breathe(i).await;
             e.label = self.intern(&e.label);
             let slot = gid
                 .entry(vd)
@@ -1390,7 +1474,8 @@ where
             let f = f.clone();
             Box::pin(async move {
                 let mut out = Vec::with_capacity(lane.len());
-                for (i, t) in lane {
+                for (k, (i, t)) in lane.into_iter().enumerate() {
+                    breathe(k).await;
                     out.push((i, f(t).await));
                 }
                 out
@@ -1404,6 +1489,48 @@ where
         .collect();
     all.sort_by_key(|x| x.0);
     all.into_iter().map(|x| x.1).collect()
+}
+
+/// Items a loop handles between two checks for a yield ([`breathe`]).
+const YIELD_CHECK_EVERY_ITEMS: usize = 256;
+/// Preemption timer of the offline loader's executors: how soon a core notices a peer's
+/// request while it works through a batch (glommio reads cross-core channels only then).
+pub const LOADER_PREEMPT_MS: u64 = 5;
+/// Shares of the task queue that answers peers' claims and entries (the default queue, where
+/// this core's own parser and writer run, has 1000): a peer's writer waits for those answers,
+/// so they go first.
+const PEER_QUEUE_SHARES: usize = 20_000;
+
+/// Every [`YIELD_CHECK_EVERY_ITEMS`]-th `i`, yields if the executor's time slice is over.
+/// Store calls on this core complete without waiting, so a loop over millions of rows would
+/// otherwise hold the core for seconds while another core waits for this one's answer to
+/// its claims: on 1 M / 10 M, a third of both cores' time went idle so.
+async fn breathe(i: usize) {
+    if i % YIELD_CHECK_EVERY_ITEMS == YIELD_CHECK_EVERY_ITEMS - 1 {
+        glommio::yield_if_needed().await;
+    }
+}
+
+thread_local! {
+    /// This executor's task queue for peers' requests (made once, kept for later loads).
+    static PEER_QUEUE: std::cell::Cell<Option<glommio::TaskQueueHandle>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// The task queue for peers' requests on this executor.
+fn peer_queue() -> glommio::TaskQueueHandle {
+    PEER_QUEUE.with(|q| match q.get() {
+        Some(h) => h,
+        None => {
+            let h = glommio::executor().create_task_queue(
+                glommio::Shares::Static(PEER_QUEUE_SHARES),
+                glommio::Latency::NotImportant,
+                "load-peer",
+            );
+            q.set(Some(h));
+            h
+        }
+    })
 }
 
 /// Polls every lane until all are done.
@@ -1548,21 +1675,28 @@ pub(crate) async fn run_core(
             }
         }
     };
-    // Stage 3 receivers (never send on a mesh).
+    // Stage 3 receivers (never send on a mesh), ahead of this core's own work.
     let mut t3 = Vec::new();
+    let urgent = peer_queue();
     for (_, rx) in r3.streams() {
         let me = me.clone();
         let fail = fail.clone();
-        t3.push(glommio::spawn_local(async move {
-            while let Some(m) = rx.recv().await {
-                if matches!(m, M3::Done) {
-                    break;
-                }
-                if let Err(e) = me.handle3(m).await {
-                    fail(e);
-                }
-            }
-        }));
+        t3.push(
+            glommio::spawn_local_into(
+                async move {
+                    while let Some(m) = rx.recv().await {
+                        if matches!(m, M3::Done) {
+                            break;
+                        }
+                        if let Err(e) = me.handle3(m).await {
+                            fail(e);
+                        }
+                    }
+                },
+                urgent,
+            )
+            .map_err(|e| format!("starting a peer-request task: {e}"))?,
+        );
     }
     // The edge writer: one per core, fed by this core's stage 1 and by mesh 2.
     let writer = {
@@ -1866,6 +2000,7 @@ pub fn run_load(
         };
         let h = LocalExecutorBuilder::new(placement)
             .name(&format!("load-{core}"))
+            .preempt_timer(Duration::from_millis(LOADER_PREEMPT_MS))
             .spawn(move || async move {
                 let r = async {
                     let host = cluster.join(core).await.map_err(store_err)?;

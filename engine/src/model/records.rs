@@ -465,12 +465,18 @@ impl EdgeLocator {
     /// Encodes the locator.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(32);
+        EdgeLocator::encode_parts(&self.edge, &self.out, self.pack_no, &mut out);
+        out
+    }
+
+    /// Appends the encoding of the locator of `edge` (out vertex `out`, pack `pack_no`) to
+    /// `out`, without building an `EdgeLocator` (the loader encodes millions into one buffer).
+    pub fn encode_parts(edge: &ElementId, out_v: &ElementId, pack_no: u32, out: &mut Vec<u8>) {
         out.push(MAGIC_LOCATOR);
         out.push(LAYOUT_VERSION);
-        self.edge.encode(&mut out);
-        self.out.encode(&mut out);
-        put_varint(&mut out, u64::from(self.pack_no));
-        out
+        edge.encode(out);
+        out_v.encode(out);
+        put_varint(out, u64::from(pack_no));
     }
 
     /// Decodes a locator written by [`EdgeLocator::encode`].
