@@ -843,8 +843,7 @@ impl CoreLoad {
     /// its out vertex's owner.
     async fn resolve_in(&self, rows: Vec<EdgeMsg>) -> Result<(), String> {
         let mut per: Vec<Vec<EdgeMsg>> = (0..self.cores).map(|_| Vec::new()).collect();
-        for (i, mut e) in rows.into_iter().enumerate() {
-            breathe(i).await;
+        for mut e in rows {
             let cached = self.labels.borrow().get(&e.to_d).cloned();
             let found = match cached {
                 Some(x) => Some(x),
@@ -989,7 +988,6 @@ impl CoreLoad {
         let mut claims: Vec<(Vec<u32>, Claims)> =
             (0..self.cores).map(|_| Default::default()).collect();
         for (g, plan) in plans.into_iter().enumerate() {
-            breathe(g).await;
             let list = group(g);
             let Some(plan) = plan.map_err(store_err)? else {
                 for &ri in list {
@@ -1081,11 +1079,19 @@ impl CoreLoad {
         step("ids claimed");
         // Write packs and out entries; collect in entries per in-owner core.
         let keep_props = !self.model.cfg.indexed_edge_keys.is_empty();
-        let mut ins: Vec<Vec<InEntry>> = (0..self.cores).map(|_| Vec::new()).collect();
-        let mut writes = Vec::new();
+        // Sized up front (a list of millions grown by doubling is copied again each time).
+        let mut per_core = vec![0usize; self.cores];
+        for e in &rows {
+            if let Some(n) = per_core.get_mut(self.owner(&e.to_d)) {
+                *n += 1;
+            }
+        }
+        let mut ins: Vec<Vec<InEntry>> = per_core.into_iter().map(Vec::with_capacity).collect();
+        let mut writes = Vec::with_capacity(order.len());
         let mut rows: Vec<Option<EdgeMsg>> = rows.into_iter().map(Some).collect();
+        // Counted here, added to the shared counters once the packs are written.
+        let (mut created, mut present_n) = (0u64, 0u64);
         for (g, vd) in order.iter().enumerate() {
-            breathe(g).await;
             let mut new = Vec::new();
             let mut present = Vec::new();
             let mut out = None;
@@ -1119,7 +1125,7 @@ impl CoreLoad {
                         if let Some(l) = ins.get_mut(in_core) {
                             l.push((e.to_d, in_id.clone(), entry(p, Dir::In, &out), false));
                         }
-                        sh.counters.edges_created.fetch_add(1, Ordering::Relaxed);
+                        created += 1;
                         new.push((
                             BulkEdge {
                                 id: e.id,
@@ -1137,7 +1143,7 @@ impl CoreLoad {
                         if let Some(l) = ins.get_mut(in_core) {
                             l.push((e.to_d, in_id.clone(), entry(q, Dir::In, &out), true));
                         }
-                        sh.counters.edges_present.fetch_add(1, Ordering::Relaxed);
+                        present_n += 1;
                     }
                     Some(Claimed::Duplicate(m)) => {
                         sh.reject(sh.file_name(e.file), e.line, "DuplicateEdge", &m);
@@ -1189,6 +1195,12 @@ impl CoreLoad {
             r?;
         }
         step("packs written");
+        sh.counters
+            .edges_created
+            .fetch_add(created, Ordering::Relaxed);
+        sh.counters
+            .edges_present
+            .fetch_add(present_n, Ordering::Relaxed);
         for (c, list) in ins.into_iter().enumerate() {
             if list.is_empty() {
                 continue;
@@ -1225,7 +1237,6 @@ impl CoreLoad {
     async fn claim(&self, reqs: Claims) -> Vec<Claimed> {
         let mut out = Vec::with_capacity(reqs.len());
         for i in 0..reqs.len() {
-            breathe(i).await;
             out.push(match reqs.get(i) {
                 Some((d, loc)) => self.claim_one(d, loc).await,
                 None => Claimed::Failed("a claim is cut short".into()),
@@ -1310,8 +1321,7 @@ impl CoreLoad {
         let mut order: Vec<(Digest, ElementId, bool, Vec<NewEntry>)> = Vec::new();
         // Group index per vertex digest: [plain, ensure] (`usize::MAX`: none yet).
         let mut gid: DigestMap<[usize; 2]> = DigestMap::default();
-        for (i, (vd, v, mut e, ensure)) in list.into_iter().enumerate() {
-            breathe(i).await;
+        for (vd, v, mut e, ensure) in list {
             e.label = self.intern(&e.label);
             let slot = gid
                 .entry(vd)
@@ -1378,6 +1388,9 @@ impl CoreLoad {
             let reader = csv::open_range(plan, range, sh.opts.limits)
                 .map_err(|e| format!("{}: {e}", plan.file))?;
             let mut n = 0u64;
+            // Rows counted here and added to the shared counters every 1024 rows: both cores
+            // adding one per row to the same cache line made it bounce between them.
+            let (mut vrows, mut erows) = (0u64, 0u64);
             for row in reader {
                 if sh.stopping() {
                     break;
@@ -1386,7 +1399,7 @@ impl CoreLoad {
                 match row {
                     Err(e) => sh.row_error(&e),
                     Ok(Row::Vertex(v)) => {
-                        sh.counters.vertex_rows.fetch_add(1, Ordering::Relaxed);
+                        vrows += 1;
                         let vd = self.model.space.vertex_digest(&vertex_id(&v.id));
                         let c = self.owner(&vd);
                         if let Some(b) = vbufs.get_mut(c) {
@@ -1398,7 +1411,7 @@ impl CoreLoad {
                         }
                     }
                     Ok(Row::Edge(e)) => {
-                        sh.counters.edge_rows.fetch_add(1, Ordering::Relaxed);
+                        erows += 1;
                         let mut m = edge_msg(e, &rel, pi as u32);
                         m.to_d = self.model.space.vertex_digest(&vertex_id(&m.to));
                         let c = self.owner(&m.to_d);
@@ -1412,9 +1425,17 @@ impl CoreLoad {
                     }
                 }
                 if n % 1024 == 0 {
+                    sh.counters
+                        .vertex_rows
+                        .fetch_add(std::mem::take(&mut vrows), Ordering::Relaxed);
+                    sh.counters
+                        .edge_rows
+                        .fetch_add(std::mem::take(&mut erows), Ordering::Relaxed);
                     glommio::yield_if_needed().await;
                 }
             }
+            sh.counters.vertex_rows.fetch_add(vrows, Ordering::Relaxed);
+            sh.counters.edge_rows.fetch_add(erows, Ordering::Relaxed);
             sh.counters
                 .bytes_done
                 .fetch_add(range.end - range.start, Ordering::Relaxed);
@@ -1474,8 +1495,7 @@ where
             let f = f.clone();
             Box::pin(async move {
                 let mut out = Vec::with_capacity(lane.len());
-                for (k, (i, t)) in lane.into_iter().enumerate() {
-                    breathe(k).await;
+                for (i, t) in lane {
                     out.push((i, f(t).await));
                 }
                 out
@@ -1489,48 +1509,6 @@ where
         .collect();
     all.sort_by_key(|x| x.0);
     all.into_iter().map(|x| x.1).collect()
-}
-
-/// Items a loop handles between two checks for a yield ([`breathe`]).
-const YIELD_CHECK_EVERY_ITEMS: usize = 256;
-/// Preemption timer of the offline loader's executors: how soon a core notices a peer's
-/// request while it works through a batch (glommio reads cross-core channels only then).
-pub const LOADER_PREEMPT_MS: u64 = 5;
-/// Shares of the task queue that answers peers' claims and entries (the default queue, where
-/// this core's own parser and writer run, has 1000): a peer's writer waits for those answers,
-/// so they go first.
-const PEER_QUEUE_SHARES: usize = 20_000;
-
-/// Every [`YIELD_CHECK_EVERY_ITEMS`]-th `i`, yields if the executor's time slice is over.
-/// Store calls on this core complete without waiting, so a loop over millions of rows would
-/// otherwise hold the core for seconds while another core waits for this one's answer to
-/// its claims: on 1 M / 10 M, a third of both cores' time went idle so.
-async fn breathe(i: usize) {
-    if i % YIELD_CHECK_EVERY_ITEMS == YIELD_CHECK_EVERY_ITEMS - 1 {
-        glommio::yield_if_needed().await;
-    }
-}
-
-thread_local! {
-    /// This executor's task queue for peers' requests (made once, kept for later loads).
-    static PEER_QUEUE: std::cell::Cell<Option<glommio::TaskQueueHandle>> =
-        const { std::cell::Cell::new(None) };
-}
-
-/// The task queue for peers' requests on this executor.
-fn peer_queue() -> glommio::TaskQueueHandle {
-    PEER_QUEUE.with(|q| match q.get() {
-        Some(h) => h,
-        None => {
-            let h = glommio::executor().create_task_queue(
-                glommio::Shares::Static(PEER_QUEUE_SHARES),
-                glommio::Latency::NotImportant,
-                "load-peer",
-            );
-            q.set(Some(h));
-            h
-        }
-    })
 }
 
 /// Polls every lane until all are done.
@@ -1675,28 +1653,21 @@ pub(crate) async fn run_core(
             }
         }
     };
-    // Stage 3 receivers (never send on a mesh), ahead of this core's own work.
+    // Stage 3 receivers (never send on a mesh).
     let mut t3 = Vec::new();
-    let urgent = peer_queue();
     for (_, rx) in r3.streams() {
         let me = me.clone();
         let fail = fail.clone();
-        t3.push(
-            glommio::spawn_local_into(
-                async move {
-                    while let Some(m) = rx.recv().await {
-                        if matches!(m, M3::Done) {
-                            break;
-                        }
-                        if let Err(e) = me.handle3(m).await {
-                            fail(e);
-                        }
-                    }
-                },
-                urgent,
-            )
-            .map_err(|e| format!("starting a peer-request task: {e}"))?,
-        );
+        t3.push(glommio::spawn_local(async move {
+            while let Some(m) = rx.recv().await {
+                if matches!(m, M3::Done) {
+                    break;
+                }
+                if let Err(e) = me.handle3(m).await {
+                    fail(e);
+                }
+            }
+        }));
     }
     // The edge writer: one per core, fed by this core's stage 1 and by mesh 2.
     let writer = {
@@ -2000,8 +1971,10 @@ pub fn run_load(
         };
         let h = LocalExecutorBuilder::new(placement)
             .name(&format!("load-{core}"))
-            .preempt_timer(Duration::from_millis(LOADER_PREEMPT_MS))
             .spawn(move || async move {
+                // Reports a panic of this executor (its task unwinds, dropping this): the
+                // other cores would wait for its messages forever otherwise.
+                let mut report = Report { core, tx: Some(tx) };
                 let r = async {
                     let host = cluster.join(core).await.map_err(store_err)?;
                     let r = run_core(shared, core, cores, host.kv()).await;
@@ -2015,7 +1988,9 @@ pub fn run_load(
                     r.and(flushed.map(|_| ()))
                 }
                 .await;
-                let _ = tx.send((core, r));
+                if let Some(tx) = report.tx.take() {
+                    let _ = tx.send((core, r));
+                }
             })
             .map_err(|e| LoadError::Setup(format!("starting executor {core}: {e}")))?;
         handles.push(h);
@@ -2056,6 +2031,23 @@ pub fn run_load(
     match first_err {
         Some(e) => Err(LoadError::Store(e)),
         None => Ok(summary),
+    }
+}
+
+/// A load executor's result channel; dropped unsent (a panic), it reports the panic.
+struct Report {
+    core: usize,
+    tx: Option<std::sync::mpsc::Sender<(usize, Result<(), String>)>>,
+}
+
+impl Drop for Report {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send((
+                self.core,
+                Err("the core's executor panicked (its message is in the log)".into()),
+            ));
+        }
     }
 }
 
