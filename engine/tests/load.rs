@@ -260,8 +260,10 @@ fn check_graph(data: &Path, g: &Graph) {
 }
 
 #[test]
-fn loads_a_graph_with_one_and_two_cores_and_a_rerun_changes_nothing() {
-    for cores in [1, 2] {
+fn loads_a_graph_with_one_two_and_three_cores_and_a_rerun_changes_nothing() {
+    // Three cores on the two-CPU machines: each writer claims ids on two peers and answers
+    // two peers' claims between its steps.
+    for cores in [1, 2, 3] {
         let root = temp(&format!("graph{cores}"));
         let input = root.join("in");
         let g = write_graph(&input, 300, 2000);
@@ -307,8 +309,9 @@ fn dense_graph_with_resident_records_over_many_writer_batches() {
     // (each waiting on pack writes). Residency was checked without the key lock, so one
     // update could go to the store path while the other held the record out of the map:
     // a lost update, and the write-back at the end failed with "generation mismatch" (seen
-    // on the 1 M / 10 M graph).
-    for cores in [1, 2] {
+    // on the 1 M / 10 M graph). Three cores: every writer batch claims ids on two peers
+    // while answering theirs.
+    for cores in [1, 2, 3] {
         let root = temp(&format!("dense{cores}"));
         let input = root.join("in");
         let g = write_graph(&input, 24, 4000);

@@ -386,6 +386,12 @@ pub(crate) struct Shared {
     stopped: Mutex<Option<String>>,
     vertices_done: AtomicUsize,
     vertex_phase_end: Mutex<Option<Instant>>,
+    /// Per core: claim requests sent to it, and those it has answered. A writer with
+    /// unanswered claims on its own core lets them be answered before it goes on
+    /// (`CoreLoad::serve_peers`): its store loops never yield, so otherwise a peer's writer
+    /// waits out this writer's whole step.
+    claims_sent: Vec<AtomicU64>,
+    claims_answered: Vec<AtomicU64>,
     total_bytes: u64,
     /// When the load was planned.
     pub(crate) started: Instant,
@@ -519,7 +525,48 @@ impl CoreLoad {
     }
 
     async fn send3(&self, core: usize, m: M3) -> Result<(), String> {
-        self.send_on(&self.s3, 2, core, m, "claims").await
+        let claims = matches!(m, M3::Claims(..));
+        self.send_on(&self.s3, 2, core, m, "claims").await?;
+        if claims {
+            if let Some(n) = self.shared.claims_sent.get(core) {
+                n.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+        Ok(())
+    }
+
+    /// Lets this core answer the claims peers have sent it before its writer goes on: the
+    /// writer sleeps (so the executor runs the mesh-3 handler) until every claim request
+    /// sent to this core is answered. Called between the writer's long steps and chunks.
+    async fn serve_peers(&self) {
+        let (Some(sent), Some(answered)) = (
+            self.shared.claims_sent.get(self.core),
+            self.shared.claims_answered.get(self.core),
+        ) else {
+            return;
+        };
+        while answered.load(Ordering::Acquire) < sent.load(Ordering::Acquire)
+            && !self.shared.stopping()
+        {
+            glommio::timer::sleep(Duration::from_micros(SERVE_PEERS_SLEEP_US)).await;
+        }
+    }
+
+    /// [`in_lanes`] over chunks of [`SERVE_PEERS_EVERY`] items, serving peers' claims
+    /// between chunks.
+    async fn in_lanes_serving<'a, T: 'a, R: 'a, F, Fut>(&self, items: Vec<T>, f: F) -> Vec<R>
+    where
+        F: Fn(T) -> Fut + 'a,
+        Fut: std::future::Future<Output = R> + 'a,
+    {
+        let mut out = Vec::with_capacity(items.len());
+        let mut it = items.into_iter().peekable();
+        while it.peek().is_some() {
+            let chunk: Vec<T> = it.by_ref().take(SERVE_PEERS_EVERY).collect();
+            out.extend(in_lanes(chunk, &f).await);
+            self.serve_peers().await;
+        }
+        out
     }
 
     // ----- stage 1 -----
@@ -970,18 +1017,19 @@ impl CoreLoad {
             })
             .collect();
         let per = self.model.cfg.pack_edges;
-        let plans = in_lanes(sizes, |(vd, from, n)| async move {
-            let planned = self.residents.borrow().get(&vd).map(|r| PackPlan {
-                pack_nos: plan_packs(r.rec.open_pack, r.open_used, r.rec.next_pack, per, n),
-                label: r.rec.label.clone(),
-                void_time_s: r.rec.void_time_s,
-            });
-            match planned {
-                Some(p) => Ok(Some(p)),
-                None => self.model.plan_out_edges(&vertex_id(&from), n).await,
-            }
-        })
-        .await;
+        let plans = self
+            .in_lanes_serving(sizes, |(vd, from, n)| async move {
+                let planned = self.residents.borrow().get(&vd).map(|r| PackPlan {
+                    pack_nos: plan_packs(r.rec.open_pack, r.open_used, r.rec.next_pack, per, n),
+                    label: r.rec.label.clone(),
+                    void_time_s: r.rec.void_time_s,
+                });
+                match planned {
+                    Some(p) => Ok(Some(p)),
+                    None => self.model.plan_out_edges(&vertex_id(&from), n).await,
+                }
+            })
+            .await;
         // Pack number of each row (None: its out vertex is missing); claims per id owner.
         let mut pack_of: Vec<Option<u32>> = vec![None; rows.len()];
         // Per id owner: the rows' indexes and their claims.
@@ -1017,21 +1065,29 @@ impl CoreLoad {
             }
         }
         step("packs planned");
-        // Claim every id (all owners at once).
+        // Claim every id (all owners at once). The peers' claims are sent before this core
+        // claims its own: a peer answers only while its writer waits (the store calls in
+        // these loops never yield), and its writer waits right after sending its own
+        // claims, so sending first lets both cores claim at once instead of one core
+        // waiting out the other's whole next step.
         let mut results: Vec<Option<Claimed>> = (0..rows.len()).map(|_| None).collect();
         let mut waits = Vec::new();
+        let mut local = None;
         for (c, (pos, reqs)) in claims.into_iter().enumerate() {
             if pos.is_empty() {
                 continue;
             }
             if c == self.core {
-                let got = self.claim(reqs).await;
-                waits.push((pos, None, Some(got)));
+                local = Some((pos, reqs));
             } else {
                 let (tx, rx) = oneshot::channel();
                 self.send3(c, M3::Claims(reqs, tx)).await?;
                 waits.push((pos, Some(rx), None));
             }
+        }
+        if let Some((pos, reqs)) = local {
+            let got = self.claim(reqs).await;
+            waits.push((pos, None, Some(got)));
         }
         for (pos, rx, got) in waits {
             let got = match (rx, got) {
@@ -1077,6 +1133,7 @@ impl CoreLoad {
             }
         }
         step("ids claimed");
+        self.serve_peers().await;
         // Write packs and out entries; collect in entries per in-owner core.
         let keep_props = !self.model.cfg.indexed_edge_keys.is_empty();
         // Sized up front (a list of millions grown by doubling is copied again each time).
@@ -1092,6 +1149,9 @@ impl CoreLoad {
         // Counted here, added to the shared counters once the packs are written.
         let (mut created, mut present_n) = (0u64, 0u64);
         for (g, vd) in order.iter().enumerate() {
+            if g % SERVE_PEERS_EVERY == SERVE_PEERS_EVERY - 1 {
+                self.serve_peers().await;
+            }
             let mut new = Vec::new();
             let mut present = Vec::new();
             let mut out = None;
@@ -1174,23 +1234,24 @@ impl CoreLoad {
         drop(rows);
         step("entries built");
         // Distinct out vertices: written concurrently (each vertex record under its lock).
-        for r in in_lanes(writes, |(vd, out, new, present)| async move {
-            let new = if present.is_empty() {
-                match self.resident_out(&vd, new).await? {
-                    None => return Ok(()),
-                    Some(new) => new,
-                }
-            } else {
-                // Edges a rerun found: the store path checks the entries it has.
-                self.evict(&vd).await?;
-                new
-            };
-            self.model
-                .bulk_add_out_edges(&out, new, present)
-                .await
-                .map_err(store_err)
-        })
-        .await
+        for r in self
+            .in_lanes_serving(writes, |(vd, out, new, present)| async move {
+                let new = if present.is_empty() {
+                    match self.resident_out(&vd, new).await? {
+                        None => return Ok(()),
+                        Some(new) => new,
+                    }
+                } else {
+                    // Edges a rerun found: the store path checks the entries it has.
+                    self.evict(&vd).await?;
+                    new
+                };
+                self.model
+                    .bulk_add_out_edges(&out, new, present)
+                    .await
+                    .map_err(store_err)
+            })
+            .await
         {
             r?;
         }
@@ -1206,7 +1267,7 @@ impl CoreLoad {
                 continue;
             }
             if c == self.core {
-                self.add_in_entries(list).await?;
+                self.add_in_entries(list, true).await?;
             } else {
                 self.send3(c, M3::InEntries(list)).await?;
             }
@@ -1227,9 +1288,12 @@ impl CoreLoad {
                 let got = self.claim(reqs).await;
                 tracing::debug!(core = self.core, "load: claims from a peer answered");
                 reply.send(got);
+                if let Some(n) = self.shared.claims_answered.get(self.core) {
+                    n.fetch_add(1, Ordering::AcqRel);
+                }
                 Ok(())
             }
-            M3::InEntries(list) => self.add_in_entries(list).await,
+            M3::InEntries(list) => self.add_in_entries(list, false).await,
             M3::Done => Ok(()),
         }
     }
@@ -1316,7 +1380,10 @@ impl CoreLoad {
         }
     }
 
-    async fn add_in_entries(&self, list: Vec<InEntry>) -> Result<(), String> {
+    /// Adds in entries to this core's vertices. `writer`: called by this core's writer,
+    /// which serves peers' claims between chunks; the mesh-3 handler must not (the claims
+    /// it would wait for queue behind it on its own stream).
+    async fn add_in_entries(&self, list: Vec<InEntry>, writer: bool) -> Result<(), String> {
         // Group per (vertex, ensure), in arrival order.
         let mut order: Vec<(Digest, ElementId, bool, Vec<NewEntry>)> = Vec::new();
         // Group index per vertex digest: [plain, ensure] (`usize::MAX`: none yet).
@@ -1341,7 +1408,7 @@ impl CoreLoad {
             }
         }
         drop(gid);
-        for r in in_lanes(order, |(vd, v, ensure, mut entries)| async move {
+        let add = |(vd, v, ensure, mut entries): (Digest, ElementId, bool, Vec<NewEntry>)| async move {
             if ensure {
                 self.evict(&vd).await?;
             } else if self.resident_entries(&vd, &mut entries).await? {
@@ -1351,11 +1418,13 @@ impl CoreLoad {
                 .bulk_add_entries(&v, entries, ensure)
                 .await
                 .map_err(|e| format!("in entries of vertex {v}: {e}"))
-        })
-        .await
-        {
-            r?;
-        }
+        };
+        let done = if writer {
+            self.in_lanes_serving(order, add).await
+        } else {
+            in_lanes(order, add).await
+        };
+        done.into_iter().collect::<Result<Vec<()>, String>>()?;
         Ok(())
     }
 
@@ -1466,6 +1535,12 @@ impl CoreLoad {
         }
     }
 }
+
+/// Items (out vertices, in vertices) a writer step handles between two checks for peers'
+/// claims to answer ([`CoreLoad::serve_peers`]).
+pub const SERVE_PEERS_EVERY: usize = 8192;
+/// How long a writer sleeps while its core answers peers' claims.
+const SERVE_PEERS_SLEEP_US: u64 = 200;
 
 /// Record operations one core's writer keeps in flight at once (the store's reads wait on
 /// the device; one at a time leaves the core idle).
@@ -1893,6 +1968,8 @@ pub(crate) fn prepare(input: &Path, opts: LoadOptions) -> Result<(Arc<Shared>, u
         stopped: Mutex::new(None),
         vertices_done: AtomicUsize::new(0),
         vertex_phase_end: Mutex::new(None),
+        claims_sent: (0..cores).map(|_| AtomicU64::new(0)).collect(),
+        claims_answered: (0..cores).map(|_| AtomicU64::new(0)).collect(),
         total_bytes,
         started: Instant::now(),
     });
