@@ -323,6 +323,10 @@ enum M3 {
 /// if missing).
 type InEntry = (Digest, ElementId, NewEntry, bool);
 
+/// An out vertex's share of a writer batch: (record digest, vertex id, new edges with their
+/// pack numbers, entries of edges a rerun found present).
+type PackWrite = (Digest, ElementId, Vec<(BulkEdge, u32)>, Vec<NewEntry>);
+
 /// Placeholder digest before the real one is computed.
 const NO_DIGEST: Digest = Digest([0; shards::digest::DIGEST_SIZE_BYTES]);
 
@@ -953,6 +957,7 @@ impl CoreLoad {
                 core = self.core,
                 rows = rows_n,
                 ms = t0.elapsed().as_millis() as u64,
+                rss_mib = rss_mib(),
                 "load: writer batch: {what}"
             );
         };
@@ -1134,6 +1139,24 @@ impl CoreLoad {
         }
         step("ids claimed");
         self.serve_peers().await;
+        // A failed claim stops the load before this batch writes anything (the packs are
+        // written chunk by chunk below).
+        for (ri, (r, p)) in results.iter().zip(&pack_of).enumerate() {
+            if p.is_none() {
+                continue;
+            }
+            match r {
+                Some(Claimed::Failed(m)) => {
+                    let (file, line) = rows
+                        .get(ri)
+                        .map_or(("?", 0), |e| (sh.file_name(e.file), e.line));
+                    return Err(format!("{file}:{line}: {m}"));
+                }
+                Some(Claimed::Exists(_)) => return Err("an edge id's claim was not settled".into()),
+                None => return Err("an edge id was not claimed".into()),
+                Some(_) => {}
+            }
+        }
         // Write packs and out entries; collect in entries per in-owner core.
         let keep_props = !self.model.cfg.indexed_edge_keys.is_empty();
         // Sized up front (a list of millions grown by doubling is copied again each time).
@@ -1144,13 +1167,16 @@ impl CoreLoad {
             }
         }
         let mut ins: Vec<Vec<InEntry>> = per_core.into_iter().map(Vec::with_capacity).collect();
-        let mut writes = Vec::with_capacity(order.len());
+        // Built and written a chunk of out vertices at a time: a chunk's edges are freed
+        // before the next chunk's are built, so the allocator reuses their memory instead of
+        // the process faulting in fresh pages for the whole batch's edges at once.
+        let mut writes = Vec::with_capacity(SERVE_PEERS_EVERY.min(order.len()));
         let mut rows: Vec<Option<EdgeMsg>> = rows.into_iter().map(Some).collect();
         // Counted here, added to the shared counters once the packs are written.
         let (mut created, mut present_n) = (0u64, 0u64);
         for (g, vd) in order.iter().enumerate() {
-            if g % SERVE_PEERS_EVERY == SERVE_PEERS_EVERY - 1 {
-                self.serve_peers().await;
+            if writes.len() >= SERVE_PEERS_EVERY {
+                self.write_packs(std::mem::take(&mut writes)).await?;
             }
             let mut new = Vec::new();
             let mut present = Vec::new();
@@ -1231,31 +1257,9 @@ impl CoreLoad {
             }
             writes.push((*vd, out, new, present));
         }
+        self.write_packs(writes).await?;
         drop(rows);
-        step("entries built");
-        // Distinct out vertices: written concurrently (each vertex record under its lock).
-        for r in self
-            .in_lanes_serving(writes, |(vd, out, new, present)| async move {
-                let new = if present.is_empty() {
-                    match self.resident_out(&vd, new).await? {
-                        None => return Ok(()),
-                        Some(new) => new,
-                    }
-                } else {
-                    // Edges a rerun found: the store path checks the entries it has.
-                    self.evict(&vd).await?;
-                    new
-                };
-                self.model
-                    .bulk_add_out_edges(&out, new, present)
-                    .await
-                    .map_err(store_err)
-            })
-            .await
-        {
-            r?;
-        }
-        step("packs written");
+        step("entries built, packs written");
         sh.counters
             .edges_created
             .fetch_add(created, Ordering::Relaxed);
@@ -1272,6 +1276,33 @@ impl CoreLoad {
                 self.send3(c, M3::InEntries(list)).await?;
             }
         }
+        Ok(())
+    }
+
+    /// Writes the new packs and out entries of distinct out vertices, concurrently (each
+    /// vertex record under its lock), then serves peers' claims.
+    async fn write_packs(&self, writes: Vec<PackWrite>) -> Result<(), String> {
+        for r in in_lanes(writes, |(vd, out, new, present)| async move {
+            let new = if present.is_empty() {
+                match self.resident_out(&vd, new).await? {
+                    None => return Ok(()),
+                    Some(new) => new,
+                }
+            } else {
+                // Edges a rerun found: the store path checks the entries it has.
+                self.evict(&vd).await?;
+                new
+            };
+            self.model
+                .bulk_add_out_edges(&out, new, present)
+                .await
+                .map_err(store_err)
+        })
+        .await
+        {
+            r?;
+        }
+        self.serve_peers().await;
         Ok(())
     }
 
@@ -1817,11 +1848,22 @@ pub(crate) async fn run_core(
             }
         }));
     }
+    if core == 0 {
+        use std::mem::size_of;
+        tracing::debug!(
+            edge_msg = size_of::<EdgeMsg>(),
+            in_entry = size_of::<InEntry>(),
+            bulk_edge = size_of::<BulkEdge>(),
+            claimed = size_of::<Claimed>(),
+            "load: per-edge structure sizes (bytes)"
+        );
+    }
     let started = Instant::now();
     let phase = |what: &str| {
         tracing::debug!(
             core,
             ms = started.elapsed().as_millis() as u64,
+            rss_mib = rss_mib(),
             "load: {what}"
         );
     };
@@ -1885,6 +1927,15 @@ pub(crate) async fn run_core(
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// The process's resident set in MiB, for the debug logs (0 where `/proc` has no answer).
+fn rss_mib() -> u64 {
+    // statm: size resident shared ... in pages; 4 KiB pages on the machines we run on.
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| (pages * 4096) >> 20)
 }
 
 /// Plans the files of `input` and shares their ranges out across `cores` by size.
