@@ -1242,13 +1242,10 @@ impl CoreLoad {
                             &format!("edge id {} appears more than once in this load", e.id),
                         );
                     }
-                    Some(Claimed::Exists(_)) => {
+                    // Ruled out by the check before the first chunk.
+                    Some(Claimed::Exists(_) | Claimed::Failed(_)) | None => {
                         return Err("an edge id's claim was not settled".into())
                     }
-                    Some(Claimed::Failed(m)) => {
-                        return Err(format!("{}:{}: {m}", sh.file_name(e.file), e.line))
-                    }
-                    None => return Err("an edge id was not claimed".into()),
                 }
             }
             let Some(out) = out else { continue };
