@@ -62,6 +62,13 @@ pub const BATCH_ROWS_DEFAULT: usize = 2048;
 pub const BATCH_ROWS_MAX: usize = 1 << 16;
 /// Capacity of each loader channel, in batches.
 pub const LOAD_CHANNEL_BATCHES: usize = 8;
+/// A loader executor's preemption timer, in ms: how long a running task (the parser, the
+/// writer) may go before it yields at its next check, letting the executor pick up what peer
+/// cores sent it. glommio notices another executor's message only when its running task
+/// yields or it goes idle, and its default timer is 100 ms: with it, a core's parser ran on
+/// while its peer waited to send it rows, the cores took turns idling, and one core read its
+/// share of the edge files 10 s after the other (docs/PERF.md, session 10).
+pub const LOAD_PREEMPT_MS: u64 = 5;
 /// Default edges one core's edge writer gathers before it writes (so that a vertex's packs
 /// and record are written once per many of its edges, not once per edge).
 pub const WRITER_BUFFER_EDGES_DEFAULT: usize = 8 << 20;
@@ -483,6 +490,9 @@ struct CoreLoad {
     resident_max_bytes: usize,
     /// The edge writer's queue; taken (closed) when every batch is queued.
     writer_tx: RefCell<Option<Rc<local_channel::LocalSender<Vec<EdgeMsg>>>>>,
+    /// Time this core's parser spent, in the current phase, handling its own rows and
+    /// waiting to send rows to peers (for the debug log of the phase).
+    produce_waits: std::cell::Cell<(Duration, Duration)>,
 }
 
 fn vertex_id(s: &Arc<str>) -> ElementId {
@@ -1466,6 +1476,8 @@ impl CoreLoad {
             (0..self.cores).map(|_| Vec::new()).collect();
         let mut ebufs: Vec<Vec<EdgeMsg>> = (0..self.cores).map(|_| Vec::new()).collect();
         let work = sh.work.get(self.core).cloned().unwrap_or_default();
+        let t0 = Instant::now();
+        self.produce_waits.set(Default::default());
         for (pi, ri) in work {
             let Some(plan) = sh.plans.get(pi) else {
                 continue;
@@ -1552,15 +1564,30 @@ impl CoreLoad {
                 self.send1(c, M1::Done).await?;
             }
         }
+        let (own, send) = self.produce_waits.get();
+        tracing::debug!(
+            core = self.core,
+            ?kind,
+            ms = t0.elapsed().as_millis() as u64,
+            own_rows_ms = own.as_millis() as u64,
+            send_wait_ms = send.as_millis() as u64,
+            "load: rows read and routed"
+        );
         Ok(())
     }
 
     async fn route1(&self, c: usize, m: M1) -> Result<(), String> {
-        if c == self.core {
+        let t = Instant::now();
+        let own = c == self.core;
+        let r = if own {
             self.handle1(m).await
         } else {
             self.send1(c, m).await
-        }
+        };
+        let (mut o, mut s) = self.produce_waits.get();
+        *(if own { &mut o } else { &mut s }) += t.elapsed();
+        self.produce_waits.set((o, s));
+        r
     }
 }
 
@@ -1743,6 +1770,7 @@ pub(crate) async fn run_core(
         resident_bytes: std::cell::Cell::new(0),
         resident_max_bytes: shared.opts.resident_bytes / cores.max(1),
         writer_tx: RefCell::new(Some(Rc::new(writer_tx))),
+        produce_waits: Default::default(),
     });
     let first_error: Rc<RefCell<Option<String>>> = Rc::new(RefCell::new(None));
     let fail = {
@@ -2096,6 +2124,7 @@ pub fn run_load(
         };
         let h = LocalExecutorBuilder::new(placement)
             .name(&format!("load-{core}"))
+            .preempt_timer(Duration::from_millis(LOAD_PREEMPT_MS))
             .spawn(move || async move {
                 // Reports a panic of this executor (its task unwinds, dropping this): the
                 // other cores would wait for its messages forever otherwise.
