@@ -62,13 +62,10 @@ pub const BATCH_ROWS_DEFAULT: usize = 2048;
 pub const BATCH_ROWS_MAX: usize = 1 << 16;
 /// Capacity of each loader channel, in batches.
 pub const LOAD_CHANNEL_BATCHES: usize = 8;
-/// A loader executor's preemption timer, in ms: how long a running task (the parser, the
-/// writer) may go before it yields at its next check, letting the executor pick up what peer
-/// cores sent it. glommio notices another executor's message only when its running task
-/// yields or it goes idle, and its default timer is 100 ms: with it, a core's parser ran on
-/// while its peer waited to send it rows, the cores took turns idling, and one core read its
-/// share of the edge files 10 s after the other (docs/PERF.md, session 10).
-pub const LOAD_PREEMPT_MS: u64 = 5;
+/// Generated ids (one per vertex property) a loader core reserves at a time. The default
+/// block of [`crate::model::ops::ID_BLOCK_IDS`] meant a read-modify-write of the core's
+/// allocator record (on whichever core owns its key) every 1024 properties.
+pub const LOAD_ID_BLOCK_IDS: u64 = 1 << 20;
 /// Default edges one core's edge writer gathers before it writes (so that a vertex's packs
 /// and record are written once per many of its edges, not once per edge).
 pub const WRITER_BUFFER_EDGES_DEFAULT: usize = 8 << 20;
@@ -1749,7 +1746,8 @@ pub(crate) async fn run_core(
         Box::new(SystemClock),
     )
     .map_err(store_err)?
-    .with_core(u16::try_from(core).unwrap_or(u16::MAX));
+    .with_core(u16::try_from(core).unwrap_or(u16::MAX))
+    .with_id_block(LOAD_ID_BLOCK_IDS);
     let (writer_tx, writer_rx) = local_channel::new_bounded(WRITER_QUEUE_BATCHES);
     let me = Rc::new(CoreLoad {
         shared: shared.clone(),
@@ -2124,7 +2122,10 @@ pub fn run_load(
         };
         let h = LocalExecutorBuilder::new(placement)
             .name(&format!("load-{core}"))
-            .preempt_timer(Duration::from_millis(LOAD_PREEMPT_MS))
+            // glommio's default 100 ms preemption timer, though a 5 ms one balanced the
+            // cores' parsing: the one run that hung (before its shards opened) had 5 ms, as
+            // session 8's hangs came with a short-latency task queue (docs/PERF.md,
+            // session 10).
             .spawn(move || async move {
                 // Reports a panic of this executor (its task unwinds, dropping this): the
                 // other cores would wait for its messages forever otherwise.

@@ -201,6 +201,8 @@ pub struct Model<K: Kv> {
     locks: KeyLocks,
     /// Reserved, unused generated ids of this core: `[next, end)`.
     ids: std::cell::Cell<(u64, u64)>,
+    /// Ids reserved from the persisted allocator at a time ([`ID_BLOCK_IDS`] by default).
+    id_block: u64,
     core: u16,
 }
 
@@ -212,22 +214,32 @@ impl<K: Kv> Model<K> {
         self
     }
 
+    /// Sets how many ids one reservation from the persisted allocator takes (at least 1;
+    /// default [`ID_BLOCK_IDS`]). The bulk loader, which generates an id per property,
+    /// takes large blocks: each reservation is a read-modify-write of a record that may be
+    /// owned by another core.
+    pub fn with_id_block(mut self, ids: u64) -> Model<K> {
+        self.id_block = ids.max(1);
+        self
+    }
+
     /// A fresh generated id: a Long `(core << 48) | n`, `n` from this core's persisted
-    /// allocator, reserved [`ID_BLOCK_IDS`] at a time (ids reserved but unused before a
-    /// restart are skipped, never reused).
+    /// allocator, reserved [`ID_BLOCK_IDS`] (or [`Model::with_id_block`]) at a time (ids
+    /// reserved but unused before a restart are skipped, never reused).
     pub async fn generate_id(&self) -> Result<ElementId, ModelError> {
         let (mut next, mut end) = self.ids.get();
         if next >= end {
+            let block = self.id_block;
             let d = self.space.meta_digest(&format!("idgen/{}", self.core));
             let start = self
                 .rmw(&d, |g: Option<IdGen>| {
                     let start = g.map_or(0, |g| g.next);
-                    let next = start.saturating_add(ID_BLOCK_IDS);
+                    let next = start.saturating_add(block);
                     Ok(Action::Put(IdGen { next }, start))
                 })
                 .await?;
             next = start;
-            end = start.saturating_add(ID_BLOCK_IDS);
+            end = start.saturating_add(block);
         }
         let n = next & ((1u64 << ID_CORE_SHIFT_BITS) - 1);
         self.ids.set((next.saturating_add(1), end));
@@ -272,6 +284,7 @@ impl<K: Kv> Model<K> {
             clock,
             locks: KeyLocks::default(),
             ids: std::cell::Cell::new((0, 0)),
+            id_block: ID_BLOCK_IDS,
             core: 0,
         })
     }

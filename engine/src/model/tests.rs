@@ -830,6 +830,21 @@ fn generated_ids_are_persisted_per_core_and_skip_user_ids() {
         let w = b.generate_id().await.unwrap();
         assert_eq!(w, int(3i64 << super::ops::ID_CORE_SHIFT_BITS));
     });
+    // A model with a larger block (the bulk loader's) reserves it in one write; the next
+    // model on the core starts after it.
+    block_on(async {
+        let big = mk(5).with_id_block(5000);
+        for i in 0..5000i64 {
+            assert_eq!(
+                big.generate_id().await.unwrap(),
+                int((5i64 << super::ops::ID_CORE_SHIFT_BITS) | i)
+            );
+        }
+        let next = big.generate_id().await.unwrap();
+        assert_eq!(next, int((5i64 << super::ops::ID_CORE_SHIFT_BITS) | 5000));
+        let after = mk(5).generate_id().await.unwrap();
+        assert_eq!(after, int((5i64 << super::ops::ID_CORE_SHIFT_BITS) | 10_000));
+    });
     let g = IdGen { next: 77 };
     assert_eq!(IdGen::decode(&g.encode()).unwrap(), g);
     check_bad_bytes(&g.encode(), IdGen::decode);
