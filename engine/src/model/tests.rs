@@ -843,7 +843,10 @@ fn generated_ids_are_persisted_per_core_and_skip_user_ids() {
         let next = big.generate_id().await.unwrap();
         assert_eq!(next, int((5i64 << super::ops::ID_CORE_SHIFT_BITS) | 5000));
         let after = mk(5).generate_id().await.unwrap();
-        assert_eq!(after, int((5i64 << super::ops::ID_CORE_SHIFT_BITS) | 10_000));
+        assert_eq!(
+            after,
+            int((5i64 << super::ops::ID_CORE_SHIFT_BITS) | 10_000)
+        );
     });
     let g = IdGen { next: 77 };
     assert_eq!(IdGen::decode(&g.encode()).unwrap(), g);
