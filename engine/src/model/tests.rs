@@ -830,8 +830,8 @@ fn generated_ids_are_persisted_per_core_and_skip_user_ids() {
         let w = b.generate_id().await.unwrap();
         assert_eq!(w, int(3i64 << super::ops::ID_CORE_SHIFT_BITS));
     });
-    // A model with a larger block (the bulk loader's) reserves it in one write; the next
-    // model on the core starts after it.
+    // A model with a larger block (the bulk loader's) hands out the whole block before it
+    // reserves again; the next model on the core starts after what it reserved.
     block_on(async {
         let big = mk(5).with_id_block(5000);
         for i in 0..5000i64 {
