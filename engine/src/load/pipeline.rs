@@ -1581,9 +1581,10 @@ impl CoreLoad {
         } else {
             self.send1(c, m).await
         };
-        let (mut o, mut s) = self.produce_waits.get();
-        *(if own { &mut o } else { &mut s }) += t.elapsed();
-        self.produce_waits.set((o, s));
+        let (o, s) = self.produce_waits.get();
+        let e = t.elapsed();
+        self.produce_waits
+            .set(if own { (o + e, s) } else { (o, s + e) });
         r
     }
 }
